@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+
+# Build stage: the full image has python3, make and g++ for compiling isolated-vm.
+FROM node:20-bookworm AS build
+WORKDIR /app
+# The project's .npmrc points node-gyp at Debian's Node headers under /usr; in this image
+# Node (and its headers) live under /usr/local, and the environment overrides the project file.
+ENV npm_config_nodedir=/usr/local
+# `prepare` builds during `npm ci`, so the sources must already be in place.
+COPY . .
+RUN npm ci --no-audit --no-fund \
+ && npm run build \
+ && npm prune --omit=dev
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Created before VOLUME so a fresh named volume inherits the node user's ownership.
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 6432
+VOLUME ["/data"]
+# isolated-vm crashes under Node's startup snapshot.
+ENTRYPOINT ["node", "--no-node-snapshot", "dist/proxy/cli.js"]
+CMD ["--listen", "0.0.0.0:6432", "--data-dir", "/data"]

@@ -1,0 +1,375 @@
+/**
+ * passthrough: what the proxy costs when it only relays. pgbench runs the same workloads against
+ * PostgreSQL directly, through provenance-proxy, and through PgBouncer (the usual baseline for a
+ * protocol-level middlebox), and the suite reports throughput, latency percentiles and ratios.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startPgCluster } from '../test/support/pg-cluster.js';
+import type { Suite } from './suite.js';
+import { Cleanup } from './support/cleanup.js';
+import { ensurePgbouncer, pgbouncerVersion, startPgbouncer } from './support/pgbouncer.js';
+import {
+  pgbenchInit,
+  probe,
+  runPgbench,
+  type BuiltinScript,
+  type Endpoint,
+  type PgbenchOutcome,
+  type QueryMode,
+} from './support/pgbench.js';
+import { runCommand, type Service } from './support/processes.js';
+import { startProxy } from './support/proxy.js';
+import { median } from './support/stats.js';
+import { fixed, formatTable } from './support/table.js';
+
+const USAGE = `Usage: npm run bench -- passthrough [options]
+
+Compares pgbench through provenance-proxy with PostgreSQL directly and with PgBouncer
+(pool_mode=session), for the select-only (-S) and TPC-B-like scripts in -M simple and -M extended.
+
+  --seconds N   length of each pgbench run          (default 10; 3 with BENCH_QUICK=1)
+  --runs R      runs per configuration; medians     (default 3; 1 with BENCH_QUICK=1)
+  --clients C   pgbench clients (-c)                 (default 8)
+  --scale S     pgbench scale factor (-i -s)         (default 10)
+  --help        show this text
+
+Needs PostgreSQL server binaries and pgbouncer; as root, a missing pgbouncer is installed with apt-get.
+`;
+
+interface Options {
+  seconds: number;
+  runs: number;
+  clients: number;
+  scale: number;
+}
+
+class UsageError extends Error {}
+
+function positiveInt(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+function parseOptions(args: readonly string[]): Options | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        seconds: { type: 'string' },
+        runs: { type: 'string' },
+        clients: { type: 'string' },
+        scale: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help) return 'help';
+  // Quick mode only changes defaults, so `BENCH_QUICK=1 ... --runs 2` still does two runs.
+  const quick = process.env['BENCH_QUICK'] === '1';
+  return {
+    seconds: positiveInt('seconds', values.seconds, quick ? 3 : 10),
+    runs: positiveInt('runs', values.runs, quick ? 1 : 3),
+    clients: positiveInt('clients', values.clients, 8),
+    scale: positiveInt('scale', values.scale, 10),
+  };
+}
+
+const SCRIPTS: readonly BuiltinScript[] = ['select-only', 'tpcb-like'];
+const MODES: readonly QueryMode[] = ['simple', 'extended'];
+const TARGET_NAMES = ['direct', 'proxy', 'pgbouncer'] as const;
+type TargetName = (typeof TARGET_NAMES)[number];
+
+interface Target {
+  name: TargetName;
+  endpoint: Endpoint;
+  /** the process behind this target, watched for crashes between runs; null for PostgreSQL itself */
+  service: Service | null;
+  /** why the target is no longer benchmarked, once it failed to answer or its process died */
+  broken: string | null;
+}
+
+type Key = `${BuiltinScript}|${QueryMode}|${TargetName}`;
+const key = (s: BuiltinScript, m: QueryMode, t: TargetName): Key => `${s}|${m}|${t}`;
+
+function log(msg: string): void {
+  // Progress goes to stderr so stdout holds only the report.
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+function describeOutcome(o: PgbenchOutcome): string {
+  if (!o.ok) return `FAILED: ${o.error.split('\n')[0] ?? ''}`;
+  const failed = o.failedTransactions > 0 ? `, ${o.failedTransactions} failed tx` : '';
+  return `${o.tps.toFixed(0)} tps, p50 ${o.p50Ms.toFixed(3)} ms, p99 ${o.p99Ms.toFixed(3)} ms${failed}`;
+}
+
+function binary(bindir: string, name: string): string {
+  // The cluster's own bindir first, so pgbench matches the server; else whatever is on PATH.
+  const p = join(bindir, name);
+  return existsSync(p) ? p : name;
+}
+
+interface Summary {
+  tps: number | undefined;
+  p50: number | undefined;
+  p99: number | undefined;
+  ok: number;
+  total: number;
+  failedTx: number;
+}
+
+function summarize(outcomes: readonly PgbenchOutcome[]): Summary {
+  const ok = outcomes.filter((o): o is Extract<PgbenchOutcome, { ok: true }> => o.ok);
+  return {
+    tps: median(ok.map((o) => o.tps)),
+    p50: median(ok.map((o) => o.p50Ms)),
+    p99: median(ok.map((o) => o.p99Ms)),
+    ok: ok.length,
+    total: outcomes.length,
+    failedTx: ok.reduce((n, o) => n + o.failedTransactions, 0),
+  };
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
+  const pgbouncerBin = await ensurePgbouncer(log);
+  if (pgbouncerBin === null) return 1;
+
+  const root = await mkdtemp(join(tmpdir(), 'pp-bench-'));
+  cleanup.add('remove temporary directory', () => rm(root, { recursive: true, force: true }));
+  // pgbouncer runs as the cluster's OS user when we are root and needs to reach its directory in here.
+  await chmod(root, 0o755);
+
+  log('starting a private PostgreSQL cluster');
+  const cluster = await startPgCluster();
+  cleanup.add('stop PostgreSQL', () => cluster.destroy());
+  cleanup.checkpoint();
+  const pgbench = binary(cluster.bindir, 'pgbench');
+  const psql = binary(cluster.bindir, 'psql');
+  const direct: Endpoint = {
+    host: cluster.host,
+    port: cluster.port,
+    user: cluster.superuser,
+    password: cluster.password,
+    database: 'postgres',
+  };
+
+  log(`pgbench -i -s ${opts.scale}`);
+  await pgbenchInit(pgbench, direct, opts.scale);
+  cleanup.checkpoint();
+
+  log('starting provenance-proxy');
+  // Credentials stay out of the upstream URL: the proxy relays each client's own authentication.
+  const proxy = await startProxy({
+    upstream: `postgres://${cluster.host}:${cluster.port}/postgres?sslmode=disable`,
+    dataDir: join(root, 'proxy-data'),
+  });
+  cleanup.add('stop provenance-proxy', () => proxy.service.stop());
+  cleanup.checkpoint();
+
+  log('starting pgbouncer');
+  const bouncer = await startPgbouncer({
+    bin: pgbouncerBin,
+    dir: join(root, 'pgbouncer'),
+    upstreamHost: cluster.host,
+    upstreamPort: cluster.port,
+    database: 'postgres',
+    user: cluster.superuser,
+    password: cluster.password,
+    // pgbench holds one extra connection for its pre-run vacuum; the pool must never queue clients.
+    poolSize: opts.clients + 2,
+    osUser: cluster.osUser,
+  });
+  cleanup.add('stop pgbouncer', () => bouncer.service.stop());
+  cleanup.checkpoint();
+
+  const targets: Target[] = [
+    { name: 'direct', endpoint: direct, service: null, broken: null },
+    { name: 'proxy', endpoint: { ...direct, host: proxy.host, port: proxy.port }, service: proxy.service, broken: null },
+    { name: 'pgbouncer', endpoint: { ...direct, host: bouncer.host, port: bouncer.port }, service: bouncer.service, broken: null },
+  ];
+  for (const t of targets) {
+    const err = await probe(psql, t.endpoint);
+    if (err) {
+      t.broken = `connection check failed: ${err}`;
+      log(`${t.name}: ${t.broken}`);
+    }
+  }
+  if (targets[0]?.broken) throw new Error(`PostgreSQL itself is not reachable: ${targets[0].broken}`);
+
+  const serverVersion = (await cluster.psql('SHOW server_version')).trim();
+  const pgbenchVersion = (await runCommand(pgbench, ['--version'], { timeoutMs: 10_000 })).stdout.trim();
+  const bouncerVersion = await pgbouncerVersion(pgbouncerBin);
+  const threads = Math.min(2, opts.clients);
+
+  const results = new Map<Key, PgbenchOutcome[]>();
+  const configs = SCRIPTS.length * MODES.length * targets.length;
+  log(
+    `${configs} configurations x ${opts.runs} run(s) x ${opts.seconds} s ` +
+      `= at least ${Math.ceil((configs * opts.runs * opts.seconds) / 60)} min`,
+  );
+  for (let round = 0; round < opts.runs; round++) {
+    for (const script of SCRIPTS) {
+      for (const mode of MODES) {
+        // Targets take turns within each configuration, and who goes first rotates per round, so
+        // drift over time (caches warming, table bloat, a noisy neighbour) hits all of them alike.
+        for (let i = 0; i < targets.length; i++) {
+          const t = targets[(i + round) % targets.length];
+          if (!t) continue;
+          const k = key(script, mode, t.name);
+          const list = results.get(k) ?? [];
+          results.set(k, list);
+          const where = `round ${round + 1}/${opts.runs} ${script} -M ${mode} ${t.name}`;
+          if (t.broken) {
+            list.push({ ok: false, error: `skipped: ${t.broken.split('\n')[0] ?? ''}` });
+            continue;
+          }
+          cleanup.checkpoint();
+          const outcome = await runPgbench(
+            pgbench,
+            t.endpoint,
+            { script, mode, clients: opts.clients, threads, seconds: opts.seconds },
+            join(root, 'pgbench-logs'),
+          );
+          // A run cut short by Ctrl-C is no result, and its errors are ours, not the target's.
+          cleanup.checkpoint();
+          list.push(outcome);
+          log(`${where}: ${describeOutcome(outcome)}`);
+          if (!outcome.ok) log(outcome.error);
+          const died = t.service?.exitStatus();
+          if (t.service && died) {
+            t.broken = `${t.service.name} exited (${died}); its last output:\n${t.service.output().trim()}`;
+            log(`${t.name}: ${t.broken}`);
+          }
+        }
+      }
+    }
+  }
+
+  // --- report (stdout) ---
+  const out: string[] = [];
+  out.push('provenance-proxy passthrough benchmark');
+  out.push(`  ${pgbenchVersion}; PostgreSQL ${serverVersion} (private cluster, fsync=off); ${bouncerVersion}`);
+  out.push(
+    `  pgbench -c ${opts.clients} -j ${threads} -T ${opts.seconds}, scale ${opts.scale}, ${opts.runs} run(s) per configuration, ` +
+      'targets interleaved; medians of the runs shown',
+  );
+  out.push(
+    `  pgbouncer: pool_mode=${bouncer.poolMode} (each client keeps one server connection, as with the proxy), auth scram-sha-256`,
+  );
+  out.push(`  all connections over 127.0.0.1 TCP without TLS; everything shares this machine's ${availableParallelism()} CPUs`);
+  out.push('');
+
+  const rows: string[][] = [];
+  const summaries = new Map<Key, Summary>();
+  for (const script of SCRIPTS) {
+    for (const mode of MODES) {
+      for (const name of TARGET_NAMES) {
+        const s = summarize(results.get(key(script, mode, name)) ?? []);
+        summaries.set(key(script, mode, name), s);
+        rows.push([
+          script,
+          mode,
+          name,
+          s.tps === undefined ? 'ERR' : fixed(s.tps, 0),
+          fixed(s.p50, 3),
+          fixed(s.p99, 3),
+          `${s.ok}/${s.total}`,
+          String(s.failedTx),
+        ]);
+      }
+    }
+  }
+  out.push(
+    formatTable(
+      ['script', 'mode', 'target', 'TPS', 'p50 ms', 'p99 ms', 'runs ok', 'failed tx'],
+      rows,
+      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  out.push('');
+
+  const ratioRows: string[][] = [];
+  for (const script of SCRIPTS) {
+    for (const mode of MODES) {
+      const tps = (t: TargetName): number | undefined => summaries.get(key(script, mode, t))?.tps;
+      ratioRows.push([script, mode, fixed(ratio(tps('proxy'), tps('direct')), 3), fixed(ratio(tps('proxy'), tps('pgbouncer')), 3)]);
+    }
+  }
+  out.push(formatTable(['script', 'mode', 'proxy/direct TPS', 'proxy/pgbouncer TPS'], ratioRows, ['left', 'left', 'right', 'right']));
+  out.push('');
+
+  for (const mode of MODES) {
+    const r = ratio(summaries.get(key('select-only', mode, 'proxy'))?.tps, summaries.get(key('select-only', mode, 'pgbouncer'))?.tps);
+    const verdict = r === undefined ? 'NO RESULT' : r >= 1.0 ? 'MET' : 'NOT MET';
+    out.push(`target select-only -M ${mode}: proxy/pgbouncer >= 1.0: ${fixed(r, 3)} -> ${verdict}`);
+  }
+
+  const problems: string[] = [];
+  for (const [k, list] of results) {
+    const seen = new Map<string, number>();
+    for (const o of list) if (!o.ok) seen.set(o.error, (seen.get(o.error) ?? 0) + 1);
+    for (const [error, n] of seen) problems.push(`${k.replaceAll('|', ' ')} (${n}x): ${error}`);
+  }
+  for (const t of targets) if (t.broken) problems.push(`${t.name}: ${t.broken}`);
+  // Anything the proxy said beyond its startup line (warnings, per-session errors) is worth seeing.
+  const proxyNotes = proxy.service
+    .output()
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('provenance-proxy listening on '));
+  if (proxyNotes.length > 0) {
+    problems.push(`provenance-proxy output (last ${Math.min(20, proxyNotes.length)} of ${proxyNotes.length} lines):\n${proxyNotes.slice(-20).join('\n')}`);
+  }
+  if (problems.length > 0) {
+    out.push('');
+    out.push('problems:');
+    for (const p of problems) out.push(`  ${p.replaceAll('\n', '\n    ')}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  // A benchmark, not a test: a missed target or a failed run is reported above, not via the exit code.
+  return 0;
+}
+
+async function run(args: readonly string[]): Promise<number> {
+  let opts: Options | 'help';
+  try {
+    opts = parseOptions(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`bench passthrough: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const cleanup = new Cleanup();
+  cleanup.installSignalHandlers();
+  try {
+    return await benchmark(opts, cleanup);
+  } catch (err) {
+    // After a signal, errors are just the teardown pulling processes from under the run.
+    if (cleanup.interrupted) return 130;
+    throw err;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+export const suite: Suite = {
+  usage: USAGE,
+  run,
+};

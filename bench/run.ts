@@ -1,0 +1,55 @@
+/**
+ * Benchmark entry point: `npm run bench -- <suite> [options]`.
+ * Suites are loaded on demand so one suite's setup (and failures to load) never touch another.
+ */
+import type { Suite } from './suite.js';
+
+interface SuiteEntry {
+  readonly summary: string;
+  readonly load: () => Promise<Suite>;
+}
+
+// New suites (e.g. transforms, provenance) register here.
+const SUITES: Readonly<Record<string, SuiteEntry>> = {
+  passthrough: {
+    summary: 'pgbench through the proxy vs. PostgreSQL directly vs. PgBouncer (TPS, p50/p99)',
+    load: async () => (await import('./passthrough.js')).suite,
+  },
+};
+
+function usage(): string {
+  const names = Object.keys(SUITES);
+  const width = Math.max(...names.map((n) => n.length));
+  const lines = names.map((n) => `  ${n.padEnd(width)}  ${SUITES[n]?.summary ?? ''}`);
+  return (
+    'Usage: npm run bench -- <suite> [options]\n\n' +
+    `Suites:\n${lines.join('\n')}\n\n` +
+    'Environment: BENCH_QUICK=1 for a short run (fewer seconds and repetitions).\n' +
+    'Options of a suite: npm run bench -- <suite> --help\n'
+  );
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const name = argv[0];
+  if (name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  // Object.hasOwn, not `in`: "constructor" or "toString" must not count as suites.
+  const entry = name !== undefined && Object.hasOwn(SUITES, name) ? SUITES[name] : undefined;
+  if (!entry) {
+    process.stderr.write(`${name === undefined ? 'no suite given' : `unknown suite "${name}"`}\n\n${usage()}`);
+    return 2;
+  }
+  const suite = await entry.load();
+  return suite.run(argv.slice(1));
+}
+
+main(process.argv.slice(2)).then(
+  // Explicit exit: a suite's leftover handles (timers, sockets) must not keep the process alive.
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,62 @@
+/** The built provenance-proxy CLI as a child process, the way a user would run it. */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { cleanEnv, freePort, startService, type Service } from './processes.js';
+
+export interface RunningProxy {
+  readonly host: string;
+  readonly port: number;
+  readonly service: Service;
+}
+
+/** dist/bench/support/proxy.js -> dist/proxy/cli.js: the compiled CLI next to this compiled file. */
+function cliPath(): string {
+  return fileURLToPath(new URL('../../proxy/cli.js', import.meta.url));
+}
+
+const HOST = '127.0.0.1';
+
+/** PROVENANCE_* variables would otherwise add settings (e.g. TLS) the command line does not show. */
+function proxyEnv(): NodeJS.ProcessEnv {
+  const env = cleanEnv();
+  for (const k of Object.keys(env)) {
+    if (k.startsWith('PROVENANCE_')) delete env[k];
+  }
+  return env;
+}
+const READY = /provenance-proxy listening on /;
+
+export async function startProxy(opts: { upstream: string; dataDir: string; extraArgs?: readonly string[] }): Promise<RunningProxy> {
+  const cli = cliPath();
+  if (!existsSync(cli)) throw new Error(`${cli} not found: build first (npx tsc -p .)`);
+  let lastError: unknown = null;
+  // The free port can be taken between freePort() and the proxy's listen; retry on that only.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const service = startService(
+      'provenance-proxy',
+      process.execPath,
+      [
+        // isolated-vm crashes under Node's startup snapshot.
+        '--no-node-snapshot',
+        cli,
+        '--listen', `${HOST}:${port}`,
+        '--upstream', opts.upstream,
+        '--data-dir', opts.dataDir,
+        // Teardown should not wait the default 30 s for a statement a killed pgbench left behind.
+        '--shutdown-timeout', '5',
+        ...(opts.extraArgs ?? []),
+      ],
+      { env: proxyEnv() },
+    );
+    try {
+      await service.waitForOutput(READY, 30_000);
+      return { host: HOST, port, service };
+    } catch (err) {
+      lastError = err;
+      await service.stop(2_000);
+      if (!/EADDRINUSE|address already in use/i.test(service.output())) break;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}

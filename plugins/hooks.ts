@@ -1,0 +1,97 @@
+/**
+ * The seam every feature plugs into: typed hooks on a session's life and on the messages that
+ * cross it, each answering with a discriminated result. A plugin that declares no hook for a
+ * kind of message costs nothing for it: those bytes are not decoded.
+ */
+import type { PgError } from '../proxy/errors.js';
+import type { FieldDescription } from '../proxy/wire/backend-messages.js';
+
+export interface SessionInfo {
+  /** Unique within this proxy process. */
+  readonly id: number;
+  readonly user: string;
+  readonly database: string;
+  readonly applicationName: string;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  /** Every startup parameter the client sent (user, database, options, replication, …). */
+  readonly startupParams: ReadonlyMap<string, string>;
+  /** The upstream backend's process id, as reported to the client in BackendKeyData. */
+  readonly backendPid: number;
+  /** Per-session scratch space for plugins, keyed by plugin name. */
+  readonly pluginState: Map<string, unknown>;
+}
+
+/** What the client asked to run: a simple Query, or a Parse or Bind of the extended protocol. */
+export type Statement =
+  | { readonly kind: 'query'; readonly text: string }
+  | { readonly kind: 'parse'; readonly name: string; readonly text: string; readonly paramTypes: readonly number[] }
+  | {
+      readonly kind: 'bind';
+      readonly portal: string;
+      readonly statement: string;
+      /** The text of the bound statement, when the proxy saw its Parse. */
+      readonly text: string | undefined;
+      readonly params: readonly (Buffer | null)[];
+      readonly paramFormats: readonly number[];
+      readonly resultFormats: readonly number[];
+    };
+
+/** A result the proxy builds itself, in text format. */
+export interface LocalResult {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | null)[])[];
+  /** CommandComplete tag, e.g. `SHOW` or `SELECT 3`. */
+  readonly tag: string;
+}
+
+export type StatementDecision =
+  | { readonly action: 'pass' }
+  | { readonly action: 'rewrite'; readonly text: string }
+  | { readonly action: 'deny'; readonly error: PgError }
+  /** Only for simple Query statements: the proxy replies without asking the upstream. */
+  | { readonly action: 'answer'; readonly result: LocalResult };
+
+/** One result set on its way to the client. */
+export interface ResultInfo {
+  readonly fields: readonly FieldDescription[];
+}
+
+export type DescriptionDecision =
+  /** Not interested in this result's rows. */
+  | { readonly action: 'pass' }
+  /** Send this plugin the result's DataRows. */
+  | { readonly action: 'watch' }
+  | { readonly action: 'rewrite'; readonly fields: readonly FieldDescription[]; readonly watch: boolean }
+  | { readonly action: 'deny'; readonly error: PgError };
+
+/** A batch of DataRows: each row is its column values as sent (text or binary), null for NULL. */
+export type RowBatch = readonly (readonly (Buffer | null)[])[];
+
+export type RowsDecision =
+  | { readonly action: 'pass' }
+  | { readonly action: 'rewrite'; readonly rows: RowBatch }
+  | { readonly action: 'deny'; readonly error: PgError };
+
+export type CompleteDecision =
+  | { readonly action: 'pass' }
+  | { readonly action: 'rewrite'; readonly tag: string }
+  | { readonly action: 'deny'; readonly error: PgError };
+
+type Maybe<T> = T | Promise<T>;
+
+export interface Plugin {
+  readonly name: string;
+  /** After login succeeded, before the client's first statement. */
+  sessionStart?(session: SessionInfo): Maybe<void>;
+  /** After the client left or the connection broke. */
+  sessionEnd?(session: SessionInfo): Maybe<void>;
+  /** Each simple Query, and each Parse and Bind, before it goes upstream. */
+  statement?(session: SessionInfo, statement: Statement): Maybe<StatementDecision>;
+  /** Each RowDescription coming back. Rows reach dataRows only for results a plugin watches. */
+  rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
+  /** Batches of DataRows of a watched result, in order. */
+  dataRows?(session: SessionInfo, result: ResultInfo, rows: RowBatch): Maybe<RowsDecision>;
+  /** CommandComplete of a watched result, or of any statement when no result was watched. */
+  commandComplete?(session: SessionInfo, result: ResultInfo | null, tag: string): Maybe<CompleteDecision>;
+}

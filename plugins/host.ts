@@ -1,0 +1,141 @@
+/**
+ * Runs the plugins' hooks in order, each inside a guard: a hook that throws becomes an
+ * ErrorResponse for that statement (XX000 naming the plugin), never a crashed proxy.
+ */
+import { PgError, SqlState } from '../proxy/errors.js';
+import type { FieldDescription } from '../proxy/wire/backend-messages.js';
+import type {
+  CompleteDecision, LocalResult, Plugin, ResultInfo, RowBatch, SessionInfo, Statement,
+} from './hooks.js';
+
+export type Logger = (msg: string) => void;
+
+async function guard<T>(plugin: Plugin, hook: string, log: Logger, run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof PgError) return Promise.reject(err);
+    const message = err instanceof Error ? err.message : String(err);
+    log(`plugin ${plugin.name}: ${hook} failed: ${err instanceof Error && err.stack ? err.stack : message}`);
+    throw new PgError(SqlState.InternalError, `plugin "${plugin.name}" failed in ${hook}: ${message}`);
+  }
+}
+
+export type StatementOutcome =
+  | { readonly action: 'pass'; readonly statement: Statement }
+  | { readonly action: 'deny'; readonly error: PgError }
+  | { readonly action: 'answer'; readonly result: LocalResult };
+
+export interface WatchedResult {
+  readonly info: ResultInfo;
+  /** The plugins that asked for this result's rows. */
+  readonly watchers: readonly Plugin[];
+}
+
+export class PluginHost {
+  readonly statementHooks: boolean;
+  readonly resultHooks: boolean;
+
+  constructor(readonly plugins: readonly Plugin[], private readonly log: Logger) {
+    this.statementHooks = plugins.some((p) => p.statement);
+    this.resultHooks = plugins.some((p) => p.rowDescription || p.commandComplete);
+  }
+
+  async sessionStart(s: SessionInfo): Promise<void> {
+    for (const p of this.plugins) if (p.sessionStart) await guard(p, 'sessionStart', this.log, () => p.sessionStart!(s));
+  }
+
+  /** Never throws: a session that ends cannot be told about a failure any more. */
+  async sessionEnd(s: SessionInfo): Promise<void> {
+    for (const p of this.plugins) {
+      if (p.sessionEnd) await guard(p, 'sessionEnd', this.log, () => p.sessionEnd!(s)).catch(() => undefined);
+    }
+  }
+
+  /** Plugins see the statement in order; a rewrite is what the next one sees. */
+  async statement(s: SessionInfo, stmt: Statement): Promise<StatementOutcome> {
+    let current = stmt;
+    for (const p of this.plugins) {
+      if (!p.statement) continue;
+      let d;
+      try {
+        d = await guard(p, 'statement', this.log, () => p.statement!(s, current));
+      } catch (err) {
+        return { action: 'deny', error: err instanceof PgError ? err : new PgError(SqlState.InternalError, String(err)) };
+      }
+      switch (d.action) {
+        case 'pass':
+          break;
+        case 'rewrite':
+          current = current.kind === 'bind' ? { ...current, text: d.text } : { ...current, text: d.text };
+          break;
+        case 'deny':
+          return d;
+        case 'answer':
+          if (current.kind !== 'query') {
+            return { action: 'deny', error: new PgError(SqlState.FeatureNotSupported, `plugin "${p.name}" can only answer simple queries`) };
+          }
+          return d;
+      }
+    }
+    return { action: 'pass', statement: current };
+  }
+
+  /** Returns the (possibly rewritten) description and who watches the rows, or throws a PgError to deny. */
+  async rowDescription(s: SessionInfo, fields: readonly FieldDescription[]): Promise<{ fields: readonly FieldDescription[]; changed: boolean; watched: WatchedResult }> {
+    let current = fields;
+    let changed = false;
+    const watchers: Plugin[] = [];
+    for (const p of this.plugins) {
+      if (!p.rowDescription) {
+        if (p.commandComplete) watchers.push(p);
+        continue;
+      }
+      const info: ResultInfo = { fields: current };
+      const d = await guard(p, 'rowDescription', this.log, () => p.rowDescription!(s, info));
+      switch (d.action) {
+        case 'pass':
+          break;
+        case 'watch':
+          watchers.push(p);
+          break;
+        case 'rewrite':
+          current = d.fields;
+          changed = true;
+          if (d.watch) watchers.push(p);
+          break;
+        case 'deny':
+          throw d.error;
+      }
+    }
+    return { fields: current, changed, watched: { info: { fields: current }, watchers } };
+  }
+
+  /** Rows pass through the watchers in order; returns null when nobody changed them. */
+  async dataRows(s: SessionInfo, result: WatchedResult, rows: RowBatch): Promise<RowBatch | null> {
+    let current = rows;
+    let changed = false;
+    for (const p of result.watchers) {
+      if (!p.dataRows) continue;
+      const d = await guard(p, 'dataRows', this.log, () => p.dataRows!(s, result.info, current));
+      if (d.action === 'deny') throw d.error;
+      if (d.action === 'rewrite') {
+        current = d.rows;
+        changed = true;
+      }
+    }
+    return changed ? current : null;
+  }
+
+  async commandComplete(s: SessionInfo, result: WatchedResult | null, tag: string): Promise<string> {
+    let current = tag;
+    const plugins = result ? result.watchers : this.plugins;
+    for (const p of plugins) {
+      if (!p.commandComplete) continue;
+      const d: CompleteDecision = await guard(p, 'commandComplete', this.log, () => p.commandComplete!(s, result?.info ?? null, current));
+      if (d.action === 'deny') throw d.error;
+      if (d.action === 'rewrite') current = d.tag;
+    }
+    return current;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Accepts client connections and handles what comes before a session: SSLRequest (TLS toward
+ * the client when configured), GSSENCRequest, CancelRequest routing, and the StartupMessage.
+ * Owns the set of live sessions, and the graceful shutdown.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { PgError, SqlState } from './errors.js';
+import { StartupCode } from './wire/codes.js';
+import { Framer } from './wire/framer.js';
+import { errorResponse } from './wire/backend-messages.js';
+import { decodeCancel, decodeStartup } from './wire/frontend-messages.js';
+import { Session, type SessionRegistry } from './session.js';
+import type { Upstream } from './upstream/link.js';
+import type { PluginHost } from '../plugins/host.js';
+
+export interface ListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: tls.SecureContext | null;
+  readonly maxMessageSize: number;
+  /** How long a client may take to send its startup packet. */
+  readonly startupTimeoutMs: number;
+  readonly log: (msg: string) => void;
+}
+
+export class Listener implements SessionRegistry {
+  private readonly server: net.Server;
+  private readonly sessions = new Set<Session>();
+  private readonly byKey = new Map<string, Session>();
+  private shuttingDown = false;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly plugins: PluginHost,
+    private readonly opts: ListenerOptions,
+  ) {
+    this.server = net.createServer((sock) => this.accept(sock));
+    this.server.on('error', (err) => opts.log(`listener error: ${err.message}`));
+  }
+
+  async listen(): Promise<net.AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as net.AddressInfo;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  registerKey(session: Session, pid: number, secret: number): void {
+    this.byKey.set(`${pid}:${secret}`, session);
+  }
+
+  removed(session: Session): void {
+    this.sessions.delete(session);
+    for (const [k, s] of this.byKey) if (s === session) this.byKey.delete(k);
+  }
+
+  private accept(raw: net.Socket): void {
+    raw.setNoDelay(true);
+    raw.setKeepAlive(true, 60_000);
+    this.negotiate(raw, false);
+  }
+
+  /** Read startup-phase packets until a StartupMessage (or a CancelRequest) arrives. */
+  private negotiate(sock: net.Socket, encrypted: boolean): void {
+    const framer = new Framer({ maxMessageSize: this.opts.maxMessageSize, peer: 'client' }, true);
+    const timer = setTimeout(() => sock.destroy(), this.opts.startupTimeoutMs);
+    const peer = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
+    const fail = (err: PgError): void => {
+      clearTimeout(timer);
+      sock.end(errorResponse(err));
+    };
+    const onData = (chunk: Buffer): void => {
+      let frames;
+      try {
+        frames = framer.push(chunk, true);
+      } catch (err) {
+        fail(err instanceof PgError ? err : new PgError(SqlState.ProtocolViolation, 'invalid startup packet', 'FATAL'));
+        return;
+      }
+      const first = frames[0];
+      if (!first) return;
+      const code = first.raw.readInt32BE(4);
+      if (code === StartupCode.SSLRequest || code === StartupCode.GSSENCRequest) {
+        if (framer.buffered > 0) {
+          // Bytes after an SSLRequest, before the answer, could be injected by a third party.
+          fail(new PgError(SqlState.ProtocolViolation, 'received unencrypted data after SSL request', 'FATAL'));
+          return;
+        }
+        sock.off('data', onData);
+        clearTimeout(timer);
+        if (code === StartupCode.SSLRequest && this.opts.tls && !encrypted) {
+          sock.write('S');
+          const secure = new tls.TLSSocket(sock, { isServer: true, secureContext: this.opts.tls });
+          secure.on('error', () => secure.destroy());
+          Object.defineProperty(secure, 'remoteAddress', { value: peer.address });
+          this.negotiate(secure, true);
+        } else {
+          sock.write('N');
+          this.negotiate(sock, encrypted);
+        }
+        return;
+      }
+      sock.off('data', onData);
+      clearTimeout(timer);
+      if (code === StartupCode.CancelRequest) {
+        const { pid, secret } = decodeCancel(first.raw);
+        this.byKey.get(`${pid}:${secret}`)?.cancel();
+        sock.destroy();
+        return;
+      }
+      if (code >> 16 !== 3) {
+        fail(new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: server supports 3.0`, 'FATAL'));
+        return;
+      }
+      if (this.shuttingDown) {
+        fail(new PgError(SqlState.CannotConnectNow, 'the database system is shutting down', 'FATAL'));
+        return;
+      }
+      const startup = decodeStartup(first.raw);
+      if (!startup.params.has('user')) {
+        fail(new PgError(SqlState.InvalidAuthorizationSpecification, 'no PostgreSQL user name specified in startup packet', 'FATAL'));
+        return;
+      }
+      const session = new Session(sock, startup, { ...peer, tls: encrypted }, this.plugins, this, {
+        maxMessageSize: this.opts.maxMessageSize,
+        log: this.opts.log,
+      });
+      this.sessions.add(session);
+      void session.start(this.upstream, framer.drain());
+    };
+    sock.on('data', onData);
+    sock.on('error', () => sock.destroy());
+  }
+
+  /**
+   * Stop accepting; let running statements finish; close idle sessions as a server shutdown does
+   * (FATAL 57P01). Whatever still runs after the timeout is cancelled and closed.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.shuttingDown = true;
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of this.sessions) s.drain();
+    const deadline = Date.now() + timeoutMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of [...this.sessions]) {
+      s.cancel();
+      s.fail(new PgError(SqlState.AdminShutdown, 'terminating connection due to administrator command', 'FATAL'));
+    }
+    await closed;
+  }
+}

@@ -1,0 +1,672 @@
+/**
+ * One client connection after its startup packet: relays the protocol between the client
+ * socket and an upstream link, and gives plugins their say on statements and results.
+ *
+ * Reading order of the data path:
+ *   client bytes → onClientData (framed, checked) → statement hooks → link.write
+ *   link data → onUpstreamData (scanned; only watched messages decoded) → result hooks → client
+ *
+ * A request unit is what ends with one ReadyForQuery: a simple Query, a FunctionCall, or the
+ * extended-protocol messages up to Sync. Units are kept in order so that answers the proxy
+ * makes itself (a denied statement, a locally answered one) reach the client in the place
+ * where the upstream's answer would have been.
+ */
+import type { Socket } from 'node:net';
+import { PgError, SqlState, toPgError } from './errors.js';
+import { AuthCode, Backend, FRONTEND_CODES, Frontend } from './wire/codes.js';
+import { Framer } from './wire/framer.js';
+import { ServerScanner, type Piece } from './wire/server-scanner.js';
+import { BodyReader } from './wire/reader.js';
+import {
+  commandComplete, dataRow, errorResponse, readyForQuery, rowDescription, textResult,
+  type FieldDescription, type TxStatus,
+} from './wire/backend-messages.js';
+import {
+  decodeBind, decodeParse, decodeQuery, encodeParse, encodeQuery, encodeSimple,
+  type StartupMessage,
+} from './wire/frontend-messages.js';
+import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
+import type { PluginHost, WatchedResult } from '../plugins/host.js';
+import type { RowBatch, SessionInfo } from '../plugins/hooks.js';
+
+export interface SessionOptions {
+  readonly maxMessageSize: number;
+  readonly log: (msg: string) => void;
+}
+
+export interface SessionRegistry {
+  /** The backend key the client was given, so CancelRequests can find this session. */
+  registerKey(session: Session, pid: number, secret: number): void;
+  removed(session: Session): void;
+}
+
+/** A unit the proxy answers itself; its bytes are made when its turn comes (they end with ReadyForQuery). */
+type Unit =
+  | { readonly kind: 'upstream'; beforeReady: Buffer[]; suppressReady?: boolean }
+  | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
+
+/** Extended-protocol messages held until Sync or Flush, when statement hooks need to see them. */
+interface PendingExtended {
+  frames: Buffer[];
+  /** Set once a hook denied a message of this unit: the rest up to Sync is dropped. */
+  denied: PgError | null;
+  /** Whether any message of this unit already went upstream. */
+  forwarded: boolean;
+}
+
+let nextSessionId = 1;
+
+export class Session {
+  readonly info: SessionInfo & { backendPid: number };
+  private link: UpstreamLink | null = null;
+  private readonly framer: Framer;
+  private readonly scanner: ServerScanner;
+  private readonly units: Unit[] = [];
+  private ext: PendingExtended | null = null;
+  private txStatus: TxStatus = 'I';
+  private ready = false;
+  private closed = false;
+  private draining = false;
+  private backendSecret = 0;
+  /** Statement texts by name, so a Bind hook can see what it binds. */
+  private readonly statements = new Map<string, string>();
+
+  /** Client input waiting for an async hook to finish; order is kept. */
+  private clientBacklog: Buffer[] = [];
+  private clientBusy = false;
+  /** Upstream pieces waiting for an async hook to finish. */
+  private serverBacklog: Piece[] = [];
+  private serverBusy = false;
+
+  private watched: WatchedResult | null = null;
+  /** After a result hook denied a result: drop upstream output up to ReadyForQuery. */
+  private dropUntilReady = false;
+  private out: Buffer[] = [];
+  private flushQueued = false;
+
+  constructor(
+    private readonly socket: Socket,
+    readonly startup: StartupMessage,
+    private readonly client: ClientEndpoint,
+    private readonly plugins: PluginHost,
+    private readonly registry: SessionRegistry,
+    private readonly opts: SessionOptions,
+  ) {
+    const p = startup.params;
+    const user = p.get('user') ?? '';
+    this.info = {
+      id: nextSessionId++,
+      user,
+      database: p.get('database') ?? user,
+      applicationName: p.get('application_name') ?? '',
+      clientAddress: client.address,
+      clientPort: client.port,
+      startupParams: p,
+      backendPid: 0,
+      pluginState: new Map(),
+    };
+    this.framer = new Framer({ maxMessageSize: opts.maxMessageSize, codes: FRONTEND_CODES, peer: 'client' });
+    const resultHooks = plugins.resultHooks;
+    this.scanner = new ServerScanner((code) =>
+      code === Backend.ReadyForQuery ||
+      (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
+      (resultHooks && (code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete)),
+    );
+  }
+
+  /** Connect upstream and start relaying. `early` holds client bytes that came with the startup packet. */
+  async start(upstream: Upstream, early: Buffer): Promise<void> {
+    const sock = this.socket;
+    sock.on('error', (err) => this.close(`client socket error: ${err.message}`));
+    sock.on('close', () => this.close());
+    try {
+      this.link = await upstream.connect(this.startup, this.client, {
+        data: (chunk) => this.onUpstreamData(chunk),
+        drain: () => sock.resume(),
+        close: (error) => this.onUpstreamClosed(error),
+      });
+    } catch (err) {
+      this.fail(toPgError(err, 'could not connect to upstream'));
+      return;
+    }
+    if (this.closed) {
+      this.link.destroy();
+      return;
+    }
+    sock.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    sock.on('drain', () => this.link?.resume());
+    if (early.length > 0) this.onClientData(early);
+  }
+
+  /** Requests the upstream has not answered yet (each ends with a ReadyForQuery). */
+  get inFlight(): number {
+    return this.units.length + (this.ext ? 1 : 0);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  cancel(): void {
+    this.link?.cancel(this.info.backendPid, this.backendSecret);
+  }
+
+  /** Finish what is running, then end the session as a server shutdown would. */
+  drain(): void {
+    this.draining = true;
+    if (this.inFlight === 0) this.terminateForShutdown();
+  }
+
+  private terminateForShutdown(): void {
+    if (this.closed) return;
+    this.write(errorResponse(new PgError(SqlState.AdminShutdown, 'terminating connection due to administrator command', 'FATAL')));
+    this.close();
+  }
+
+  // ───────────────────────────── client → upstream ─────────────────────────────
+
+  private onClientData(chunk: Buffer): void {
+    if (this.closed) return;
+    if (this.clientBusy) {
+      this.clientBacklog.push(chunk);
+      return;
+    }
+    let frames;
+    try {
+      frames = this.framer.push(chunk);
+    } catch (err) {
+      this.fail(toPgError(err, 'protocol violation'));
+      return;
+    }
+    if (frames.length === 0) return;
+    if (!this.ready || !this.plugins.statementHooks) {
+      this.forwardFrames(frames);
+      return;
+    }
+    this.clientBusy = true;
+    this.socket.pause();
+    void this.processWithHooks(frames).then(
+      () => {
+        this.clientBusy = false;
+        if (!this.closed) this.socket.resume();
+        const backlog = this.clientBacklog;
+        this.clientBacklog = [];
+        for (const c of backlog) this.onClientData(c);
+      },
+      (err: unknown) => this.fail(toPgError(err, 'statement processing failed')),
+    );
+  }
+
+  /** Fast path: no statement hooks, so frames go upstream as they are; only units are counted. */
+  private forwardFrames(frames: readonly { code: number; raw: Buffer }[]): void {
+    const link = this.link;
+    if (!link) return;
+    const send: Buffer[] = [];
+    for (const f of frames) {
+      if (f.code === Frontend.Terminate) {
+        for (const b of coalesce(send)) link.write(b);
+        this.clientTerminated();
+        return;
+      }
+      if (this.ready) this.trackUnit(f.code);
+      send.push(f.raw);
+    }
+    let ok = true;
+    for (const b of coalesce(send)) ok = link.write(b) && ok;
+    if (!ok) this.socket.pause();
+  }
+
+  private trackUnit(code: number): void {
+    if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) {
+      this.units.push({ kind: 'upstream', beforeReady: [] });
+    }
+  }
+
+  private clientTerminated(): void {
+    if (this.closed) return;
+    this.link?.end();
+    this.link = null;
+    this.close();
+  }
+
+  private async processWithHooks(frames: readonly { code: number; raw: Buffer }[]): Promise<void> {
+    for (const f of frames) {
+      if (this.closed) return;
+      switch (f.code) {
+        case Frontend.Terminate:
+          this.clientTerminated();
+          return;
+        case Frontend.Query:
+          await this.simpleQuery(f.raw);
+          break;
+        case Frontend.Parse:
+        case Frontend.Bind:
+        case Frontend.Describe:
+        case Frontend.Execute:
+        case Frontend.Close:
+          this.ext ??= { frames: [], denied: null, forwarded: false };
+          if (!this.ext.denied) this.ext.frames.push(f.raw);
+          break;
+        case Frontend.Flush:
+        case Frontend.Sync:
+          await this.flushExtended(f.code, f.raw);
+          break;
+        default:
+          // CopyData/CopyDone/CopyFail, FunctionCall, password messages: relayed as they are.
+          this.forwardFrames([f]);
+      }
+    }
+  }
+
+  private async simpleQuery(raw: Buffer): Promise<void> {
+    const text = decodeQuery(raw);
+    const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
+    switch (outcome.action) {
+      case 'pass': {
+        const rewritten = outcome.statement.text ?? text;
+        this.units.push({ kind: 'upstream', beforeReady: [] });
+        this.link?.write(rewritten === text ? raw : encodeQuery(rewritten));
+        return;
+      }
+      case 'deny':
+        this.pushLocal(() => [errorResponse(outcome.error)]);
+        return;
+      case 'answer': {
+        const r = outcome.result;
+        this.pushLocal(() => textResult(r.columns, r.rows, r.tag));
+        return;
+      }
+    }
+  }
+
+  /**
+   * Runs the statement hooks over the held extended messages and sends what passes. A denied
+   * message ends its unit as an error would on a server: the client gets the ErrorResponse
+   * after the answers to the messages before it, and the rest up to Sync is dropped.
+   */
+  private async flushExtended(code: number, raw: Buffer): Promise<void> {
+    const ext = this.ext ?? { frames: [], denied: null, forwarded: false };
+    this.ext = null;
+    const out: Buffer[] = [];
+    let denied: PgError | null = null;
+    if (!ext.denied) {
+      for (const frame of ext.frames) {
+        const rewritten = await this.extendedHook(frame);
+        if (rewritten instanceof PgError) {
+          denied = ext.denied = rewritten;
+          break;
+        }
+        out.push(rewritten);
+      }
+    }
+    ext.frames = [];
+    const link = this.link;
+    if (!link) return;
+    for (const b of out) link.write(b);
+    if (out.length > 0) ext.forwarded = true;
+    if (denied) {
+      if (!ext.forwarded && this.units.length === 0) this.write(errorResponse(denied));
+      else {
+        // The error must follow the upstream's answers to what was sent: a Sync makes the upstream
+        // mark that point with a ReadyForQuery, which is replaced by the error (the client's own
+        // Sync is answered later).
+        link.write(encodeSimple(Frontend.Sync));
+        this.units.push({ kind: 'upstream', beforeReady: [errorResponse(denied)], suppressReady: true });
+      }
+    }
+    if (code === Frontend.Flush) {
+      if (!ext.denied) link.write(raw);
+      this.ext = ext;
+      return;
+    }
+    if (ext.denied) this.pushLocal(() => []);
+    else {
+      this.units.push({ kind: 'upstream', beforeReady: [] });
+      link.write(raw);
+    }
+  }
+
+  /** One Parse or Bind through the statement hooks: the bytes to send, or the denial. */
+  private async extendedHook(frame: Buffer): Promise<Buffer | PgError> {
+    const code = frame[0];
+    if (code === Frontend.Parse) {
+      const parse = decodeParse(frame);
+      const outcome = await this.plugins.statement(this.info, { kind: 'parse', ...parse });
+      if (outcome.action === 'deny') return outcome.error;
+      if (outcome.action !== 'pass' || outcome.statement.kind !== 'parse') return frame;
+      this.statements.set(parse.name, outcome.statement.text);
+      return outcome.statement.text === parse.text ? frame : encodeParse({ ...parse, text: outcome.statement.text });
+    }
+    if (code === Frontend.Bind) {
+      const bind = decodeBind(frame);
+      const outcome = await this.plugins.statement(this.info, {
+        kind: 'bind', portal: bind.portal, statement: bind.statement, text: this.statements.get(bind.statement),
+        params: bind.params, paramFormats: bind.paramFormats, resultFormats: bind.resultFormats,
+      });
+      if (outcome.action === 'deny') return outcome.error;
+      return frame;
+    }
+    return frame;
+  }
+
+  /** Queue an answer made here; it goes out once everything before it was answered. */
+  private pushLocal(make: () => Buffer[]): void {
+    const unit: Unit = { kind: 'local', answer: (status) => [...make(), readyForQuery(status)] };
+    this.units.push(unit);
+    if (this.units.length === 1) this.emitLocalUnits();
+  }
+
+  private emitLocalUnits(): void {
+    while (this.units.length > 0) {
+      const u = this.units[0]!;
+      if (u.kind !== 'local') return;
+      this.units.shift();
+      for (const b of u.answer(this.txStatus)) this.write(b);
+    }
+    if (this.draining && this.inFlight === 0) this.terminateForShutdown();
+  }
+
+  // ───────────────────────────── upstream → client ─────────────────────────────
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.closed) return;
+    let pieces: Piece[];
+    try {
+      pieces = this.scanner.scan(chunk);
+    } catch (err) {
+      this.fail(toPgError(err, 'upstream protocol error'));
+      return;
+    }
+    if (this.serverBusy) {
+      for (const p of pieces) this.serverBacklog.push(p);
+      return;
+    }
+    this.runServerPieces(pieces);
+  }
+
+  private runServerPieces(pieces: Piece[]): void {
+    {
+      for (let i = 0; i < pieces.length; i++) {
+        const p = pieces[i]!;
+        if (p.kind === 'raw') {
+          if (!this.dropUntilReady) this.write(p.bytes);
+          continue;
+        }
+        const pending = this.serverFrame(p.code, p.raw, pieces, i);
+        if (typeof pending === 'number') {
+          i = pending;
+          continue;
+        }
+        // An async hook: hold the rest (and new chunks) until it is done.
+        this.serverBusy = true;
+        this.link?.pause();
+        const rest = pieces.slice(i + 1);
+        void pending.promise.then(
+          () => this.resumeServer(rest),
+          (err: unknown) => this.fail(toPgError(err, 'result processing failed')),
+        );
+        return;
+      }
+    }
+  }
+
+  private resumeServer(rest: Piece[]): void {
+    this.serverBusy = false;
+    if (this.closed) return;
+    const backlog = rest.concat(this.serverBacklog);
+    this.serverBacklog = [];
+    if (!this.socket.writableNeedDrain) this.link?.resume();
+    this.runServerPieces(backlog);
+  }
+
+  /**
+   * Handles one watched message. Returns the index of the last piece consumed when done
+   * synchronously, or a promise when a hook must be awaited (the message is then handled).
+   */
+  private serverFrame(code: number, raw: Buffer, pieces: Piece[], index: number): number | { promise: Promise<void> } {
+    switch (code) {
+      case Backend.ReadyForQuery:
+        this.readyForQuery(raw);
+        return index;
+      case Backend.BackendKeyData: {
+        this.info.backendPid = raw.readInt32BE(5);
+        this.backendSecret = raw.readInt32BE(9);
+        this.registry.registerKey(this, this.info.backendPid, this.backendSecret);
+        this.write(raw);
+        return index;
+      }
+      case Backend.Authentication:
+        this.write(raw.readInt32BE(5) === AuthCode.SASL ? withoutChannelBinding(raw) : raw);
+        return index;
+      case Backend.RowDescription:
+        return { promise: this.onRowDescription(raw) };
+      case Backend.DataRow: {
+        if (this.dropUntilReady) return index;
+        if (!this.watched || !this.watched.watchers.some((p) => p.dataRows)) {
+          this.write(raw);
+          return index;
+        }
+        // Gather the run of DataRows that follows into one batch.
+        const frames: Buffer[] = [raw];
+        let j = index + 1;
+        for (; j < pieces.length; j++) {
+          const q = pieces[j]!;
+          if (q.kind !== 'frame' || q.code !== Backend.DataRow) break;
+          frames.push(q.raw);
+        }
+        // The batch is handled as one: its pieces leave the list.
+        pieces.splice(index + 1, j - 1 - index);
+        return { promise: this.onDataRows(frames) };
+      }
+      case Backend.CommandComplete:
+        if (this.dropUntilReady) return index;
+        return { promise: this.onCommandComplete(raw) };
+      default:
+        this.write(raw);
+        return index;
+    }
+  }
+
+  private readyForQuery(raw: Buffer): void {
+    this.txStatus = String.fromCharCode(raw[5]!) as TxStatus;
+    this.dropUntilReady = false;
+    this.watched = null;
+    const unit = this.units[0];
+    if (unit && unit.kind === 'upstream') {
+      this.units.shift();
+      for (const b of unit.beforeReady) this.write(b);
+    }
+    if (!unit || unit.kind !== 'upstream' || !unit.suppressReady) this.write(raw);
+    if (!this.ready) {
+      this.ready = true;
+      this.serverBusy = true;
+      void this.plugins.sessionStart(this.info).then(
+        () => this.resumeServer([]),
+        (err: unknown) => this.fail(toPgError(err, 'session start failed')),
+      );
+      return;
+    }
+    this.emitLocalUnits();
+  }
+
+  private async onRowDescription(raw: Buffer): Promise<void> {
+    if (this.dropUntilReady) return;
+    const fields = decodeRowDescription(raw);
+    try {
+      const r = await this.plugins.rowDescription(this.info, fields);
+      this.watched = r.watched;
+      this.write(r.changed ? rowDescription(r.fields) : raw);
+    } catch (err) {
+      this.abortResult(toPgError(err, 'row description'));
+    }
+  }
+
+  private async onDataRows(frames: Buffer[]): Promise<void> {
+    const watched = this.watched;
+    if (!watched) return;
+    const batch: RowBatch = frames.map(decodeDataRow);
+    try {
+      const out = await this.plugins.dataRows(this.info, watched, batch);
+      if (this.dropUntilReady) return;
+      if (out === null) for (const f of frames) this.write(f);
+      else for (const row of out) this.write(dataRow(row));
+    } catch (err) {
+      this.abortResult(toPgError(err, 'data rows'));
+    }
+  }
+
+  private async onCommandComplete(raw: Buffer): Promise<void> {
+    const tag = new BodyReader(raw, 5).cstring();
+    const watched = this.watched;
+    this.watched = null;
+    try {
+      const out = await this.plugins.commandComplete(this.info, watched, tag);
+      this.write(out === tag ? raw : commandComplete(out));
+    } catch (err) {
+      this.abortResult(toPgError(err, 'command complete'));
+    }
+  }
+
+  /** A result a plugin refused: the client gets the error in its place, never a partial result. */
+  private abortResult(err: PgError): void {
+    this.write(errorResponse(err));
+    this.dropUntilReady = true;
+    this.watched = null;
+  }
+
+  private onUpstreamClosed(error?: Error): void {
+    if (this.closed) return;
+    this.link = null;
+    if (error || this.inFlight > 0 || !this.ready) {
+      const reason = error ? `: ${error.message}` : '';
+      this.fail(new PgError(SqlState.ConnectionFailure, `the upstream connection was lost${reason}`, 'FATAL'));
+    } else {
+      this.fail(new PgError(SqlState.AdminShutdown, 'terminating connection because the upstream closed it', 'FATAL'));
+    }
+  }
+
+  // ───────────────────────────── both ─────────────────────────────
+
+  /**
+   * Output is gathered during one turn of the event loop and written once: adjacent pieces of
+   * the same upstream chunk become one write again, so a pass-through answer costs one syscall.
+   */
+  private write(b: Buffer): void {
+    if (this.closed) return;
+    this.out.push(b);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flushOut());
+    }
+  }
+
+  private flushOut(): void {
+    this.flushQueued = false;
+    const out = this.out;
+    this.out = [];
+    if (this.socket.destroyed) return;
+    let ok = true;
+    for (const b of coalesce(out)) ok = this.socket.write(b) && ok;
+    if (!ok) this.link?.pause();
+  }
+
+  /** Send an error; a FATAL one (or any before login) ends the session. */
+  fail(err: PgError): void {
+    if (this.closed) return;
+    if (!err.fatal && this.ready) {
+      this.write(errorResponse(err));
+      return;
+    }
+    const fatal = err.fatal ? err : new PgError(err.code, err.message, 'FATAL', err.fields);
+    this.write(errorResponse(fatal));
+    this.close(fatal.message);
+  }
+
+  close(reason?: string): void {
+    if (this.closed) return;
+    this.flushOut();
+    this.closed = true;
+    if (reason) this.opts.log(`session ${this.info.id}: ${reason}`);
+    if (this.link) {
+      this.link.write(encodeSimple(Frontend.Terminate));
+      this.link.end();
+      this.link = null;
+    }
+    this.socket.end();
+    this.socket.destroySoon?.();
+    this.registry.removed(this);
+    if (this.ready) void this.plugins.sessionEnd(this.info);
+  }
+}
+
+/** Merge buffers that are adjacent views of one underlying chunk back into one view. */
+export function coalesce(list: readonly Buffer[]): Buffer[] {
+  if (list.length < 2) return list as Buffer[];
+  const out: Buffer[] = [];
+  let cur = list[0]!;
+  for (let i = 1; i < list.length; i++) {
+    const b = list[i]!;
+    if (b.buffer === cur.buffer && cur.byteOffset + cur.length === b.byteOffset) {
+      cur = Buffer.from(cur.buffer, cur.byteOffset, cur.length + b.length);
+    } else {
+      out.push(cur);
+      cur = b;
+    }
+  }
+  out.push(cur);
+  return out;
+}
+
+/**
+ * AuthenticationSASL lists mechanisms as cstrings ended by an empty one. The proxy ends TLS
+ * itself, so channel binding (SCRAM-SHA-256-PLUS) would bind to the wrong certificate: drop it
+ * and the client uses plain SCRAM-SHA-256 with the real server.
+ */
+function withoutChannelBinding(raw: Buffer): Buffer {
+  const r = new BodyReader(raw, 9);
+  const mechanisms: string[] = [];
+  for (;;) {
+    const m = r.cstring();
+    if (m === '') break;
+    mechanisms.push(m);
+  }
+  const kept = mechanisms.filter((m) => !m.endsWith('-PLUS'));
+  if (kept.length === mechanisms.length) return raw;
+  const parts = [Buffer.from([Backend.Authentication, 0, 0, 0, 0, 0, 0, 0, AuthCode.SASL])];
+  for (const m of kept) parts.push(Buffer.from(m + '\0'));
+  parts.push(Buffer.from([0]));
+  const out = Buffer.concat(parts);
+  out.writeInt32BE(out.length - 1, 1);
+  return out;
+}
+
+/** RowDescription: Int16 count, then per field name, table OID, attnum, type OID, typlen, typmod, format. */
+export function decodeRowDescription(raw: Buffer): FieldDescription[] {
+  const r = new BodyReader(raw, 5);
+  const n = r.int16();
+  const fields: FieldDescription[] = [];
+  for (let i = 0; i < n; i++) {
+    fields.push({
+      name: r.cstring(),
+      tableID: r.uint32(),
+      columnID: r.int16(),
+      dataTypeID: r.uint32(),
+      dataTypeSize: r.int16(),
+      dataTypeModifier: r.int32(),
+      format: r.int16() === 1 ? 1 : 0,
+    });
+  }
+  return fields;
+}
+
+/** DataRow: Int16 count, then per column Int32 length (-1 = NULL) and bytes. */
+export function decodeDataRow(raw: Buffer): (Buffer | null)[] {
+  const r = new BodyReader(raw, 5);
+  const n = r.int16();
+  const values: (Buffer | null)[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = r.int32();
+    values.push(len < 0 ? null : r.bytes(len));
+  }
+  return values;
+}

@@ -1,0 +1,178 @@
+/**
+ * A real PostgreSQL server over TCP. The client's startup packet and its whole authentication
+ * exchange are relayed, so the client logs in as itself and the server's privileges apply.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { PgError, SqlState } from '../errors.js';
+import { encodeCancel, encodeSSLRequest, encodeStartup, type StartupMessage } from '../wire/frontend-messages.js';
+import type { ClientEndpoint, LinkEvents, Upstream, UpstreamLink } from './link.js';
+
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+export interface RemoteTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly sslmode: SslMode;
+  readonly sslrootcert: string | undefined;
+  /** The database named in the URL: the proxy's own default, clients still choose theirs. */
+  readonly database: string | undefined;
+  readonly connectTimeoutMs: number;
+}
+
+export function parseUpstreamUrl(url: string): RemoteTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`invalid upstream URL "${url}": expected postgres://HOST:PORT/DB?sslmode=...`);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new Error(`invalid upstream URL "${url}": the scheme must be postgres:// or postgresql://`);
+  }
+  const mode = (u.searchParams.get('sslmode') ?? 'prefer') as SslMode;
+  if (!SSL_MODES.includes(mode)) throw new Error(`invalid sslmode "${mode}": use one of ${SSL_MODES.join(', ')}`);
+  const timeout = Number(u.searchParams.get('connect_timeout') ?? '10');
+  const db = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, '') || 'localhost',
+    port: u.port ? Number(u.port) : 5432,
+    sslmode: mode,
+    sslrootcert: u.searchParams.get('sslrootcert') ?? undefined,
+    database: db === '' ? undefined : db,
+    connectTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout * 1000 : 10_000,
+  };
+}
+
+function connectError(target: RemoteTarget, detail: string): PgError {
+  return new PgError(
+    SqlState.SqlclientUnableToEstablishSqlconnection,
+    `could not connect to the upstream server at ${target.host}:${target.port}: ${detail}`,
+    'FATAL',
+  );
+}
+
+/** Open a TCP connection and, as the sslmode says, upgrade it to TLS. */
+async function openSocket(target: RemoteTarget): Promise<net.Socket> {
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: target.host, port: target.port });
+    const timer = setTimeout(() => s.destroy(new Error('timeout expired')), target.connectTimeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(connectError(target, err.message));
+    });
+  });
+  sock.setNoDelay(true);
+  sock.setKeepAlive(true, 60_000);
+  if (target.sslmode === 'disable' || target.sslmode === 'allow') return sock;
+
+  // SSLRequest is answered by a single byte: 'S' (go ahead with TLS) or 'N'.
+  const answer = await new Promise<number>((resolve, reject) => {
+    sock.once('data', (b: Buffer) => {
+      if (b.length !== 1) reject(connectError(target, 'unexpected answer to SSLRequest'));
+      else resolve(b[0]!);
+    });
+    sock.once('error', (err) => reject(connectError(target, err.message)));
+    sock.write(encodeSSLRequest());
+  });
+  sock.removeAllListeners('error');
+  if (answer !== 0x53) {
+    if (target.sslmode === 'prefer') return sock;
+    sock.destroy();
+    throw connectError(target, `sslmode=${target.sslmode} but the server does not support SSL`);
+  }
+  const verify = target.sslmode === 'verify-ca' || target.sslmode === 'verify-full';
+  const opts: tls.ConnectionOptions = {
+    socket: sock,
+    servername: net.isIP(target.host) ? undefined : target.host,
+    rejectUnauthorized: verify,
+  };
+  if (target.sslrootcert) opts.ca = readFileSync(target.sslrootcert);
+  if (target.sslmode === 'verify-ca') opts.checkServerIdentity = () => undefined;
+  return await new Promise<net.Socket>((resolve, reject) => {
+    const t = tls.connect(opts, () => {
+      t.removeAllListeners('error');
+      resolve(t);
+    });
+    t.once('error', (err) => reject(connectError(target, `SSL error: ${err.message}`)));
+  });
+}
+
+class RemoteLink implements UpstreamLink {
+  private error: Error | undefined;
+
+  constructor(private readonly sock: net.Socket, private readonly target: RemoteTarget, events: LinkEvents) {
+    sock.on('data', events.data);
+    sock.on('drain', events.drain);
+    sock.on('error', (err) => {
+      this.error = err;
+    });
+    sock.on('close', () => events.close(this.error));
+  }
+
+  write(frames: Buffer): boolean {
+    if (this.sock.destroyed) return true;
+    return this.sock.write(frames);
+  }
+
+  pause(): void {
+    this.sock.pause();
+  }
+
+  resume(): void {
+    this.sock.resume();
+  }
+
+  cancel(pid: number, secret: number): void {
+    sendCancel(this.target, pid, secret);
+  }
+
+  end(): void {
+    this.sock.end();
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+}
+
+/** A CancelRequest goes on a connection of its own, which the server closes. */
+function sendCancel(target: RemoteTarget, pid: number, secret: number): void {
+  openSocket(target).then(
+    (s) => {
+      s.on('error', () => undefined);
+      s.end(encodeCancel(pid, secret));
+    },
+    () => undefined,
+  );
+}
+
+export class RemoteUpstream implements Upstream {
+  readonly target: RemoteTarget;
+
+  constructor(url: string) {
+    this.target = parseUpstreamUrl(url);
+  }
+
+  describe(): string {
+    return `PostgreSQL at ${this.target.host}:${this.target.port} (sslmode=${this.target.sslmode})`;
+  }
+
+  async connect(startup: StartupMessage, _client: ClientEndpoint, events: LinkEvents): Promise<UpstreamLink> {
+    const sock = await openSocket(this.target);
+    const link = new RemoteLink(sock, this.target, events);
+    sock.write(encodeStartup(startup.params, startup.protocol));
+    return link;
+  }
+
+  async close(): Promise<void> {
+    // Nothing pooled: each session owns its connection.
+  }
+}
