@@ -42,8 +42,11 @@ export interface SessionRegistry {
 
 /** A unit the proxy answers itself; its bytes are made when its turn comes (they end with ReadyForQuery). */
 type Unit =
-  | { readonly kind: 'upstream'; beforeReady: Buffer[]; suppressReady?: boolean }
+  | { readonly kind: 'upstream'; readonly beforeReady: readonly Buffer[]; readonly suppressReady?: boolean }
   | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
+
+/** The common unit: the upstream answers, nothing is added. Shared, so counting costs no allocation. */
+const PLAIN_UNIT: Unit = Object.freeze({ kind: 'upstream', beforeReady: [] });
 
 /** Extended-protocol messages held until Sync or Flush, when statement hooks need to see them. */
 interface PendingExtended {
@@ -218,7 +221,7 @@ export class Session {
 
   private trackUnit(code: number): void {
     if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) {
-      this.units.push({ kind: 'upstream', beforeReady: [] });
+      this.units.push(PLAIN_UNIT);
     }
   }
 
@@ -264,7 +267,7 @@ export class Session {
     switch (outcome.action) {
       case 'pass': {
         const rewritten = outcome.statement.text ?? text;
-        this.units.push({ kind: 'upstream', beforeReady: [] });
+        this.units.push(PLAIN_UNIT);
         this.link?.write(rewritten === text ? raw : encodeQuery(rewritten));
         return;
       }
@@ -321,7 +324,7 @@ export class Session {
     }
     if (ext.denied) this.pushLocal(() => []);
     else {
-      this.units.push({ kind: 'upstream', beforeReady: [] });
+      this.units.push(PLAIN_UNIT);
       link.write(raw);
     }
   }

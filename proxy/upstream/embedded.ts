@@ -43,6 +43,7 @@ const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
 const COPY_FROM_STDIN = /^\s*copy\s+([\s\S]+?)\s+from\s+stdin\b([\s\S]*?)\s*;?\s*$/i;
 const COPY_ANYWHERE = /\bcopy\b[\s\S]*\bfrom\s+stdin\b/i;
 const SESSION_SET = /^\s*(set\s+(?!local\b|transaction\b|constraints\b)|reset\s+)[^;]*;?\s*$/i;
+const CHANGES_SETTINGS = /(?:^|;)\s*(?:set|reset)\b|\bset_config\s*\(/i;
 const LISTEN_STMT = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|\*|[^\s;]+)/gi;
 
 export function quoteLiteral(s: string): string {
@@ -138,6 +139,8 @@ class EmbeddedLink implements UpstreamLink {
   readonly sessionSets: string[] = [];
   readonly statements = new Set<string>();
   readonly listening = new Set<string>();
+  /** Reported settings as the client was last told (ParameterStatus). */
+  readonly reported = new Map<string, string>();
   copyIn: CopyIn | null = null;
   /** An error ended the current extended-protocol unit: drop messages up to its Sync. */
   skipUntilSync = false;
@@ -320,6 +323,7 @@ export class EmbeddedUpstream implements Upstream {
   }
 
   private sendLogin(link: EmbeddedLink, values: ReadonlyMap<string, string>): void {
+    for (const [k, v] of values) link.reported.set(k, v);
     const out: Buffer[] = [authenticationOk()];
     for (const [name, v] of values) out.push(parameterStatus(name, v));
     out.push(backendKeyData(this.backendPid, link.secret), readyForQuery('I'));
@@ -490,18 +494,22 @@ export class EmbeddedUpstream implements Upstream {
     const sent: Buffer[] = [];
     let unlisten = false;
     let sessionSet: string | null = null;
+    let settingsMayChange = false;
     for (const f of frames) {
       switch (f[0]) {
         case Frontend.Query: {
           const text = decodeQuery(f);
           unlisten = this.trackListen(link, text) || unlisten;
           if (SESSION_SET.test(text)) sessionSet = text;
+          settingsMayChange ||= CHANGES_SETTINGS.test(text);
           sent.push(f);
           break;
         }
         case Frontend.Parse: {
           const m = decodeParse(f);
           unlisten = this.trackListen(link, m.text) || unlisten;
+          if (m.paramTypes.length === 0 && SESSION_SET.test(m.text)) sessionSet = m.text;
+          settingsMayChange ||= CHANGES_SETTINGS.test(m.text);
           const name = link.statementName(m.name);
           if (m.name === '') {
             // The unnamed statement is replaced by each Parse; a named one must be closed first.
@@ -563,11 +571,30 @@ export class EmbeddedUpstream implements Upstream {
       kept.push(m);
     }
     if (sessionSet && !failed && status === 'I') link.sessionSets.push(sessionSet.trim().replace(/;$/, ''));
+    // PGlite does not report setting changes itself: a server sends ParameterStatus before ReadyForQuery.
+    if (settingsMayChange) {
+      const changed = await this.reportChanges(link);
+      const z = kept.findLastIndex((m) => m[0] === Backend.ReadyForQuery);
+      kept.splice(z < 0 ? kept.length : z, 0, ...changed);
+    }
     if (unlisten) await this.relisten();
     // Idle again (the unit is over and no transaction is open): others may have the backend.
     const unitOver = last[0] === Frontend.Query || last[0] === Frontend.Sync || last[0] === Frontend.FunctionCall;
     this.owner = unitOver && status === 'I' ? null : link;
     if (!link.closed && kept.length > 0) link.events.data(Buffer.concat(kept));
+  }
+
+  /** ParameterStatus for each reported setting whose value differs from what the client was told. */
+  private async reportChanges(link: EmbeddedLink): Promise<Buffer[]> {
+    const shown = await this.query(`SELECT ${REPORTED_PARAMS.map((n) => `current_setting(${quoteLiteral(n)}, true)`).join(', ')}`);
+    const out: Buffer[] = [];
+    REPORTED_PARAMS.forEach((name, i) => {
+      const v = shown.rows[0]?.[i];
+      if (v === null || v === undefined || link.reported.get(name) === v) return;
+      link.reported.set(name, v);
+      out.push(parameterStatus(name, v));
+    });
+    return out;
   }
 
   /** Note LISTEN/UNLISTEN in a statement; true when the backend must re-listen afterwards. */

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { runPsql, sharedCluster, startTarget, useTarget, type Target } from '../support/proxy-matrix.js';
+import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 
 /** A self-signed certificate for the proxy's TLS toward clients. */
 function selfSigned(dir: string): { cert: string; key: string } {
@@ -111,6 +112,63 @@ describe('upstream sslmode', () => {
     try {
       const c = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres' });
       await expect(c.connect()).rejects.toMatchObject({ code: '08001', message: expect.stringMatching(/does not support SSL/) });
+    } finally {
+      await t.proxy.stop(2_000);
+    }
+  });
+});
+
+describe('upstream TLS as the URL\'s sslmode says', () => {
+  let dir: string;
+  let cluster: PgCluster;
+  let ca: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pp-upstream-tls-'));
+    ca = path.join(dir, 'ca.crt');
+    const caKey = path.join(dir, 'ca.key');
+    const key = path.join(dir, 'server.key');
+    const csr = path.join(dir, 'server.csr');
+    const cert = path.join(dir, 'server.crt');
+    const ext = path.join(dir, 'ext.cnf');
+    const openssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', ca, '-days', '1', '-subj', '/CN=test-ca']);
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
+    writeFileSync(ext, 'subjectAltName=DNS:localhost\n');
+    openssl(['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext]);
+    cluster = await startPgCluster({ ssl: { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') } });
+  });
+  afterAll(async () => {
+    await cluster.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Whether the proxy's upstream connection for a fresh session is encrypted. */
+  async function upstreamSsl(query: string): Promise<boolean> {
+    const t = await startTarget('postgres', [], { upstream: `postgres://localhost:${cluster.port}/postgres?${query}` });
+    try {
+      const c = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres' });
+      await c.connect();
+      const r = await c.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      await c.end();
+      return r.rows[0]!.ssl;
+    } finally {
+      await t.proxy.stop(2_000);
+    }
+  }
+
+  it('uses TLS with prefer, require and verify-full (with the right CA), and not with disable', async () => {
+    expect(await upstreamSsl('sslmode=prefer')).toBe(true);
+    expect(await upstreamSsl('sslmode=require')).toBe(true);
+    expect(await upstreamSsl(`sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}`)).toBe(true);
+    expect(await upstreamSsl(`sslmode=verify-ca&sslrootcert=${encodeURIComponent(ca)}`)).toBe(true);
+    expect(await upstreamSsl('sslmode=disable')).toBe(false);
+  });
+
+  it('refuses a server certificate it cannot verify', async () => {
+    const t = await startTarget('postgres', [], { upstream: `postgres://localhost:${cluster.port}/postgres?sslmode=verify-full` });
+    try {
+      const c = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres' });
+      await expect(c.connect()).rejects.toMatchObject({ code: '08001', message: expect.stringMatching(/SSL error/) });
     } finally {
       await t.proxy.stop(2_000);
     }

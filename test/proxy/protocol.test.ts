@@ -1,6 +1,8 @@
 import { expect, it } from 'vitest';
 import pg from 'pg';
+import { serialize } from 'pg-protocol';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
+import { RawClient } from '../support/raw-client.js';
 
 eachUpstream('protocol', (t) => {
   it('runs several statements in one simple Query', async () => {
@@ -12,6 +14,23 @@ eachUpstream('protocol', (t) => {
       expect(res[1]!.rows).toEqual([{ b: 2, c: 3 }]);
     } finally {
       await c.end();
+    }
+  });
+
+  it('sends ParameterStatus at login and when a reported setting changes', async () => {
+    const c = await RawClient.connect(t().port, t().kind === 'postgres' ? 'trustuser' : 'postgres');
+    const pairs = (msgs: readonly { code: string; body: Buffer }[]): string[][] =>
+      msgs.filter((m) => m.code === 'S').map((m) => m.body.toString('utf8').split('\0').slice(0, 2));
+    try {
+      const atLogin = new Map(pairs(c.login).map(([k, v]) => [k!, v!]));
+      for (const name of ['server_version', 'server_encoding', 'client_encoding', 'DateStyle', 'TimeZone', 'integer_datetimes', 'standard_conforming_strings']) {
+        expect(atLogin.has(name), name).toBe(true);
+      }
+      expect(c.login.map((m) => m.code).slice(-2)).toEqual(['K', 'Z']);
+      c.write(serialize.query("SET application_name = 'renamed'"));
+      expect(pairs(await c.untilReady())).toContainEqual(['application_name', 'renamed']);
+    } finally {
+      c.end();
     }
   });
 

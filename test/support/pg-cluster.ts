@@ -377,7 +377,12 @@ export function clusterInfo(c: PgCluster): PgClusterInfo {
 }
 
 /** initdb + start a private cluster on a free loopback port, with the test roles and the `app` database. */
-export async function startPgCluster(): Promise<PgCluster> {
+export interface PgClusterOptions {
+  /** Serve TLS with this PEM certificate and key (for tests of the upstream's sslmode). */
+  readonly ssl?: { readonly cert: string; readonly key: string };
+}
+
+export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgCluster> {
   const bindir = findPgBindir();
   const osUser = isRoot() ? (process.env['PG_CLUSTER_OS_USER'] ?? DEFAULT_OS_USER) : null;
   if (osUser) await ensureOsUser(osUser);
@@ -471,7 +476,21 @@ export async function startPgCluster(): Promise<PgCluster> {
     await writeFile(join(dataDir, 'pg_hba.conf'), PG_HBA);
     const confPath = join(dataDir, 'postgresql.conf');
     const baseConf = await readFile(confPath, 'utf8');
-    await writeFile(confPath, `${baseConf}\ninclude = 'pg-cluster.conf'\n`);
+    let sslConf = '';
+    if (opts.ssl) {
+      // The server refuses a key that others can read or that it does not own.
+      const certFile = join(dataDir, 'server.crt');
+      const keyFile = join(dataDir, 'server.key');
+      await writeFile(certFile, opts.ssl.cert, { mode: 0o644 });
+      await writeFile(keyFile, opts.ssl.key, { mode: 0o600 });
+      if (osUser) {
+        const { uid, gid } = await osUserIds(osUser);
+        await chown(certFile, uid, gid);
+        await chown(keyFile, uid, gid);
+      }
+      sslConf = `ssl = on\nssl_cert_file = '${certFile}'\nssl_key_file = '${keyFile}'\n`;
+    }
+    await writeFile(confPath, `${baseConf}\ninclude = 'pg-cluster.conf'\n${sslConf}`);
 
     let cluster: PgCluster | null = null;
     let lastError: unknown = null;

@@ -11,6 +11,8 @@ export class RawClient {
   private buf = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
   closed = false;
+  /** Everything the server sent during login, ReadyForQuery included. */
+  readonly login: RawMessage[] = [];
 
   private constructor(readonly sock: net.Socket) {
     sock.on('data', (d: Buffer) => {
@@ -40,6 +42,7 @@ export class RawClient {
     sock.write(serialize.startup({ user, database }));
     for (;;) {
       const m = await c.next();
+      c.login.push(m);
       if (m.code === 'R' && m.body.readInt32BE(0) === 3) sock.write(serialize.password(password));
       if (m.code === 'R' && m.body.readInt32BE(0) === 10) throw new Error('RawClient does not do SCRAM: use trustuser or cleartext');
       if (m.code === 'E') throw new Error(`login failed: ${m.body.toString()}`);
