@@ -85,6 +85,7 @@ export class Session {
   /** After a result hook denied a result: drop upstream output up to ReadyForQuery. */
   private dropUntilReady = false;
   private out: Buffer[] = [];
+  private upstreamSaidFatal = false;
   private flushQueued = false;
 
   constructor(
@@ -112,6 +113,7 @@ export class Session {
     const resultHooks = plugins.resultHooks;
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
+      code === Backend.ErrorResponse ||
       (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
       (resultHooks && (code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete)),
     );
@@ -441,6 +443,11 @@ export class Session {
       case Backend.Authentication:
         this.write(raw.readInt32BE(5) === AuthCode.SASL ? withoutChannelBinding(raw) : raw);
         return index;
+      case Backend.ErrorResponse:
+        // A FATAL from the server (wrong password, terminated backend) is the client's last word.
+        if (isFatal(raw)) this.upstreamSaidFatal = true;
+        if (!this.dropUntilReady) this.write(raw);
+        return index;
       case Backend.RowDescription:
         return { promise: this.onRowDescription(raw) };
       case Backend.DataRow: {
@@ -540,6 +547,10 @@ export class Session {
   private onUpstreamClosed(error?: Error): void {
     if (this.closed) return;
     this.link = null;
+    if (this.upstreamSaidFatal) {
+      this.close();
+      return;
+    }
     if (error || this.inFlight > 0 || !this.ready) {
       const reason = error ? `: ${error.message}` : '';
       this.fail(new PgError(SqlState.ConnectionFailure, `the upstream connection was lost${reason}`, 'FATAL'));
@@ -641,6 +652,18 @@ function withoutChannelBinding(raw: Buffer): Buffer {
   const out = Buffer.concat(parts);
   out.writeInt32BE(out.length - 1, 1);
   return out;
+}
+
+/** ErrorResponse fields are (code byte, cstring) pairs; V (or S) is the severity. */
+function isFatal(raw: Buffer): boolean {
+  const r = new BodyReader(raw, 5);
+  while (r.remaining > 1) {
+    const code = r.int8();
+    if (code === 0) break;
+    const value = r.cstring();
+    if (code === 0x56 || code === 0x53) return value === 'FATAL' || value === 'PANIC';
+  }
+  return false;
 }
 
 /** RowDescription: Int16 count, then per field name, table OID, attnum, type OID, typlen, typmod, format. */

@@ -757,7 +757,9 @@ export class EmbeddedUpstream implements Upstream {
 
   async close(): Promise<void> {
     this.closing = true;
-    while (this.tasks.length > 0 || this.pumping) await new Promise((r) => setTimeout(r, 10));
+    // Sessions are closed by now; their clean-up tasks run first. Never wait forever on them.
+    const deadline = Date.now() + 10_000;
+    while ((this.tasks.length > 0 || this.pumping) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.db.close();
   }
 }
