@@ -176,6 +176,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const proxy = await startProxy({
     upstream: `postgres://${cluster.host}:${cluster.port}/postgres?sslmode=disable`,
     dataDir: join(root, 'proxy-data'),
+    login: { user: cluster.superuser, password: cluster.password },
   });
   cleanup.add('stop provenance-proxy', () => proxy.service.stop());
   cleanup.checkpoint();

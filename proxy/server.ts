@@ -11,11 +11,25 @@ import { RemoteUpstream } from './upstream/remote.js';
 import type { Upstream } from './upstream/link.js';
 import { PluginHost } from '../plugins/host.js';
 import type { Plugin } from '../plugins/hooks.js';
+import { migrate } from '../plugins/registry/migrate.js';
+import { SANDBOX_RUNTIME_VERSION, SandboxPool } from '../sandbox/index.js';
+import { TransformsPlugin } from '../plugins/transforms/plugin.js';
+import { loadRegistry, type Registry } from '../plugins/transforms/registry-cache.js';
+import { REGISTRY_CHANNEL } from '../plugins/registry/schema.js';
+import { connectRemoteStore, type StateStore } from './state-store.js';
 
 export interface RunningProxy {
   readonly address: AddressInfo;
   readonly upstream: Upstream;
   readonly listener: Listener;
+  /**
+   * Settles once the `provenance` schema is in place. With the embedded database that is before
+   * the proxy listens; with a remote one the proxy listens at once and keeps trying in the
+   * background while the upstream cannot be reached.
+   */
+  readonly stateReady: Promise<StateStore>;
+  /** Settles once the transform registry was first read. */
+  readonly registryLoaded: Promise<void>;
   /** Graceful stop: running statements finish (up to the timeout), sessions close, state is flushed. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -37,10 +51,66 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     unlock();
     throw err;
   }
+  let stopped = false;
+  const stateReady: Promise<StateStore> =
+    upstream instanceof EmbeddedUpstream
+      ? Promise.resolve(upstream.store())
+      : connectWithRetry(config.upstream ?? '', (upstream as RemoteUpstream), log, () => stopped);
+  if (upstream instanceof EmbeddedUpstream) {
+    try {
+      await migrate(await stateReady, SANDBOX_RUNTIME_VERSION);
+    } catch (err) {
+      await upstream.close();
+      unlock();
+      throw err;
+    }
+  }
+  let readyStore: StateStore | null = null;
+  // A rejected stateReady is reported where it is awaited; keep it from being unhandled here.
+  stateReady.then((s) => (readyStore = s), () => undefined);
+
+  // Transforms: the registry is read once the state store is up, and again on every change.
+  let registry: Registry | null = null;
+  const pool = new SandboxPool({
+    // The isolate was abandoned and replaced; its thread may linger, so say so loudly.
+    onCatastrophicError: (message) => log(`sandbox: an isolate failed beyond recovery and was replaced (${message}); restarting the proxy when convenient reclaims it`),
+  });
+  const registryLoaded = stateReady.then(async (store) => {
+    let loading = Promise.resolve();
+    const reload = (): Promise<void> =>
+      (loading = loading.then(async () => {
+        try {
+          registry = await loadRegistry(store);
+        } catch (err) {
+          log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }));
+    await store.listen(REGISTRY_CHANNEL, () => void reload());
+    await reload();
+  });
+  registryLoaded.catch(() => undefined);
+  if (upstream instanceof EmbeddedUpstream) await registryLoaded;
+  // Until the registry is read, table data is refused (fail closed); give it a moment first.
+  else await Promise.race([registryLoaded.catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
+  const transforms = new TransformsPlugin({
+    pool,
+    registry: () => registry,
+    roles: async (user) => {
+      if (upstream instanceof EmbeddedUpstream) return upstream.memberships(user);
+      // Never hold a login up waiting for the store: without it, the context has no roles.
+      if (readyStore === null) return [];
+      const store = readyStore;
+      const r = await store.query(
+        "SELECT coalesce(array_agg(rolname::text ORDER BY rolname), '{}') AS roles FROM pg_roles WHERE pg_has_role($1, oid, 'MEMBER')",
+        [user],
+      );
+      return (r.rows[0]?.['roles'] as string[] | undefined) ?? [];
+    },
+  });
   const secure = config.tlsCert && config.tlsKey
     ? tls.createSecureContext({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) })
     : null;
-  const plugins = new PluginHost(opts.plugins ?? [], log);
+  const plugins = new PluginHost([transforms, ...(opts.plugins ?? [])], log);
   const listener = new Listener(upstream, plugins, {
     host: config.listenHost,
     port: config.listenPort,
@@ -62,13 +132,47 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     address,
     upstream,
     listener,
+    stateReady,
+    registryLoaded,
     stop(timeoutMs = config.shutdownTimeoutMs) {
       stopping ??= (async () => {
+        stopped = true;
         await listener.shutdown(timeoutMs);
+        const store = await Promise.race([stateReady.catch(() => null), Promise.resolve(null)]);
+        await store?.close();
+        await pool.close();
         await upstream.close();
         unlock();
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * Log in to a remote upstream as the proxy and bring the schema up to date, retrying with
+ * back-off while it cannot (the upstream may be down when the proxy starts).
+ */
+async function connectWithRetry(url: string, upstream: RemoteUpstream, log: (m: string) => void, stopped: () => boolean): Promise<StateStore> {
+  let delay = 500;
+  for (;;) {
+    try {
+      const store = await connectRemoteStore(url, upstream.target);
+      try {
+        if (stopped()) throw new Error('the proxy is stopping');
+        await migrate(store, SANDBOX_RUNTIME_VERSION);
+      } catch (err) {
+        await store.close().catch(() => undefined);
+        throw err;
+      }
+      return store;
+    } catch (err) {
+      if (stopped()) throw err;
+      log(`provenance schema: ${err instanceof Error ? err.message : String(err)}; retrying in ${delay / 1000}s ` +
+        '(the proxy logs in with the --upstream URL\'s user and password, or PGUSER/PGPASSWORD)');
+      await new Promise((r) => setTimeout(r, delay).unref());
+      if (stopped()) throw err;
+      delay = Math.min(delay * 2, 30_000);
+    }
+  }
 }

@@ -26,7 +26,16 @@ function proxyEnv(): NodeJS.ProcessEnv {
 }
 const READY = /provenance-proxy listening on /;
 
-export async function startProxy(opts: { upstream: string; dataDir: string; extraArgs?: readonly string[] }): Promise<RunningProxy> {
+/**
+ * `login` is the proxy's own login for its `provenance` schema, passed as PGUSER/PGPASSWORD so
+ * that the password stays out of the process list.
+ */
+export async function startProxy(opts: {
+  upstream: string;
+  dataDir: string;
+  login?: { user: string; password: string };
+  extraArgs?: readonly string[];
+}): Promise<RunningProxy> {
   const cli = cliPath();
   if (!existsSync(cli)) throw new Error(`${cli} not found: build first (npx tsc -p .)`);
   let lastError: unknown = null;
@@ -47,7 +56,7 @@ export async function startProxy(opts: { upstream: string; dataDir: string; extr
         '--shutdown-timeout', '5',
         ...(opts.extraArgs ?? []),
       ],
-      { env: proxyEnv() },
+      { env: { ...proxyEnv(), ...(opts.login ? { PGUSER: opts.login.user, PGPASSWORD: opts.login.password } : {}) } },
     );
     try {
       await service.waitForOutput(READY, 30_000);

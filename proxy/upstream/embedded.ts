@@ -29,6 +29,7 @@ import {
   encodeQuery, encodeSimple, encodeTarget, type StartupMessage,
 } from '../wire/frontend-messages.js';
 import type { ClientEndpoint, LinkEvents, Upstream, UpstreamLink } from './link.js';
+import type { StateStore } from '../state-store.js';
 
 /** Parameters a real server reports at login; values are read from PGlite per session. */
 const REPORTED_PARAMS = [
@@ -174,7 +175,9 @@ class EmbeddedLink implements UpstreamLink {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
+    // Work may have been queued while paused: schedule it, and wake the scheduler either way.
     this.engine.schedule(this);
+    this.engine.wake();
   }
 
   cancel(): void {
@@ -212,13 +215,15 @@ export class EmbeddedUpstream implements Upstream {
   /** The session whose settings are applied on the backend now. */
   private applied: EmbeddedLink | null = null;
   private readonly links = new Set<EmbeddedLink>();
+  /** The proxy's own LISTENs (registry changes), fed from every session's output. */
+  private readonly internalListeners = new Map<string, Set<(payload: string) => void>>();
   private nextId = 1;
   private backendPid = 0;
   private superuser = 'postgres';
   /** Reported parameters as a new session has them, read at start. */
   private readonly defaults = new Map<string, string>();
   /** Roles as last read; used for logins while the backend is busy with a transaction. */
-  private readonly roles = new Map<string, { canLogin: boolean; superuser: boolean }>();
+  private readonly roles = new Map<string, { canLogin: boolean; superuser: boolean; memberOf: string[] }>();
   private closing = false;
 
   private constructor(db: PGlite, private readonly opts: EmbeddedOptions) {
@@ -244,9 +249,43 @@ export class EmbeddedUpstream implements Upstream {
     await this.loadRoles();
   }
 
-  /** The PGlite instance, for the proxy's own use (schema, registry) outside client sessions. */
-  get database(): PGlite {
-    return this.db;
+  /**
+   * The proxy's own SQL (schema, registry), run between sessions' turns as the bootstrap
+   * superuser. A transaction it opens owns the backend until it ends, as a session's would.
+   */
+  store(): StateStore {
+    const link = new EmbeddedLink(0, this.superuser, { data: () => undefined, drain: () => undefined, close: () => undefined }, this);
+    const run = <T>(fn: (db: PGlite) => Promise<T>): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        this.tasks.push({
+          link,
+          run: async () => {
+            if (this.applied !== null) {
+              await this.query(`SET SESSION AUTHORIZATION ${quoteIdent(this.superuser)}; RESET ALL`);
+              this.applied = null;
+            }
+            try {
+              resolve(await fn(this.db));
+            } catch (err) {
+              reject(err instanceof Error ? err : new Error(String(err)));
+            } finally {
+              this.owner = this.db.isInTransaction() ? link : null;
+            }
+          },
+        });
+        this.pump();
+      });
+    return {
+      query: (sql, params = []) => run(async (db) => ({ rows: (await db.query<Record<string, unknown>>(sql, [...params])).rows })),
+      exec: (sql) => run(async (db) => void (await db.exec(sql))),
+      listen: async (channel, cb) => {
+        let set = this.internalListeners.get(channel);
+        if (!set) this.internalListeners.set(channel, (set = new Set()));
+        set.add(cb);
+        await run(async (db) => void (await db.exec(`LISTEN ${quoteIdent(channel)}`)));
+      },
+      close: async () => undefined,
+    };
   }
 
   describe(): string {
@@ -331,12 +370,24 @@ export class EmbeddedUpstream implements Upstream {
   }
 
   private async loadRoles(): Promise<void> {
-    const r = await this.query('SELECT rolname, rolcanlogin, rolsuper FROM pg_roles');
+    const r = await this.query(`SELECT r.rolname, r.rolcanlogin, r.rolsuper,
+      array_to_string(ARRAY(SELECT b.rolname FROM pg_roles b WHERE pg_has_role(r.oid, b.oid, 'MEMBER') ORDER BY b.rolname), chr(1))
+      FROM pg_roles r`);
     this.roles.clear();
-    for (const [name, canLogin, superuser] of r.rows) this.roles.set(name ?? '', { canLogin: canLogin === 't', superuser: superuser === 't' });
+    for (const [name, canLogin, superuser, member] of r.rows) {
+      this.roles.set(name ?? '', { canLogin: canLogin === 't', superuser: superuser === 't', memberOf: (member ?? '').split('\u0001').filter((x) => x !== '') });
+    }
   }
 
-  private checkRole(user: string): { canLogin: boolean; superuser: boolean } {
+  /**
+   * The roles a user belongs to, as last read (at start and at each login that could run SQL).
+   * Read from memory: a session holding the backend must never wait on the proxy's own query.
+   */
+  memberships(user: string): readonly string[] {
+    return this.roles.get(user)?.memberOf ?? [];
+  }
+
+  private checkRole(user: string): { canLogin: boolean; superuser: boolean; memberOf: string[] } {
     const role = this.roles.get(user);
     if (!role) throw new PgError(SqlState.InvalidAuthorizationSpecification, `role "${user}" does not exist`, 'FATAL');
     if (!role.canLogin) throw new PgError(SqlState.InvalidAuthorizationSpecification, `role "${user}" is not permitted to log in`, 'FATAL');
@@ -392,6 +443,10 @@ export class EmbeddedUpstream implements Upstream {
         await this.runPending(link);
       },
     });
+    this.pump();
+  }
+
+  wake(): void {
     this.pump();
   }
 
@@ -614,7 +669,7 @@ export class EmbeddedUpstream implements Upstream {
 
   /** The backend listens on every channel some session listens on. */
   private async relisten(): Promise<void> {
-    const all = new Set<string>();
+    const all = new Set<string>(this.internalListeners.keys());
     for (const l of this.links) for (const c of l.listening) all.add(c);
     const sql = [...all].map((c) => `LISTEN ${quoteIdent(c)}`);
     if (sql.length > 0) await this.query(sql.join('; '));
@@ -622,7 +677,13 @@ export class EmbeddedUpstream implements Upstream {
 
   /** NotificationResponse: Int32 pid, channel, payload. Each listening session gets it once. */
   private routeNotification(link: EmbeddedLink, m: Buffer, kept: Buffer[]): void {
-    const channel = new BodyReader(m, 9).cstring();
+    const r = new BodyReader(m, 9);
+    const channel = r.cstring();
+    const internal = this.internalListeners.get(channel);
+    if (internal) {
+      const payload = r.cstring();
+      for (const cb of internal) cb(payload);
+    }
     for (const l of this.links) {
       if (l.closed || !l.listening.has(channel)) continue;
       if (l === link) kept.push(m);
@@ -742,7 +803,7 @@ export class EmbeddedUpstream implements Upstream {
       if (this.owner === link || this.db.isInTransaction()) cleanup.push(encodeQuery('ROLLBACK'));
       await this.db.execProtocolRaw(Buffer.concat(cleanup), { syncToFs: false });
       if (link.listening.size > 0) {
-        const still = new Set<string>();
+        const still = new Set<string>(this.internalListeners.keys());
         for (const l of this.links) for (const c of l.listening) still.add(c);
         const gone = [...link.listening].filter((c) => !still.has(c));
         if (gone.length > 0) await this.query(gone.map((c) => `UNLISTEN ${quoteIdent(c)}`).join('; '));

@@ -144,7 +144,7 @@ describe('upstream TLS as the URL\'s sslmode says', () => {
 
   /** Whether the proxy's upstream connection for a fresh session is encrypted. */
   async function upstreamSsl(query: string): Promise<boolean> {
-    const t = await startTarget('postgres', [], { upstream: `postgres://localhost:${cluster.port}/postgres?${query}` });
+    const t = await startTarget('postgres', [], { upstream: `postgres://postgres:${encodeURIComponent(cluster.password)}@localhost:${cluster.port}/postgres?${query}` });
     try {
       const c = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres' });
       await c.connect();

@@ -42,7 +42,7 @@ describe('the provenance-proxy command', () => {
   it('on SIGTERM lets a running statement finish, ends sessions with 57P01 and exits 0', async () => {
     const cluster = sharedCluster();
     const dir = freshDataDir();
-    const proxy = await startCli(['--listen', '127.0.0.1:0', '--data-dir', dir, '--upstream', `postgres://127.0.0.1:${cluster.port}/postgres?sslmode=disable`, '--shutdown-timeout', '20']);
+    const proxy = await startCli(['--listen', '127.0.0.1:0', '--data-dir', dir, '--upstream', `postgres://127.0.0.1:${cluster.port}/postgres?sslmode=disable`, '--shutdown-timeout', '20'], { PGUSER: cluster.superuser, PGPASSWORD: cluster.password });
     try {
       const busy = new pg.Client({ host: '127.0.0.1', port: proxy.port, user: 'trustuser', database: 'postgres' });
       const idle = new pg.Client({ host: '127.0.0.1', port: proxy.port, user: 'trustuser', database: 'postgres' });
@@ -67,7 +67,7 @@ describe('the provenance-proxy command', () => {
   it('keeps its memory bounded while a slow client reads a 1M-row result', async () => {
     const cluster = sharedCluster();
     const dir = freshDataDir();
-    const proxy = await startCli(['--listen', '127.0.0.1:0', '--data-dir', dir, '--upstream', `postgres://127.0.0.1:${cluster.port}/postgres?sslmode=disable`]);
+    const proxy = await startCli(['--listen', '127.0.0.1:0', '--data-dir', dir, '--upstream', `postgres://127.0.0.1:${cluster.port}/postgres?sslmode=disable`], { PGUSER: cluster.superuser, PGPASSWORD: cluster.password });
     try {
       const c = await RawClient.connect(proxy.port, 'trustuser');
       const before = proxy.memory();

@@ -1,0 +1,213 @@
+/**
+ * Runs the registered transforms on the rows reads return.
+ *
+ * Binding goes through RowDescription: a field whose tableID/columnID names a column of a table
+ * with transforms is bound, whatever the SQL looked like (aliases, joins, views over the table
+ * keep no origin and are not bound). For each batch of DataRows, each bound table's chain runs in
+ * position order in the sandbox: a column transform over the values of its columns, a row
+ * transform over row objects built from that table's fields. Values the chain left unchanged keep
+ * their original bytes; changed ones are encoded in the column's own format.
+ */
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { PgError, SqlState } from '../../proxy/errors.js';
+import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
+import type { DescriptionDecision, Plugin, RowBatch, SessionInfo } from '../hooks.js';
+import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
+import { CodecError, decodeValue, encodeValue, type JsValue } from './codecs.js';
+import { EMPTY_REGISTRY, type BoundTransform, type Registry, type TableTransforms } from './registry-cache.js';
+
+/** One table's part of a result: which fields come from it. */
+interface TablePlan {
+  readonly table: TableTransforms;
+  /** Result field index → attnum, for the fields that come from this table. */
+  readonly fields: ReadonlyMap<number, number>;
+}
+
+interface ResultPlan {
+  readonly tables: readonly TablePlan[];
+  readonly clock: Date;
+  dropped: number;
+}
+
+export interface TransformsOptions {
+  readonly pool: SandboxPool;
+  /**
+   * The registry in force, read at each RowDescription, so a change applies from the next result
+   * on; null while it could not be read yet.
+   */
+  readonly registry: () => Registry | null;
+  /** Roles the session's user belongs to, for the transforms' context. */
+  readonly roles?: (user: string) => Promise<readonly string[]>;
+}
+
+const PLUGIN = 'transforms';
+
+function sandboxError(err: unknown, t: BoundTransform): PgError {
+  if (err instanceof SandboxError) {
+    const code =
+      err.kind === 'timeout' ? SqlState.QueryCanceled
+        : err.kind === 'memory' ? '53200'
+          : err.kind === 'compile' ? '42P13'
+            : SqlState.ExternalRoutineException;
+    return new PgError(code, `${err.message} (transform ${t.name} version ${t.version})`);
+  }
+  if (err instanceof CodecError) {
+    return new PgError('22000', `transform "${t.name}" version ${t.version} returned a value that does not fit: ${err.message}`);
+  }
+  if (err instanceof PgError) return err;
+  return new PgError(SqlState.ExternalRoutineException, `transform "${t.name}" version ${t.version} failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** Seed for Math.random: the function and the exact input bytes, so a replay draws the same numbers. */
+function seedOf(t: BoundTransform, inputs: readonly (Buffer | null)[]): string {
+  const h = createHash('sha256').update(t.fn.hash);
+  for (const b of inputs) {
+    if (b === null) h.update('\u0000N');
+    else h.update(`\u0000${b.length}:`).update(b);
+  }
+  return h.digest('hex');
+}
+
+export class TransformsPlugin implements Plugin {
+  readonly name = PLUGIN;
+  /** Keyed by the RowDescription's field list, which the seam hands to every hook of that result. */
+  private readonly plans = new WeakMap<readonly FieldDescription[], ResultPlan>();
+
+  constructor(private readonly opts: TransformsOptions) {}
+
+  async sessionStart(s: SessionInfo): Promise<void> {
+    const roles = this.opts.roles ? await this.opts.roles(s.user).catch(() => [] as string[]) : [];
+    s.pluginState.set(PLUGIN, roles);
+  }
+
+  rowDescription(_s: SessionInfo, result: { fields: readonly FieldDescription[] }): DescriptionDecision {
+    const registry = this.opts.registry();
+    if (registry === null) {
+      // Fail closed: without the registry there is no telling which columns must be masked.
+      if (result.fields.every((f) => f.tableID === 0)) return { action: 'pass' };
+      return { action: 'deny', error: new PgError(SqlState.CannotConnectNow, 'the transform registry is not loaded yet: table data cannot be served', 'ERROR', {
+        hint: 'The proxy logs in with the --upstream URL\'s user and password (or PGUSER/PGPASSWORD) to read it; see its log.',
+      }) };
+    }
+    if (registry === EMPTY_REGISTRY || registry.tables.size === 0) return { action: 'pass' };
+    const byTable = new Map<number, Map<number, number>>();
+    result.fields.forEach((f, i) => {
+      if (f.tableID === 0 || !registry.tables.has(f.tableID)) return;
+      let m = byTable.get(f.tableID);
+      if (!m) byTable.set(f.tableID, (m = new Map()));
+      m.set(i, f.columnID);
+    });
+    const tables: TablePlan[] = [];
+    for (const [oid, fields] of byTable) {
+      const table = registry.tables.get(oid)!;
+      const applies = table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)));
+      if (applies) tables.push({ table, fields });
+    }
+    if (tables.length === 0) return { action: 'pass' };
+    this.plans.set(result.fields, { tables, clock: new Date(), dropped: 0 });
+    return { action: 'watch' };
+  }
+
+  async dataRows(s: SessionInfo, result: { fields: readonly FieldDescription[] }, rows: RowBatch): Promise<{ action: 'rewrite'; rows: RowBatch } | { action: 'pass' }> {
+    const plan = this.plans.get(result.fields);
+    if (!plan) return { action: 'pass' };
+    const ctx = this.context(s, plan.clock);
+    // Work on copies of the rows: raw bytes per field, with decoded values cached as needed.
+    let current: (Buffer | null)[][] = rows.map((r) => [...r]);
+    for (const tp of plan.tables) {
+      for (const t of tp.table.chain) {
+        current = t.columns === null
+          ? await this.runRowTransform(t, tp, result.fields, current, ctx, plan)
+          : await this.runColumnTransform(t, tp, result.fields, current, ctx);
+      }
+    }
+    return { action: 'rewrite', rows: current };
+  }
+
+  commandComplete(_s: SessionInfo, result: { fields: readonly FieldDescription[] } | null, tag: string): { action: 'pass' } | { action: 'rewrite'; tag: string } {
+    const plan = result ? this.plans.get(result.fields) : undefined;
+    if (!plan || plan.dropped === 0) return { action: 'pass' };
+    // "SELECT n" (or "FETCH n", "COPY n"): the count the client sees is what it received.
+    const m = /^(\w+) (\d+)$/.exec(tag);
+    return m ? { action: 'rewrite', tag: `${m[1]} ${Number(m[2]) - plan.dropped}` } : { action: 'pass' };
+  }
+
+  private context(s: SessionInfo, clock: Date): SandboxValue {
+    const roles = (s.pluginState.get(PLUGIN) as string[] | undefined) ?? [];
+    return {
+      user: s.user,
+      roles: [...roles],
+      database: s.database,
+      application_name: s.applicationName,
+      client_address: s.clientAddress,
+      client_port: s.clientPort,
+      session_id: s.id,
+      statement_timestamp: clock.toISOString(),
+    };
+  }
+
+  private async runColumnTransform(
+    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: (Buffer | null)[][], ctx: SandboxValue,
+  ): Promise<(Buffer | null)[][]> {
+    for (const [index, attnum] of tp.fields) {
+      if (!t.columns!.has(attnum)) continue;
+      const f = fields[index]!;
+      const type = { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format };
+      const raws = rows.map((r) => r[index] ?? null);
+      let out;
+      try {
+        const inputs = raws.map((b) => decodeValue(b, type));
+        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: ctxClock(ctx), seed: seedOf(t, raws), items: inputs as SandboxValue[] });
+        out = res.items.map((v, i) => (isDeepStrictEqual(v, inputs[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
+      } catch (err) {
+        throw sandboxError(err, t);
+      }
+      rows.forEach((r, i) => (r[index] = out[i] ?? null));
+    }
+    return rows;
+  }
+
+  private async runRowTransform(
+    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: (Buffer | null)[][], ctx: SandboxValue, plan: ResultPlan,
+  ): Promise<(Buffer | null)[][]> {
+    const cols = [...tp.fields].map(([index, attnum]) => {
+      const f = fields[index]!;
+      return { index, name: tp.table.columnNames.get(attnum) ?? f.name, type: { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format } };
+    });
+    let kept: (Buffer | null)[][] = [];
+    try {
+      const inputs = rows.map((r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(r[c.index] ?? null, c.type)])));
+      const raws = rows.flatMap((r) => cols.map((c) => r[c.index] ?? null));
+      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: ctxClock(ctx), seed: seedOf(t, raws), items: inputs as SandboxValue[] });
+      res.items.forEach((item, i) => {
+        if (item === null) {
+          plan.dropped++;
+          return;
+        }
+        if (typeof item !== 'object' || Array.isArray(item) || item instanceof Date || item instanceof Uint8Array) {
+          throw new CodecError(`a row transform must return an object or null, got ${Array.isArray(item) ? 'an array' : typeof item}`);
+        }
+        const keys = Object.keys(item);
+        if (keys.length !== cols.length || cols.some((c) => !(c.name in item))) {
+          throw new CodecError(`a row transform may not add or remove columns (expected ${cols.map((c) => c.name).join(', ')}; got ${keys.join(', ')})`);
+        }
+        const row = [...rows[i]!];
+        for (const c of cols) {
+          const v = item[c.name] as JsValue;
+          if (!isDeepStrictEqual(v, inputs[i]![c.name])) row[c.index] = encodeValue(v, c.type);
+        }
+        kept.push(row);
+      });
+    } catch (err) {
+      kept = [];
+      throw sandboxError(err, t);
+    }
+    return kept;
+  }
+}
+
+function ctxClock(ctx: SandboxValue): Date {
+  const ts = (ctx as { statement_timestamp: string }).statement_timestamp;
+  return new Date(ts);
+}

@@ -1,0 +1,63 @@
+/** Checking a RunBatch on the host and copying it out of the host heap for the isolate. */
+import ivm from 'isolated-vm';
+import { SandboxError } from './errors.js';
+import { functionHash } from './hash.js';
+import type { RuntimePayload } from './protocol.js';
+import { seedWords } from './seed.js';
+import type { RunBatch, SandboxFunction, SandboxLimits } from './types.js';
+
+/** Longest transform source accepted, in characters. */
+export const MAX_SOURCE_CHARS = 1 << 20;
+
+/**
+ * The estimated size a batch's output may reach: half the isolate's heap, because the output is
+ * built in that heap next to the input, and copying it out needs room too (strings made by
+ * concatenation or repeat() are flattened then).
+ */
+export function maxOutputBytes(limits: SandboxLimits): number {
+  return (limits.memoryMb * 1024 * 1024) / 2;
+}
+
+export interface PreparedBatch {
+  readonly fn: SandboxFunction;
+  /** Serialized once here, deserialized inside the isolate; the host's objects never cross. */
+  readonly payload: ivm.ExternalCopy<RuntimePayload>;
+  readonly itemCount: number;
+}
+
+export function prepareBatch(batch: RunBatch, limits: SandboxLimits): PreparedBatch {
+  const { fn } = batch;
+  if (typeof fn !== 'object' || fn === null || typeof fn.name !== 'string' || typeof fn.source !== 'string' || typeof fn.hash !== 'string') {
+    throw new TypeError('batch.fn must be a SandboxFunction');
+  }
+  if (fn.kind !== 'column' && fn.kind !== 'row') throw new TypeError(`transform "${fn.name}" has unknown kind ${String(fn.kind)}`);
+  if (fn.source.length > MAX_SOURCE_CHARS) {
+    throw new SandboxError('compile', fn.name, `source is longer than ${MAX_SOURCE_CHARS} characters`);
+  }
+  // Compiled functions are cached under the hash: a hash naming another source would run that one.
+  if (fn.hash !== functionHash(fn.source)) {
+    throw new SandboxError('compile', fn.name, 'hash does not match functionHash(source) for this sandbox runtime');
+  }
+  if (!(batch.clock instanceof Date) || !Number.isFinite(batch.clock.getTime())) throw new TypeError('batch.clock must be a valid Date');
+  if (typeof batch.seed !== 'string') throw new TypeError('batch.seed must be a string');
+  if (!Array.isArray(batch.items)) throw new TypeError('batch.items must be an array');
+
+  const payload: RuntimePayload = {
+    hash: fn.hash,
+    source: fn.source,
+    kind: fn.kind,
+    params: batch.params,
+    ctx: batch.ctx,
+    clock: batch.clock.getTime(),
+    seed: seedWords(batch.seed),
+    items: batch.items,
+    maxOutputBytes: maxOutputBytes(limits),
+  };
+  let copy: ivm.ExternalCopy<RuntimePayload>;
+  try {
+    copy = new ivm.ExternalCopy(payload);
+  } catch (err) {
+    throw new TypeError(`batch for transform "${fn.name}" is not structured-clone data: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { fn, payload: copy, itemCount: batch.items.length };
+}

@@ -1,0 +1,184 @@
+/**
+ * A fixed-size pool of isolates, each running one batch at a time, with a FIFO queue in front.
+ *
+ * Isolates are created on demand, reused across batches and transforms, and replaced after a memory
+ * failure. A batch runs on isolated-vm's threads: the event loop only serializes the batch in and
+ * deserializes the result out, so other work keeps going while transforms run.
+ *
+ * A catastrophic V8 error (one allocation larger than the heap can ever hold, e.g.
+ * `new Array(2 ** 26).fill(0)`) cannot be recovered from: the isolate's thread stays wedged and the
+ * process may no longer exit on its own. The pool fails that batch with kind 'memory', abandons the
+ * isolate, keeps serving with a fresh one, and tells `onCatastrophicError` so the application can
+ * drain and restart (isolated-vm's advice).
+ */
+import { prepareBatch, type PreparedBatch } from './batch.js';
+import { SandboxError } from './errors.js';
+import { IsolateFailure, SandboxIsolate } from './isolate.js';
+import { parseRuntimeResult, type RuntimeResult } from './protocol.js';
+import type { BatchResult, RunBatch, SandboxLimits, SandboxOptions, SandboxStats } from './types.js';
+
+export const DEFAULT_LIMITS: SandboxLimits = { memoryMb: 64, timeoutMs: 1000 };
+export const DEFAULT_ISOLATES = 2;
+
+interface Job extends PreparedBatch {
+  readonly resolve: (result: BatchResult) => void;
+  readonly reject: (err: Error) => void;
+}
+
+export class SandboxPool {
+  readonly #limits: SandboxLimits;
+  readonly #size: number;
+  readonly #onCatastrophicError: ((message: string) => void) | undefined;
+  readonly #isolates = new Set<SandboxIsolate>();
+  readonly #idle: SandboxIsolate[] = [];
+  readonly #queue: Job[] = [];
+  /** Executions and isolate creations in flight, awaited by close(). */
+  readonly #pending = new Set<Promise<void>>();
+  #creating = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #stats = { isolatesCreated: 0, isolatesDisposed: 0, isolatesLost: 0, compiled: 0, cacheHits: 0 };
+
+  constructor(opts: SandboxOptions = {}) {
+    const memoryMb = opts.memoryMb ?? DEFAULT_LIMITS.memoryMb;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_LIMITS.timeoutMs;
+    const isolates = opts.isolates ?? DEFAULT_ISOLATES;
+    // isolated-vm refuses less than 8 MiB.
+    if (!Number.isInteger(memoryMb) || memoryMb < 8) throw new RangeError(`memoryMb must be an integer of at least 8, not ${memoryMb}`);
+    // Whole milliseconds: isolated-vm takes the timeout as a uint32 where 0 means no timeout at all.
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 0x7fffffff) {
+      throw new RangeError(`timeoutMs must be a positive integer, not ${timeoutMs}`);
+    }
+    if (!Number.isInteger(isolates) || isolates < 1) throw new RangeError(`isolates must be a positive integer, not ${isolates}`);
+    this.#limits = { memoryMb, timeoutMs };
+    this.#size = isolates;
+    this.#onCatastrophicError = opts.onCatastrophicError;
+  }
+
+  get stats(): SandboxStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Runs one batch: one call into an isolate, which applies the transform to every item. Rejects
+   * with a SandboxError when the transform fails; with a TypeError when the batch itself is malformed.
+   */
+  run(batch: RunBatch): Promise<BatchResult> {
+    if (this.#closed) return Promise.reject(new Error('SandboxPool is closed'));
+    let prepared: PreparedBatch;
+    try {
+      prepared = prepareBatch(batch, this.#limits);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return new Promise<BatchResult>((resolve, reject) => {
+      this.#queue.push({ ...prepared, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /** Fails queued batches, waits for running ones, then disposes every isolate. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) {
+      job.payload.release();
+      job.reject(new Error('SandboxPool was closed before the batch ran'));
+    }
+    this.#closing = (async () => {
+      while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+      for (const isolate of this.#isolates) this.#retire(isolate);
+      this.#idle.length = 0;
+    })();
+    return this.#closing;
+  }
+
+  #pump(): void {
+    if (this.#closed) return;
+    for (let isolate = this.#idle.pop(); isolate !== undefined; isolate = this.#idle.pop()) {
+      const job = this.#queue.shift();
+      if (job === undefined) {
+        this.#idle.push(isolate);
+        break;
+      }
+      this.#track(this.#execute(isolate, job));
+    }
+    const wanted = Math.min(this.#queue.length, this.#size - this.#isolates.size - this.#creating);
+    for (let i = 0; i < wanted; i++) this.#track(this.#spawn());
+  }
+
+  #track(work: Promise<void>): void {
+    this.#pending.add(work);
+    void work.finally(() => this.#pending.delete(work));
+  }
+
+  async #spawn(): Promise<void> {
+    this.#creating++;
+    let isolate: SandboxIsolate;
+    try {
+      isolate = await SandboxIsolate.create(this.#limits.memoryMb, (lost, message) => this.#onLost(lost, message));
+    } catch (err) {
+      this.#creating--;
+      // The oldest waiting batch learns why there is no isolate; the others wait for another attempt.
+      const job = this.#queue.shift();
+      if (job) {
+        job.payload.release();
+        job.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      this.#pump();
+      return;
+    }
+    this.#creating--;
+    this.#stats.isolatesCreated++;
+    this.#isolates.add(isolate);
+    if (this.#closed) {
+      this.#retire(isolate);
+      return;
+    }
+    this.#idle.push(isolate);
+    this.#pump();
+  }
+
+  async #execute(isolate: SandboxIsolate, job: Job): Promise<void> {
+    let outcome: RuntimeResult | IsolateFailure;
+    try {
+      outcome = parseRuntimeResult(await isolate.run(job.payload, this.#limits.timeoutMs), job.itemCount);
+    } catch (err) {
+      outcome = err instanceof IsolateFailure ? err : new IsolateFailure('throw', `sandbox runtime failure: ${err instanceof Error ? err.message : String(err)}`, true);
+    }
+    let retire: boolean;
+    if (outcome instanceof IsolateFailure) {
+      job.reject(new SandboxError(outcome.kind, job.fn.name, outcome.message));
+      retire = outcome.retire;
+    } else {
+      if (outcome.compiled) this.#stats.compiled++;
+      if (outcome.cacheHit) this.#stats.cacheHits++;
+      if (outcome.ok) job.resolve({ items: outcome.items });
+      else job.reject(new SandboxError(outcome.kind, job.fn.name, outcome.message, outcome.index));
+      // An allocation failure the transform surfaced as a RangeError still leaves a heap near its
+      // limit: start the next batch on a fresh isolate.
+      retire = !outcome.ok && outcome.kind === 'memory';
+    }
+    if (retire || this.#closed || isolate.lost) this.#retire(isolate);
+    else this.#idle.push(isolate);
+    this.#pump();
+  }
+
+  #retire(isolate: SandboxIsolate): void {
+    if (!this.#isolates.delete(isolate)) return;
+    if (isolate.lost) return;
+    isolate.dispose();
+    this.#stats.isolatesDisposed++;
+  }
+
+  #onLost(isolate: SandboxIsolate, message: string): void {
+    if (this.#isolates.delete(isolate)) this.#stats.isolatesLost++;
+    const idle = this.#idle.indexOf(isolate);
+    if (idle >= 0) this.#idle.splice(idle, 1);
+    try {
+      this.#onCatastrophicError?.(message);
+    } catch {
+      // The application's handler must not break the pool.
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/** What crosses into the isolate's `run` and what comes back (see `runtime.ts`). */
+import { isSandboxErrorKind, type SandboxErrorKind } from './errors.js';
+import type { SeedWords } from './seed.js';
+import type { SandboxValue, TransformKind } from './types.js';
+
+export interface RuntimePayload {
+  readonly hash: string;
+  readonly source: string;
+  readonly kind: TransformKind;
+  readonly params: SandboxValue;
+  readonly ctx: SandboxValue;
+  /** Milliseconds since the epoch. */
+  readonly clock: number;
+  readonly seed: SeedWords;
+  readonly items: readonly SandboxValue[];
+  readonly maxOutputBytes: number;
+}
+
+interface CacheOutcome {
+  /** The isolate compiled the source for this batch. */
+  readonly compiled: boolean;
+  /** The isolate already had the source compiled. */
+  readonly cacheHit: boolean;
+}
+
+export type RuntimeResult =
+  | (CacheOutcome & { readonly ok: true; readonly items: SandboxValue[] })
+  | (CacheOutcome & {
+      readonly ok: false;
+      readonly kind: SandboxErrorKind;
+      readonly message: string;
+      /** The item being transformed or checked, or undefined when the failure is not about one item. */
+      readonly index: number | undefined;
+    });
+
+/**
+ * Checks the shape of what `run` returned. The values themselves need no check here: the runtime
+ * rebuilt them into plain data and structured clone can only produce fresh host values.
+ */
+export function parseRuntimeResult(raw: unknown, itemCount: number): RuntimeResult {
+  if (typeof raw !== 'object' || raw === null) throw new Error('sandbox runtime returned no result object');
+  const r = raw as Record<string, unknown>;
+  const compiled = r.compiled === true;
+  const cacheHit = r.cacheHit === true;
+  if (r.ok === true) {
+    const items = r.items;
+    if (!Array.isArray(items) || items.length !== itemCount) {
+      throw new Error(`sandbox runtime returned ${Array.isArray(items) ? items.length : 'no'} items for ${itemCount}`);
+    }
+    return { ok: true, items: items as SandboxValue[], compiled, cacheHit };
+  }
+  if (r.ok === false && isSandboxErrorKind(r.kind) && typeof r.message === 'string' && typeof r.index === 'number') {
+    return { ok: false, kind: r.kind, message: r.message, index: r.index >= 0 ? r.index : undefined, compiled, cacheHit };
+  }
+  throw new Error('sandbox runtime returned a malformed result');
+}

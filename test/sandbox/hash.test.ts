@@ -1,0 +1,25 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { SANDBOX_RUNTIME_VERSION, functionHash, sandboxFunction } from '../../sandbox/index.js';
+
+describe('function hashes', () => {
+  it('name the isolated-vm release, the Node.js release and the runtime', () => {
+    expect(SANDBOX_RUNTIME_VERSION).toMatch(/^isolated-vm@5\.0\.4;node@[^;]+;runtime@[0-9a-f]{12}$/);
+    expect(SANDBOX_RUNTIME_VERSION).toContain(`;node@${process.versions.node};`);
+  });
+
+  it('are the lowercase hex SHA-256 of source, NUL, runtime version', () => {
+    const source = '(v) => v';
+    const expected = createHash('sha256').update(`${source}\0${SANDBOX_RUNTIME_VERSION}`).digest('hex');
+    expect(functionHash(source)).toBe(expected);
+    expect(functionHash(source)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('differ for different sources, even by whitespace', () => {
+    expect(functionHash('(v) => v')).not.toBe(functionHash('(v) =>  v'));
+  });
+
+  it('fill in a SandboxFunction', () => {
+    expect(sandboxFunction('id', 'row', '(r) => r')).toEqual({ name: 'id', kind: 'row', source: '(r) => r', hash: functionHash('(r) => r') });
+  });
+});

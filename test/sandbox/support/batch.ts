@@ -1,0 +1,29 @@
+/** Building batches for tests. */
+import { SandboxError, sandboxFunction, type RunBatch, type SandboxValue, type TransformKind } from '../../../sandbox/index.js';
+
+export const CLOCK = new Date('2024-03-04T05:06:07.089Z');
+
+export function batch(
+  kind: TransformKind,
+  source: string,
+  items: readonly SandboxValue[],
+  extra: Partial<Omit<RunBatch, 'fn' | 'items'>> & { name?: string } = {},
+): RunBatch {
+  const { name = 'test', ...rest } = extra;
+  return { fn: sandboxFunction(name, kind, source), params: {}, ctx: {}, clock: CLOCK, seed: 'seed', items, ...rest };
+}
+
+export const column = (source: string, items: readonly SandboxValue[], extra?: Parameters<typeof batch>[3]): RunBatch =>
+  batch('column', source, items, extra);
+export const row = (source: string, items: readonly SandboxValue[], extra?: Parameters<typeof batch>[3]): RunBatch =>
+  batch('row', source, items, extra);
+
+/** The SandboxError a batch failed with (anything else fails the test). */
+export async function failure(promise: Promise<unknown>): Promise<SandboxError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof SandboxError)) throw new Error(`expected a SandboxError, got ${String(err)}`);
+  return err;
+}
