@@ -12,6 +12,13 @@ export interface ProxyConfig {
   readonly tlsKey: string | undefined;
   readonly maxMessageSize: number;
   readonly shutdownTimeoutMs: number;
+  /** Directory of transform files synced into the registry on start. */
+  readonly transformsDir: string;
+  /** Seed the demo table and transforms into a brand-new embedded database. */
+  readonly demo: boolean;
+  readonly transformTimeoutMs: number;
+  readonly transformMemoryMb: number;
+  readonly transformIsolates: number;
 }
 
 export const USAGE = `Usage: provenance-proxy [options]
@@ -26,6 +33,11 @@ export const USAGE = `Usage: provenance-proxy [options]
   --max-message-size BYTES  largest client message accepted (PROVENANCE_MAX_MESSAGE_SIZE, default 134217728)
   --shutdown-timeout SECS   on SIGINT/SIGTERM, how long running statements may finish
                             (PROVENANCE_SHUTDOWN_TIMEOUT, default 30)
+  --transforms DIR          transform files to register on start (PROVENANCE_TRANSFORMS, default ./transforms)
+  --transform-timeout MS    time limit of one transform batch (PROVENANCE_TRANSFORM_TIMEOUT, default 1000)
+  --transform-memory MB     memory limit of each sandbox isolate (PROVENANCE_TRANSFORM_MEMORY, default 64)
+  --transform-isolates N    sandbox isolates running transforms in parallel (PROVENANCE_TRANSFORM_ISOLATES, default 2)
+  --no-demo                 do not seed the demo into a new embedded database (PROVENANCE_DEMO=off)
   --help                    show this text
 `;
 
@@ -58,6 +70,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
         'tls-key': { type: 'string' },
         'max-message-size': { type: 'string' },
         'shutdown-timeout': { type: 'string' },
+        transforms: { type: 'string' },
+        'transform-timeout': { type: 'string' },
+        'transform-memory': { type: 'string' },
+        'transform-isolates': { type: 'string' },
+        'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -81,5 +98,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     tlsKey,
     maxMessageSize: positive('--max-message-size', values['max-message-size'] ?? env.PROVENANCE_MAX_MESSAGE_SIZE ?? String(128 * 1024 * 1024)),
     shutdownTimeoutMs: positive('--shutdown-timeout', values['shutdown-timeout'] ?? env.PROVENANCE_SHUTDOWN_TIMEOUT ?? '30') * 1000,
+    transformsDir: path.resolve(values.transforms ?? env.PROVENANCE_TRANSFORMS ?? 'transforms'),
+    demo: !values['no-demo'] && !['off', 'false', '0', 'no'].includes((env.PROVENANCE_DEMO ?? 'on').toLowerCase()),
+    transformTimeoutMs: positive('--transform-timeout', values['transform-timeout'] ?? env.PROVENANCE_TRANSFORM_TIMEOUT ?? '1000'),
+    transformMemoryMb: positive('--transform-memory', values['transform-memory'] ?? env.PROVENANCE_TRANSFORM_MEMORY ?? '64'),
+    transformIsolates: Math.floor(positive('--transform-isolates', values['transform-isolates'] ?? env.PROVENANCE_TRANSFORM_ISOLATES ?? '2')),
   };
 }

@@ -1,12 +1,12 @@
 /** Puts the parts together: upstream, plugins, listener. Used by the CLI and by tests. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { ProxyConfig } from './config.js';
 import { Listener } from './listener.js';
 import { lockDataDir } from './datadir-lock.js';
-import { EmbeddedUpstream } from './upstream/embedded.js';
+import { EmbeddedUpstream, MEMBERSHIPS_OF } from './upstream/embedded.js';
 import { RemoteUpstream } from './upstream/remote.js';
 import type { Upstream } from './upstream/link.js';
 import { PluginHost } from '../plugins/host.js';
@@ -16,6 +16,8 @@ import { SANDBOX_RUNTIME_VERSION, SandboxPool } from '../sandbox/index.js';
 import { TransformsPlugin } from '../plugins/transforms/plugin.js';
 import { loadRegistry, type Registry } from '../plugins/transforms/registry-cache.js';
 import { REGISTRY_CHANNEL } from '../plugins/registry/schema.js';
+import { syncTransformFiles } from '../plugins/registry/file-sync.js';
+import { seedDemo } from '../plugins/registry/demo.js';
 import { connectRemoteStore, type StateStore } from './state-store.js';
 
 export interface RunningProxy {
@@ -43,10 +45,12 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const unlock = lockDataDir(config.dataDir);
   let upstream: Upstream;
+  const pgliteDir = path.join(config.dataDir, 'pglite');
+  const freshEmbedded = !config.upstream && !existsSync(pgliteDir);
   try {
     upstream = config.upstream
       ? new RemoteUpstream(config.upstream)
-      : await EmbeddedUpstream.open({ dataDir: path.join(config.dataDir, 'pglite'), log });
+      : await EmbeddedUpstream.open({ dataDir: pgliteDir, log });
   } catch (err) {
     unlock();
     throw err;
@@ -58,7 +62,9 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       : connectWithRetry(config.upstream ?? '', (upstream as RemoteUpstream), log, () => stopped);
   if (upstream instanceof EmbeddedUpstream) {
     try {
-      await migrate(await stateReady, SANDBOX_RUNTIME_VERSION);
+      const store = await stateReady;
+      await migrate(store, SANDBOX_RUNTIME_VERSION);
+      if (freshEmbedded && config.demo) await seedDemo(store);
     } catch (err) {
       await upstream.close();
       unlock();
@@ -72,6 +78,9 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   // Transforms: the registry is read once the state store is up, and again on every change.
   let registry: Registry | null = null;
   const pool = new SandboxPool({
+    isolates: config.transformIsolates,
+    timeoutMs: config.transformTimeoutMs,
+    memoryMb: config.transformMemoryMb,
     // The isolate was abandoned and replaced; its thread may linger, so say so loudly.
     onCatastrophicError: (message) => log(`sandbox: an isolate failed beyond recovery and was replaced (${message}); restarting the proxy when convenient reclaims it`),
   });
@@ -86,6 +95,8 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         }
       }));
     await store.listen(REGISTRY_CHANNEL, () => void reload());
+    const synced = await syncTransformFiles(store, config.transformsDir, log);
+    if (synced.length > 0) log(`transforms directory: registered ${synced.join(', ')}`);
     await reload();
   });
   registryLoaded.catch(() => undefined);
@@ -101,7 +112,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       if (readyStore === null) return [];
       const store = readyStore;
       const r = await store.query(
-        "SELECT coalesce(array_agg(rolname::text ORDER BY rolname), '{}') AS roles FROM pg_roles WHERE pg_has_role($1, oid, 'MEMBER')",
+        `SELECT ARRAY(${MEMBERSHIPS_OF.replace('$1::oid', '(SELECT oid FROM pg_roles WHERE rolname = $1)')}) AS roles`,
         [user],
       );
       return (r.rows[0]?.['roles'] as string[] | undefined) ?? [];

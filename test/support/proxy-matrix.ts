@@ -52,6 +52,11 @@ export function baseConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
     tlsKey: undefined,
     maxMessageSize: 16 * 1024 * 1024,
     shutdownTimeoutMs: 5_000,
+    transformsDir: path.join(tmpdir(), 'pp-no-transforms-dir'),
+    demo: false,
+    transformTimeoutMs: 1_000,
+    transformMemoryMb: 64,
+    transformIsolates: 2,
     ...overrides,
   };
 }

@@ -1,16 +1,8 @@
 import { expect, it } from 'vitest';
 import pg from 'pg';
 import { eachUpstream, uniqueName, type Target } from '../support/proxy-matrix.js';
+import { eventually } from '../support/eventually.js';
 
-/** Registry changes reach the proxy by NOTIFY: wait until a read shows the expected state. */
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function setup(t: Target, c: pg.Client): Promise<string> {
   await t.proxy.registryLoaded;
