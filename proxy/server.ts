@@ -84,20 +84,33 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     // The isolate was abandoned and replaced; its thread may linger, so say so loudly.
     onCatastrophicError: (message) => log(`sandbox: an isolate failed beyond recovery and was replaced (${message}); restarting the proxy when convenient reclaims it`),
   });
+  // The store connection can break (the upstream restarts): then the registry is unknown until
+  // it is read again, and table data is refused meanwhile rather than served with stale rules.
+  let loading = Promise.resolve();
+  const reload = (store: StateStore): Promise<void> =>
+    (loading = loading.then(async () => {
+      try {
+        registry = await loadRegistry(store);
+      } catch (err) {
+        log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }));
+  const attach = async (store: StateStore): Promise<void> => {
+    readyStore = store;
+    store.onLost(() => {
+      if (stopped) return;
+      readyStore = null;
+      registry = null;
+      log('state store: connection lost; reconnecting');
+      void connectWithRetry(config.upstream ?? '', upstream as RemoteUpstream, log, () => stopped).then(attach, () => undefined);
+    });
+    await store.listen(REGISTRY_CHANNEL, () => void reload(store));
+    await reload(store);
+  };
   const registryLoaded = stateReady.then(async (store) => {
-    let loading = Promise.resolve();
-    const reload = (): Promise<void> =>
-      (loading = loading.then(async () => {
-        try {
-          registry = await loadRegistry(store);
-        } catch (err) {
-          log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      }));
-    await store.listen(REGISTRY_CHANNEL, () => void reload());
     const synced = await syncTransformFiles(store, config.transformsDir, log);
     if (synced.length > 0) log(`transforms directory: registered ${synced.join(', ')}`);
-    await reload();
+    await attach(store);
   });
   registryLoaded.catch(() => undefined);
   if (upstream instanceof EmbeddedUpstream) await registryLoaded;
@@ -149,8 +162,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       stopping ??= (async () => {
         stopped = true;
         await listener.shutdown(timeoutMs);
-        const store = await Promise.race([stateReady.catch(() => null), Promise.resolve(null)]);
-        await store?.close();
+        await readyStore?.close();
         await pool.close();
         await upstream.close();
         unlock();

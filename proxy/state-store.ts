@@ -12,6 +12,8 @@ import type { RemoteTarget } from './upstream/remote.js';
 export interface StateStore extends SqlRunner {
   /** Call `cb` with the payload of every NOTIFY on `channel`, from any session or process. */
   listen(channel: string, cb: (payload: string) => void): Promise<void>;
+  /** Called once if the connection breaks (a remote store); a closed store is never reused. */
+  onLost(cb: () => void): void;
   close(): Promise<void>;
 }
 
@@ -34,7 +36,20 @@ function sslOptions(target: RemoteTarget): ConnectionOptions | false {
 }
 
 class RemoteStore implements StateStore {
+  private closing = false;
+
   constructor(private readonly client: pg.Client) {}
+
+  onLost(cb: () => void): void {
+    let fired = false;
+    const lost = (): void => {
+      if (fired || this.closing) return;
+      fired = true;
+      cb();
+    };
+    this.client.on('error', lost);
+    this.client.on('end', lost);
+  }
 
   async query(sql: string, params: readonly unknown[] = []): Promise<{ rows: Record<string, unknown>[] }> {
     const r = await this.client.query<Record<string, unknown>>(sql, [...params]);
@@ -53,6 +68,7 @@ class RemoteStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.client.end();
   }
 }

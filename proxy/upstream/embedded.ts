@@ -291,6 +291,7 @@ export class EmbeddedUpstream implements Upstream {
         set.add(cb);
         await run(async (db) => void (await db.exec(`LISTEN ${quoteIdent(channel)}`)));
       },
+      onLost: () => undefined,
       close: async () => undefined,
     };
   }

@@ -4,6 +4,7 @@ import { serialize } from 'pg-protocol';
 import { eachUpstream, startTarget, type Target } from '../support/proxy-matrix.js';
 import { RawClient, sqlstate } from '../support/raw-client.js';
 import { startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+import { eventually } from '../support/eventually.js';
 
 eachUpstream('bad client input', (t) => {
   const login = (): Promise<RawClient> => RawClient.connect(t().port, t().kind === 'postgres' ? 'trustuser' : 'postgres');
@@ -104,6 +105,31 @@ describe('upstream faults [postgres]', () => {
       await after.connect();
       expect((await after.query('SELECT 1 AS back')).rows[0]).toEqual({ back: 1 });
       await after.end();
+
+      // The proxy's own connection comes back too: registry changes reach it again.
+      const direct = new pg.Client({ connectionString: cluster.url() });
+      await direct.connect();
+      await direct.query('CREATE TABLE after_restart (v text)');
+      await direct.query("INSERT INTO after_restart VALUES ('visible')");
+      await direct.query('GRANT SELECT ON after_restart TO trustuser');
+      // The crash may have lost the schema's unsynced commit (the test cluster runs with fsync off):
+      // the proxy migrates again when it logs back in.
+      const registered = await eventually(
+        () => direct.query("SELECT provenance.register_transform('after_restart_mask', 'after_restart', ARRAY['v'], '(v) => \"masked\"')").then(() => true, () => false),
+        (ok) => ok,
+        30_000,
+      );
+      expect(registered).toBe(true);
+      await direct.end();
+      const reader = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres' });
+      await reader.connect();
+      const seen = await eventually(
+        () => reader.query('SELECT v FROM after_restart').then((r) => r.rows, (e: unknown) => [{ error: (e as Error).message }]),
+        (rows) => rows[0]?.v === 'masked',
+        30_000,
+      );
+      expect(seen).toEqual([{ v: 'masked' }]);
+      await reader.end();
     });
   });
 });
