@@ -28,6 +28,9 @@ eachUpstream('transforms on read', (t) => {
       expect((await c.query(`WITH x AS (SELECT * FROM ${table}) SELECT x.email FROM x WHERE id = 1`)).rows).toEqual([{ email: 'al***' }]);
       // postgres.js pipelines extended-protocol messages.
       expect(await sql.unsafe(`SELECT email FROM ${table} WHERE id = $1`, [1])).toEqual([{ email: 'al***' }]);
+      // The real psql binary.
+      const viaPsql = await t().psql(['-At', '-c', `SELECT email FROM ${table} ORDER BY id`]);
+      expect(viaPsql.stdout).toBe('al***\nbo***\n\n');
       // A computed column carries no origin: it is not transformed (a documented hole).
       expect((await c.query(`SELECT upper(email) AS u FROM ${table} WHERE id = 1`)).rows).toEqual([{ u: 'ALICE@EXAMPLE.COM' }]);
       // Parameters change from the next statement on.
