@@ -7,10 +7,9 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startPgCluster } from '../test/support/pg-cluster.js';
-import type { Suite } from './suite.js';
-import { Cleanup } from './support/cleanup.js';
+import type { Cleanup } from './support/cleanup.js';
+import { appendProblems, defineSuite, parseNamedOptions, positiveInt } from './support/suite-runner.js';
 import { ensurePgbouncer, pgbouncerVersion, startPgbouncer } from './support/pgbouncer.js';
 import {
   pgbenchInit,
@@ -47,34 +46,10 @@ interface Options {
   scale: number;
 }
 
-class UsageError extends Error {}
-
-function positiveInt(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
-  return n;
-}
 
 function parseOptions(args: readonly string[]): Options | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        seconds: { type: 'string' },
-        runs: { type: 'string' },
-        clients: { type: 'string' },
-        scale: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-  if (values.help) return 'help';
+  const values = parseNamedOptions(args, ['seconds', 'runs', 'clients', 'scale'] as const);
+  if (values === 'help') return 'help';
   // Quick mode only changes defaults, so `BENCH_QUICK=1 ... --runs 2` still does two runs.
   const quick = process.env['BENCH_QUICK'] === '1';
   return {
@@ -326,51 +301,10 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     for (const [error, n] of seen) problems.push(`${k.replaceAll('|', ' ')} (${n}x): ${error}`);
   }
   for (const t of targets) if (t.broken) problems.push(`${t.name}: ${t.broken}`);
-  // Anything the proxy said beyond its startup line (warnings, per-session errors) is worth seeing.
-  const proxyNotes = proxy.service
-    .output()
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !l.startsWith('provenance-proxy listening on '));
-  if (proxyNotes.length > 0) {
-    problems.push(`provenance-proxy output (last ${Math.min(20, proxyNotes.length)} of ${proxyNotes.length} lines):\n${proxyNotes.slice(-20).join('\n')}`);
-  }
-  if (problems.length > 0) {
-    out.push('');
-    out.push('problems:');
-    for (const p of problems) out.push(`  ${p.replaceAll('\n', '\n    ')}`);
-  }
+  appendProblems(out, problems, proxy);
   process.stdout.write(`${out.join('\n')}\n`);
   // A benchmark, not a test: a missed target or a failed run is reported above, not via the exit code.
   return 0;
 }
 
-async function run(args: readonly string[]): Promise<number> {
-  let opts: Options | 'help';
-  try {
-    opts = parseOptions(args);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`bench passthrough: ${err.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const cleanup = new Cleanup();
-  cleanup.installSignalHandlers();
-  try {
-    return await benchmark(opts, cleanup);
-  } catch (err) {
-    // After a signal, errors are just the teardown pulling processes from under the run.
-    if (cleanup.interrupted) return 130;
-    throw err;
-  } finally {
-    await cleanup.run();
-  }
-}
-
-export const suite: Suite = {
-  usage: USAGE,
-  run,
-};
+export const suite = defineSuite('passthrough', USAGE, parseOptions, benchmark);

@@ -15,6 +15,10 @@ const SUITES: Readonly<Record<string, SuiteEntry>> = {
     summary: 'pgbench through the proxy vs. PostgreSQL directly vs. PgBouncer (TPS, p50/p99)',
     load: async () => (await import('./passthrough.js')).suite,
   },
+  transforms: {
+    summary: 'SELECT latency through the proxy with 0, 1 and 3 column transforms; sandbox values/s vs plain Node',
+    load: async () => (await import('./transforms.js')).suite,
+  },
 };
 
 function usage(): string {

@@ -88,6 +88,11 @@ export interface Plugin {
   sessionEnd?(session: SessionInfo): Maybe<void>;
   /** Each simple Query, and each Parse and Bind, before it goes upstream. */
   statement?(session: SessionInfo, statement: Statement): Maybe<StatementDecision>;
+  /**
+   * Whether this plugin's result hooks have anything to do right now; when no plugin does,
+   * results pass through undecoded. Omitted means always.
+   */
+  wantsResults?(): boolean;
   /** Each RowDescription coming back. Rows reach dataRows only for results a plugin watches. */
   rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
   /** Batches of DataRows of a watched result, in order. */

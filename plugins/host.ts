@@ -34,11 +34,20 @@ export interface WatchedResult {
 
 export class PluginHost {
   readonly statementHooks: boolean;
-  readonly resultHooks: boolean;
+  private readonly resultPlugins: readonly Plugin[];
 
   constructor(readonly plugins: readonly Plugin[], private readonly log: Logger) {
     this.statementHooks = plugins.some((p) => p.statement);
-    this.resultHooks = plugins.some((p) => p.rowDescription || p.commandComplete);
+    this.resultPlugins = plugins.filter((p) => p.rowDescription || p.commandComplete);
+  }
+
+  /**
+   * Whether any plugin wants to see results now. Asked as each result starts, so that with
+   * nothing to do (no transform registered, say) results take the pass-through path.
+   */
+  get resultHooks(): boolean {
+    for (const p of this.resultPlugins) if (p.wantsResults ? p.wantsResults() : true) return true;
+    return false;
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {

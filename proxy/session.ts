@@ -110,12 +110,11 @@ export class Session {
       pluginState: new Map(),
     };
     this.framer = new Framer({ maxMessageSize: opts.maxMessageSize, codes: FRONTEND_CODES, peer: 'client' });
-    const resultHooks = plugins.resultHooks;
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
       code === Backend.ErrorResponse ||
       (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
-      (resultHooks && (code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete)),
+      ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete) && this.plugins.resultHooks),
     );
   }
 
@@ -519,7 +518,8 @@ export class Session {
       const out = await this.plugins.dataRows(this.info, watched, batch);
       if (this.dropUntilReady) return;
       if (out === null) for (const f of frames) this.write(f);
-      else for (const row of out) this.write(dataRow(row));
+      // One buffer for the whole batch: a write per row would cost a syscall per row.
+      else this.write(Buffer.concat(out.map((row) => dataRow(row))));
     } catch (err) {
       this.abortResult(toPgError(err, 'data rows'));
     }

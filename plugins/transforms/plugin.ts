@@ -76,6 +76,12 @@ export class TransformsPlugin implements Plugin {
 
   constructor(private readonly opts: TransformsOptions) {}
 
+  /** Results need a look only when some transform is registered, or while the registry is unknown. */
+  wantsResults(): boolean {
+    const registry = this.opts.registry();
+    return registry === null || registry.tables.size > 0;
+  }
+
   async sessionStart(s: SessionInfo): Promise<void> {
     const roles = this.opts.roles ? await this.opts.roles(s.user).catch(() => [] as string[]) : [];
     s.pluginState.set(PLUGIN, roles);
