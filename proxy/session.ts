@@ -22,8 +22,8 @@ import {
   type FieldDescription, type TxStatus,
 } from './wire/backend-messages.js';
 import {
-  decodeBind, decodeParse, decodeQuery, encodeParse, encodeQuery, encodeSimple,
-  type StartupMessage,
+  decodeBind, decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeParse, encodeQuery, encodeSimple,
+  encodeTarget, type StartupMessage,
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
@@ -42,7 +42,13 @@ export interface SessionRegistry {
 
 /** A unit the proxy answers itself; its bytes are made when its turn comes (they end with ReadyForQuery). */
 type Unit =
-  | { readonly kind: 'upstream'; readonly beforeReady: readonly Buffer[]; readonly suppressReady?: boolean }
+  | {
+      readonly kind: 'upstream';
+      readonly beforeReady: readonly Buffer[];
+      readonly suppressReady?: boolean;
+      /** Describes sent in this unit, in order: true for the ones the proxy added (their answer is its own). */
+      readonly describes?: boolean[];
+    }
   | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
 
 /** The common unit: the upstream answers, nothing is added. Shared, so counting costs no allocation. */
@@ -85,6 +91,10 @@ export class Session {
   /** After a result hook denied a result: drop upstream output up to ReadyForQuery. */
   private dropUntilReady = false;
   private out: Buffer[] = [];
+  /** Describes sent since the last Sync (see extendedFrame). */
+  private openDescribes: boolean[] = [];
+  /** Portals described since the last Sync. */
+  private readonly describedPortals = new Set<string>();
   private upstreamSaidFatal = false;
   private flushQueued = false;
 
@@ -114,7 +124,8 @@ export class Session {
       code === Backend.ReadyForQuery ||
       code === Backend.ErrorResponse ||
       (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
-      ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete) && this.plugins.resultHooks),
+      ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete || code === Backend.NoData) &&
+        this.plugins.resultHooks),
     );
   }
 
@@ -212,8 +223,12 @@ export class Session {
         this.clientTerminated();
         return;
       }
-      if (this.ready) this.trackUnit(f.code);
-      send.push(f.raw);
+      if (!this.ready) {
+        send.push(f.raw);
+        continue;
+      }
+      this.extendedFrame(f.code, f.raw, send);
+      this.trackUnit(f.code);
     }
     let ok = true;
     for (const b of coalesce(send)) ok = link.write(b) && ok;
@@ -221,9 +236,43 @@ export class Session {
   }
 
   private trackUnit(code: number): void {
-    if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) {
-      this.units.push(PLAIN_UNIT);
+    if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) this.units.push(this.closeUnit());
+  }
+
+  /** The unit a Sync (or Query) ends, carrying the Describes sent in it. */
+  private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
+    this.describedPortals.clear();
+    if (this.openDescribes.length === 0 && !extra.beforeReady && !extra.suppressReady) return PLAIN_UNIT;
+    const unit: Unit = { kind: 'upstream', beforeReady: extra.beforeReady ?? [], suppressReady: extra.suppressReady ?? false, describes: this.openDescribes };
+    this.openDescribes = [];
+    return unit;
+  }
+
+  /**
+   * An extended-protocol message on its way upstream. Transforms bind through a result's
+   * RowDescription, which a client re-executing a prepared statement does not ask for (it
+   * kept the one from its first Describe): while result hooks are active, an Execute of a
+   * portal not described in its unit gets a Describe of the proxy's own before it, whose
+   * answer the client never sees.
+   */
+  private extendedFrame(code: number, raw: Buffer, send: Buffer[]): void {
+    if (code === Frontend.Describe) {
+      this.openDescribes.push(false);
+      if (this.plugins.resultHooks) {
+        const t = decodeTarget(raw);
+        if (t.target === 'P') this.describedPortals.add(t.name);
+      }
+    } else if (code === Frontend.Bind) {
+      if (this.plugins.resultHooks) this.describedPortals.delete(decodeBindHead(raw).portal);
+    } else if (code === Frontend.Execute && this.plugins.resultHooks) {
+      const { portal } = decodeExecute(raw);
+      if (!this.describedPortals.has(portal)) {
+        this.describedPortals.add(portal);
+        this.openDescribes.push(true);
+        send.push(encodeTarget(Frontend.Describe, { target: 'P', name: portal }));
+      }
     }
+    send.push(raw);
   }
 
   private clientTerminated(): void {
@@ -306,7 +355,9 @@ export class Session {
     ext.frames = [];
     const link = this.link;
     if (!link) return;
-    for (const b of out) link.write(b);
+    const send: Buffer[] = [];
+    for (const b of out) this.extendedFrame(b[0]!, b, send);
+    for (const b of send) link.write(b);
     if (out.length > 0) ext.forwarded = true;
     if (denied) {
       if (!ext.forwarded && this.units.length === 0) this.write(errorResponse(denied));
@@ -315,7 +366,7 @@ export class Session {
         // mark that point with a ReadyForQuery, which is replaced by the error (the client's own
         // Sync is answered later).
         link.write(encodeSimple(Frontend.Sync));
-        this.units.push({ kind: 'upstream', beforeReady: [errorResponse(denied)], suppressReady: true });
+        this.units.push(this.closeUnit({ beforeReady: [errorResponse(denied)], suppressReady: true }));
       }
     }
     if (code === Frontend.Flush) {
@@ -325,7 +376,7 @@ export class Session {
     }
     if (ext.denied) this.pushLocal(() => []);
     else {
-      this.units.push(PLAIN_UNIT);
+      this.units.push(this.closeUnit());
       link.write(raw);
     }
   }
@@ -448,7 +499,10 @@ export class Session {
         if (!this.dropUntilReady) this.write(raw);
         return index;
       case Backend.RowDescription:
-        return { promise: this.onRowDescription(raw) };
+        return { promise: this.onRowDescription(raw, !this.answersOwnDescribe()) };
+      case Backend.NoData:
+        if (!this.answersOwnDescribe()) this.write(raw);
+        return index;
       case Backend.DataRow: {
         if (this.dropUntilReady) return index;
         if (!this.watched || !this.watched.watchers.some((p) => p.dataRows)) {
@@ -498,13 +552,23 @@ export class Session {
     this.emitLocalUnits();
   }
 
-  private async onRowDescription(raw: Buffer): Promise<void> {
+  /**
+   * Whether a RowDescription or NoData answers a Describe the proxy added. Answers come in the
+   * order of the Describes of the unit being answered: the oldest unit waiting, or the open one.
+   */
+  private answersOwnDescribe(): boolean {
+    const head = this.units[0];
+    const queue = head ? (head.kind === 'upstream' ? head.describes : undefined) : this.openDescribes;
+    return queue?.shift() ?? false;
+  }
+
+  private async onRowDescription(raw: Buffer, forward: boolean): Promise<void> {
     if (this.dropUntilReady) return;
     const fields = decodeRowDescription(raw);
     try {
       const r = await this.plugins.rowDescription(this.info, fields);
       this.watched = r.watched;
-      this.write(r.changed ? rowDescription(r.fields) : raw);
+      if (forward) this.write(r.changed ? rowDescription(r.fields) : raw);
     } catch (err) {
       this.abortResult(toPgError(err, 'row description'));
     }
