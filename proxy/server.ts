@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { ProxyConfig } from './config.js';
 import { Listener } from './listener.js';
 import { lockDataDir } from './datadir-lock.js';
-import { EmbeddedUpstream, MEMBERSHIPS_OF } from './upstream/embedded.js';
+import { EmbeddedUpstream, membershipsOf } from './upstream/embedded.js';
 import { RemoteUpstream } from './upstream/remote.js';
 import type { Upstream } from './upstream/link.js';
 import { PluginHost } from '../plugins/host.js';
@@ -71,9 +71,8 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       throw err;
     }
   }
+  /** The store in use, once attached (and again after each reconnection). */
   let readyStore: StateStore | null = null;
-  // A rejected stateReady is reported where it is awaited; keep it from being unhandled here.
-  stateReady.then((s) => (readyStore = s), () => undefined);
 
   // Transforms: the registry is read once the state store is up, and again on every change.
   let registry: Registry | null = null;
@@ -108,9 +107,12 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     await reload(store);
   };
   const registryLoaded = stateReady.then(async (store) => {
-    const synced = await syncTransformFiles(store, config.transformsDir, log);
-    if (synced.length > 0) log(`transforms directory: registered ${synced.join(', ')}`);
     await attach(store);
+    const synced = await syncTransformFiles(store, config.transformsDir, log);
+    if (synced.length > 0) {
+      log(`transforms directory: registered ${synced.join(', ')}`);
+      await reload(store);
+    }
   });
   registryLoaded.catch(() => undefined);
   if (upstream instanceof EmbeddedUpstream) await registryLoaded;
@@ -125,7 +127,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       if (readyStore === null) return [];
       const store = readyStore;
       const r = await store.query(
-        `SELECT ARRAY(${MEMBERSHIPS_OF.replace('$1::oid', '(SELECT oid FROM pg_roles WHERE rolname = $1)')}) AS roles`,
+        `SELECT ARRAY(${membershipsOf('(SELECT oid FROM pg_roles WHERE rolname = $1)')}) AS roles`,
         [user],
       );
       return (r.rows[0]?.['roles'] as string[] | undefined) ?? [];

@@ -91,6 +91,8 @@ export class Session {
   /** After a result hook denied a result: drop upstream output up to ReadyForQuery. */
   private dropUntilReady = false;
   private out: Buffer[] = [];
+  /** Whether plugins look at results, asked once per upstream chunk rather than per message. */
+  private resultHooksNow = false;
   /** Describes sent since the last Sync (see extendedFrame). */
   private openDescribes: boolean[] = [];
   /** Portals described since the last Sync. */
@@ -125,7 +127,7 @@ export class Session {
       code === Backend.ErrorResponse ||
       (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
       ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete || code === Backend.NoData) &&
-        this.plugins.resultHooks),
+        this.resultHooksNow),
     );
   }
 
@@ -426,6 +428,7 @@ export class Session {
   private onUpstreamData(chunk: Buffer): void {
     if (this.closed) return;
     let pieces: Piece[];
+    this.resultHooksNow = this.plugins.resultHooks;
     try {
       pieces = this.scanner.scan(chunk);
     } catch (err) {

@@ -14,8 +14,8 @@ import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
 import type { DescriptionDecision, Plugin, RowBatch, SessionInfo } from '../hooks.js';
 import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
-import { CodecError, decodeValue, encodeValue, type JsValue } from './codecs.js';
-import { EMPTY_REGISTRY, type BoundTransform, type Registry, type TableTransforms } from './registry-cache.js';
+import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
+import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
 /** One table's part of a result: which fields come from it. */
 interface TablePlan {
@@ -59,6 +59,10 @@ function sandboxError(err: unknown, t: BoundTransform): PgError {
   return new PgError(SqlState.ExternalRoutineException, `transform "${t.name}" version ${t.version} failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+function columnType(f: FieldDescription): ColumnType {
+  return { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format };
+}
+
 /** Seed for Math.random: the function and the exact input bytes, so a replay draws the same numbers. */
 function seedOf(t: BoundTransform, inputs: readonly (Buffer | null)[]): string {
   const h = createHash('sha256').update(t.fn.hash);
@@ -96,7 +100,7 @@ export class TransformsPlugin implements Plugin {
         hint: 'The proxy logs in with the --upstream URL\'s user and password (or PGUSER/PGPASSWORD) to read it; see its log.',
       }) };
     }
-    if (registry === EMPTY_REGISTRY || registry.tables.size === 0) return { action: 'pass' };
+    if (registry.tables.size === 0) return { action: 'pass' };
     const byTable = new Map<number, Map<number, number>>();
     result.fields.forEach((f, i) => {
       if (f.tableID === 0 || !registry.tables.has(f.tableID)) return;
@@ -119,13 +123,13 @@ export class TransformsPlugin implements Plugin {
     const plan = this.plans.get(result.fields);
     if (!plan) return { action: 'pass' };
     const ctx = this.context(s, plan.clock);
-    // Work on copies of the rows: raw bytes per field, with decoded values cached as needed.
+    // Work on copies of the rows (raw bytes per field), which the transforms change in place.
     let current: (Buffer | null)[][] = rows.map((r) => [...r]);
     for (const tp of plan.tables) {
       for (const t of tp.table.chain) {
         current = t.columns === null
           ? await this.runRowTransform(t, tp, result.fields, current, ctx, plan)
-          : await this.runColumnTransform(t, tp, result.fields, current, ctx);
+          : await this.runColumnTransform(t, tp, result.fields, current, ctx, plan.clock);
       }
     }
     return { action: 'rewrite', rows: current };
@@ -154,17 +158,16 @@ export class TransformsPlugin implements Plugin {
   }
 
   private async runColumnTransform(
-    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: (Buffer | null)[][], ctx: SandboxValue,
+    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: (Buffer | null)[][], ctx: SandboxValue, clock: Date,
   ): Promise<(Buffer | null)[][]> {
     for (const [index, attnum] of tp.fields) {
       if (!t.columns!.has(attnum)) continue;
-      const f = fields[index]!;
-      const type = { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format };
+      const type = columnType(fields[index]!);
       const raws = rows.map((r) => r[index] ?? null);
       let out;
       try {
         const inputs = raws.map((b) => decodeValue(b, type));
-        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: ctxClock(ctx), seed: seedOf(t, raws), items: inputs as SandboxValue[] });
+        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock, seed: seedOf(t, raws), items: inputs as SandboxValue[] });
         out = res.items.map((v, i) => (isDeepStrictEqual(v, inputs[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
       } catch (err) {
         throw sandboxError(err, t);
@@ -179,13 +182,13 @@ export class TransformsPlugin implements Plugin {
   ): Promise<(Buffer | null)[][]> {
     const cols = [...tp.fields].map(([index, attnum]) => {
       const f = fields[index]!;
-      return { index, name: tp.table.columnNames.get(attnum) ?? f.name, type: { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format } };
+      return { index, name: tp.table.columnNames.get(attnum) ?? f.name, type: columnType(f) };
     });
-    let kept: (Buffer | null)[][] = [];
+    const kept: (Buffer | null)[][] = [];
     try {
       const inputs = rows.map((r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(r[c.index] ?? null, c.type)])));
       const raws = rows.flatMap((r) => cols.map((c) => r[c.index] ?? null));
-      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: ctxClock(ctx), seed: seedOf(t, raws), items: inputs as SandboxValue[] });
+      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: seedOf(t, raws), items: inputs as SandboxValue[] });
       res.items.forEach((item, i) => {
         if (item === null) {
           plan.dropped++;
@@ -198,7 +201,8 @@ export class TransformsPlugin implements Plugin {
         if (keys.length !== cols.length || cols.some((c) => !(c.name in item))) {
           throw new CodecError(`a row transform may not add or remove columns (expected ${cols.map((c) => c.name).join(', ')}; got ${keys.join(', ')})`);
         }
-        const row = [...rows[i]!];
+        // The rows are this batch's own copies (see dataRows): change them in place.
+        const row = rows[i]!;
         for (const c of cols) {
           const v = item[c.name] as JsValue;
           if (!isDeepStrictEqual(v, inputs[i]![c.name])) row[c.index] = encodeValue(v, c.type);
@@ -206,14 +210,8 @@ export class TransformsPlugin implements Plugin {
         kept.push(row);
       });
     } catch (err) {
-      kept = [];
       throw sandboxError(err, t);
     }
     return kept;
   }
-}
-
-function ctxClock(ctx: SandboxValue): Date {
-  const ts = (ctx as { statement_timestamp: string }).statement_timestamp;
-  return new Date(ts);
 }

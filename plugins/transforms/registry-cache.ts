@@ -28,8 +28,6 @@ export interface Registry {
   readonly tables: ReadonlyMap<number, TableTransforms>;
 }
 
-export const EMPTY_REGISTRY: Registry = { tables: new Map() };
-
 const LOAD_SQL = `
 SELECT t.name, t.version, t.target_oid::int8 AS target_oid, t.target, t.columns, t.source, t.params, t.position,
        (SELECT json_object_agg(a.attnum, a.attname) FROM pg_attribute a

@@ -42,8 +42,10 @@ const REPORTED_PARAMS = [
  * The roles a role belongs to, itself included, following grants transitively. Not pg_has_role:
  * that counts a superuser as a member of every role, which would unmask everything for it.
  */
-export const MEMBERSHIPS_OF = `WITH RECURSIVE m(id) AS (SELECT $1::oid UNION SELECT a.roleid FROM pg_auth_members a JOIN m ON a.member = m.id)
+export function membershipsOf(roleOid: string): string {
+  return `WITH RECURSIVE m(id) AS (SELECT ${roleOid} UNION SELECT a.roleid FROM pg_auth_members a JOIN m ON a.member = m.id)
   SELECT b.rolname::text FROM m JOIN pg_roles b ON b.oid = m.id ORDER BY b.rolname`;
+}
 
 /** Startup parameters that are not settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
@@ -379,7 +381,7 @@ export class EmbeddedUpstream implements Upstream {
 
   private async loadRoles(): Promise<void> {
     const r = await this.query(`SELECT r.rolname, r.rolcanlogin, r.rolsuper,
-      array_to_string(ARRAY(${MEMBERSHIPS_OF.replace('$1', 'r.oid')}), chr(1))
+      array_to_string(ARRAY(${membershipsOf('r.oid')}), chr(1))
       FROM pg_roles r`);
     this.roles.clear();
     for (const [name, canLogin, superuser, member] of r.rows) {

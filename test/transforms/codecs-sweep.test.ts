@@ -5,22 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CodecError, decodeValue, encodeValue, type ColumnType } from '../../plugins/transforms/codecs.js';
+import { mulberry32 } from '../support/rng.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
 import { ServerError, WireClient, type Result } from './wire-client.js';
 
 const cluster = attachPgCluster(inject('pg'));
 
-/** mulberry32: a small, fast, seedable 32-bit generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const rng = mulberry32;
 
 /** A number as text the server reads back exactly (String() drops the sign of -0). */
 const jsText = (x: number): string => (Object.is(x, -0) ? '-0' : String(x));

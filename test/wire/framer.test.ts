@@ -1,3 +1,4 @@
+import { mulberry32 } from '../support/rng.js';
 import { describe, expect, it, vi } from 'vitest';
 import { serialize } from 'pg-protocol';
 import { Framer, MAX_STARTUP_PACKET, type Frame } from '../../proxy/wire/framer.js';
@@ -23,16 +24,10 @@ function feed(framer: Framer, chunks: readonly Buffer[]): Frame[] {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so random splits are reproducible. */
+/** Deterministic PRNG so random splits are reproducible: floats in [0, 1). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 const messages = clientMessages();
