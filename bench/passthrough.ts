@@ -4,12 +4,11 @@
  * protocol-level middlebox), and the suite reports throughput, latency percentiles and ratios.
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgCluster } from '../test/support/pg-cluster.js';
 import type { Cleanup } from './support/cleanup.js';
-import { appendProblems, defineSuite, parseNamedOptions, positiveInt } from './support/suite-runner.js';
+import { clusterBinary, defineSuite, finishReport, log, parseNamedOptions, positiveInt } from './support/suite-runner.js';
 import { ensurePgbouncer, pgbouncerVersion, startPgbouncer } from './support/pgbouncer.js';
 import {
   pgbenchInit,
@@ -77,10 +76,6 @@ interface Target {
 type Key = `${BuiltinScript}|${QueryMode}|${TargetName}`;
 const key = (s: BuiltinScript, m: QueryMode, t: TargetName): Key => `${s}|${m}|${t}`;
 
-function log(msg: string): void {
-  // Progress goes to stderr so stdout holds only the report.
-  process.stderr.write(`[bench] ${msg}\n`);
-}
 
 function describeOutcome(o: PgbenchOutcome): string {
   if (!o.ok) return `FAILED: ${o.error.split('\n')[0] ?? ''}`;
@@ -88,11 +83,6 @@ function describeOutcome(o: PgbenchOutcome): string {
   return `${o.tps.toFixed(0)} tps, p50 ${o.p50Ms.toFixed(3)} ms, p99 ${o.p99Ms.toFixed(3)} ms${failed}`;
 }
 
-function binary(bindir: string, name: string): string {
-  // The cluster's own bindir first, so pgbench matches the server; else whatever is on PATH.
-  const p = join(bindir, name);
-  return existsSync(p) ? p : name;
-}
 
 interface Summary {
   tps: number | undefined;
@@ -132,8 +122,8 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const cluster = await startPgCluster();
   cleanup.add('stop PostgreSQL', () => cluster.destroy());
   cleanup.checkpoint();
-  const pgbench = binary(cluster.bindir, 'pgbench');
-  const psql = binary(cluster.bindir, 'psql');
+  const pgbench = clusterBinary(cluster.bindir, 'pgbench');
+  const psql = clusterBinary(cluster.bindir, 'psql');
   const direct: Endpoint = {
     host: cluster.host,
     port: cluster.port,
@@ -301,10 +291,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     for (const [error, n] of seen) problems.push(`${k.replaceAll('|', ' ')} (${n}x): ${error}`);
   }
   for (const t of targets) if (t.broken) problems.push(`${t.name}: ${t.broken}`);
-  appendProblems(out, problems, proxy);
-  process.stdout.write(`${out.join('\n')}\n`);
-  // A benchmark, not a test: a missed target or a failed run is reported above, not via the exit code.
-  return 0;
+  return finishReport(out, problems, [proxy]);
 }
 
 export const suite = defineSuite('passthrough', USAGE, parseOptions, benchmark);

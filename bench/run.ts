@@ -19,6 +19,14 @@ const SUITES: Readonly<Record<string, SuiteEntry>> = {
     summary: 'SELECT latency through the proxy with 0, 1 and 3 column transforms; sandbox values/s vs plain Node',
     load: async () => (await import('./transforms.js')).suite,
   },
+  'provenance-queries': {
+    summary: 'provenance query functions over N generated executions (default 10M): median/p95 ms vs a primary-key lookup, EXPLAIN',
+    load: async () => (await import('./provenance-queries.js')).suite,
+  },
+  provenance: {
+    summary: 'select-only pgbench on a table with one transform: recording off vs async vs sync (TPS ratios, p50/p99), records checked',
+    load: async () => (await import('./provenance.js')).suite,
+  },
 };
 
 function usage(): string {

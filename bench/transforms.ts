@@ -5,15 +5,13 @@
  * part measures the sandbox on its own: a SandboxPool applying the mask to a million values in
  * batches, against the same function in plain Node.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, SandboxPool, sandboxFunction, type SandboxValue } from '../sandbox/index.js';
-import { startPgCluster } from '../test/support/pg-cluster.js';
 import type { Cleanup } from './support/cleanup.js';
-import { appendProblems, defineSuite, parseNamedOptions, positiveInt } from './support/suite-runner.js';
+import { benchEnvironment, defineSuite, finishReport, log, parseNamedOptions, positiveInt } from './support/suite-runner.js';
 import { startProxy, type RunningProxy } from './support/proxy.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
@@ -52,10 +50,6 @@ function parseOptions(args: readonly string[]): Options | 'help' {
   };
 }
 
-function log(msg: string): void {
-  // Progress goes to stderr so stdout holds only the report.
-  process.stderr.write(`[bench] ${msg}\n`);
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -375,19 +369,7 @@ type Key = `${string}|${number}`;
 const key = (cfg: Config, n: number): Key => `${cfg.name}|${n}`;
 
 async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
-  const problems: string[] = [];
-  const note = (msg: string): void => {
-    problems.push(msg);
-    log(msg);
-  };
-
-  const root = await mkdtemp(join(tmpdir(), 'pp-bench-'));
-  cleanup.add('remove temporary directory', () => rm(root, { recursive: true, force: true }));
-
-  log('starting a private PostgreSQL cluster');
-  const cluster = await startPgCluster();
-  cleanup.add('stop PostgreSQL', () => cluster.destroy());
-  cleanup.checkpoint();
+  const { problems, note, root, cluster } = await benchEnvironment(cleanup);
 
   log(`creating ${TABLE} with ${TABLE_ROWS} rows`);
   await cluster.psql(CREATE_SQL);
@@ -602,10 +584,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       verdict(sandboxRate === undefined || tp.mismatch ? undefined : sandboxRate >= 1_000_000),
   );
 
-  appendProblems(out, problems, proxy);
-  process.stdout.write(`${out.join('\n')}\n`);
-  // A benchmark, not a test: a missed target or a failed run is reported above, not via the exit code.
-  return 0;
+  return finishReport(out, problems, [proxy]);
 }
 
 export const suite = defineSuite('transforms', USAGE, parseOptions, benchmark);

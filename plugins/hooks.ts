@@ -20,6 +20,29 @@ export interface SessionInfo {
   readonly backendPid: number;
   /** Per-session scratch space for plugins, keyed by plugin name. */
   readonly pluginState: Map<string, unknown>;
+  /**
+   * The client statement whose answer is arriving, while statements are tracked (see
+   * Plugin.wantsStatements): set when result hooks run, so they know what produced the result.
+   */
+  statement: StatementTrace | null;
+}
+
+/**
+ * One client statement as the upstream runs it: a simple Query (all of its statements, up to its
+ * ReadyForQuery), or one Execute of the extended protocol (up to its CommandComplete, error, or
+ * PortalSuspended).
+ */
+export interface StatementTrace {
+  /** The Query text, or the text of the prepared statement the portal was bound to ('' if unknown). */
+  readonly text: string;
+  readonly protocol: 'simple' | 'extended';
+  /** When it went upstream, in epoch milliseconds (fractional). */
+  readonly startedAt: number;
+  /** The SQLSTATE of its error, if it failed (or was skipped after an earlier error of its unit). */
+  errorCode: string | null;
+  ended: boolean;
+  /** Per-statement scratch space for plugins, keyed by plugin name. */
+  readonly pluginState: Map<string, unknown>;
 }
 
 /** What the client asked to run: a simple Query, or a Parse or Bind of the extended protocol. */
@@ -99,4 +122,23 @@ export interface Plugin {
   dataRows?(session: SessionInfo, result: ResultInfo, rows: RowBatch): Maybe<RowsDecision>;
   /** CommandComplete of a watched result, or of any statement when no result was watched. */
   commandComplete?(session: SessionInfo, result: ResultInfo | null, tag: string): Maybe<CompleteDecision>;
+  /**
+   * A watched result that ended in an error instead of its CommandComplete: the upstream's, or a
+   * plugin's refusal. Rows sent before it did reach the client.
+   */
+  resultError?(session: SessionInfo, result: ResultInfo, error: { readonly code: string; readonly message: string }): Maybe<void>;
+  /**
+   * Whether statements should be tracked right now (statementStart/statementEnd, and
+   * SessionInfo.statement). Omitted means always, when those hooks exist.
+   */
+  wantsStatements?(): boolean;
+  /** A client statement went upstream. Synchronous: it is on the hot path. */
+  statementStart?(session: SessionInfo, statement: StatementTrace): void;
+  /** Its answer is complete (errorCode says whether it failed). Synchronous. */
+  statementEnd?(session: SessionInfo, statement: StatementTrace): void;
+  /**
+   * A simple Query the proxy itself may answer (e.g. `SHOW provenance.status`): a result, or
+   * null to let it through. Synchronous, asked for every simple Query while any plugin has it.
+   */
+  localCommand?(session: SessionInfo, text: string): LocalResult | null;
 }

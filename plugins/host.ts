@@ -5,7 +5,7 @@
 import { PgError, SqlState } from '../proxy/errors.js';
 import type { FieldDescription } from '../proxy/wire/backend-messages.js';
 import type {
-  CompleteDecision, LocalResult, Plugin, ResultInfo, RowBatch, SessionInfo, Statement,
+  CompleteDecision, LocalResult, Plugin, ResultInfo, RowBatch, SessionInfo, Statement, StatementTrace,
 } from './hooks.js';
 
 export type Logger = (msg: string) => void;
@@ -34,11 +34,67 @@ export interface WatchedResult {
 
 export class PluginHost {
   readonly statementHooks: boolean;
+  /** Whether some plugin may answer simple Queries itself. */
+  readonly localCommands: boolean;
   private readonly resultPlugins: readonly Plugin[];
+  private readonly tracePlugins: readonly Plugin[];
+  private readonly commandPlugins: readonly Plugin[];
 
   constructor(readonly plugins: readonly Plugin[], private readonly log: Logger) {
     this.statementHooks = plugins.some((p) => p.statement);
     this.resultPlugins = plugins.filter((p) => p.rowDescription || p.commandComplete);
+    this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
+    this.commandPlugins = plugins.filter((p) => p.localCommand);
+    this.localCommands = this.commandPlugins.length > 0;
+  }
+
+  /** Whether client statements are tracked now (asked as each statement goes upstream). */
+  get tracksStatements(): boolean {
+    for (const p of this.tracePlugins) if (p.wantsStatements ? p.wantsStatements() : true) return true;
+    return false;
+  }
+
+  statementStart(s: SessionInfo, t: StatementTrace): void {
+    this.traceHook('statementStart', s, t);
+  }
+
+  statementEnd(s: SessionInfo, t: StatementTrace): void {
+    this.traceHook('statementEnd', s, t);
+  }
+
+  /** Synchronous hooks on the hot path: a throwing plugin is logged, never fatal to the session. */
+  private traceHook(hook: 'statementStart' | 'statementEnd', s: SessionInfo, t: StatementTrace): void {
+    for (const p of this.tracePlugins) {
+      try {
+        p[hook]?.(s, t);
+      } catch (err) {
+        this.log(`plugin ${p.name}: ${hook} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  /** The first local answer to a simple Query, a denial when a plugin failed, or null. */
+  localCommand(s: SessionInfo, text: string): LocalResult | PgError | null {
+    for (const p of this.commandPlugins) {
+      try {
+        const r = p.localCommand!(s, text);
+        if (r) return r;
+      } catch (err) {
+        if (err instanceof PgError) return err;
+        const message = err instanceof Error ? err.message : String(err);
+        this.log(`plugin ${p.name}: localCommand failed: ${message}`);
+        return new PgError(SqlState.InternalError, `plugin "${p.name}" failed in localCommand: ${message}`);
+      }
+    }
+    return null;
+  }
+
+  /** Never throws: the result already failed. */
+  async resultError(s: SessionInfo, result: WatchedResult, error: PgError | { code: string; message: string }): Promise<void> {
+    for (const p of result.watchers) {
+      if (!p.resultError) continue;
+      await guard(p, 'resultError', this.log, () => p.resultError!(s, result.info, { code: error.code, message: error.message })).catch(() => undefined);
+    }
   }
 
   /**

@@ -19,6 +19,10 @@ export interface ProxyConfig {
   readonly transformTimeoutMs: number;
   readonly transformMemoryMb: number;
   readonly transformIsolates: number;
+  /** off: no execution records; async: written off the client's path; sync: durable before CommandComplete. */
+  readonly provenanceDurability: 'off' | 'async' | 'sync';
+  /** postgres:// URL of the database keeping the provenance DAG; undefined: the upstream (or the embedded one). */
+  readonly provenanceStore: string | undefined;
 }
 
 export const USAGE = `Usage: provenance-proxy [options]
@@ -37,6 +41,12 @@ export const USAGE = `Usage: provenance-proxy [options]
   --transform-timeout MS    time limit of one transform batch (PROVENANCE_TRANSFORM_TIMEOUT, default 1000)
   --transform-memory MB     memory limit of each sandbox isolate (PROVENANCE_TRANSFORM_MEMORY, default 64)
   --transform-isolates N    sandbox isolates running transforms in parallel (PROVENANCE_TRANSFORM_ISOLATES, default 2)
+  --provenance-durability off|async|sync
+                            execution records: none, written in the background (a crash may lose
+                            the last 50 ms), or durable before each CommandComplete
+                            (PROVENANCE_DURABILITY, default async)
+  --provenance-store URL    postgres://… of another database to keep the provenance DAG in
+                            (PROVENANCE_STORE; default: the upstream, or the embedded database)
   --no-demo                 do not seed the demo into a new embedded database (PROVENANCE_DEMO=off)
   --help                    show this text
 `;
@@ -74,6 +84,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
         'transform-timeout': { type: 'string' },
         'transform-memory': { type: 'string' },
         'transform-isolates': { type: 'string' },
+        'provenance-durability': { type: 'string' },
+        'provenance-store': { type: 'string' },
         'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -89,6 +101,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const tlsKey = values['tls-key'] ?? env.PROVENANCE_TLS_KEY;
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   const upstream = values.upstream ?? env.PROVENANCE_UPSTREAM;
+  const durability = values['provenance-durability'] ?? env.PROVENANCE_DURABILITY ?? 'async';
+  if (durability !== 'off' && durability !== 'async' && durability !== 'sync') {
+    throw new ConfigError(`invalid --provenance-durability "${durability}": expected off, async or sync`);
+  }
+  const provenanceStore = values['provenance-store'] ?? env.PROVENANCE_STORE;
   return {
     listenHost: listen.host,
     listenPort: listen.port,
@@ -103,5 +120,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     transformTimeoutMs: positive('--transform-timeout', values['transform-timeout'] ?? env.PROVENANCE_TRANSFORM_TIMEOUT ?? '1000'),
     transformMemoryMb: positive('--transform-memory', values['transform-memory'] ?? env.PROVENANCE_TRANSFORM_MEMORY ?? '64'),
     transformIsolates: Math.floor(positive('--transform-isolates', values['transform-isolates'] ?? env.PROVENANCE_TRANSFORM_ISOLATES ?? '2')),
+    provenanceDurability: durability,
+    provenanceStore: provenanceStore === '' ? undefined : provenanceStore,
   };
 }

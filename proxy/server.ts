@@ -1,4 +1,5 @@
 /** Puts the parts together: upstream, plugins, listener. Used by the CLI and by tests. */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -7,11 +8,11 @@ import type { ProxyConfig } from './config.js';
 import { Listener } from './listener.js';
 import { lockDataDir } from './datadir-lock.js';
 import { EmbeddedUpstream, membershipsOf } from './upstream/embedded.js';
-import { RemoteUpstream } from './upstream/remote.js';
+import { RemoteUpstream, parseUpstreamUrl } from './upstream/remote.js';
 import type { Upstream } from './upstream/link.js';
 import { PluginHost } from '../plugins/host.js';
 import type { Plugin } from '../plugins/hooks.js';
-import { migrate } from '../plugins/registry/migrate.js';
+import { migrate, type SqlRunner } from '../plugins/registry/migrate.js';
 import { SANDBOX_RUNTIME_VERSION, SandboxPool } from '../sandbox/index.js';
 import { TransformsPlugin } from '../plugins/transforms/plugin.js';
 import { loadRegistry, type Registry } from '../plugins/transforms/registry-cache.js';
@@ -19,6 +20,12 @@ import { REGISTRY_CHANNEL } from '../plugins/registry/schema.js';
 import { syncTransformFiles } from '../plugins/registry/file-sync.js';
 import { seedDemo } from '../plugins/registry/demo.js';
 import { connectRemoteStore, type StateStore } from './state-store.js';
+import { ProvenancePlugin } from '../plugins/provenance/plugin.js';
+import { Recorder } from '../plugins/provenance/recorder.js';
+import { Spool } from '../plugins/provenance/spool.js';
+import { StoreLink } from '../plugins/provenance/store-link.js';
+import { INSERT_EXECUTIONS_SQL } from '../plugins/provenance/schema.js';
+import { tracingFromEnv } from '../plugins/provenance/tracing.js';
 
 export interface RunningProxy {
   readonly address: AddressInfo;
@@ -39,6 +46,8 @@ export interface RunningProxy {
 export interface StartOptions {
   readonly plugins?: readonly Plugin[];
   readonly log?: (msg: string) => void;
+  /** Where the OTEL_* variables are read; process.env by default. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): Promise<RunningProxy> {
@@ -118,9 +127,57 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   if (upstream instanceof EmbeddedUpstream) await registryLoaded;
   // Until the registry is read, table data is refused (fail closed); give it a moment first.
   else await Promise.race([registryLoaded.catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
+  // Provenance: execution records to the DAG (through the spool when the database is away), spans.
+  const tracing = tracingFromEnv(opts.env ?? process.env, log);
+  const durability = config.provenanceDurability;
+  let recorder: Recorder | null = null;
+  let storeLink: StoreLink | null = null;
+  if (durability !== 'off') {
+    const spool = new Spool(path.join(config.dataDir, 'provenance.spool'));
+    await spool.open();
+    let current: () => SqlRunner | null;
+    if (!config.provenanceStore && upstream instanceof EmbeddedUpstream) {
+      const embedded = upstream;
+      const store = embedded.store();
+      // With sync durability a statement waits for its records: while a session holds the single
+      // embedded backend (an open transaction), they go to the spool rather than wait for it.
+      current = durability === 'sync' ? () => (embedded.busy ? null : store) : () => store;
+    } else {
+      const url = config.provenanceStore ?? config.upstream ?? '';
+      const target = parseUpstreamUrl(url);
+      const link = (storeLink = new StoreLink(async () => {
+        const store = await connectRemoteStore(url, target);
+        try {
+          await migrate(store, SANDBOX_RUNTIME_VERSION);
+        } catch (err) {
+          await store.close().catch(() => undefined);
+          throw err;
+        }
+        return store;
+      }, log, () => recorder?.kick()));
+      current = () => link.current();
+      void link.start();
+    }
+    recorder = new Recorder({ spool, store: current, insertSql: INSERT_EXECUTIONS_SQL, log });
+    recorder.start();
+  }
+  const upstreamTarget = config.upstream ? parseUpstreamUrl(config.upstream) : null;
+  const provenance = new ProvenancePlugin({
+    durability,
+    recorder,
+    tracing,
+    transformsActive: () => registry !== null && registry.tables.size > 0,
+    proxyId: randomBytes(4).toString('hex'),
+    server: upstreamTarget ? { address: upstreamTarget.host, port: upstreamTarget.port } : { address: 'pglite', port: null },
+    storeName: config.provenanceStore ? redactUrl(config.provenanceStore) : upstreamTarget ? 'upstream' : 'embedded',
+  });
   const transforms = new TransformsPlugin({
     pool,
     registry: () => registry,
+    record: {
+      enabled: () => provenance.recording,
+      executions: (s, r) => provenance.executions(s, r),
+    },
     roles: async (user) => {
       if (upstream instanceof EmbeddedUpstream) return upstream.memberships(user);
       // Never hold a login up waiting for the store: without it, the context has no roles.
@@ -136,7 +193,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   const secure = config.tlsCert && config.tlsKey
     ? tls.createSecureContext({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) })
     : null;
-  const plugins = new PluginHost([transforms, ...(opts.plugins ?? [])], log);
+  const plugins = new PluginHost([transforms, provenance, ...(opts.plugins ?? [])], log);
   const listener = new Listener(upstream, plugins, {
     host: config.listenHost,
     port: config.listenPort,
@@ -164,6 +221,10 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       stopping ??= (async () => {
         stopped = true;
         await listener.shutdown(timeoutMs);
+        // Every record still in memory is written (or spooled) before the database goes away.
+        await recorder?.close().catch((err: unknown) => log(`provenance: closing the recorder failed: ${String(err)}`));
+        await storeLink?.close();
+        await tracing.shutdown().catch(() => undefined);
         await readyStore?.close();
         await pool.close();
         await upstream.close();
@@ -199,5 +260,16 @@ async function connectWithRetry(url: string, upstream: RemoteUpstream, log: (m: 
       if (stopped()) throw err;
       delay = Math.min(delay * 2, 30_000);
     }
+  }
+}
+
+/** A URL as it may be shown: without its password. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'another database';
   }
 }

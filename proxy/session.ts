@@ -27,7 +27,7 @@ import {
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
-import type { RowBatch, SessionInfo } from '../plugins/hooks.js';
+import type { RowBatch, SessionInfo, StatementTrace } from '../plugins/hooks.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -48,6 +48,8 @@ type Unit =
       readonly suppressReady?: boolean;
       /** Describes sent in this unit, in order: true for the ones the proxy added (their answer is its own). */
       readonly describes?: boolean[];
+      /** The client statements of this unit, while statements are tracked, in the order they run. */
+      readonly statements?: StatementTrace[];
     }
   | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
 
@@ -99,6 +101,12 @@ export class Session {
   private readonly describedPortals = new Set<string>();
   private upstreamSaidFatal = false;
   private flushQueued = false;
+  /** Statements of the unit not closed yet by a Sync (tracked statements only). */
+  private openStatements: StatementTrace[] = [];
+  /** Tracked statements not ended yet: while any is, the scanner watches what ends them. */
+  private liveTraces = 0;
+  /** Portal → text of the statement it was bound to, while statements are tracked. */
+  private readonly portals = new Map<string, string>();
 
   constructor(
     private readonly socket: Socket,
@@ -120,6 +128,7 @@ export class Session {
       startupParams: p,
       backendPid: 0,
       pluginState: new Map(),
+      statement: null,
     };
     this.framer = new Framer({ maxMessageSize: opts.maxMessageSize, codes: FRONTEND_CODES, peer: 'client' });
     this.scanner = new ServerScanner((code) =>
@@ -127,7 +136,9 @@ export class Session {
       code === Backend.ErrorResponse ||
       (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
       ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete || code === Backend.NoData) &&
-        this.resultHooksNow),
+        this.resultHooksNow) ||
+      ((code === Backend.CommandComplete || code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) &&
+        this.liveTraces > 0),
     );
   }
 
@@ -219,6 +230,7 @@ export class Session {
     const link = this.link;
     if (!link) return;
     const send: Buffer[] = [];
+    const tracking = this.ready && this.plugins.tracksStatements;
     for (const f of frames) {
       if (f.code === Frontend.Terminate) {
         for (const b of coalesce(send)) link.write(b);
@@ -229,7 +241,12 @@ export class Session {
         send.push(f.raw);
         continue;
       }
-      this.extendedFrame(f.code, f.raw, send);
+      if (f.code === Frontend.Query && (tracking || this.plugins.localCommands)) {
+        const text = decodeQuery(f.raw);
+        if (this.answeredLocally(text)) continue;
+        if (tracking) this.beginTrace(text, 'simple');
+      }
+      this.extendedFrame(f.code, f.raw, send, tracking);
       this.trackUnit(f.code);
     }
     let ok = true;
@@ -241,13 +258,80 @@ export class Session {
     if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) this.units.push(this.closeUnit());
   }
 
-  /** The unit a Sync (or Query) ends, carrying the Describes sent in it. */
+  /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
   private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
     this.describedPortals.clear();
-    if (this.openDescribes.length === 0 && !extra.beforeReady && !extra.suppressReady) return PLAIN_UNIT;
-    const unit: Unit = { kind: 'upstream', beforeReady: extra.beforeReady ?? [], suppressReady: extra.suppressReady ?? false, describes: this.openDescribes };
+    if (this.openDescribes.length === 0 && this.openStatements.length === 0 && !extra.beforeReady && !extra.suppressReady) return PLAIN_UNIT;
+    const unit: Unit = {
+      kind: 'upstream',
+      beforeReady: extra.beforeReady ?? [],
+      suppressReady: extra.suppressReady ?? false,
+      describes: this.openDescribes,
+      statements: this.openStatements,
+    };
     this.openDescribes = [];
+    this.openStatements = [];
     return unit;
+  }
+
+  /** A simple Query a plugin answers itself: queued in its place among the units. */
+  private answeredLocally(text: string): boolean {
+    if (!this.plugins.localCommands) return false;
+    const answer = this.plugins.localCommand(this.info, text);
+    if (answer === null) return false;
+    if (answer instanceof PgError) this.pushLocal(() => [errorResponse(answer)]);
+    else this.pushLocal(() => textResult(answer.columns, answer.rows, answer.tag));
+    return true;
+  }
+
+  // ─────────────── statement tracking (spans, the statement behind a result) ───────────────
+
+  private beginTrace(text: string, protocol: 'simple' | 'extended'): void {
+    const trace: StatementTrace = {
+      text, protocol, startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map(),
+    };
+    this.openStatements.push(trace);
+    this.liveTraces++;
+    this.plugins.statementStart(this.info, trace);
+  }
+
+  private endTrace(trace: StatementTrace): void {
+    if (trace.ended) return;
+    trace.ended = true;
+    this.liveTraces--;
+    this.plugins.statementEnd(this.info, trace);
+  }
+
+  /** The statement being answered: the first not ended of the oldest unit waiting (or the open one). */
+  private currentTrace(): StatementTrace | null {
+    if (this.liveTraces === 0) return null;
+    const head = this.units[0];
+    const list = head ? (head.kind === 'upstream' ? head.statements : undefined) : this.openStatements;
+    if (!list) return null;
+    for (const t of list) if (!t.ended) return t;
+    return null;
+  }
+
+  /** A result of the current statement ended: an Execute ends with it; a simple Query at ReadyForQuery. */
+  private traceResultEnd(errorCode: string | null): void {
+    const t = this.currentTrace();
+    if (!t) return;
+    if (errorCode !== null) t.errorCode ??= errorCode;
+    if (t.protocol === 'extended') this.endTrace(t);
+  }
+
+  /** ReadyForQuery: whatever of the unit did not end ran into an earlier error and was skipped. */
+  private traceUnitEnd(unit: Unit | undefined): void {
+    const list = unit ? (unit.kind === 'upstream' ? unit.statements : undefined) : this.openStatements;
+    if (!list) return;
+    let error: string | null = null;
+    for (const t of list) {
+      error = t.errorCode ?? error;
+      if (t.ended) continue;
+      t.errorCode ??= error;
+      this.endTrace(t);
+    }
+    if (!unit) this.openStatements = [];
   }
 
   /**
@@ -257,7 +341,8 @@ export class Session {
    * portal not described in its unit gets a Describe of the proxy's own before it, whose
    * answer the client never sees.
    */
-  private extendedFrame(code: number, raw: Buffer, send: Buffer[]): void {
+  private extendedFrame(code: number, raw: Buffer, send: Buffer[], tracking: boolean): void {
+    if (tracking) this.trackExtended(code, raw);
     if (code === Frontend.Describe) {
       this.openDescribes.push(false);
       if (this.plugins.resultHooks) {
@@ -275,6 +360,31 @@ export class Session {
       }
     }
     send.push(raw);
+  }
+
+  /** Remembers which text each portal runs, and starts a trace at each Execute. */
+  private trackExtended(code: number, raw: Buffer): void {
+    switch (code) {
+      case Frontend.Parse: {
+        const p = decodeParse(raw);
+        this.statements.set(p.name, p.text);
+        break;
+      }
+      case Frontend.Bind: {
+        const b = decodeBindHead(raw);
+        this.portals.set(b.portal, this.statements.get(b.statement) ?? '');
+        break;
+      }
+      case Frontend.Execute:
+        this.beginTrace(this.portals.get(decodeExecute(raw).portal) ?? '', 'extended');
+        break;
+      case Frontend.Close: {
+        const t = decodeTarget(raw);
+        if (t.target === 'P') this.portals.delete(t.name);
+        else if (t.name !== '') this.statements.delete(t.name);
+        break;
+      }
+    }
   }
 
   private clientTerminated(): void {
@@ -315,11 +425,13 @@ export class Session {
 
   private async simpleQuery(raw: Buffer): Promise<void> {
     const text = decodeQuery(raw);
+    if (this.answeredLocally(text)) return;
     const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
     switch (outcome.action) {
       case 'pass': {
         const rewritten = outcome.statement.text ?? text;
-        this.units.push(PLAIN_UNIT);
+        if (this.plugins.tracksStatements) this.beginTrace(text, 'simple');
+        this.units.push(this.closeUnit());
         this.link?.write(rewritten === text ? raw : encodeQuery(rewritten));
         return;
       }
@@ -358,7 +470,8 @@ export class Session {
     const link = this.link;
     if (!link) return;
     const send: Buffer[] = [];
-    for (const b of out) this.extendedFrame(b[0]!, b, send);
+    const tracking = this.plugins.tracksStatements;
+    for (const b of out) this.extendedFrame(b[0]!, b, send, tracking);
     for (const b of send) link.write(b);
     if (out.length > 0) ext.forwarded = true;
     if (denied) {
@@ -496,10 +609,26 @@ export class Session {
       case Backend.Authentication:
         this.write(raw.readInt32BE(5) === AuthCode.SASL ? withoutChannelBinding(raw) : raw);
         return index;
-      case Backend.ErrorResponse:
+      case Backend.ErrorResponse: {
         // A FATAL from the server (wrong password, terminated backend) is the client's last word.
         if (isFatal(raw)) this.upstreamSaidFatal = true;
-        if (!this.dropUntilReady) this.write(raw);
+        if (this.dropUntilReady) return index;
+        this.write(raw);
+        if (this.liveTraces === 0 && this.watched === null) return index;
+        const error = errorFields(raw);
+        const watched = this.watched;
+        this.watched = null;
+        if (watched) {
+          this.info.statement = this.currentTrace();
+          void this.plugins.resultError(this.info, watched, error);
+        }
+        this.traceResultEnd(error.code);
+        return index;
+      }
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended:
+        this.write(raw);
+        this.traceResultEnd(null);
         return index;
       case Backend.RowDescription:
         return { promise: this.onRowDescription(raw, !this.answersOwnDescribe()) };
@@ -526,6 +655,11 @@ export class Session {
       }
       case Backend.CommandComplete:
         if (this.dropUntilReady) return index;
+        if (!this.resultHooksNow && this.watched === null) {
+          this.write(raw);
+          this.traceResultEnd(null);
+          return index;
+        }
         return { promise: this.onCommandComplete(raw) };
       default:
         this.write(raw);
@@ -538,6 +672,7 @@ export class Session {
     this.dropUntilReady = false;
     this.watched = null;
     const unit = this.units[0];
+    if (this.liveTraces > 0) this.traceUnitEnd(unit);
     if (unit && unit.kind === 'upstream') {
       this.units.shift();
       for (const b of unit.beforeReady) this.write(b);
@@ -568,6 +703,7 @@ export class Session {
   private async onRowDescription(raw: Buffer, forward: boolean): Promise<void> {
     if (this.dropUntilReady) return;
     const fields = decodeRowDescription(raw);
+    this.info.statement = this.currentTrace();
     try {
       const r = await this.plugins.rowDescription(this.info, fields);
       this.watched = r.watched;
@@ -581,6 +717,7 @@ export class Session {
     const watched = this.watched;
     if (!watched) return;
     const batch: RowBatch = frames.map(decodeDataRow);
+    this.info.statement = this.currentTrace();
     try {
       const out = await this.plugins.dataRows(this.info, watched, batch);
       if (this.dropUntilReady) return;
@@ -596,9 +733,11 @@ export class Session {
     const tag = new BodyReader(raw, 5).cstring();
     const watched = this.watched;
     this.watched = null;
+    this.info.statement = this.currentTrace();
     try {
       const out = await this.plugins.commandComplete(this.info, watched, tag);
       this.write(out === tag ? raw : commandComplete(out));
+      this.traceResultEnd(null);
     } catch (err) {
       this.abortResult(toPgError(err, 'command complete'));
     }
@@ -608,7 +747,10 @@ export class Session {
   private abortResult(err: PgError): void {
     this.write(errorResponse(err));
     this.dropUntilReady = true;
+    const watched = this.watched;
     this.watched = null;
+    if (watched) void this.plugins.resultError(this.info, watched, err);
+    this.traceResultEnd(err.code);
   }
 
   private onUpstreamClosed(error?: Error): void {
@@ -676,6 +818,13 @@ export class Session {
     this.socket.end();
     this.socket.destroySoon?.();
     this.registry.removed(this);
+    if (this.liveTraces > 0) {
+      // Statements cut short by the end of the session: their spans end as failed.
+      for (const t of [...this.units.flatMap((u) => (u.kind === 'upstream' ? u.statements ?? [] : [])), ...this.openStatements]) {
+        t.errorCode ??= SqlState.ConnectionFailure;
+        this.endTrace(t);
+      }
+    }
     if (this.ready) void this.plugins.sessionEnd(this.info);
   }
 }
@@ -719,6 +868,21 @@ function withoutChannelBinding(raw: Buffer): Buffer {
   const out = Buffer.concat(parts);
   out.writeInt32BE(out.length - 1, 1);
   return out;
+}
+
+/** The SQLSTATE (C) and message (M) of an ErrorResponse. */
+function errorFields(raw: Buffer): { code: string; message: string } {
+  const r = new BodyReader(raw, 5);
+  let code = '';
+  let message = '';
+  while (r.remaining > 1) {
+    const f = r.int8();
+    if (f === 0) break;
+    const value = r.cstring();
+    if (f === 0x43) code = value;
+    else if (f === 0x4d) message = value;
+  }
+  return { code, message };
 }
 
 /** ErrorResponse fields are (code byte, cstring) pairs; V (or S) is the severity. */

@@ -1,5 +1,10 @@
 /** What every suite does around its measurements: option errors, signals, clean-up, the problems list. */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startPgCluster, type PgCluster } from '../../test/support/pg-cluster.js';
 import type { Suite } from '../suite.js';
 import { Cleanup } from './cleanup.js';
 import type { RunningProxy } from './proxy.js';
@@ -7,20 +12,71 @@ import type { RunningProxy } from './proxy.js';
 /** A bad command line: the suite prints it with its usage and exits 2. */
 export class UsageError extends Error {}
 
-/** Append what went wrong, and anything the proxy said beyond its start-up line, to the report. */
-export function appendProblems(out: string[], problems: string[], proxy: RunningProxy): void {
-  const proxyNotes = proxy.service
-    .output()
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !l.startsWith('provenance-proxy listening on '));
-  if (proxyNotes.length > 0) {
-    problems.push(`provenance-proxy output (last ${Math.min(20, proxyNotes.length)} of ${proxyNotes.length} lines):\n${proxyNotes.slice(-20).join('\n')}`);
+/** Progress goes to stderr so stdout holds only the report. */
+export function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+/** The cluster's own bindir first, so client tools match the server; else whatever is on PATH. */
+export function clusterBinary(bindir: string, name: string): string {
+  const p = join(bindir, name);
+  return existsSync(p) ? p : name;
+}
+
+/** What most suites start from: a problems list, a scratch directory and a private cluster, all cleaned up. */
+export interface BenchEnvironment {
+  readonly problems: string[];
+  /** Log a problem now and list it in the report. */
+  note(msg: string): void;
+  readonly root: string;
+  readonly cluster: PgCluster;
+}
+
+export async function benchEnvironment(cleanup: Cleanup): Promise<BenchEnvironment> {
+  const problems: string[] = [];
+  const root = await mkdtemp(join(tmpdir(), 'pp-bench-'));
+  cleanup.add('remove temporary directory', () => rm(root, { recursive: true, force: true }));
+  log('starting a private PostgreSQL cluster');
+  const cluster = await startPgCluster();
+  cleanup.add('stop PostgreSQL', () => cluster.destroy());
+  cleanup.checkpoint();
+  return {
+    problems,
+    note(msg) {
+      problems.push(msg);
+      log(msg);
+    },
+    root,
+    cluster,
+  };
+}
+
+/** Append what went wrong, and anything the proxies said beyond their start-up line, to the report. */
+export function appendProblems(out: string[], problems: string[], proxies: readonly RunningProxy[]): void {
+  for (const proxy of proxies) {
+    const proxyNotes = proxy.service
+      .output()
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('provenance-proxy listening on '));
+    if (proxyNotes.length > 0) {
+      problems.push(`provenance-proxy output (last ${Math.min(20, proxyNotes.length)} of ${proxyNotes.length} lines):\n${proxyNotes.slice(-20).join('\n')}`);
+    }
   }
   if (problems.length > 0) {
     out.push('');
     out.push('problems:');
     for (const p of problems) out.push(`  ${p.replaceAll('\n', '\n    ')}`);
   }
+}
+
+/**
+ * Prints the report with its problems. A benchmark, not a test: a missed target or a failed run
+ * is reported, not signalled by the exit code.
+ */
+export function finishReport(out: string[], problems: string[], proxies: readonly RunningProxy[]): number {
+  appendProblems(out, problems, proxies);
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
 }
 
 export function defineSuite<O>(

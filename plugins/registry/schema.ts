@@ -6,6 +6,8 @@
  * state, or a drop) adds a row; a version's end of validity is the start of the next one. The
  * table grants no UPDATE or DELETE to anyone but its owner, so history is never overwritten.
  */
+import { PROVENANCE_MIGRATION } from '../provenance/schema.js';
+
 export interface Migration {
   readonly version: number;
   readonly description: string;
@@ -160,4 +162,5 @@ GRANT SELECT, INSERT ON provenance.transform_version TO provenance_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
 `,
   },
+  PROVENANCE_MIGRATION,
 ];

@@ -14,20 +14,61 @@ import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
 import type { DescriptionDecision, Plugin, RowBatch, SessionInfo } from '../hooks.js';
 import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
+import { PortionHash } from '../provenance/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
+
+/**
+ * What one transform version did over one result (all its batches): the provenance record's
+ * substance. Hashes cover the portion it processed (see canonical-hash.ts).
+ */
+export interface Execution {
+  readonly transform: BoundTransform;
+  readonly table: TableTransforms;
+  /** The portion's column names in table order; null for a row transform (it saw every field of the table). */
+  readonly columns: readonly string[] | null;
+  readonly input: PortionHash;
+  readonly output: PortionHash;
+  rowsIn: number;
+  rowsOut: number;
+  /** Epoch milliseconds of its first batch. */
+  startedAt: number;
+  /** Time spent in it, summed over batches. */
+  durationMs: number;
+  /** The execution before it in its table's chain (null: it read the table's rows). */
+  readonly parent: Execution | null;
+  /** Last of its table's chain: its output is what the client got. */
+  chainEnd: boolean;
+}
+
+export interface ResultExecutions {
+  readonly executions: readonly Execution[];
+  readonly outcome: 'complete' | 'error';
+  readonly error: string | null;
+}
 
 /** One table's part of a result: which fields come from it. */
 interface TablePlan {
   readonly table: TableTransforms;
   /** Result field index → attnum, for the fields that come from this table. */
   readonly fields: ReadonlyMap<number, number>;
+  /** Per transform of the chain, its execution record while provenance is recorded. */
+  readonly executions: Map<BoundTransform, ExecutionPortion>;
+}
+
+/** An execution with the result fields its hashes cover. */
+interface ExecutionPortion {
+  readonly execution: Execution;
+  readonly fields: readonly number[];
+  readonly types: readonly ColumnType[];
 }
 
 interface ResultPlan {
   readonly tables: readonly TablePlan[];
   readonly clock: Date;
   dropped: number;
+  /** Set once its executions were reported. */
+  reported: boolean;
 }
 
 export interface TransformsOptions {
@@ -39,9 +80,22 @@ export interface TransformsOptions {
   readonly registry: () => Registry | null;
   /** Roles the session's user belongs to, for the transforms' context. */
   readonly roles?: (user: string) => Promise<readonly string[]>;
+  /**
+   * Receives each result's executions once it ended (provenance). Whether to record is asked at
+   * each RowDescription; a returned promise holds the CommandComplete back until it settles.
+   */
+  readonly record?: {
+    readonly enabled: () => boolean;
+    readonly executions: (s: SessionInfo, r: ResultExecutions) => void | Promise<void>;
+  };
 }
 
 const PLUGIN = 'transforms';
+
+/** The roles the session's user belongs to, as read when it started. */
+export function sessionRoles(s: SessionInfo): readonly string[] {
+  return (s.pluginState.get(PLUGIN) as string[] | undefined) ?? [];
+}
 
 function sandboxError(err: unknown, t: BoundTransform): PgError {
   if (err instanceof SandboxError) {
@@ -61,6 +115,38 @@ function sandboxError(err: unknown, t: BoundTransform): PgError {
 
 function columnType(f: FieldDescription): ColumnType {
   return { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format };
+}
+
+/**
+ * The executions a result will have, one per transform of the table's chain that touches it:
+ * a column transform over the result fields of its columns, a row transform over all of the
+ * table's fields; fields in table column order so the hash does not depend on the SELECT list.
+ */
+function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, desc: readonly FieldDescription[]): Map<BoundTransform, ExecutionPortion> {
+  const out = new Map<BoundTransform, ExecutionPortion>();
+  const ordered = [...fields].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+  let parent: Execution | null = null;
+  for (const t of table.chain) {
+    const mine = t.columns === null ? ordered : ordered.filter(([, attnum]) => t.columns!.has(attnum));
+    if (mine.length === 0) continue;
+    const execution: Execution = {
+      transform: t,
+      table,
+      columns: t.columns === null ? null : mine.map(([i, attnum]) => table.columnNames.get(attnum) ?? desc[i]!.name),
+      input: new PortionHash(),
+      output: new PortionHash(),
+      rowsIn: 0,
+      rowsOut: 0,
+      startedAt: performance.timeOrigin + performance.now(),
+      durationMs: 0,
+      parent,
+      chainEnd: false,
+    };
+    out.set(t, { execution, fields: mine.map(([i]) => i), types: mine.map(([i]) => columnType(desc[i]!)) });
+    parent = execution;
+  }
+  if (parent) parent.chainEnd = true;
+  return out;
 }
 
 /** Seed for Math.random: the function and the exact input bytes, so a replay draws the same numbers. */
@@ -109,13 +195,14 @@ export class TransformsPlugin implements Plugin {
       m.set(i, f.columnID);
     });
     const tables: TablePlan[] = [];
+    const recording = this.opts.record?.enabled() ?? false;
     for (const [oid, fields] of byTable) {
       const table = registry.tables.get(oid)!;
       const applies = table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)));
-      if (applies) tables.push({ table, fields });
+      if (applies) tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map() });
     }
     if (tables.length === 0) return { action: 'pass' };
-    this.plans.set(result.fields, { tables, clock: new Date(), dropped: 0 });
+    this.plans.set(result.fields, { tables, clock: new Date(), dropped: 0, reported: false });
     return { action: 'watch' };
   }
 
@@ -127,27 +214,55 @@ export class TransformsPlugin implements Plugin {
     let current: (Buffer | null)[][] = rows.map((r) => [...r]);
     for (const tp of plan.tables) {
       for (const t of tp.table.chain) {
+        const portion = tp.executions.get(t);
+        const began = portion ? performance.now() : 0;
+        if (portion) {
+          const e = portion.execution;
+          if (e.rowsIn === 0 && e.durationMs === 0) e.startedAt = performance.timeOrigin + began;
+          e.input.add(current, portion.fields, portion.types);
+          e.rowsIn += current.length;
+        }
         current = t.columns === null
           ? await this.runRowTransform(t, tp, result.fields, current, ctx, plan)
           : await this.runColumnTransform(t, tp, result.fields, current, ctx, plan.clock);
+        if (portion) {
+          const e = portion.execution;
+          e.output.add(current, portion.fields, portion.types);
+          e.rowsOut += current.length;
+          e.durationMs += performance.now() - began;
+        }
       }
     }
     return { action: 'rewrite', rows: current };
   }
 
-  commandComplete(_s: SessionInfo, result: { fields: readonly FieldDescription[] } | null, tag: string): { action: 'pass' } | { action: 'rewrite'; tag: string } {
+  async commandComplete(s: SessionInfo, result: { fields: readonly FieldDescription[] } | null, tag: string): Promise<{ action: 'pass' } | { action: 'rewrite'; tag: string }> {
     const plan = result ? this.plans.get(result.fields) : undefined;
-    if (!plan || plan.dropped === 0) return { action: 'pass' };
+    if (!plan) return { action: 'pass' };
+    await this.report(s, plan, 'complete', null);
+    if (plan.dropped === 0) return { action: 'pass' };
     // "SELECT n" (or "FETCH n", "COPY n"): the count the client sees is what it received.
     const m = /^(\w+) (\d+)$/.exec(tag);
     return m ? { action: 'rewrite', tag: `${m[1]} ${Number(m[2]) - plan.dropped}` } : { action: 'pass' };
   }
 
+  async resultError(s: SessionInfo, result: { fields: readonly FieldDescription[] }, error: { code: string; message: string }): Promise<void> {
+    const plan = this.plans.get(result.fields);
+    if (plan) await this.report(s, plan, 'error', `${error.code}: ${error.message}`);
+  }
+
+  /** Hands a result's executions to provenance, once. */
+  private async report(s: SessionInfo, plan: ResultPlan, outcome: 'complete' | 'error', error: string | null): Promise<void> {
+    if (plan.reported || !this.opts.record) return;
+    plan.reported = true;
+    const executions = plan.tables.flatMap((tp) => [...tp.executions.values()].map((p) => p.execution));
+    if (executions.length > 0) await this.opts.record.executions(s, { executions, outcome, error });
+  }
+
   private context(s: SessionInfo, clock: Date): SandboxValue {
-    const roles = (s.pluginState.get(PLUGIN) as string[] | undefined) ?? [];
     return {
       user: s.user,
-      roles: [...roles],
+      roles: [...sessionRoles(s)],
       database: s.database,
       application_name: s.applicationName,
       client_address: s.clientAddress,

@@ -17,6 +17,7 @@ export interface BoundTransform {
 
 export interface TableTransforms {
   readonly oid: number;
+  /** Schema-qualified, quoted where needed (`public.customers`). */
   readonly name: string;
   /** attnum → column name, for building row objects. */
   readonly columnNames: ReadonlyMap<number, string>;
@@ -29,7 +30,9 @@ export interface Registry {
 }
 
 const LOAD_SQL = `
-SELECT t.name, t.version, t.target_oid::int8 AS target_oid, t.target, t.columns, t.source, t.params, t.position,
+SELECT t.name, t.version, t.target_oid::int8 AS target_oid,
+       coalesce((SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = t.target_oid), t.target) AS target, t.columns, t.source, t.params, t.position,
        (SELECT json_object_agg(a.attnum, a.attname) FROM pg_attribute a
          WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames
   FROM provenance.transforms t

@@ -258,6 +258,11 @@ export class EmbeddedUpstream implements Upstream {
     await this.loadRoles();
   }
 
+  /** Whether a session holds the backend (an open transaction): the proxy's own SQL waits until it ends. */
+  get busy(): boolean {
+    return this.owner !== null;
+  }
+
   /**
    * The proxy's own SQL (schema, registry), run between sessions' turns as the bootstrap
    * superuser. A transaction it opens owns the backend until it ends, as a session's would.

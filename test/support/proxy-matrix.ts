@@ -57,6 +57,8 @@ export function baseConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
     transformTimeoutMs: 1_000,
     transformMemoryMb: 64,
     transformIsolates: 2,
+    provenanceDurability: 'async',
+    provenanceStore: undefined,
     ...overrides,
   };
 }
@@ -66,14 +68,17 @@ export function sharedCluster(): PgCluster {
 }
 
 /** Start a proxy on an upstream; the caller stops it. */
-export async function startTarget(kind: UpstreamKind, plugins: readonly Plugin[] = [], config: Partial<ProxyConfig> = {}): Promise<Target> {
+export async function startTarget(
+  kind: UpstreamKind, plugins: readonly Plugin[] = [], config: Partial<ProxyConfig> = {}, env?: NodeJS.ProcessEnv,
+): Promise<Target> {
   const cluster = sharedCluster();
   const cfg = baseConfig({
     upstream: kind === 'postgres' ? cluster.url().replace(/\?.*$/, '') + '?sslmode=disable' : undefined,
     ...config,
   });
   const logs: string[] = [];
-  const proxy = await startProxy(cfg, { plugins, log: (m) => logs.push(m) });
+  // Spans are exported only where a test asks for them (OTEL_* of the environment are not used).
+  const proxy = await startProxy(cfg, { plugins, log: (m) => logs.push(m), env: env ?? {} });
   const port = proxy.address.port;
   const user = 'postgres';
   const password = kind === 'postgres' ? cluster.password : '';
@@ -123,10 +128,12 @@ export function runPsql(args: readonly string[], password: string, input?: strin
  * A proxy started before the suite's tests and stopped after them. The returned object stands
  * for the target once started (it forwards every property to it).
  */
-export function useTarget(kind: UpstreamKind, plugins: readonly Plugin[] = [], config: () => Partial<ProxyConfig> = () => ({})): Target {
+export function useTarget(
+  kind: UpstreamKind, plugins: readonly Plugin[] = [], config: () => Partial<ProxyConfig> = () => ({}), env?: () => NodeJS.ProcessEnv,
+): Target {
   let target: Target | undefined;
   beforeAll(async () => {
-    target = await startTarget(kind, plugins, config());
+    target = await startTarget(kind, plugins, config(), env?.());
   });
   afterAll(async () => {
     await target?.proxy.stop(2_000);

@@ -1,0 +1,209 @@
+/**
+ * Provenance: turns each result's transform executions into DAG records (written by the
+ * Recorder) and OpenTelemetry spans, one span per client statement with a child per execution.
+ * Also answers `SHOW provenance.status`.
+ *
+ * Records of one result: each execution gets an id; its parent is the execution before it in its
+ * table's chain (none: it read the table's rows, a data node carrying its input hash); the last
+ * of each chain feeds the result node (result_id), where the chains of a join meet.
+ */
+import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { LocalResult, Plugin, SessionInfo, StatementTrace } from '../hooks.js';
+import { sessionRoles, type Execution, type ResultExecutions } from '../transforms/plugin.js';
+import { shapeOf, type StatementShape } from './sql-text.js';
+import type { Attributes, StatementSpan, Tracing } from './tracing.js';
+import type { Recorder } from './recorder.js';
+import type { ExecutionRecord } from './schema.js';
+
+export type Durability = 'off' | 'async' | 'sync';
+
+export interface ProvenanceOptions {
+  readonly durability: Durability;
+  /** Null when durability is off. */
+  readonly recorder: Recorder | null;
+  readonly tracing: Tracing;
+  /** Whether any transform is registered: without one there is nothing to record. */
+  readonly transformsActive: () => boolean;
+  /** Unique per proxy process: session ids are made of it. */
+  readonly proxyId: string;
+  /** The database server, for the spans' server.address and server.port. */
+  readonly server: { readonly address: string; readonly port: number | null };
+  /** Where records go, for SHOW provenance.status. */
+  readonly storeName: string;
+}
+
+const PLUGIN = 'provenance';
+const STATUS = /^\s*show\s+provenance\.status\s*;?\s*$/i;
+const SET_ROLE = /^\s*(?:set\s+(?:session\s+)?role\s+(?:to\s+|=\s*)?("(?:[^"]|"")+"|[^\s;]+)|reset\s+role)\s*;?\s*$/i;
+
+interface SessionState {
+  /** The role set with SET ROLE; the login user otherwise. */
+  currentRole: string;
+}
+
+/** IPv4 clients show as `::ffff:a.b.c.d` on a dual-stack socket; auditors expect `a.b.c.d`. */
+function clientAddress(a: string): string {
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+export class ProvenancePlugin implements Plugin {
+  readonly name = PLUGIN;
+  /** Statement texts repeat (prepared statements, ORMs): normalise each once. */
+  private readonly shapes = new LRUCache<string, StatementShape>({ max: 2_000 });
+
+  constructor(private readonly opts: ProvenanceOptions) {}
+
+  /** Whether results' executions are to be reported at all. */
+  get recording(): boolean {
+    return this.opts.durability !== 'off' || this.opts.tracing.enabled;
+  }
+
+  wantsStatements(): boolean {
+    return this.opts.tracing.enabled || (this.recording && this.opts.transformsActive());
+  }
+
+  sessionStart(s: SessionInfo): void {
+    s.pluginState.set(PLUGIN, { currentRole: s.user } satisfies SessionState);
+  }
+
+  statementStart(s: SessionInfo, t: StatementTrace): void {
+    if (this.opts.tracing.enabled) t.pluginState.set(PLUGIN, this.startSpan(s, t));
+  }
+
+  statementEnd(s: SessionInfo, t: StatementTrace): void {
+    (t.pluginState.get(PLUGIN) as StatementSpan | undefined)?.end(performance.timeOrigin + performance.now(), t.errorCode);
+    if (t.errorCode === null && t.protocol === 'simple') this.trackRole(s, t.text);
+  }
+
+  localCommand(_s: SessionInfo, text: string): LocalResult | null {
+    if (!STATUS.test(text)) return null;
+    const st = this.opts.recorder?.status() ?? { queued: 0, spooled: 0, written: 0, lastError: null };
+    return {
+      columns: ['durability', 'queued', 'spooled', 'written', 'store', 'tracing', 'last_error'],
+      rows: [[
+        this.opts.durability, String(st.queued), String(st.spooled), String(st.written), this.opts.storeName,
+        this.opts.tracing.enabled ? 'on' : 'off', st.lastError,
+      ]],
+      tag: 'SHOW',
+    };
+  }
+
+  /** A result's executions: records to the recorder, child spans under the statement's span. */
+  executions(s: SessionInfo, r: ResultExecutions): Promise<void> | void {
+    const trace = s.statement;
+    const shape = this.shape(trace?.text ?? '');
+    let span = trace ? (trace.pluginState.get(PLUGIN) as StatementSpan | undefined) : undefined;
+    let ownSpan = false;
+    if (!span) {
+      // Not traced from its start (tracking began mid-statement, or tracing is off): the ids still
+      // come from a span, so a record always names one (an exported one when tracing is on).
+      span = this.startSpan(s, trace ?? { text: '', startedAt: r.executions[0]?.startedAt ?? Date.now() });
+      if (trace) trace.pluginState.set(PLUGIN, span);
+      else ownSpan = true;
+    }
+    const resultId = randomUUID();
+    const ids = new Map<Execution, string>();
+    const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
+    const rows: ExecutionRecord[] = [];
+    for (const e of r.executions) {
+      const id = randomUUID();
+      ids.set(e, id);
+      const t = e.transform;
+      const inputHash = e.input.hex();
+      const outputHash = e.output.hex();
+      const child = span.child(`transform ${t.name}`, {
+        'provenance.execution.id': id,
+        'provenance.result.id': resultId,
+        'provenance.transform.name': t.name,
+        'provenance.transform.version': t.version,
+        'provenance.function.hash': t.fn.hash,
+        'provenance.table': e.table.name,
+        ...(e.columns ? { 'provenance.columns': e.columns } : {}),
+        'provenance.input.hash': inputHash,
+        'provenance.output.hash': outputHash,
+        'provenance.rows.in': e.rowsIn,
+        'provenance.rows.out': e.rowsOut,
+        'provenance.params': JSON.stringify(t.params),
+        'provenance.outcome': r.outcome,
+      }, e.startedAt, e.startedAt + e.durationMs);
+      rows.push({
+        id,
+        result_id: resultId,
+        parent_id: e.parent ? ids.get(e.parent) ?? null : null,
+        chain_end: e.chainEnd,
+        transform_name: t.name,
+        transform_version: t.version,
+        function_hash: t.fn.hash,
+        table_oid: e.table.oid,
+        table_name: e.table.name,
+        columns: e.columns,
+        input_hash: inputHash,
+        output_hash: outputHash,
+        rows_in: e.rowsIn,
+        rows_out: e.rowsOut,
+        executed_at: new Date(e.startedAt).toISOString(),
+        duration_ms: e.durationMs,
+        client_addr: clientAddress(s.clientAddress),
+        client_port: s.clientPort,
+        user_name: s.user,
+        current_role_name: state?.currentRole ?? s.user,
+        roles: sessionRoles(s),
+        database: s.database,
+        application_name: s.applicationName,
+        session_id: `${this.opts.proxyId}-${s.id}`,
+        statement_fingerprint: shape.fingerprint,
+        statement_text: shape.normalized,
+        params: t.params,
+        kind: 'read',
+        outcome: r.outcome,
+        error: r.error,
+        trace_id: child.traceId,
+        span_id: child.spanId,
+        proxy_id: this.opts.proxyId,
+      });
+    }
+    if (ownSpan) span.end(performance.timeOrigin + performance.now(), r.outcome === 'error' ? 'XX000' : null);
+    if (this.opts.durability === 'off' || !this.opts.recorder) return;
+    return this.opts.recorder.add(rows, this.opts.durability === 'sync');
+  }
+
+  private shape(text: string): StatementShape {
+    let shape = this.shapes.get(text);
+    if (!shape) {
+      shape = shapeOf(text);
+      this.shapes.set(text, shape);
+    }
+    return shape;
+  }
+
+  private startSpan(s: SessionInfo, t: { readonly text: string; readonly startedAt: number }): StatementSpan {
+    const shape = this.shape(t.text);
+    const attributes: Attributes = {
+      'db.system.name': 'postgresql',
+      'db.namespace': s.database,
+      'db.query.summary': shape.summary,
+      'db.query.text': shape.normalized,
+      'server.address': this.opts.server.address,
+      'client.address': clientAddress(s.clientAddress),
+      'client.port': s.clientPort,
+      'db.user': s.user,
+      'provenance.session.id': `${this.opts.proxyId}-${s.id}`,
+    };
+    if (shape.operation) attributes['db.operation.name'] = shape.operation;
+    if (this.opts.server.port !== null) attributes['server.port'] = this.opts.server.port;
+    if (s.applicationName) attributes['provenance.application_name'] = s.applicationName;
+    return this.opts.tracing.statementSpan(attributes, shape.traceparent, t.startedAt);
+  }
+
+  /** SET ROLE / RESET ROLE that succeeded change the role records name. */
+  private trackRole(s: SessionInfo, text: string): void {
+    const m = SET_ROLE.exec(text);
+    if (!m) return;
+    const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
+    if (!state) return;
+    const role = m[1];
+    if (role === undefined || /^none$/i.test(role)) state.currentRole = s.user;
+    else state.currentRole = role.startsWith('"') ? role.slice(1, -1).replace(/""/g, '"') : role.toLowerCase();
+  }
+}
