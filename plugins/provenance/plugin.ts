@@ -31,6 +31,7 @@ export interface ProvenanceOptions {
   readonly server: { readonly address: string; readonly port: number | null };
   /** Where records go, for SHOW provenance.status. */
   readonly storeName: string;
+  readonly log: (msg: string) => void;
 }
 
 const PLUGIN = 'provenance';
@@ -89,22 +90,44 @@ export class ProvenancePlugin implements Plugin {
     };
   }
 
-  /** A result's executions: records to the recorder, child spans under the statement's span. */
+  /**
+   * A result's executions: records to the recorder, child spans under the statement's span. With
+   * sync durability the client's CommandComplete waits for them; otherwise they are made once the
+   * client has its answer (hashing the portions is most of the work).
+   */
   executions(s: SessionInfo, r: ResultExecutions): Promise<void> | void {
     const trace = s.statement;
+    const span = this.statementSpanOf(s, trace, r);
+    const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
+    const currentRole = state?.currentRole ?? s.user;
+    if (this.opts.durability === 'sync') return this.record(s, trace, span, currentRole, r);
+    setImmediate(() => {
+      try {
+        void this.record(s, trace, span, currentRole, r);
+      } catch (err) {
+        this.opts.log(`provenance: recording an execution failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+  }
+
+  /** The span of the statement behind a result (made now if it was not traced from its start). */
+  private statementSpanOf(s: SessionInfo, trace: StatementTrace | null, r: ResultExecutions): { span: StatementSpan; own: boolean } {
+    const span = trace ? (trace.pluginState.get(PLUGIN) as StatementSpan | undefined) : undefined;
+    if (span) return { span, own: false };
+    // Not traced from its start (tracking began mid-statement, or tracing is off): the ids still
+    // come from a span, so a record always names one (an exported one when tracing is on).
+    const made = this.startSpan(s, trace ?? { text: '', startedAt: r.executions[0]?.startedAt ?? Date.now() });
+    if (trace) trace.pluginState.set(PLUGIN, made);
+    return { span: made, own: trace === null };
+  }
+
+  private record(
+    s: SessionInfo, trace: StatementTrace | null, statementSpan: { span: StatementSpan; own: boolean }, currentRole: string, r: ResultExecutions,
+  ): Promise<void> | void {
     const shape = this.shape(trace?.text ?? '');
-    let span = trace ? (trace.pluginState.get(PLUGIN) as StatementSpan | undefined) : undefined;
-    let ownSpan = false;
-    if (!span) {
-      // Not traced from its start (tracking began mid-statement, or tracing is off): the ids still
-      // come from a span, so a record always names one (an exported one when tracing is on).
-      span = this.startSpan(s, trace ?? { text: '', startedAt: r.executions[0]?.startedAt ?? Date.now() });
-      if (trace) trace.pluginState.set(PLUGIN, span);
-      else ownSpan = true;
-    }
+    const { span, own: ownSpan } = statementSpan;
     const resultId = randomUUID();
     const ids = new Map<Execution, string>();
-    const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
     const rows: ExecutionRecord[] = [];
     for (const e of r.executions) {
       const id = randomUUID();
@@ -147,7 +170,7 @@ export class ProvenancePlugin implements Plugin {
         client_addr: clientAddress(s.clientAddress),
         client_port: s.clientPort,
         user_name: s.user,
-        current_role_name: state?.currentRole ?? s.user,
+        current_role_name: currentRole,
         roles: sessionRoles(s),
         database: s.database,
         application_name: s.applicationName,

@@ -54,6 +54,12 @@ interface TablePlan {
   readonly fields: ReadonlyMap<number, number>;
   /** Per transform of the chain, its execution record while provenance is recorded. */
   readonly executions: Map<BoundTransform, ExecutionPortion>;
+  /**
+   * The chain in stages: a row transform alone, or column transforms on disjoint columns of this
+   * result, which run at the same time on different isolates (neither sees the other's values,
+   * so the outcome is the chain order's).
+   */
+  readonly stages: readonly (readonly BoundTransform[])[];
 }
 
 /** An execution with the result fields its hashes cover. */
@@ -115,6 +121,34 @@ function sandboxError(err: unknown, t: BoundTransform): PgError {
 
 function columnType(f: FieldDescription): ColumnType {
   return { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format };
+}
+
+/** Groups a table's chain into stages (see TablePlan.stages), skipping transforms with nothing to do. */
+function stages(table: TableTransforms, fields: ReadonlyMap<number, number>): BoundTransform[][] {
+  const bound = new Set(fields.values());
+  const out: BoundTransform[][] = [];
+  let stage: BoundTransform[] = [];
+  let taken = new Set<number>();
+  for (const t of table.chain) {
+    if (t.columns === null) {
+      if (stage.length > 0) out.push(stage);
+      out.push([t]);
+      stage = [];
+      taken = new Set();
+      continue;
+    }
+    const mine = [...t.columns].filter((a) => bound.has(a));
+    if (mine.length === 0) continue;
+    if (mine.some((a) => taken.has(a))) {
+      out.push(stage);
+      stage = [];
+      taken = new Set();
+    }
+    stage.push(t);
+    for (const a of mine) taken.add(a);
+  }
+  if (stage.length > 0) out.push(stage);
+  return out;
 }
 
 /**
@@ -199,7 +233,7 @@ export class TransformsPlugin implements Plugin {
     for (const [oid, fields] of byTable) {
       const table = registry.tables.get(oid)!;
       const applies = table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)));
-      if (applies) tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map() });
+      if (applies) tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) });
     }
     if (tables.length === 0) return { action: 'pass' };
     this.plans.set(result.fields, { tables, clock: new Date(), dropped: 0, reported: false });
@@ -213,27 +247,49 @@ export class TransformsPlugin implements Plugin {
     // Work on copies of the rows (raw bytes per field), which the transforms change in place.
     let current: (Buffer | null)[][] = rows.map((r) => [...r]);
     for (const tp of plan.tables) {
-      for (const t of tp.table.chain) {
-        const portion = tp.executions.get(t);
-        const began = portion ? performance.now() : 0;
-        if (portion) {
-          const e = portion.execution;
-          if (e.rowsIn === 0 && e.durationMs === 0) e.startedAt = performance.timeOrigin + began;
-          e.input.add(current, portion.fields, portion.types);
-          e.rowsIn += current.length;
+      for (const stage of tp.stages) {
+        if (stage.length === 1 && stage[0]!.columns === null) {
+          const t = stage[0]!;
+          const began = this.noteInput(tp, t, current);
+          current = await this.runRowTransform(t, tp, result.fields, current, ctx, plan);
+          this.noteOutput(tp, t, current, began);
+          continue;
         }
-        current = t.columns === null
-          ? await this.runRowTransform(t, tp, result.fields, current, ctx, plan)
-          : await this.runColumnTransform(t, tp, result.fields, current, ctx, plan.clock);
-        if (portion) {
-          const e = portion.execution;
-          e.output.add(current, portion.fields, portion.types);
-          e.rowsOut += current.length;
-          e.durationMs += performance.now() - began;
-        }
+        const rowsNow = current;
+        const runs = stage.map(async (t) => {
+          const began = this.noteInput(tp, t, rowsNow);
+          await this.runColumnTransform(t, tp, result.fields, rowsNow, ctx, plan.clock);
+          return began;
+        });
+        const settled = await Promise.allSettled(runs);
+        // The first failure in chain order is the one reported, as if they had run one by one.
+        for (const r of settled) if (r.status === 'rejected') throw r.reason;
+        settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rowsNow, (r as PromiseFulfilledResult<number>).value));
       }
     }
     return { action: 'rewrite', rows: current };
+  }
+
+  /** Provenance: a transform's input for this batch; returns when it started. */
+  private noteInput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[]): number {
+    const portion = tp.executions.get(t);
+    const began = performance.now();
+    if (portion) {
+      const e = portion.execution;
+      if (e.rowsIn === 0 && e.durationMs === 0) e.startedAt = performance.timeOrigin + began;
+      e.input.add(rows, portion.fields, portion.types);
+      e.rowsIn += rows.length;
+    }
+    return began;
+  }
+
+  private noteOutput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[], began: number): void {
+    const portion = tp.executions.get(t);
+    if (!portion) return;
+    const e = portion.execution;
+    e.output.add(rows, portion.fields, portion.types);
+    e.rowsOut += rows.length;
+    e.durationMs += performance.now() - began;
   }
 
   async commandComplete(s: SessionInfo, result: { fields: readonly FieldDescription[] } | null, tag: string): Promise<{ action: 'pass' } | { action: 'rewrite'; tag: string }> {

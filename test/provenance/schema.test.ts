@@ -16,7 +16,11 @@ const EXECUTIONS_COLUMNS = [
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 
-function execution(fields: Pick<ExecutionRecord, 'result_id' | 'parent_id' | 'chain_end' | 'transform_name' | 'function_hash' | 'table_name' | 'input_hash' | 'output_hash' | 'executed_at'> & Partial<ExecutionRecord>): ExecutionRecord {
+/** What places an execution in the DAG; the rest gets plausible defaults. */
+type Placement = Pick<ExecutionRecord,
+  'result_id' | 'parent_id' | 'chain_end' | 'transform_name' | 'function_hash' | 'table_name' | 'input_hash' | 'output_hash' | 'executed_at'>;
+
+function execution(fields: Placement & Partial<ExecutionRecord>): ExecutionRecord {
   return {
     id: randomUUID(),
     transform_version: 1,
@@ -108,8 +112,11 @@ eachUpstream('provenance DAG schema', (t) => {
       expect(await record(c, [...dag.all].reverse())).toBe(6);
       expect(await record(c, dag.all)).toBe(0);
       expect(await record(c, [dag.e1, dag.e1])).toBe(0);
+      // A batch naming a new execution twice records it once.
+      const again = { ...dag.e3, id: randomUUID() };
+      expect(await record(c, [again, again])).toBe(1);
       const n = await c.query<{ n: string }>('SELECT count(*) AS n FROM provenance.execution WHERE result_id = ANY($1::uuid[])', [[dag.r1, dag.r2]]);
-      expect(n.rows[0]!.n).toBe('6');
+      expect(n.rows[0]!.n).toBe('7');
 
       const view = await c.query<Row>('SELECT * FROM provenance.executions WHERE id = $1', [dag.e2.id]);
       expect(view.fields.map((f) => f.name)).toEqual(EXECUTIONS_COLUMNS);
