@@ -141,4 +141,9 @@ export interface Plugin {
    * null to let it through. Synchronous, asked for every simple Query while any plugin has it.
    */
   localCommand?(session: SessionInfo, text: string): LocalResult | null;
+  /**
+   * The first keywords (lower case) of the Queries localCommand may answer: other Queries are not
+   * even decoded for it. Omitted means any Query is asked about.
+   */
+  readonly localCommandKeywords?: readonly string[];
 }

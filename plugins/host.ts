@@ -39,6 +39,8 @@ export class PluginHost {
   private readonly resultPlugins: readonly Plugin[];
   private readonly tracePlugins: readonly Plugin[];
   private readonly commandPlugins: readonly Plugin[];
+  /** Lower-case first keywords of locally answered Queries; null: any Query may be. */
+  private readonly localKeywords: readonly Buffer[] | null;
 
   constructor(readonly plugins: readonly Plugin[], private readonly log: Logger) {
     this.statementHooks = plugins.some((p) => p.statement);
@@ -46,6 +48,29 @@ export class PluginHost {
     this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
     this.commandPlugins = plugins.filter((p) => p.localCommand);
     this.localCommands = this.commandPlugins.length > 0;
+    const keywords = this.commandPlugins.map((p) => p.localCommandKeywords);
+    this.localKeywords = keywords.some((k) => k === undefined)
+      ? null
+      : [...new Set(keywords.flatMap((k) => k!))].map((k) => Buffer.from(k.toLowerCase(), 'latin1'));
+  }
+
+  /**
+   * Whether a Query message may be one a plugin answers itself, judged on its first keyword
+   * without decoding it (Query: code, Int32 length, the text).
+   */
+  mayAnswerLocally(raw: Buffer): boolean {
+    if (!this.localCommands) return false;
+    const words = this.localKeywords;
+    if (words === null) return true;
+    let i = 5;
+    while (i < raw.length && (raw[i] === 0x20 || (raw[i]! >= 0x09 && raw[i]! <= 0x0d))) i++;
+    for (const w of words) {
+      if (i + w.length > raw.length) continue;
+      let same = true;
+      for (let j = 0; j < w.length && same; j++) same = (raw[i + j]! | 0x20) === w[j];
+      if (same) return true;
+    }
+    return false;
   }
 
   /** Whether client statements are tracked now (asked as each statement goes upstream). */

@@ -170,6 +170,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     proxyId: randomBytes(4).toString('hex'),
     server: upstreamTarget ? { address: upstreamTarget.host, port: upstreamTarget.port } : { address: 'pglite', port: null },
     storeName: config.provenanceStore ? redactUrl(config.provenanceStore) : upstreamTarget ? 'upstream' : 'embedded',
+    log,
   });
   const transforms = new TransformsPlugin({
     pool,

@@ -67,6 +67,9 @@ interface PendingExtended {
 
 let nextSessionId = 1;
 
+/** Upstream bytes a session reads ahead while a result hook is busy. */
+const MAX_SERVER_BACKLOG = 1 << 20;
+
 export class Session {
   readonly info: SessionInfo & { backendPid: number };
   private link: UpstreamLink | null = null;
@@ -87,6 +90,7 @@ export class Session {
   private clientBusy = false;
   /** Upstream pieces waiting for an async hook to finish. */
   private serverBacklog: Piece[] = [];
+  private serverBacklogBytes = 0;
   private serverBusy = false;
 
   private watched: WatchedResult | null = null;
@@ -241,10 +245,13 @@ export class Session {
         send.push(f.raw);
         continue;
       }
-      if (f.code === Frontend.Query && (tracking || this.plugins.localCommands)) {
-        const text = decodeQuery(f.raw);
-        if (this.answeredLocally(text)) continue;
-        if (tracking) this.beginTrace(text, 'simple');
+      if (f.code === Frontend.Query) {
+        const local = this.plugins.mayAnswerLocally(f.raw);
+        if (tracking || local) {
+          const text = decodeQuery(f.raw);
+          if (local && this.answeredLocally(text)) continue;
+          if (tracking) this.beginTrace(text, 'simple');
+        }
       }
       this.extendedFrame(f.code, f.raw, send, tracking);
       this.trackUnit(f.code);
@@ -550,6 +557,10 @@ export class Session {
     }
     if (this.serverBusy) {
       for (const p of pieces) this.serverBacklog.push(p);
+      // Keep reading while a hook works (the upstream goes on producing rows, and the rows that
+      // gather become one larger batch), up to a bound; then let TCP push back.
+      this.serverBacklogBytes += chunk.length;
+      if (this.serverBacklogBytes > MAX_SERVER_BACKLOG) this.link?.pause();
       return;
     }
     this.runServerPieces(pieces);
@@ -570,7 +581,7 @@ export class Session {
         }
         // An async hook: hold the rest (and new chunks) until it is done.
         this.serverBusy = true;
-        this.link?.pause();
+        if (this.serverBacklogBytes > MAX_SERVER_BACKLOG || this.socket.writableNeedDrain) this.link?.pause();
         const rest = pieces.slice(i + 1);
         void pending.promise.then(
           () => this.resumeServer(rest),
@@ -586,6 +597,7 @@ export class Session {
     if (this.closed) return;
     const backlog = rest.concat(this.serverBacklog);
     this.serverBacklog = [];
+    this.serverBacklogBytes = 0;
     if (!this.socket.writableNeedDrain) this.link?.resume();
     this.runServerPieces(backlog);
   }

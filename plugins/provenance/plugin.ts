@@ -50,6 +50,7 @@ function clientAddress(a: string): string {
 
 export class ProvenancePlugin implements Plugin {
   readonly name = PLUGIN;
+  readonly localCommandKeywords = ['show'];
   /** Statement texts repeat (prepared statements, ORMs): normalise each once. */
   private readonly shapes = new LRUCache<string, StatementShape>({ max: 2_000 });
 
