@@ -17,12 +17,29 @@ import { IsolateFailure, SandboxIsolate } from './isolate.js';
 import { parseRuntimeResult, type RuntimeResult } from './protocol.js';
 import type { BatchResult, RunBatch, SandboxLimits, SandboxOptions, SandboxStats } from './types.js';
 
+function asFailure(err: unknown): IsolateFailure {
+  return err instanceof IsolateFailure ? err : new IsolateFailure('throw', `sandbox runtime failure: ${err instanceof Error ? err.message : String(err)}`, true);
+}
+
 export const DEFAULT_LIMITS: SandboxLimits = { memoryMb: 64, timeoutMs: 1000 };
 export const DEFAULT_ISOLATES = 2;
 
 interface Job extends PreparedBatch {
   readonly resolve: (result: BatchResult) => void;
   readonly reject: (err: Error) => void;
+  /** Runs alone: a group it was in failed as a whole. */
+  solo: boolean;
+}
+
+/**
+ * Small batches waiting together run in one call into an isolate (see SandboxIsolate.runMany):
+ * under concurrent small reads the crossing, not the work, is what costs.
+ */
+const SMALL_BATCH_ITEMS = 64;
+const MAX_GROUP = 32;
+
+function groupable(job: Job | undefined): job is Job {
+  return job !== undefined && !job.solo && job.itemCount <= SMALL_BATCH_ITEMS;
 }
 
 export class SandboxPool {
@@ -72,7 +89,7 @@ export class SandboxPool {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return new Promise<BatchResult>((resolve, reject) => {
-      this.#queue.push({ ...prepared, resolve, reject });
+      this.#queue.push({ ...prepared, resolve, reject, solo: false });
       this.#pump();
     });
   }
@@ -100,6 +117,12 @@ export class SandboxPool {
       if (job === undefined) {
         this.#idle.push(isolate);
         break;
+      }
+      if (groupable(job) && groupable(this.#queue[0])) {
+        const group = [job];
+        while (group.length < MAX_GROUP && groupable(this.#queue[0])) group.push(this.#queue.shift()!);
+        this.#track(this.#executeGroup(isolate, group));
+        continue;
       }
       this.#track(this.#execute(isolate, job));
     }
@@ -144,8 +167,57 @@ export class SandboxPool {
     try {
       outcome = parseRuntimeResult(await isolate.run(job.payload, this.#limits.timeoutMs), job.itemCount);
     } catch (err) {
-      outcome = err instanceof IsolateFailure ? err : new IsolateFailure('throw', `sandbox runtime failure: ${err instanceof Error ? err.message : String(err)}`, true);
+      outcome = asFailure(err);
     }
+    const retire = this.#settle(job, outcome);
+    if (retire || this.#closed || isolate.lost) this.#retire(isolate);
+    else this.#idle.push(isolate);
+    this.#pump();
+  }
+
+  /**
+   * Several small batches in one call, within one batch's time limit. If the call fails as a whole
+   * (a timeout, a memory breach, a lost isolate), which batch caused it is unknown: each runs again
+   * alone, so only the culprit fails, with its own full limits.
+   */
+  async #executeGroup(isolate: SandboxIsolate, jobs: Job[]): Promise<void> {
+    let outcomes: (RuntimeResult | IsolateFailure)[] | IsolateFailure;
+    try {
+      const raw = await isolate.runMany(jobs.map((j) => j.payload), this.#limits.timeoutMs);
+      outcomes = jobs.map((j, i) => {
+        try {
+          return parseRuntimeResult(raw[i], j.itemCount);
+        } catch (err) {
+          return asFailure(err);
+        }
+      });
+    } catch (err) {
+      outcomes = asFailure(err);
+    }
+    let retire: boolean;
+    if (outcomes instanceof IsolateFailure) {
+      retire = outcomes.retire;
+      for (const j of jobs) j.solo = true;
+      if (this.#closed) {
+        for (const j of jobs) {
+          j.payload.release();
+          j.reject(new Error('SandboxPool was closed before the batch ran'));
+        }
+      } else this.#queue.unshift(...jobs);
+    } else {
+      retire = false;
+      jobs.forEach((j, i) => {
+        j.payload.release();
+        retire = this.#settle(j, outcomes[i]!) || retire;
+      });
+    }
+    if (retire || this.#closed || isolate.lost) this.#retire(isolate);
+    else this.#idle.push(isolate);
+    this.#pump();
+  }
+
+  /** Resolves or rejects a batch; returns whether its isolate must not run another. */
+  #settle(job: Job, outcome: RuntimeResult | IsolateFailure): boolean {
     let retire: boolean;
     if (outcome instanceof IsolateFailure) {
       job.reject(new SandboxError(outcome.kind, job.fn.name, outcome.message));
@@ -159,9 +231,7 @@ export class SandboxPool {
       // limit: start the next batch on a fresh isolate.
       retire = !outcome.ok && outcome.kind === 'memory';
     }
-    if (retire || this.#closed || isolate.lost) this.#retire(isolate);
-    else this.#idle.push(isolate);
-    this.#pump();
+    return retire;
   }
 
   #retire(isolate: SandboxIsolate): void {

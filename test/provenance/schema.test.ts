@@ -265,6 +265,7 @@ eachUpstream('provenance DAG schema', (t) => {
         ['SELECT * FROM provenance.produced($1)', [sample.e1.output_hash], ['execution_output']],
         ['SELECT * FROM provenance.table_history($1, $2, $3)', [sample.tableA, FROM, TO], ['execution_table']],
         ['SELECT * FROM provenance.dag_edges WHERE result_id = $1', [sample.r2], ['execution_result']],
+        ['SELECT * FROM provenance.executions WHERE trace_id = $1', [sample.e1.trace_id], ['execution_trace']],
       ];
       for (const [sql, params, indexes] of cases) {
         const p = await plan(sql, params);

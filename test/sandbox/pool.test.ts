@@ -253,3 +253,25 @@ describe('the pool', () => {
     expect(functionHash('(v) => v')).toMatch(/^[0-9a-f]{64}$/);
   });
 });
+
+describe('small batches run together', () => {
+  it('gives each batch of a shared call its own result, and a failing batch fails alone', async () => {
+    const own = new SandboxPool({ isolates: 1, timeoutMs: 200 });
+    try {
+      // One isolate and many batches at once: the waiting ones share calls into the isolate.
+      const batches = Array.from({ length: 40 }, (_, i) => {
+        if (i === 7) return own.run(column('(v) => { for (;;) {} }', [i]));
+        if (i === 13) return own.run(column('(v) => { throw new Error("thirteen") }', [i]));
+        return own.run(column('(v, p, ctx) => v * 2 + ctx.k', [i, i + 1], { ctx: { k: i } }));
+      });
+      const settled = await Promise.allSettled(batches);
+      settled.forEach((r, i) => {
+        if (i === 7) expect(r).toMatchObject({ status: 'rejected', reason: { kind: 'timeout' } });
+        else if (i === 13) expect(r).toMatchObject({ status: 'rejected', reason: { kind: 'throw', message: expect.stringContaining('thirteen') as unknown } });
+        else expect(r).toEqual({ status: 'fulfilled', value: { items: [i * 3, (i + 1) * 2 + i] } });
+      });
+    } finally {
+      await own.close();
+    }
+  });
+});
