@@ -163,6 +163,7 @@ interface Sample {
   function_hash: string;
   /** without its schema, as an auditor would type it */
   table: string;
+  trace_id: string;
   executed_at: Date;
 }
 
@@ -194,6 +195,7 @@ const QUERIES: readonly Query[] = [
   { name: 'table_history', argument: 'table without schema, 1 hour', sql: 'SELECT * FROM provenance.table_history($1, $2, $3)', params: (s) => [s.table, ...around(s, HOUR)] },
   { name: 'table_history', argument: 'table without schema, 1 day', sql: 'SELECT * FROM provenance.table_history($1, $2, $3)', params: (s) => [s.table, ...around(s, 24 * HOUR)] },
   { name: 'dag_edges', argument: 'WHERE result_id = a result id', sql: 'SELECT * FROM provenance.dag_edges WHERE result_id = $1', params: (s) => [s.result_id] },
+  { name: 'executions', argument: 'WHERE trace_id = a trace id', sql: 'SELECT * FROM provenance.executions WHERE trace_id = $1', params: (s) => [s.trace_id] },
 ];
 
 const label = (q: Query): string => `${q.name} (${q.argument})`;
@@ -218,7 +220,7 @@ async function pickSamples(client: pg.Client, rows: number, count: number): Prom
     `SELECT k, e.id, e.result_id, encode(e.output_hash, 'hex') AS output_hash,
             (SELECT encode(c.output_hash, 'hex') FROM provenance.execution c
               WHERE c.result_id = e.result_id AND c.chain_end LIMIT 1) AS end_output_hash,
-            e.transform_name, e.function_hash, substr(e.table_name, length('public.') + 1) AS "table", e.executed_at
+            e.transform_name, e.function_hash, substr(e.table_name, length('public.') + 1) AS "table", e.trace_id, e.executed_at
        FROM unnest($1::bigint[]) WITH ORDINALITY AS p(k, n)
        JOIN provenance.execution e ON e.id = md5('e' || p.k)::uuid
       ORDER BY p.n`,
@@ -242,6 +244,17 @@ interface Explained {
   'Planning Time': number;
   'Execution Time': number;
   JIT?: { Timing?: { Total?: number } };
+}
+
+/**
+ * Planning and execution time inside the server, rows produced but not sent: what the database
+ * spends, without the transfer and the client's decoding of every row.
+ */
+async function serverMs(client: pg.Client, q: Query, s: Sample): Promise<number> {
+  const res = await client.query<{ 'QUERY PLAN': Explained[] }>(`EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ${q.sql}`, q.params(s));
+  const top = res.rows[0]?.['QUERY PLAN'][0];
+  if (!top) throw new Error('no plan');
+  return top['Planning Time'] + top['Execution Time'];
 }
 
 /** "Index Scan using execution_output, Bitmap Index Scan on execution_result; shared hit 9 read 0; plan 0.3 ms, run 0.1 ms" */
@@ -347,24 +360,29 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const count = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM provenance.execution')).rows[0]?.n ?? 0);
   if (count !== opts.rows) note(`provenance.execution holds ${count} executions, expected ${opts.rows}`);
 
-  // Each run takes its arguments from another execution; an extra sample is kept for EXPLAIN.
-  const samples = await pickSamples(client, opts.rows, opts.runs + 1);
-  if (samples.length < opts.runs + 1) throw new Error(`only ${samples.length} usable samples for ${opts.runs + 1} runs`);
-  const explainSample = samples[opts.runs]!;
+  // Every query of every run takes its arguments from another execution, and so does each
+  // server-side measurement, so no query finds pages another one just read; one more for EXPLAIN.
+  const perPass = opts.runs * QUERIES.length;
+  const wanted = 2 * perPass + 1;
+  const samples = await pickSamples(client, opts.rows, wanted);
+  if (samples.length < wanted) throw new Error(`only ${samples.length} usable samples for ${wanted} measurements`);
+  const sample = (run: number, query: number, server: boolean): Sample => samples[(server ? perPass : 0) + run * QUERIES.length + query]!;
+  const explainSample = samples[2 * perPass]!;
 
   // Untimed warm-up: one call of each, so the first timed run does not pay for catalog lookups.
   for (const q of QUERIES) await client.query(q.sql, q.params(explainSample));
 
   const times = new Map<Query, number[]>(QUERIES.map((q) => [q, []]));
+  const serverTimes = new Map<Query, number[]>(QUERIES.map((q) => [q, []]));
   const rowCounts = new Map<Query, number[]>(QUERIES.map((q) => [q, []]));
   log(`${QUERIES.length} queries x ${opts.runs} runs`);
   for (let run = 0; run < opts.runs; run++) {
     cleanup.checkpoint();
-    const s = samples[run]!;
     // Queries take turns, first one rotating per run, so drift hits all of them alike.
     for (let i = 0; i < QUERIES.length; i++) {
-      const q = QUERIES[(i + run) % QUERIES.length]!;
-      const params = q.params(s);
+      const qi = (i + run) % QUERIES.length;
+      const q = QUERIES[qi]!;
+      const params = q.params(sample(run, qi, false));
       const t0 = performance.now();
       let res: pg.QueryResult;
       try {
@@ -378,6 +396,11 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       if (res.rows.length === 0) note(`${label(q)} run ${run + 1}: no rows for ${JSON.stringify(params)}`);
       times.get(q)!.push(ms);
       rowCounts.get(q)!.push(res.rows.length);
+      try {
+        serverTimes.get(q)!.push(await serverMs(client, q, sample(run, qi, true)));
+      } catch (err) {
+        note(`${label(q)} run ${run + 1}, EXPLAIN ANALYZE: ${message(err)}`);
+      }
     }
   }
 
@@ -398,8 +421,9 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   );
   out.push(
     `  node-postgres, one connection over 127.0.0.1 TCP, extended protocol; ${opts.runs} timed runs per query, each with the ` +
-      'arguments of another execution picked at random, queries interleaved in rotating order after an untimed warm-up; ' +
-      'times include planning and fetching every row; a warm cache (the record was just written)',
+      'arguments of its own execution picked at random (read beforehand, so its own pages may be cached), queries interleaved ' +
+      'in rotating order after an untimed warm-up; times include planning and fetching every row; the record was just ' +
+      'written, so much of it is in the page cache',
   );
   out.push('');
   out.push(`generation: ${seconds(generateMs)} (${fixed(opts.rows / (generateMs / 1000), 0)} executions/s, the writer's indexes in place); VACUUM (ANALYZE) ${seconds(vacuumMs)}`);
@@ -415,6 +439,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     const list = times.get(q) ?? [];
     const m = median(list);
     const p95 = percentileSorted(Float64Array.from(list).sort(), 0.95);
+    const server = serverTimes.get(q) ?? [];
     return [
       q.name,
       q.argument,
@@ -422,9 +447,21 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       fixed(m, 2),
       fixed(p95, 2),
       m === undefined || baseMedian === undefined || baseMedian === 0 ? 'n/a' : `${(m / baseMedian).toFixed(1)}x`,
+      fixed(median(server), 2),
+      fixed(percentileSorted(Float64Array.from(server).sort(), 0.95), 2),
     ];
   });
-  out.push(formatTable(['query', 'argument', 'rows (median)', 'median ms', 'p95 ms', 'vs pk lookup'], rows, ['left', 'left', 'right', 'right', 'right', 'right']));
+  out.push(
+    formatTable(
+      ['query', 'argument', 'rows (median)', 'median ms', 'p95 ms', 'vs pk lookup', 'server median ms', 'server p95 ms'],
+      rows,
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  out.push(
+    '  median/p95 ms: at the client, from sending the query to the last row decoded by node-postgres; ' +
+      'server ms: planning + execution as EXPLAIN (ANALYZE, TIMING OFF) reports them (rows produced, not sent), with other arguments',
+  );
   out.push('');
   out.push('EXPLAIN (ANALYZE, BUFFERS) of each query, one more sampled argument:');
   for (const q of QUERIES) out.push(`  ${label(q)}: ${plans.get(q) ?? ''}`);

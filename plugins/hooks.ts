@@ -146,4 +146,14 @@ export interface Plugin {
    * even decoded for it. Omitted means any Query is asked about.
    */
   readonly localCommandKeywords?: readonly string[];
+  /**
+   * Words (ASCII) that make a request unit worth knowing about when a Query or Parse contains
+   * them (e.g. `provenance.` for registry changes); found in the raw bytes, in lower or upper case.
+   */
+  readonly unitWords?: readonly string[];
+  /**
+   * Such a unit got its ReadyForQuery: the client gets it once this settles, so its next
+   * statement sees whatever this hook made happen (e.g. the registry read again).
+   */
+  unitDone?(session: SessionInfo): Maybe<void>;
 }

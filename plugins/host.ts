@@ -39,6 +39,8 @@ export class PluginHost {
   private readonly resultPlugins: readonly Plugin[];
   private readonly tracePlugins: readonly Plugin[];
   private readonly commandPlugins: readonly Plugin[];
+  /** Words whose presence in a Query or Parse marks its unit (see Plugin.unitWords), in both cases. */
+  private readonly unitWords: readonly Buffer[];
   /** Lower-case first keywords of locally answered Queries; null: any Query may be. */
   private readonly localKeywords: readonly Buffer[] | null;
 
@@ -48,6 +50,8 @@ export class PluginHost {
     this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
     this.commandPlugins = plugins.filter((p) => p.localCommand);
     this.localCommands = this.commandPlugins.length > 0;
+    this.unitWords = [...new Set(plugins.flatMap((p) => p.unitWords ?? []))]
+      .flatMap((w) => [Buffer.from(w.toLowerCase(), 'latin1'), Buffer.from(w.toUpperCase(), 'latin1')]);
     const keywords = this.commandPlugins.map((p) => p.localCommandKeywords);
     this.localKeywords = keywords.some((k) => k === undefined)
       ? null
@@ -85,6 +89,19 @@ export class PluginHost {
 
   statementEnd(s: SessionInfo, t: StatementTrace): void {
     this.traceHook('statementEnd', s, t);
+  }
+
+  /** Whether a Query or Parse message contains a word some plugin watches units for. */
+  mentionsUnitWord(raw: Buffer): boolean {
+    for (const w of this.unitWords) if (raw.indexOf(w, 5) >= 0) return true;
+    return false;
+  }
+
+  /** A marked unit is complete; never throws (a failure is logged, the client still gets its answer). */
+  async unitDone(s: SessionInfo): Promise<void> {
+    for (const p of this.plugins) {
+      if (p.unitDone) await guard(p, 'unitDone', this.log, () => p.unitDone!(s)).catch(() => undefined);
+    }
   }
 
   /** Synchronous hooks on the hot path: a throwing plugin is logged, never fatal to the session. */

@@ -175,6 +175,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   const transforms = new TransformsPlugin({
     pool,
     registry: () => registry,
+    refresh: () => (readyStore ? reload(readyStore) : Promise.resolve()),
     record: {
       enabled: () => provenance.recording,
       executions: (s, r) => provenance.executions(s, r),

@@ -50,6 +50,8 @@ type Unit =
       readonly describes?: boolean[];
       /** The client statements of this unit, while statements are tracked, in the order they run. */
       readonly statements?: StatementTrace[];
+      /** A Query or Parse of it contained a word a plugin watches (see Plugin.unitWords). */
+      readonly marked?: boolean;
     }
   | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
 
@@ -105,6 +107,8 @@ export class Session {
   private readonly describedPortals = new Set<string>();
   private upstreamSaidFatal = false;
   private flushQueued = false;
+  /** Whether the unit not closed yet contains a plugin's watched word. */
+  private openMarked = false;
   /** Statements of the unit not closed yet by a Sync (tracked statements only). */
   private openStatements: StatementTrace[] = [];
   /** Tracked statements not ended yet: while any is, the scanner watches what ends them. */
@@ -246,6 +250,7 @@ export class Session {
         continue;
       }
       if (f.code === Frontend.Query) {
+        if (this.plugins.mentionsUnitWord(f.raw)) this.openMarked = true;
         const local = this.plugins.mayAnswerLocally(f.raw);
         if (tracking || local) {
           const text = decodeQuery(f.raw);
@@ -268,16 +273,20 @@ export class Session {
   /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
   private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
     this.describedPortals.clear();
-    if (this.openDescribes.length === 0 && this.openStatements.length === 0 && !extra.beforeReady && !extra.suppressReady) return PLAIN_UNIT;
+    if (this.openDescribes.length === 0 && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
+      return PLAIN_UNIT;
+    }
     const unit: Unit = {
       kind: 'upstream',
       beforeReady: extra.beforeReady ?? [],
       suppressReady: extra.suppressReady ?? false,
       describes: this.openDescribes,
       statements: this.openStatements,
+      marked: this.openMarked,
     };
     this.openDescribes = [];
     this.openStatements = [];
+    this.openMarked = false;
     return unit;
   }
 
@@ -350,6 +359,7 @@ export class Session {
    */
   private extendedFrame(code: number, raw: Buffer, send: Buffer[], tracking: boolean): void {
     if (tracking) this.trackExtended(code, raw);
+    if (code === Frontend.Parse && this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
     if (code === Frontend.Describe) {
       this.openDescribes.push(false);
       if (this.plugins.resultHooks) {
@@ -438,6 +448,7 @@ export class Session {
       case 'pass': {
         const rewritten = outcome.statement.text ?? text;
         if (this.plugins.tracksStatements) this.beginTrace(text, 'simple');
+        if (this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
         this.units.push(this.closeUnit());
         this.link?.write(rewritten === text ? raw : encodeQuery(rewritten));
         return;
@@ -608,9 +619,10 @@ export class Session {
    */
   private serverFrame(code: number, raw: Buffer, pieces: Piece[], index: number): number | { promise: Promise<void> } {
     switch (code) {
-      case Backend.ReadyForQuery:
-        this.readyForQuery(raw);
-        return index;
+      case Backend.ReadyForQuery: {
+        const pending = this.readyForQuery(raw);
+        return pending ? { promise: pending } : index;
+      }
       case Backend.BackendKeyData: {
         this.info.backendPid = raw.readInt32BE(5);
         this.backendSecret = raw.readInt32BE(9);
@@ -679,7 +691,8 @@ export class Session {
     }
   }
 
-  private readyForQuery(raw: Buffer): void {
+  /** Returns a promise when the ReadyForQuery waits for a plugin (see Plugin.unitDone). */
+  private readyForQuery(raw: Buffer): Promise<void> | undefined {
     this.txStatus = String.fromCharCode(raw[5]!) as TxStatus;
     this.dropUntilReady = false;
     this.watched = null;
@@ -688,6 +701,14 @@ export class Session {
     if (unit && unit.kind === 'upstream') {
       this.units.shift();
       for (const b of unit.beforeReady) this.write(b);
+      // Only outside a transaction: what it did is committed (or undone), and the proxy's own
+      // SQL can run (the embedded backend is held by an open transaction until it ends).
+      if (unit.marked && this.ready && this.txStatus === 'I') {
+        return this.plugins.unitDone(this.info).then(() => {
+          if (!unit.suppressReady) this.write(raw);
+          this.emitLocalUnits();
+        });
+      }
     }
     if (!unit || unit.kind !== 'upstream' || !unit.suppressReady) this.write(raw);
     if (!this.ready) {

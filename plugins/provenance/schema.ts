@@ -164,13 +164,15 @@ CREATE TABLE provenance.execution (
   recorded_at timestamptz NOT NULL DEFAULT now()
 );
 
--- One index per question the functions below answer, and no more: the proxy's writer pays for
--- each on every execution it records.
+-- One index per question the functions below answer (and auditors following an OpenTelemetry
+-- trace: executions WHERE trace_id = …), and no more: the proxy's writer pays for each on every
+-- execution it records.
 CREATE INDEX execution_result ON provenance.execution (result_id);                     -- lineage, dag_edges
 CREATE INDEX execution_output ON provenance.execution (output_hash);                   -- produced, lineage_of_output
 CREATE INDEX execution_transform ON provenance.execution (transform_name, executed_at); -- executions_of by name
 CREATE INDEX execution_function ON provenance.execution (function_hash, executed_at);   -- executions_of by hash
 CREATE INDEX execution_table ON provenance.execution (table_name, executed_at);        -- table_history
+CREATE INDEX execution_trace ON provenance.execution (trace_id);                       -- from a trace to its executions
 
 -- What auditors read: every execution, hashes as lowercase hex.
 CREATE VIEW provenance.executions AS

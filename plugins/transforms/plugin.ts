@@ -87,6 +87,12 @@ export interface TransformsOptions {
   /** Roles the session's user belongs to, for the transforms' context. */
   readonly roles?: (user: string) => Promise<readonly string[]>;
   /**
+   * Reads the registry again now. Called after a client's request that named `provenance.`
+   * (a registry change, most likely) ends, before the client gets its ReadyForQuery, so its next
+   * statement sees the change without waiting for the NOTIFY.
+   */
+  readonly refresh?: () => Promise<void>;
+  /**
    * Receives each result's executions once it ended (provenance). Whether to record is asked at
    * each RowDescription; a returned promise holds the CommandComplete back until it settles.
    */
@@ -195,6 +201,7 @@ function seedOf(t: BoundTransform, inputs: readonly (Buffer | null)[]): string {
 
 export class TransformsPlugin implements Plugin {
   readonly name = PLUGIN;
+  readonly unitWords = ['provenance.'];
   /** Keyed by the RowDescription's field list, which the seam hands to every hook of that result. */
   private readonly plans = new WeakMap<readonly FieldDescription[], ResultPlan>();
 
@@ -204,6 +211,10 @@ export class TransformsPlugin implements Plugin {
   wantsResults(): boolean {
     const registry = this.opts.registry();
     return registry === null || registry.tables.size > 0;
+  }
+
+  async unitDone(): Promise<void> {
+    await this.opts.refresh?.();
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {

@@ -70,6 +70,28 @@ eachUpstream('transforms on read', (t) => {
     }
   });
 
+  it('applies a change made through this proxy from the changing session\'s next statement', async () => {
+    const c = await t().pg();
+    const sql = t().sql();
+    try {
+      const table = await setup(t(), c);
+      const name = uniqueName('instant');
+      // No waiting between the change and the read: the proxy reads the registry again before it
+      // hands the client the ReadyForQuery of a request that named provenance.
+      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], '(v, p) => p.tag', '{\"tag\": \"v1\"}')", [name, table]);
+      expect((await c.query(`SELECT email FROM ${table} WHERE id = 1`)).rows).toEqual([{ email: 'v1' }]);
+      for (let i = 2; i <= 5; i++) {
+        await sql.unsafe(`SELECT provenance.set_transform_params('${name}', '{"tag": "v${i}"}')`, [], { prepare: true });
+        expect(await sql.unsafe(`SELECT email FROM ${table} WHERE id = 1`)).toEqual([{ email: `v${i}` }]);
+      }
+      await c.query('SELECT provenance.drop_transform($1)', [name]);
+      expect((await c.query(`SELECT email FROM ${table} WHERE id = 1`)).rows).toEqual([{ email: 'alice@example.com' }]);
+    } finally {
+      await c.end();
+      await sql.end();
+    }
+  });
+
   it('transforms both sides of a join', async () => {
     const c = await t().pg();
     try {
