@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, SandboxPool, sandboxFunction, type SandboxValue } from '../sandbox/index.js';
 import type { Cleanup } from './support/cleanup.js';
-import { benchEnvironment, defineSuite, finishReport, log, parseNamedOptions, positiveInt } from './support/suite-runner.js';
+import { benchEnvironment, defineSuite, UsageError, finishReport, log, parseNamedOptions, positiveInt } from './support/suite-runner.js';
 import { startProxy, type RunningProxy } from './support/proxy.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
@@ -26,26 +26,35 @@ sandbox (a SandboxPool applying the mask to batches of values) against the same 
   --runs R      timed runs per configuration and size; medians   (default 5; 1 with BENCH_QUICK=1)
   --values V    values for the sandbox throughput part           (default 1000000)
   --batch B     values per sandbox batch                         (default 1000)
+  --provenance D  the proxy's --provenance-durability: off, async or sync  (default async, as shipped)
   --help        show this text
 
 Needs PostgreSQL server binaries; starts its own cluster and proxy and removes them afterwards.
 `;
 
+function durability(v: string | undefined): Options['provenance'] {
+  if (v === undefined) return 'async';
+  if (v === 'off' || v === 'async' || v === 'sync') return v;
+  throw new UsageError(`--provenance must be off, async or sync, not "${v}"`);
+}
+
 interface Options {
   runs: number;
   values: number;
   batch: number;
+  provenance: 'off' | 'async' | 'sync';
 }
 
 
 function parseOptions(args: readonly string[]): Options | 'help' {
-  const values = parseNamedOptions(args, ['runs', 'values', 'batch'] as const);
+  const values = parseNamedOptions(args, ['runs', 'values', 'batch', 'provenance'] as const);
   if (values === 'help') return 'help';
   // Quick mode only changes defaults, so `BENCH_QUICK=1 ... --runs 2` still does two runs.
   const quick = process.env['BENCH_QUICK'] === '1';
   return {
     runs: positiveInt('runs', values.runs, quick ? 1 : 5),
     values: positiveInt('values', values.values, 1_000_000),
+    provenance: durability(values.provenance),
     batch: positiveInt('batch', values.batch, 1000),
   };
 }
@@ -382,6 +391,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     upstream: `postgres://${cluster.host}:${cluster.port}/postgres?sslmode=disable`,
     dataDir: join(root, 'proxy-data'),
     login: { user: cluster.superuser, password: cluster.password },
+    extraArgs: ['--provenance-durability', opts.provenance],
   });
   cleanup.add('stop provenance-proxy', () => proxy.service.stop());
   cleanup.checkpoint();
@@ -496,6 +506,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const out: string[] = [];
   out.push('provenance-proxy transforms benchmark');
   out.push(`  PostgreSQL ${serverVersion} (private cluster, fsync=off); Node ${process.version}; ${availableParallelism()} CPUs shared by everything`);
+  out.push(`  the proxy runs with --provenance-durability ${opts.provenance}${opts.provenance === 'off' ? ' (no execution records)' : ' (every execution hashed and recorded)'}`);
   out.push(
     `  ${TABLE}: ${TABLE_ROWS} rows; "SELECT id, email, phone, note FROM ${TABLE} WHERE id <= N" with node-postgres ` +
       '(simple protocol, text results), one connection, as user postgres over 127.0.0.1 TCP without TLS',

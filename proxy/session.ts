@@ -18,7 +18,7 @@ import { Framer } from './wire/framer.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
 import { BodyReader } from './wire/reader.js';
 import {
-  commandComplete, dataRow, errorResponse, readyForQuery, rowDescription, textResult,
+  commandComplete, dataRows, errorResponse, readyForQuery, rowDescription, textResult,
   type FieldDescription, type TxStatus,
 } from './wire/backend-messages.js';
 import {
@@ -756,7 +756,7 @@ export class Session {
       if (this.dropUntilReady) return;
       if (out === null) for (const f of frames) this.write(f);
       // One buffer for the whole batch: a write per row would cost a syscall per row.
-      else this.write(Buffer.concat(out.map((row) => dataRow(row))));
+      else this.write(dataRows(out));
     } catch (err) {
       this.abortResult(toPgError(err, 'data rows'));
     }

@@ -7,13 +7,13 @@
  * table's chain (none: it read the table's rows, a data node carrying its input hash); the last
  * of each chain feeds the result node (result_id), where the chains of a join meet.
  */
-import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { LocalResult, Plugin, SessionInfo, StatementTrace } from '../hooks.js';
 import { sessionRoles, type Execution, type ResultExecutions } from '../transforms/plugin.js';
 import { shapeOf, type StatementShape } from './sql-text.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
+import { uuidv7 } from './ids.js';
 import type { ExecutionRecord } from './schema.js';
 
 export type Durability = 'off' | 'async' | 'sync';
@@ -127,11 +127,11 @@ export class ProvenancePlugin implements Plugin {
   ): Promise<void> | void {
     const shape = this.shape(trace?.text ?? '');
     const { span, own: ownSpan } = statementSpan;
-    const resultId = randomUUID();
+    const resultId = uuidv7();
     const ids = new Map<Execution, string>();
     const rows: ExecutionRecord[] = [];
     for (const e of r.executions) {
-      const id = randomUUID();
+      const id = uuidv7();
       ids.set(e, id);
       const t = e.transform;
       const inputHash = e.input.hex();

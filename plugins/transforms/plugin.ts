@@ -125,6 +125,11 @@ function sandboxError(err: unknown, t: BoundTransform): PgError {
   return new PgError(SqlState.ExternalRoutineException, `transform "${t.name}" version ${t.version} failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+/** Whether a transform left a value as it was: identity first (most values), structure for objects. */
+function same(a: unknown, b: unknown): boolean {
+  return Object.is(a, b) || (typeof a === 'object' && a !== null && isDeepStrictEqual(a, b));
+}
+
 function columnType(f: FieldDescription): ColumnType {
   return { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format };
 }
@@ -350,7 +355,7 @@ export class TransformsPlugin implements Plugin {
       try {
         const inputs = raws.map((b) => decodeValue(b, type));
         const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock, seed: seedOf(t, raws), items: inputs as SandboxValue[] });
-        out = res.items.map((v, i) => (isDeepStrictEqual(v, inputs[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
+        out = res.items.map((v, i) => (same(v, inputs[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
       } catch (err) {
         throw sandboxError(err, t);
       }
@@ -387,7 +392,7 @@ export class TransformsPlugin implements Plugin {
         const row = rows[i]!;
         for (const c of cols) {
           const v = item[c.name] as JsValue;
-          if (!isDeepStrictEqual(v, inputs[i]![c.name])) row[c.index] = encodeValue(v, c.type);
+          if (!same(v, inputs[i]![c.name])) row[c.index] = encodeValue(v, c.type);
         }
         kept.push(row);
       });

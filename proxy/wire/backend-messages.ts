@@ -82,6 +82,33 @@ export function dataRow(values: readonly (Uint8Array | null)[]): Buffer {
   return w.end().flush();
 }
 
+/** Several DataRows in one buffer, sized first and filled once (a batch rewritten by a plugin). */
+export function dataRows(rows: readonly (readonly (Uint8Array | null)[])[]): Buffer {
+  let size = 0;
+  for (const r of rows) {
+    size += 7 + 4 * r.length;
+    for (const v of r) if (v !== null) size += v.length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const r of rows) {
+    let len = 6 + 4 * r.length;
+    for (const v of r) if (v !== null) len += v.length;
+    out[off] = Backend.DataRow;
+    off = out.writeInt32BE(len, off + 1);
+    off = out.writeInt16BE(r.length, off);
+    for (const v of r) {
+      if (v === null) off = out.writeInt32BE(-1, off);
+      else {
+        off = out.writeInt32BE(v.length, off);
+        out.set(v, off);
+        off += v.length;
+      }
+    }
+  }
+  return out;
+}
+
 /** A complete local answer to a simple Query: description, rows, tag (text format). */
 export function textResult(columns: readonly string[], rows: readonly (readonly (string | null)[])[], tag: string): Buffer[] {
   const out: Buffer[] = [
