@@ -103,6 +103,8 @@ export interface TransformsOptions {
 }
 
 const PLUGIN = 'transforms';
+/** How long a client's ReadyForQuery may wait for the registry to be read after a change. */
+const REFRESH_WAIT_MS = 1_000;
 
 /** The roles the session's user belongs to, as read when it started. */
 export function sessionRoles(s: SessionInfo): readonly string[] {
@@ -218,8 +220,18 @@ export class TransformsPlugin implements Plugin {
     return registry === null || registry.tables.size > 0;
   }
 
+  /**
+   * Waits for the registry to be read again, but not long: the embedded database runs the proxy's
+   * own SQL only between other sessions' transactions, and the NOTIFY applies the change anyway.
+   */
   async unitDone(): Promise<void> {
-    await this.opts.refresh?.();
+    if (!this.opts.refresh) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.opts.refresh(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, REFRESH_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {
