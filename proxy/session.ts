@@ -610,6 +610,7 @@ export class Session {
     this.serverBacklog = [];
     this.serverBacklogBytes = 0;
     if (!this.socket.writableNeedDrain) this.link?.resume();
+    if (this.out.length > 0 && !this.flushQueued) this.queueFlush();
     this.runServerPieces(backlog);
   }
 
@@ -810,10 +811,14 @@ export class Session {
   private write(b: Buffer): void {
     if (this.closed) return;
     this.out.push(b);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(() => this.flushOut());
-    }
+    // While a result hook works, what it wrote waits for it to finish: then it leaves together with
+    // what follows in the same upstream chunk (a CommandComplete with its ReadyForQuery).
+    if (!this.flushQueued && !this.serverBusy) this.queueFlush();
+  }
+
+  private queueFlush(): void {
+    this.flushQueued = true;
+    queueMicrotask(() => this.flushOut());
   }
 
   private flushOut(): void {
