@@ -8,7 +8,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgCluster } from '../test/support/pg-cluster.js';
 import type { Cleanup } from './support/cleanup.js';
-import { clusterBinary, defineSuite, finishReport, log, parseNamedOptions, positiveInt } from './support/suite-runner.js';
+import { clusterBinary, defineSuite, finishReport, log, parseNamedOptions, pgbenchRunOptions, positiveInt } from './support/suite-runner.js';
 import { ensurePgbouncer, pgbouncerVersion, startPgbouncer } from './support/pgbouncer.js';
 import {
   pgbenchInit,
@@ -21,7 +21,7 @@ import {
 } from './support/pgbench.js';
 import { runCommand, type Service } from './support/processes.js';
 import { startProxy } from './support/proxy.js';
-import { median } from './support/stats.js';
+import { describeOutcome, ratio, summarize, summaryCells, type Summary } from './support/pgbench-summary.js';
 import { fixed, formatTable } from './support/table.js';
 
 const USAGE = `Usage: npm run bench -- passthrough [options]
@@ -49,14 +49,7 @@ interface Options {
 function parseOptions(args: readonly string[]): Options | 'help' {
   const values = parseNamedOptions(args, ['seconds', 'runs', 'clients', 'scale'] as const);
   if (values === 'help') return 'help';
-  // Quick mode only changes defaults, so `BENCH_QUICK=1 ... --runs 2` still does two runs.
-  const quick = process.env['BENCH_QUICK'] === '1';
-  return {
-    seconds: positiveInt('seconds', values.seconds, quick ? 3 : 10),
-    runs: positiveInt('runs', values.runs, quick ? 1 : 3),
-    clients: positiveInt('clients', values.clients, 8),
-    scale: positiveInt('scale', values.scale, 10),
-  };
+  return { ...pgbenchRunOptions(values), scale: positiveInt('scale', values.scale, 10) };
 }
 
 const SCRIPTS: readonly BuiltinScript[] = ['select-only', 'tpcb-like'];
@@ -77,37 +70,6 @@ type Key = `${BuiltinScript}|${QueryMode}|${TargetName}`;
 const key = (s: BuiltinScript, m: QueryMode, t: TargetName): Key => `${s}|${m}|${t}`;
 
 
-function describeOutcome(o: PgbenchOutcome): string {
-  if (!o.ok) return `FAILED: ${o.error.split('\n')[0] ?? ''}`;
-  const failed = o.failedTransactions > 0 ? `, ${o.failedTransactions} failed tx` : '';
-  return `${o.tps.toFixed(0)} tps, p50 ${o.p50Ms.toFixed(3)} ms, p99 ${o.p99Ms.toFixed(3)} ms${failed}`;
-}
-
-
-interface Summary {
-  tps: number | undefined;
-  p50: number | undefined;
-  p99: number | undefined;
-  ok: number;
-  total: number;
-  failedTx: number;
-}
-
-function summarize(outcomes: readonly PgbenchOutcome[]): Summary {
-  const ok = outcomes.filter((o): o is Extract<PgbenchOutcome, { ok: true }> => o.ok);
-  return {
-    tps: median(ok.map((o) => o.tps)),
-    p50: median(ok.map((o) => o.p50Ms)),
-    p99: median(ok.map((o) => o.p99Ms)),
-    ok: ok.length,
-    total: outcomes.length,
-    failedTx: ok.reduce((n, o) => n + o.failedTransactions, 0),
-  };
-}
-
-function ratio(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
-}
 
 async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const pgbouncerBin = await ensurePgbouncer(log);
@@ -250,11 +212,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
           script,
           mode,
           name,
-          s.tps === undefined ? 'ERR' : fixed(s.tps, 0),
-          fixed(s.p50, 3),
-          fixed(s.p99, 3),
-          `${s.ok}/${s.total}`,
-          String(s.failedTx),
+          ...summaryCells(s),
         ]);
       }
     }

@@ -10,9 +10,9 @@ import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { migrate, type SqlRunner } from '../plugins/registry/migrate.js';
-import { startPgCluster } from '../test/support/pg-cluster.js';
+import { mulberry32 } from '../test/support/rng.js';
 import type { Cleanup } from './support/cleanup.js';
-import { defineSuite, parseNamedOptions, positiveInt } from './support/suite-runner.js';
+import { benchEnvironment, defineSuite, finishReport, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
 import { median, percentileSorted } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
 
@@ -44,17 +44,12 @@ function parseOptions(args: readonly string[]): Options | 'help' {
   const values = parseNamedOptions(args, ['rows', 'runs', 'batch'] as const);
   if (values === 'help') return 'help';
   // Quick mode only changes defaults, so `BENCH_QUICK=1 ... --rows N` still generates N.
-  const quick = process.env['BENCH_QUICK'] === '1';
+  const quick = quickRun();
   return {
     rows: positiveInt('rows', values.rows, quick ? 200_000 : 10_000_000),
     runs: positiveInt('runs', values.runs, quick ? 7 : 25),
     batch: positiveInt('batch', values.batch, 250_000),
   };
-}
-
-function log(msg: string): void {
-  // Progress goes to stderr so stdout holds only the report.
-  process.stderr.write(`[bench] ${msg}\n`);
 }
 
 function message(err: unknown): string {
@@ -200,16 +195,10 @@ const QUERIES: readonly Query[] = [
 
 const label = (q: Query): string => `${q.name} (${q.argument})`;
 
-/** A small seeded generator (mulberry32): the same samples on every run of the benchmark. */
+/** A seeded generator in [0, 1): the same samples on every run of the benchmark. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4_294_967_296;
 }
 
 /** Executions spread over the whole record, each with the arguments the queries take from it. */
@@ -289,12 +278,6 @@ function seconds(ms: number): string {
 // --- the benchmark ---
 
 async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
-  const problems: string[] = [];
-  const note = (msg: string): void => {
-    problems.push(msg);
-    log(msg);
-  };
-
   const fs = await statfs(tmpdir());
   const free = fs.bavail * fs.bsize;
   const need = opts.rows * BYTES_PER_ROW_ON_DISK + WAL_BYTES;
@@ -303,10 +286,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     return 1;
   }
 
-  log('starting a private PostgreSQL cluster');
-  const cluster = await startPgCluster();
-  cleanup.add('stop PostgreSQL', () => cluster.destroy());
-  cleanup.checkpoint();
+  const { problems, note, cluster } = await benchEnvironment(cleanup);
   await cluster.psql(Object.entries(SERVER_SETTINGS).map(([k, v]) => `ALTER SYSTEM SET ${k} = '${v}';`).join('\n'));
   await cluster.stop();
   await cluster.start();
@@ -466,14 +446,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   out.push('EXPLAIN (ANALYZE, BUFFERS) of each query, one more sampled argument:');
   for (const q of QUERIES) out.push(`  ${label(q)}: ${plans.get(q) ?? ''}`);
 
-  if (problems.length > 0) {
-    out.push('');
-    out.push('problems:');
-    for (const p of problems) out.push(`  ${p.replaceAll('\n', '\n    ')}`);
-  }
-  process.stdout.write(`${out.join('\n')}\n`);
-  // A benchmark, not a test: problems are reported above, not via the exit code.
-  return 0;
+  return finishReport(out, problems, []);
 }
 
 export const suite = defineSuite('provenance-queries', USAGE, parseOptions, benchmark);

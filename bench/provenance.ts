@@ -14,10 +14,11 @@ import pg from 'pg';
 import { migrate, type SqlRunner } from '../plugins/registry/migrate.js';
 import { SANDBOX_RUNTIME_VERSION } from '../sandbox/index.js';
 import type { Cleanup } from './support/cleanup.js';
-import { benchEnvironment, clusterBinary, defineSuite, finishReport, log, parseNamedOptions, positiveInt, UsageError } from './support/suite-runner.js';
+import { benchEnvironment, clusterBinary, defineSuite, finishReport, log, parseNamedOptions, pgbenchRunOptions, UsageError } from './support/suite-runner.js';
 import { runPgbench, type Endpoint, type PgbenchOutcome, type QueryMode } from './support/pgbench.js';
 import { runCommand } from './support/processes.js';
 import { startProxy, type RunningProxy } from './support/proxy.js';
+import { describeOutcome, ratio, summarize, summaryCells, type Summary } from './support/pgbench-summary.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
 
@@ -62,14 +63,7 @@ function parseModes(v: string | undefined): QueryMode[] {
 function parseOptions(args: readonly string[]): Options | 'help' {
   const values = parseNamedOptions(args, ['seconds', 'runs', 'clients', 'modes'] as const);
   if (values === 'help') return 'help';
-  // Quick mode only changes defaults, so `BENCH_QUICK=1 ... --runs 2` still does two runs.
-  const quick = process.env['BENCH_QUICK'] === '1';
-  return {
-    seconds: positiveInt('seconds', values.seconds, quick ? 3 : 10),
-    runs: positiveInt('runs', values.runs, quick ? 1 : 3),
-    clients: positiveInt('clients', values.clients, 8),
-    modes: parseModes(values.modes),
-  };
+  return { ...pgbenchRunOptions(values), modes: parseModes(values.modes) };
 }
 
 
@@ -240,41 +234,6 @@ async function drained(client: pg.Client, timeoutMs: number): Promise<{ ms: numb
   }
 }
 
-function describeOutcome(o: PgbenchOutcome): string {
-  if (!o.ok) return `FAILED: ${o.error.split('\n')[0] ?? ''}`;
-  const failed = o.failedTransactions > 0 ? `, ${o.failedTransactions} failed tx` : '';
-  return `${o.tps.toFixed(0)} tps, ${o.transactions} tx, p50 ${o.p50Ms.toFixed(3)} ms, p99 ${o.p99Ms.toFixed(3)} ms${failed}`;
-}
-
-type OkOutcome = Extract<PgbenchOutcome, { ok: true }>;
-const isOk = (o: PgbenchOutcome): o is OkOutcome => o.ok;
-
-interface Summary {
-  tps: number | undefined;
-  p50: number | undefined;
-  p99: number | undefined;
-  ok: number;
-  total: number;
-  failedTx: number;
-  transactions: number;
-}
-
-function summarize(outcomes: readonly PgbenchOutcome[]): Summary {
-  const ok = outcomes.filter(isOk);
-  return {
-    tps: median(ok.map((o) => o.tps)),
-    p50: median(ok.map((o) => o.p50Ms)),
-    p99: median(ok.map((o) => o.p99Ms)),
-    ok: ok.length,
-    total: outcomes.length,
-    failedTx: ok.reduce((n, o) => n + o.failedTransactions, 0),
-    transactions: ok.reduce((n, o) => n + o.transactions, 0),
-  };
-}
-
-function ratio(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
-}
 
 type Key = `${QueryMode}|${TargetName}`;
 const key = (m: QueryMode, t: TargetName): Key => `${m}|${t}`;
@@ -467,7 +426,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       drainedOk: false,
       proxyId: null,
       rows: null,
-      pgbenchTx: outcomes.filter(isOk).reduce((n, o) => n + o.transactions, 0),
+      pgbenchTx: summarize(outcomes).transactions,
       incompleteRuns: outcomes.filter((o) => !o.ok).length,
     };
     recording.set(t.name, rec);
@@ -526,11 +485,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       rows.push([
         mode,
         name === 'direct' ? 'direct (reference)' : name,
-        s.tps === undefined ? 'ERR' : fixed(s.tps, 0),
-        fixed(s.p50, 3),
-        fixed(s.p99, 3),
-        `${s.ok}/${s.total}`,
-        String(s.failedTx),
+        ...summaryCells(s),
         String(s.transactions),
       ]);
     }

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, SandboxPool, sandboxFunction, type SandboxValue } from '../sandbox/index.js';
 import type { Cleanup } from './support/cleanup.js';
-import { benchEnvironment, defineSuite, UsageError, finishReport, log, parseNamedOptions, positiveInt } from './support/suite-runner.js';
+import { benchEnvironment, defineSuite, UsageError, finishReport, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
 import { startProxy, type RunningProxy } from './support/proxy.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
@@ -50,7 +50,7 @@ function parseOptions(args: readonly string[]): Options | 'help' {
   const values = parseNamedOptions(args, ['runs', 'values', 'batch', 'provenance'] as const);
   if (values === 'help') return 'help';
   // Quick mode only changes defaults, so `BENCH_QUICK=1 ... --runs 2` still does two runs.
-  const quick = process.env['BENCH_QUICK'] === '1';
+  const quick = quickRun();
   return {
     runs: positiveInt('runs', values.runs, quick ? 1 : 5),
     values: positiveInt('values', values.values, 1_000_000),

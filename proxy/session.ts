@@ -290,9 +290,8 @@ export class Session {
     return unit;
   }
 
-  /** A simple Query a plugin answers itself: queued in its place among the units. */
+  /** A simple Query a plugin answers itself (one mayAnswerLocally let through): queued in its place among the units. */
   private answeredLocally(text: string): boolean {
-    if (!this.plugins.localCommands) return false;
     const answer = this.plugins.localCommand(this.info, text);
     if (answer === null) return false;
     if (answer instanceof PgError) this.pushLocal(() => [errorResponse(answer)]);
@@ -442,7 +441,7 @@ export class Session {
 
   private async simpleQuery(raw: Buffer): Promise<void> {
     const text = decodeQuery(raw);
-    if (this.answeredLocally(text)) return;
+    if (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) return;
     const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
     switch (outcome.action) {
       case 'pass': {

@@ -121,6 +121,21 @@ export function positiveInt(name: string, v: string | undefined, fallback: numbe
 }
 
 /** `--name VALUE` options (plus --help); unknown options are a UsageError. */
+/** Whether BENCH_QUICK=1 asks for a short run: it only changes defaults, explicit options still win. */
+export function quickRun(): boolean {
+  return process.env['BENCH_QUICK'] === '1';
+}
+
+/** The options every pgbench-driven suite takes: --seconds, --runs, --clients. */
+export function pgbenchRunOptions(values: Partial<Record<'seconds' | 'runs' | 'clients', string>>): { seconds: number; runs: number; clients: number } {
+  const quick = quickRun();
+  return {
+    seconds: positiveInt('seconds', values.seconds, quick ? 3 : 10),
+    runs: positiveInt('runs', values.runs, quick ? 1 : 3),
+    clients: positiveInt('clients', values.clients, 8),
+  };
+}
+
 export function parseNamedOptions<K extends string>(args: readonly string[], names: readonly K[]): Partial<Record<K, string>> | 'help' {
   const options: Record<string, { type: 'string' } | { type: 'boolean'; short: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const n of names) options[n] = { type: 'string' };
