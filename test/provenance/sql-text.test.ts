@@ -344,7 +344,9 @@ describe('properties', () => {
   it('gives texts that differ only in literal values one fingerprint', () => {
     const stringLiteral = fc.string({ maxLength: 12 }).map((v) => `'${v.replaceAll("'", "''")}'`);
     const escapeLiteral = fc.string({ maxLength: 12 }).map((v) => `E'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`);
-    const dollarLiteral = fc.string({ maxLength: 12 }).filter((v) => !v.includes('$q$')).map((v) => `$q$${v}$q$`);
+    // One literal only when its closing tag is the first `$q$` after the opening one: a body
+    // ending in `$q` would close it early (`$q$$q$q$` is an empty string and then `q$`, as the server reads it).
+    const dollarLiteral = fc.string({ maxLength: 12 }).filter((v) => `${v}$q$`.indexOf('$q$') === v.length).map((v) => `$q$${v}$q$`);
     const number = fc.oneof(fc.integer().map(String), fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e9, max: 1e9 }).map((d) => d.toString()));
     const literal = fc.oneof(stringLiteral, escapeLiteral, dollarLiteral, number);
     const query = (a: string, b: string, c: string): string =>
