@@ -953,14 +953,33 @@ export function decodeRowDescription(raw: Buffer): FieldDescription[] {
   return fields;
 }
 
-/** DataRow: Int16 count, then per column Int32 length (-1 = NULL) and bytes. */
+/**
+ * DataRow: Int16 count, then per column Int32 length (-1 = NULL) and bytes. Each value is a view
+ * into the frame; read with plain byte loads, as this runs for every field of a watched result.
+ */
 export function decodeDataRow(raw: Buffer): (Buffer | null)[] {
-  const r = new BodyReader(raw, 5);
-  const n = r.int16();
-  const values: (Buffer | null)[] = [];
+  const end = raw.length;
+  if (end < 7) throw shortMessage();
+  const n = (raw[5]! << 8) | raw[6]!;
+  const values = new Array<Buffer | null>(n);
+  const ab = raw.buffer;
+  const base = raw.byteOffset;
+  let pos = 7;
   for (let i = 0; i < n; i++) {
-    const len = r.int32();
-    values.push(len < 0 ? null : r.bytes(len));
+    if (pos + 4 > end) throw shortMessage();
+    const len = (raw[pos]! << 24) | (raw[pos + 1]! << 16) | (raw[pos + 2]! << 8) | raw[pos + 3]!;
+    pos += 4;
+    if (len < 0) {
+      values[i] = null;
+      continue;
+    }
+    if (pos + len > end) throw shortMessage();
+    values[i] = Buffer.from(ab, base + pos, len);
+    pos += len;
   }
   return values;
+}
+
+function shortMessage(): PgError {
+  return new PgError(SqlState.ProtocolViolation, 'message is shorter than its contents', 'FATAL');
 }

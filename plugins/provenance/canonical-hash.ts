@@ -37,78 +37,57 @@ export function canonicalField(raw: Buffer, type: ColumnType): Buffer {
 }
 
 /**
- * Field bytes held for hashing later at most: beyond it they are hashed at once, so a large result
- * never keeps more than this of the upstream's chunks alive.
+ * Bytes laid out for hashing later at most: beyond it they are hashed at once, so a large result
+ * never holds more than this.
  */
 const MAX_PENDING_BYTES = 8 << 20;
+/** Layout buffers are this large (or one row's size, when a row is larger). */
+const CHUNK_BYTES = 64 << 10;
 
 /**
- * A hash fed batch by batch: one per execution's input, one per its output. The batches' field
- * values are only noted as they pass (the rows go on to the client at once); hashing happens when
- * the hash is asked for, typically after the result was sent, or when too much is waiting.
+ * A hash fed batch by batch: one per execution's input, one per its output. Each batch's rows are
+ * laid out at once in the canonical form, into large buffers that hold no reference to the batch
+ * (the rows go on to the client, and the garbage collector does not have to keep every field of a
+ * large result alive); hashing happens when the hash is asked for, typically after the result was
+ * sent, or when too much is waiting.
  */
 export class PortionHash {
   private readonly hash: Hash = createHash('sha256');
   private digest: string | null = null;
-  /** Noted field values, row after row, and the types of a row's fields. */
-  private pending: (Buffer | null)[] = [];
-  private pendingBytes = 0;
-  private types: readonly ColumnType[] = [];
+  /** Filled layout buffers, oldest first, and the one being filled. */
+  private full: Buffer[] = [];
+  private fullBytes = 0;
+  private chunk: Buffer | null = null;
+  private used = 0;
 
   /**
    * Adds rows: for each, the fields at `fields` (result column indexes, already in table column
    * order) whose types are `types` (the same on every call).
    */
   add(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[]): void {
-    this.types = types;
-    const pending = this.pending;
-    let bytes = this.pendingBytes;
+    if (this.digest !== null) throw new Error('PortionHash: rows added after the hash was taken');
+    const n = fields.length;
+    const values: (Buffer | null)[] = new Array<Buffer | null>(n);
     for (const row of rows) {
-      for (let j = 0; j < fields.length; j++) {
+      let size = 2 + 4 * n;
+      for (let j = 0; j < n; j++) {
         const raw = row[fields[j]!] ?? null;
-        pending.push(raw);
-        if (raw !== null) bytes += raw.length;
+        const b = raw === null ? null : canonicalField(raw, types[j]!);
+        values[j] = b;
+        if (b !== null) size += b.length;
       }
-    }
-    this.pendingBytes = bytes;
-    if (bytes > MAX_PENDING_BYTES) this.flush();
-  }
-
-  /** Lowercase hex; the hash takes no more rows after. */
-  hex(): string {
-    if (this.digest === null) {
-      this.flush();
-      this.digest = this.hash.digest('hex');
-    }
-    return this.digest;
-  }
-
-  /** Hashes what was noted, as binary DataRow bodies. */
-  private flush(): void {
-    const values = this.pending;
-    const types = this.types;
-    const n = types.length;
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (values.length === 0 || n === 0) return;
-    const rows = values.length / n;
-    let size = rows * (2 + 4 * n);
-    for (let k = 0; k < values.length; k++) {
-      const raw = values[k]!;
-      if (raw === null) continue;
-      const b = canonicalField(raw, types[k % n]!);
-      values[k] = b;
-      size += b.length;
-    }
-    const out = Buffer.allocUnsafe(size);
-    let off = 0;
-    let k = 0;
-    // Plain byte stores: Buffer's write and copy methods cost more than the few bytes they move.
-    for (let i = 0; i < rows; i++) {
+      let out = this.chunk;
+      let off = this.used;
+      if (out === null || off + size > out.length) {
+        this.retire();
+        out = this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size));
+        off = 0;
+      }
+      // Plain byte stores: Buffer's write and copy methods cost more than the few bytes they move.
       out[off++] = n >>> 8;
       out[off++] = n & 0xff;
       for (let j = 0; j < n; j++) {
-        const b = values[k++]!;
+        const b = values[j]!;
         if (b === null) {
           out[off++] = 0xff;
           out[off++] = 0xff;
@@ -127,7 +106,35 @@ export class PortionHash {
           off += len;
         }
       }
+      this.used = off;
     }
-    this.hash.update(out);
+    if (this.fullBytes > MAX_PENDING_BYTES) this.flush();
+  }
+
+  /** Lowercase hex; the hash takes no more rows after. */
+  hex(): string {
+    if (this.digest === null) {
+      this.retire();
+      this.flush();
+      this.digest = this.hash.digest('hex');
+    }
+    return this.digest;
+  }
+
+  /** Moves the buffer being filled to the ones waiting. */
+  private retire(): void {
+    if (this.chunk !== null && this.used > 0) {
+      this.full.push(this.chunk.subarray(0, this.used));
+      this.fullBytes += this.used;
+    }
+    this.chunk = null;
+    this.used = 0;
+  }
+
+  /** Hashes what waits. */
+  private flush(): void {
+    for (const b of this.full) this.hash.update(b);
+    this.full = [];
+    this.fullBytes = 0;
   }
 }

@@ -95,9 +95,15 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
  * one) and no unpaired surrogate (UTF-8 cannot encode one; Buffer.from would silently put U+FFFD).
  */
 export function textBytes(value: string, typeName: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  // As many bytes as UTF-16 units: all ASCII, so no surrogate; a native search finds a NUL.
+  if (bytes.length === value.length) {
+    if (bytes.indexOf(0) !== -1) throw doesNotFit(value, typeName, 'PostgreSQL text cannot contain NUL (U+0000)');
+    return bytes;
+  }
   if (value.includes('\u0000')) throw doesNotFit(value, typeName, 'PostgreSQL text cannot contain NUL (U+0000)');
   if (LONE_SURROGATE.test(value)) throw doesNotFit(value, typeName, 'contains an unpaired UTF-16 surrogate');
-  return Buffer.from(value, 'utf8');
+  return bytes;
 }
 
 export function hasLoneSurrogate(value: string): boolean {

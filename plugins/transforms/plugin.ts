@@ -8,7 +8,6 @@
  * transform over row objects built from that table's fields. Values the chain left unchanged keep
  * their original bytes; changed ones are encoded in the column's own format.
  */
-import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
@@ -16,6 +15,7 @@ import type { DescriptionDecision, Plugin, RowBatch, SessionInfo } from '../hook
 import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
 import { PortionHash } from '../provenance/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
+import { batchSeed } from './batch-seed.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
 /**
@@ -196,16 +196,6 @@ function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, d
   return out;
 }
 
-/** Seed for Math.random: the function and the exact input bytes, so a replay draws the same numbers. */
-function seedOf(t: BoundTransform, inputs: readonly (Buffer | null)[]): string {
-  const h = createHash('sha256').update(t.fn.hash);
-  for (const b of inputs) {
-    if (b === null) h.update('\u0000N');
-    else h.update(`\u0000${b.length}:`).update(b);
-  }
-  return h.digest('hex');
-}
-
 export class TransformsPlugin implements Plugin {
   readonly name = PLUGIN;
   readonly unitWords = ['provenance.'];
@@ -366,7 +356,7 @@ export class TransformsPlugin implements Plugin {
       let out;
       try {
         const inputs = raws.map((b) => decodeValue(b, type));
-        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock, seed: seedOf(t, raws), items: inputs as SandboxValue[] });
+        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock, seed: batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
         out = res.items.map((v, i) => (same(v, inputs[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
       } catch (err) {
         throw sandboxError(err, t);
@@ -387,7 +377,7 @@ export class TransformsPlugin implements Plugin {
     try {
       const inputs = rows.map((r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(r[c.index] ?? null, c.type)])));
       const raws = rows.flatMap((r) => cols.map((c) => r[c.index] ?? null));
-      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: seedOf(t, raws), items: inputs as SandboxValue[] });
+      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
       res.items.forEach((item, i) => {
         if (item === null) {
           plan.dropped++;
