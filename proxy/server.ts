@@ -24,7 +24,7 @@ import { ProvenancePlugin } from '../plugins/provenance/plugin.js';
 import { Recorder } from '../plugins/provenance/recorder.js';
 import { Spool } from '../plugins/provenance/spool.js';
 import { StoreLink } from '../plugins/provenance/store-link.js';
-import { INSERT_EXECUTIONS_SQL } from '../plugins/provenance/schema.js';
+import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../plugins/provenance/schema.js';
 import { tracingFromEnv } from '../plugins/provenance/tracing.js';
 
 export interface RunningProxy {
@@ -158,7 +158,14 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       current = () => link.current();
       void link.start();
     }
-    recorder = new Recorder({ spool, store: current, insertSql: INSERT_EXECUTIONS_SQL, log });
+    recorder = new Recorder({
+      spool,
+      store: current,
+      insertSql: INSERT_EXECUTIONS_SQL,
+      // The recorder holds what ProvenancePlugin gave it (or the spool kept): ExecutionRecords.
+      insertParams: (rows) => insertExecutionsParams(rows as readonly ExecutionRecord[]),
+      log,
+    });
     recorder.start();
   }
   const upstreamTarget = config.upstream ? parseUpstreamUrl(config.upstream) : null;

@@ -41,7 +41,11 @@ export function canonicalField(raw: Buffer, type: ColumnType): Buffer {
  * never holds more than this.
  */
 const MAX_PENDING_BYTES = 8 << 20;
-/** Layout buffers are this large (or one row's size, when a row is larger). */
+/**
+ * Layout buffers start small (most results are a few rows; a small Buffer comes from Node's shared
+ * pool) and double up to this size; a row larger than that gets a buffer of its own size.
+ */
+const FIRST_CHUNK_BYTES = 512;
 const CHUNK_BYTES = 64 << 10;
 
 /**
@@ -52,7 +56,8 @@ const CHUNK_BYTES = 64 << 10;
  * sent, or when too much is waiting.
  */
 export class PortionHash {
-  private readonly hash: Hash = createHash('sha256');
+  /** Made when there is something to hash (most portions are hashed once, at the end). */
+  private hash: Hash | null = null;
   private digest: string | null = null;
   /** Filled layout buffers, oldest first, and the one being filled. */
   private full: Buffer[] = [];
@@ -79,8 +84,9 @@ export class PortionHash {
       let out = this.chunk;
       let off = this.used;
       if (out === null || off + size > out.length) {
+        const grown = out === null ? FIRST_CHUNK_BYTES : Math.min(CHUNK_BYTES, out.length * 2);
         this.retire();
-        out = this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, size));
+        out = this.chunk = Buffer.allocUnsafe(Math.max(grown, size));
         off = 0;
       }
       // Plain byte stores: Buffer's write and copy methods cost more than the few bytes they move.
@@ -116,7 +122,7 @@ export class PortionHash {
     if (this.digest === null) {
       this.retire();
       this.flush();
-      this.digest = this.hash.digest('hex');
+      this.digest = (this.hash ?? createHash('sha256')).digest('hex');
     }
     return this.digest;
   }
@@ -133,7 +139,9 @@ export class PortionHash {
 
   /** Hashes what waits. */
   private flush(): void {
-    for (const b of this.full) this.hash.update(b);
+    if (this.full.length === 0) return;
+    const hash = (this.hash ??= createHash('sha256'));
+    for (const b of this.full) hash.update(b);
     this.full = [];
     this.fullBytes = 0;
   }

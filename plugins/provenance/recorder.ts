@@ -17,8 +17,10 @@ export interface RecorderOptions {
   readonly spool: Spool;
   /** The connection to the provenance database now; null while it is down. */
   readonly store: () => SqlRunner | null;
-  /** One parameter: a JSON array of records. Must ignore records already present (by id). */
+  /** Inserts a batch of records; must ignore records already present (by id). */
   readonly insertSql: string;
+  /** The insert's parameters for a batch; by default one, the records as a JSON array. */
+  readonly insertParams?: (rows: readonly unknown[]) => unknown[];
   readonly batchSize?: number;
   readonly flushMs?: number;
   /** Queued records beyond which the queue is spilled to the spool rather than held in memory. */
@@ -57,8 +59,10 @@ export class Recorder {
   private readonly flushMs: number;
   private readonly maxQueued: number;
   private readonly retryMs: number;
+  private readonly params: (rows: readonly unknown[]) => unknown[];
 
   constructor(private readonly opts: RecorderOptions) {
+    this.params = opts.insertParams ?? ((rows) => [JSON.stringify(rows)]);
     this.batchSize = opts.batchSize ?? 500;
     this.flushMs = opts.flushMs ?? 50;
     this.maxQueued = opts.maxQueued ?? 20_000;
@@ -145,7 +149,7 @@ export class Recorder {
     const db = this.opts.store();
     if (!spill && spool.count === 0 && db) {
       try {
-        await db.query(this.opts.insertSql, [JSON.stringify(rows)]);
+        await db.query(this.opts.insertSql, this.params(rows));
         this.written += rows.length;
         return;
       } catch (err) {
@@ -190,7 +194,7 @@ export class Recorder {
         const { records, end } = await spool.head(this.batchSize * 10);
         if (records.length === 0) break;
         for (let i = 0; i < records.length; i += this.batchSize) {
-          await db.query(this.opts.insertSql, [JSON.stringify(records.slice(i, i + this.batchSize))]);
+          await db.query(this.opts.insertSql, this.params(records.slice(i, i + this.batchSize)));
         }
         await spool.consume(end, records.length);
         this.written += records.length;

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { INSERT_EXECUTIONS_SQL, type ExecutionRecord } from '../../plugins/provenance/schema.js';
+import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../../plugins/provenance/schema.js';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
 
 /** The columns auditors rely on, in order. */
@@ -99,8 +99,48 @@ eachUpstream('provenance DAG schema', (t) => {
   }
 
   async function record(c: pg.Client, executions: readonly ExecutionRecord[]): Promise<number> {
-    return (await c.query(INSERT_EXECUTIONS_SQL, [JSON.stringify(executions)])).rowCount ?? -1;
+    return (await c.query(INSERT_EXECUTIONS_SQL, insertExecutionsParams(executions))).rowCount ?? -1;
   }
+
+  it('stores every field of every record of a batch whose records share some fields and not others', async () => {
+    const c = await admin();
+    const dag = syntheticDag();
+    // Some fields shared between records, some not, NULLs where a column allows them, and values
+    // that JSON must carry exactly (quotes, non-ASCII, large counts).
+    const batch: ExecutionRecord[] = [
+      { ...dag.e1, client_addr: null, client_port: null },
+      { ...dag.e2, current_role_name: 'auditor', roles: ['alice', 'auditor'], params: { keep: 2, note: 'say "hi" ✓' } },
+      { ...dag.e3, session_id: 'other.session', application_name: 'ünïcode app', statement_text: 'SELECT \'x\' FROM "T"' },
+      { ...dag.e4, outcome: 'error', error: '38000: boom', rows_in: '9007199254740993', rows_out: 0 },
+      dag.e5,
+      { ...dag.e6, kind: 'replay' },
+    ];
+    try {
+      expect(await record(c, batch)).toBe(batch.length);
+      const stored = await c.query<Record<string, unknown>>(
+        `SELECT id::text, result_id::text, parent_id::text, chain_end, transform_name, transform_version, function_hash,
+                table_oid::int8 AS table_oid, table_name, columns, encode(input_hash, 'hex') AS input_hash,
+                encode(output_hash, 'hex') AS output_hash, rows_in::text, rows_out::text,
+                to_char(executed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS executed_at, duration_ms,
+                client_addr, client_port, user_name, current_role_name, roles, database, application_name, session_id,
+                statement_fingerprint, statement_text, params, kind, outcome, error, trace_id, span_id, proxy_id
+           FROM provenance.execution WHERE id = ANY($1::uuid[])`,
+        [batch.map((r) => r.id)],
+      );
+      const byId = new Map(stored.rows.map((r) => [r['id'], r]));
+      for (const r of batch) {
+        expect(byId.get(r.id)).toEqual({
+          ...r,
+          table_oid: String(r.table_oid),
+          rows_in: String(r.rows_in),
+          rows_out: String(r.rows_out),
+        });
+      }
+    } finally {
+      await c.query('DELETE FROM provenance.execution WHERE id = ANY($1::uuid[])', [batch.map((r) => r.id)]);
+      await c.end();
+    }
+  });
 
   it('records a batch once, however often it is written', async () => {
     const c = await admin();
@@ -229,14 +269,14 @@ eachUpstream('provenance DAG schema', (t) => {
           await expect(asRole.query(sql)).rejects.toMatchObject({ code: '42501' });
         }
         await expect(asRole.query('SELECT * FROM provenance.lineage($1)', [dag.r1])).rejects.toMatchObject({ code: '42501' });
-        await expect(asRole.query(INSERT_EXECUTIONS_SQL, [JSON.stringify([{ ...dag.e1, id: randomUUID() }])])).rejects.toMatchObject({ code: '42501' });
+        await expect(asRole.query(INSERT_EXECUTIONS_SQL, insertExecutionsParams([{ ...dag.e1, id: randomUUID() }]))).rejects.toMatchObject({ code: '42501' });
 
         await c.query(`GRANT provenance_admin TO ${role}`);
         expect(ids((await asRole.query<Row>('SELECT * FROM provenance.executions WHERE result_id = $1 ORDER BY id', [dag.r1])).rows)).toEqual([dag.e1.id, dag.e2.id, dag.e3.id].sort());
         expect((await asRole.query('SELECT * FROM provenance.lineage($1)', [dag.r1])).rows).toHaveLength(3);
         expect((await asRole.query('SELECT * FROM provenance.dag_edges WHERE result_id = $1', [dag.r1])).rows).toHaveLength(4);
         // The record is append-only: admins read it, but cannot add, change or remove executions.
-        await expect(asRole.query(INSERT_EXECUTIONS_SQL, [JSON.stringify([{ ...dag.e1, id: randomUUID() }])])).rejects.toMatchObject({ code: '42501' });
+        await expect(asRole.query(INSERT_EXECUTIONS_SQL, insertExecutionsParams([{ ...dag.e1, id: randomUUID() }]))).rejects.toMatchObject({ code: '42501' });
         await expect(asRole.query('UPDATE provenance.execution SET error = NULL WHERE id = $1', [dag.e1.id])).rejects.toMatchObject({ code: '42501' });
         await expect(asRole.query('DELETE FROM provenance.execution WHERE id = $1', [dag.e1.id])).rejects.toMatchObject({ code: '42501' });
       } finally {
