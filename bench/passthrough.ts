@@ -21,13 +21,15 @@ import {
 } from './support/pgbench.js';
 import { runCommand, type Service } from './support/processes.js';
 import { startProxy } from './support/proxy.js';
+import { startNodeRelay } from './support/node-relay.js';
 import { describeOutcome, ratio, summarize, summaryCells, type Summary } from './support/pgbench-summary.js';
 import { fixed, formatTable } from './support/table.js';
 
 const USAGE = `Usage: npm run bench -- passthrough [options]
 
-Compares pgbench through provenance-proxy with PostgreSQL directly and with PgBouncer
-(pool_mode=session), for the select-only (-S) and TPC-B-like scripts in -M simple and -M extended.
+Compares pgbench through provenance-proxy with PostgreSQL directly, with PgBouncer
+(pool_mode=session) and with a bare Node TCP relay (what the runtime itself costs), for the
+select-only (-S) and TPC-B-like scripts in -M simple and -M extended.
 
   --seconds N   length of each pgbench run          (default 10; 3 with BENCH_QUICK=1)
   --runs R      runs per configuration; medians     (default 3; 1 with BENCH_QUICK=1)
@@ -54,7 +56,7 @@ function parseOptions(args: readonly string[]): Options | 'help' {
 
 const SCRIPTS: readonly BuiltinScript[] = ['select-only', 'tpcb-like'];
 const MODES: readonly QueryMode[] = ['simple', 'extended'];
-const TARGET_NAMES = ['direct', 'proxy', 'pgbouncer'] as const;
+const TARGET_NAMES = ['direct', 'proxy', 'pgbouncer', 'node-relay'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
 
 interface Target {
@@ -124,10 +126,17 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   cleanup.add('stop pgbouncer', () => bouncer.service.stop());
   cleanup.checkpoint();
 
+  // What Node itself costs: a relay that parses nothing (see node-relay.ts).
+  log('starting node-relay');
+  const relay = await startNodeRelay(cluster.host, cluster.port);
+  cleanup.add('stop node-relay', () => relay.service.stop());
+  cleanup.checkpoint();
+
   const targets: Target[] = [
     { name: 'direct', endpoint: direct, service: null, broken: null },
     { name: 'proxy', endpoint: { ...direct, host: proxy.host, port: proxy.port }, service: proxy.service, broken: null },
     { name: 'pgbouncer', endpoint: { ...direct, host: bouncer.host, port: bouncer.port }, service: bouncer.service, broken: null },
+    { name: 'node-relay', endpoint: { ...direct, host: relay.host, port: relay.port }, service: relay.service, broken: null },
   ];
   for (const t of targets) {
     const err = await probe(psql, t.endpoint);
@@ -230,10 +239,24 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   for (const script of SCRIPTS) {
     for (const mode of MODES) {
       const tps = (t: TargetName): number | undefined => summaries.get(key(script, mode, t))?.tps;
-      ratioRows.push([script, mode, fixed(ratio(tps('proxy'), tps('direct')), 3), fixed(ratio(tps('proxy'), tps('pgbouncer')), 3)]);
+      ratioRows.push([
+        script,
+        mode,
+        fixed(ratio(tps('proxy'), tps('direct')), 3),
+        fixed(ratio(tps('proxy'), tps('pgbouncer')), 3),
+        fixed(ratio(tps('proxy'), tps('node-relay')), 3),
+        fixed(ratio(tps('node-relay'), tps('pgbouncer')), 3),
+      ]);
     }
   }
-  out.push(formatTable(['script', 'mode', 'proxy/direct TPS', 'proxy/pgbouncer TPS'], ratioRows, ['left', 'left', 'right', 'right']));
+  out.push(
+    formatTable(
+      ['script', 'mode', 'proxy/direct TPS', 'proxy/pgbouncer TPS', 'proxy/node-relay TPS', 'node-relay/pgbouncer TPS'],
+      ratioRows,
+      ['left', 'left', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  out.push('  node-relay: a Node TCP relay that parses nothing (socket.pipe both ways), the floor of any Node.js proxy here');
   out.push('');
 
   for (const mode of MODES) {
