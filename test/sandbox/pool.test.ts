@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { SandboxPool, functionHash, sandboxFunction } from '../../sandbox/index.js';
+import { SandboxPool, functionHash, sandboxFunction, type SandboxFunction } from '../../sandbox/index.js';
 import { CLOCK, column, row, failure } from './support/batch.js';
 
 const pool = new SandboxPool();
@@ -126,6 +126,15 @@ describe('failures', () => {
 
   it('rejects a function whose hash does not match its source', async () => {
     const fn = { ...sandboxFunction('forged', 'column', '(v) => v'), source: '(v) => "other"' };
+    const err = await failure(pool.run({ fn, params: null, ctx: null, clock: CLOCK, seed: '', items: [1] }));
+    expect(err.kind).toBe('compile');
+    expect(err.message).toMatch(/hash does not match/);
+  });
+
+  it('checks the hash again when a function object that ran before has another source', async () => {
+    const fn: { -readonly [K in keyof SandboxFunction]: SandboxFunction[K] } = { ...sandboxFunction('changed', 'column', '(v) => v') };
+    expect((await pool.run({ fn, params: null, ctx: null, clock: CLOCK, seed: '', items: [1] })).items).toEqual([1]);
+    fn.source = '(v) => "other"';
     const err = await failure(pool.run({ fn, params: null, ctx: null, clock: CLOCK, seed: '', items: [1] }));
     expect(err.kind).toBe('compile');
     expect(err.message).toMatch(/hash does not match/);
