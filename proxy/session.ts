@@ -294,9 +294,32 @@ export class Session {
   private answeredLocally(text: string): boolean {
     const answer = this.plugins.localCommand(this.info, text);
     if (answer === null) return false;
-    if (answer instanceof PgError) this.pushLocal(() => [errorResponse(answer)]);
-    else this.pushLocal(() => textResult(answer.columns, answer.rows, answer.tag));
+    if (answer instanceof PgError) this.answerLocally(text, () => [errorResponse(answer)], answer.code);
+    else this.answerLocally(text, () => textResult(answer.columns, answer.rows, answer.tag), null);
     return true;
+  }
+
+  /**
+   * Queues the proxy's own answer to a simple Query (a local command, or a statement a plugin
+   * denied or answered). While statements are tracked it is a client statement like any other:
+   * it starts now and ends when its answer is written.
+   */
+  private answerLocally(text: string, make: () => Buffer[], errorCode: string | null): void {
+    if (!this.plugins.tracksStatements) {
+      this.pushLocal(make);
+      return;
+    }
+    const trace: StatementTrace = {
+      text, protocol: 'simple', startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map(),
+    };
+    this.plugins.statementStart(this.info, trace);
+    this.pushLocal(() => {
+      const out = make();
+      trace.errorCode = errorCode;
+      trace.ended = true;
+      this.plugins.statementEnd(this.info, trace);
+      return out;
+    });
   }
 
   // ─────────────── statement tracking (spans, the statement behind a result) ───────────────
@@ -453,11 +476,11 @@ export class Session {
         return;
       }
       case 'deny':
-        this.pushLocal(() => [errorResponse(outcome.error)]);
+        this.answerLocally(text, () => [errorResponse(outcome.error)], outcome.error.code);
         return;
       case 'answer': {
         const r = outcome.result;
-        this.pushLocal(() => textResult(r.columns, r.rows, r.tag));
+        this.answerLocally(text, () => textResult(r.columns, r.rows, r.tag), null);
         return;
       }
     }

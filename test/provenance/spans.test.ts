@@ -109,6 +109,28 @@ for (const kind of ['embedded', 'postgres'] as const) {
         await c.end();
       }
     });
+
+    it('spans a statement the proxy answers itself', async () => {
+      const c = await t.pg({ application_name: 'pp-spans-3' });
+      try {
+        const before = receiver.spans.length;
+        const status = await c.query('SHOW provenance.status');
+        expect(status.rows).toHaveLength(1);
+        const spans = await receiver.waitFor(
+          (s) => s.slice(before).some((x) => x.attributes['db.query.text'] === 'SHOW provenance.status'),
+          20_000,
+        );
+        const span = spans.slice(before).find((x) => x.attributes['db.query.text'] === 'SHOW provenance.status')!;
+        expect(span.parentSpanId).toBeNull();
+        expect(span.kind).toBe(2);
+        expect(span.attributes['db.system.name']).toBe('postgresql');
+        expect(span.attributes['db.response.status_code']).toBeUndefined();
+        expect(span.status.code).not.toBe(ERROR_STATUS);
+        expect(span.endMs).toBeGreaterThanOrEqual(span.startMs);
+      } finally {
+        await c.end();
+      }
+    });
   });
 }
 
