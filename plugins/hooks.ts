@@ -118,6 +118,12 @@ export interface Plugin {
   wantsResults?(): boolean;
   /** Each RowDescription coming back. Rows reach dataRows only for results a plugin watches. */
   rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
+  /**
+   * A simple Query whose text holds `COPY … TO STDOUT`. What such a statement sends the client
+   * are CopyData messages, which no result hook sees, so a plugin that changes rows on their way
+   * out returns an error here to refuse the Query (the client gets it; the session goes on).
+   */
+  copyOut?(session: SessionInfo, text: string): PgError | null;
   /** Batches of DataRows of a watched result, in order. */
   dataRows?(session: SessionInfo, result: ResultInfo, rows: RowBatch): Maybe<RowsDecision>;
   /** CommandComplete of a watched result, or of any statement when no result was watched. */

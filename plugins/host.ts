@@ -38,6 +38,7 @@ export class PluginHost {
   readonly localCommands: boolean;
   private readonly resultPlugins: readonly Plugin[];
   private readonly tracePlugins: readonly Plugin[];
+  private readonly copyOutPlugins: readonly Plugin[];
   private readonly commandPlugins: readonly Plugin[];
   /** Words whose presence in a Query or Parse marks its unit (see Plugin.unitWords), in both cases. */
   private readonly unitWords: readonly Buffer[];
@@ -48,6 +49,7 @@ export class PluginHost {
     this.statementHooks = plugins.some((p) => p.statement);
     this.resultPlugins = plugins.filter((p) => p.rowDescription || p.commandComplete);
     this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
+    this.copyOutPlugins = plugins.filter((p) => p.copyOut);
     this.commandPlugins = plugins.filter((p) => p.localCommand);
     this.localCommands = this.commandPlugins.length > 0;
     this.unitWords = [...new Set(plugins.flatMap((p) => p.unitWords ?? []))]
@@ -92,6 +94,37 @@ export class PluginHost {
   }
 
   /** Whether a Query or Parse message contains a word some plugin watches units for. */
+  /** Whether a plugin checks COPY … TO STDOUT statements (see Plugin.copyOut). */
+  get copyOutChecks(): boolean {
+    return this.copyOutPlugins.length > 0;
+  }
+
+  /** Whether a Query's bytes hold the word COPY in any case: only then is its text decoded and checked. */
+  mentionsCopy(raw: Buffer): boolean {
+    const end = raw.length - 3;
+    for (let i = 5; i < end; i++) {
+      if ((raw[i]! | 0x20) === 0x63 && (raw[i + 1]! | 0x20) === 0x6f && (raw[i + 2]! | 0x20) === 0x70 && (raw[i + 3]! | 0x20) === 0x79) return true;
+    }
+    return false;
+  }
+
+  /** The first plugin's refusal of a COPY … TO STDOUT Query, or null. */
+  copyOut(s: SessionInfo, text: string): PgError | null {
+    for (const p of this.copyOutPlugins) {
+      try {
+        const refused = p.copyOut!(s, text);
+        if (refused) return refused;
+      } catch (err) {
+        // Fail closed: a check that broke refuses.
+        if (err instanceof PgError) return err;
+        const message = err instanceof Error ? err.message : String(err);
+        this.log(`plugin ${p.name}: copyOut failed: ${message}`);
+        return new PgError(SqlState.InternalError, `plugin "${p.name}" failed in copyOut: ${message}`);
+      }
+    }
+    return null;
+  }
+
   mentionsUnitWord(raw: Buffer): boolean {
     for (const w of this.unitWords) if (raw.indexOf(w, 5) >= 0) return true;
     return false;

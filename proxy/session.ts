@@ -252,9 +252,11 @@ export class Session {
       if (f.code === Frontend.Query) {
         if (this.plugins.mentionsUnitWord(f.raw)) this.openMarked = true;
         const local = this.plugins.mayAnswerLocally(f.raw);
-        if (tracking || local) {
+        const copy = this.plugins.copyOutChecks && this.plugins.mentionsCopy(f.raw);
+        if (tracking || local || copy) {
           const text = decodeQuery(f.raw);
           if (local && this.answeredLocally(text)) continue;
+          if (copy && this.refusedCopyOut(text)) continue;
           if (tracking) this.beginTrace(text, 'simple');
         }
       }
@@ -296,6 +298,14 @@ export class Session {
     if (answer === null) return false;
     if (answer instanceof PgError) this.answerLocally(text, () => [errorResponse(answer)], answer.code);
     else this.answerLocally(text, () => textResult(answer.columns, answer.rows, answer.tag), null);
+    return true;
+  }
+
+  /** A COPY … TO STDOUT a plugin refuses (see Plugin.copyOut): the client gets the error in its place. */
+  private refusedCopyOut(text: string): boolean {
+    const refused = this.plugins.copyOut(this.info, text);
+    if (refused === null) return false;
+    this.answerLocally(text, () => [errorResponse(refused)], refused.code);
     return true;
   }
 
@@ -465,6 +475,7 @@ export class Session {
   private async simpleQuery(raw: Buffer): Promise<void> {
     const text = decodeQuery(raw);
     if (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) return;
+    if (this.plugins.copyOutChecks && this.plugins.mentionsCopy(raw) && this.refusedCopyOut(text)) return;
     const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
     switch (outcome.action) {
       case 'pass': {

@@ -16,6 +16,7 @@ import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox
 import { PortionHash } from '../provenance/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
 import { batchSeed } from './batch-seed.js';
+import { copiedTable, isCopyToStdout } from './copy-out.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
 /**
@@ -222,6 +223,26 @@ export class TransformsPlugin implements Plugin {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, REFRESH_WAIT_MS))),
     ]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Refuses a COPY … TO STDOUT that may read a table with transforms: its rows would reach the
+   * client as CopyData, which the transforms never see (see copy-out.ts).
+   */
+  copyOut(_s: SessionInfo, text: string): PgError | null {
+    if (!isCopyToStdout(text)) return null;
+    const registry = this.opts.registry();
+    if (registry === null) {
+      return new PgError(SqlState.CannotConnectNow, 'the transform registry is not loaded yet: COPY TO STDOUT cannot be served');
+    }
+    const table = copiedTable(text, registry.tables.values());
+    if (table === null) return null;
+    return new PgError(
+      SqlState.FeatureNotSupported,
+      `COPY TO STDOUT of ${table.name}, which has transforms, is not supported through the proxy: its rows would reach the client untransformed`,
+      'ERROR',
+      { hint: 'Read the table with SELECT, which the transforms apply to.' },
+    );
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {

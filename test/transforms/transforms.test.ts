@@ -48,6 +48,46 @@ eachUpstream('transforms on read', (t) => {
     }
   });
 
+  it('refuses COPY TO STDOUT of a table with transforms, whatever the client, and the session goes on', async () => {
+    const c = await t().pg();
+    try {
+      const table = await setup(t(), c);
+      const plain = uniqueName('plain');
+      await c.query(`CREATE TABLE ${plain} (id int, note text)`);
+      await c.query(`INSERT INTO ${plain} VALUES (1, 'kept')`);
+      const name = uniqueName('mask_copy');
+      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], '(v) => v === null ? null : \"***\"')", [name, table]);
+      await eventually(async () => (await c.query(`SELECT email FROM ${table} WHERE id = 1`)).rows, (r) => r[0]?.email === '***');
+      for (const sql of [
+        `COPY ${table} TO STDOUT`,
+        `copy public.${table.toUpperCase()} (email) to stdout with (format csv)`,
+        `COPY (SELECT email FROM ${table} ORDER BY id) TO STDOUT`,
+        `SELECT 1; COPY ${table} TO STDOUT`,
+      ]) {
+        const r = await t().psql(['-c', sql]);
+        expect(r.code, sql).not.toBe(0);
+        expect(r.stderr, sql).toMatch(/COPY TO STDOUT of public\.\S+, which has transforms, is not supported/);
+        expect(r.stdout, sql).not.toContain('alice@example.com');
+      }
+      // psql's \copy sends COPY … TO STDOUT too.
+      const meta = await t().psql([], `\\copy ${table} to stdout\n`);
+      expect(meta.stderr).toMatch(/which has transforms, is not supported/);
+      expect(meta.stdout).not.toContain('alice@example.com');
+      // node-postgres: the refusal is an ordinary error, with its SQLSTATE, and the session is usable.
+      await expect(c.query(`COPY ${table} TO STDOUT`)).rejects.toMatchObject({ code: '0A000' });
+      expect((await c.query(`SELECT email FROM ${table} WHERE id = 2`)).rows).toEqual([{ email: '***' }]);
+      // Tables without transforms copy as before, and COPY FROM is not affected.
+      const copied = await t().psql(['-c', `COPY ${plain} TO STDOUT`]);
+      expect(copied).toMatchObject({ code: 0, stdout: '1\tkept\n' });
+      const loaded = await t().psql(['-c', `COPY ${plain} FROM STDIN`], '2\tloaded\n\\.\n');
+      expect(loaded.code).toBe(0);
+      expect((await c.query(`SELECT count(*)::int AS n FROM ${plain}`)).rows).toEqual([{ n: 2 }]);
+      await c.query('SELECT provenance.drop_transform($1)', [name]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('runs a chain in position order, and row transforms that drop rows (the row count follows)', async () => {
     const c = await t().pg();
     try {
