@@ -108,21 +108,9 @@ export class PluginHost {
     return false;
   }
 
-  /** The first plugin's refusal of a COPY … TO STDOUT Query, or null. */
+  /** The first plugin's refusal of a COPY … TO STDOUT Query, or null; a plugin that fails refuses. */
   copyOut(s: SessionInfo, text: string): PgError | null {
-    for (const p of this.copyOutPlugins) {
-      try {
-        const refused = p.copyOut!(s, text);
-        if (refused) return refused;
-      } catch (err) {
-        // Fail closed: a check that broke refuses.
-        if (err instanceof PgError) return err;
-        const message = err instanceof Error ? err.message : String(err);
-        this.log(`plugin ${p.name}: copyOut failed: ${message}`);
-        return new PgError(SqlState.InternalError, `plugin "${p.name}" failed in copyOut: ${message}`);
-      }
-    }
-    return null;
+    return this.firstAnswer(this.copyOutPlugins, 'copyOut', (p) => p.copyOut!(s, text));
   }
 
   mentionsUnitWord(raw: Buffer): boolean {
@@ -150,19 +138,29 @@ export class PluginHost {
 
   /** The first local answer to a simple Query, a denial when a plugin failed, or null. */
   localCommand(s: SessionInfo, text: string): LocalResult | PgError | null {
-    for (const p of this.commandPlugins) {
+    return this.firstAnswer(this.commandPlugins, 'localCommand', (p) => p.localCommand!(s, text));
+  }
+
+  /**
+   * The first non-null answer of synchronous hooks asked in turn. A plugin that throws answers
+   * with the error (a PgError as it is, anything else as XX000, logged): these hooks decide what
+   * a statement gets, so a failure refuses rather than lets it through.
+   */
+  private firstAnswer<T>(plugins: readonly Plugin[], hook: string, ask: (p: Plugin) => T | null): T | PgError | null {
+    for (const p of plugins) {
       try {
-        const r = p.localCommand!(s, text);
-        if (r) return r;
+        const answer = ask(p);
+        if (answer) return answer;
       } catch (err) {
         if (err instanceof PgError) return err;
         const message = err instanceof Error ? err.message : String(err);
-        this.log(`plugin ${p.name}: localCommand failed: ${message}`);
-        return new PgError(SqlState.InternalError, `plugin "${p.name}" failed in localCommand: ${message}`);
+        this.log(`plugin ${p.name}: ${hook} failed: ${message}`);
+        return new PgError(SqlState.InternalError, `plugin "${p.name}" failed in ${hook}: ${message}`);
       }
     }
     return null;
   }
+
 
   /** Never throws: the result already failed. */
   async resultError(s: SessionInfo, result: WatchedResult, error: PgError | { code: string; message: string }): Promise<void> {
