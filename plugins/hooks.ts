@@ -119,9 +119,10 @@ export interface Plugin {
   /** Each RowDescription coming back. Rows reach dataRows only for results a plugin watches. */
   rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
   /**
-   * A simple Query whose text holds `COPY … TO STDOUT`. What such a statement sends the client
-   * are CopyData messages, which no result hook sees, so a plugin that changes rows on their way
-   * out returns an error here to refuse the Query (the client gets it; the session goes on).
+   * A simple Query, or a Parse, whose text holds the word COPY (in any case). What a
+   * `COPY … TO STDOUT` sends the client are CopyData messages, which no result hook sees, so a
+   * plugin that changes rows on their way out returns an error here to refuse the statement (the
+   * client gets it where the server's answer would be; the session goes on).
    */
   copyOut?(session: SessionInfo, text: string): PgError | null;
   /** Batches of DataRows of a watched result, in order. */

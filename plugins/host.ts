@@ -99,7 +99,7 @@ export class PluginHost {
     return this.copyOutPlugins.length > 0;
   }
 
-  /** Whether a Query's bytes hold the word COPY in any case: only then is its text decoded and checked. */
+  /** Whether a Query's or Parse's bytes hold the word COPY in any case: only then is its text decoded and checked. */
   mentionsCopy(raw: Buffer): boolean {
     const end = raw.length - 3;
     for (let i = 5; i < end; i++) {
@@ -108,7 +108,7 @@ export class PluginHost {
     return false;
   }
 
-  /** The first plugin's refusal of a COPY … TO STDOUT Query, or null; a plugin that fails refuses. */
+  /** The first plugin's refusal of a statement holding COPY, or null; a plugin that fails refuses. */
   copyOut(s: SessionInfo, text: string): PgError | null {
     return this.firstAnswer(this.copyOutPlugins, 'copyOut', (p) => p.copyOut!(s, text));
   }

@@ -79,6 +79,8 @@ export class Session {
   private readonly scanner: ServerScanner;
   private readonly units: Unit[] = [];
   private ext: PendingExtended | null = null;
+  /** Extended messages of the unit not yet closed by a Sync went upstream by the fast path. */
+  private openForwarded = false;
   private txStatus: TxStatus = 'I';
   private ready = false;
   private closed = false;
@@ -215,7 +217,7 @@ export class Session {
       return;
     }
     if (frames.length === 0) return;
-    if (!this.ready || !this.plugins.statementHooks) {
+    if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.mayCopyOut(frames))) {
       this.forwardFrames(frames);
       return;
     }
@@ -231,6 +233,17 @@ export class Session {
       },
       (err: unknown) => this.fail(toPgError(err, 'statement processing failed')),
     );
+  }
+
+  /**
+   * Whether these frames hold a Parse that may be a COPY … TO STDOUT a plugin refuses (see
+   * Plugin.copyOut): they take the statement-hook path, which holds a unit's extended messages
+   * until its Sync and can end it with an error in the server's place.
+   */
+  private mayCopyOut(frames: readonly { code: number; raw: Buffer }[]): boolean {
+    if (!this.plugins.copyOutChecks) return false;
+    for (const f of frames) if (f.code === Frontend.Parse && this.plugins.mentionsCopy(f.raw)) return true;
+    return false;
   }
 
   /** Fast path: no statement hooks, so frames go upstream as they are; only units are counted. */
@@ -269,7 +282,12 @@ export class Session {
   }
 
   private trackUnit(code: number): void {
-    if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) this.units.push(this.closeUnit());
+    if (code === Frontend.Query || code === Frontend.Sync || code === Frontend.FunctionCall) {
+      this.units.push(this.closeUnit());
+      this.openForwarded = false;
+    } else if (code === Frontend.Parse || code === Frontend.Bind || code === Frontend.Describe || code === Frontend.Execute || code === Frontend.Close) {
+      this.openForwarded = true;
+    }
   }
 
   /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
@@ -458,7 +476,9 @@ export class Session {
         case Frontend.Describe:
         case Frontend.Execute:
         case Frontend.Close:
-          this.ext ??= { frames: [], denied: null, forwarded: false };
+          // Messages of this unit the fast path already sent count as forwarded (see flushExtended).
+          this.ext ??= { frames: [], denied: null, forwarded: this.openForwarded };
+          this.openForwarded = false;
           if (!this.ext.denied) this.ext.frames.push(f.raw);
           break;
         case Frontend.Flush:
@@ -503,8 +523,9 @@ export class Session {
    * after the answers to the messages before it, and the rest up to Sync is dropped.
    */
   private async flushExtended(code: number, raw: Buffer): Promise<void> {
-    const ext = this.ext ?? { frames: [], denied: null, forwarded: false };
+    const ext = this.ext ?? { frames: [], denied: null, forwarded: this.openForwarded };
     this.ext = null;
+    this.openForwarded = false;
     const out: Buffer[] = [];
     let denied: PgError | null = null;
     if (!ext.denied) {
@@ -552,6 +573,10 @@ export class Session {
     const code = frame[0];
     if (code === Frontend.Parse) {
       const parse = decodeParse(frame);
+      if (this.plugins.copyOutChecks && this.plugins.mentionsCopy(frame)) {
+        const refused = this.plugins.copyOut(this.info, parse.text);
+        if (refused) return refused;
+      }
       const outcome = await this.plugins.statement(this.info, { kind: 'parse', ...parse });
       if (outcome.action === 'deny') return outcome.error;
       if (outcome.action !== 'pass' || outcome.statement.kind !== 'parse') return frame;

@@ -1,7 +1,9 @@
 import { expect, it } from 'vitest';
 import pg from 'pg';
 import { eachUpstream, uniqueName, type Target } from '../support/proxy-matrix.js';
+import { serialize } from 'pg-protocol';
 import { eventually } from '../support/eventually.js';
+import { RawClient, sqlstate } from '../support/raw-client.js';
 
 
 async function setup(t: Target, c: pg.Client): Promise<string> {
@@ -84,6 +86,36 @@ eachUpstream('transforms on read', (t) => {
       expect((await c.query(`SELECT count(*)::int AS n FROM ${plain}`)).rows).toEqual([{ n: 2 }]);
       await c.query('SELECT provenance.drop_transform($1)', [name]);
     } finally {
+      await c.end();
+    }
+  });
+
+  it('refuses COPY TO STDOUT of a table with transforms in the extended protocol too, in order', async () => {
+    const c = await t().pg();
+    const raw = await RawClient.connect(t().port, t().kind === 'postgres' ? 'trustuser' : 'postgres');
+    try {
+      const table = await setup(t(), c);
+      const name = uniqueName('mask_copy_ext');
+      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], '(v) => v === null ? null : \"***\"')", [name, table]);
+      await eventually(async () => (await c.query(`SELECT email FROM ${table} WHERE id = 1`)).rows, (r) => r[0]?.email === '***');
+      const copy = Buffer.concat([serialize.parse({ text: `COPY ${table} TO STDOUT` }), serialize.bind({}), serialize.execute({}), serialize.sync()]);
+      raw.write(copy);
+      const refused = await raw.untilReady();
+      expect(refused.map((m) => m.code).join('')).toBe('EZ');
+      expect(sqlstate(refused[0]!.body)).toBe('0A000');
+      // A unit whose first statement went upstream before the COPY arrived: the upstream's answers
+      // to it come first, then the refusal, then one ReadyForQuery.
+      raw.write(Buffer.concat([serialize.parse({ text: 'SELECT 1 AS first' }), serialize.bind({}), serialize.execute({})]));
+      await new Promise((r) => setTimeout(r, 100));
+      raw.write(copy);
+      const split = await raw.untilReady();
+      expect(split.map((m) => m.code).join('')).toBe('12DCEZ');
+      expect(sqlstate(split[4]!.body)).toBe('0A000');
+      raw.write(serialize.query('SELECT 2 AS second'));
+      expect((await raw.untilReady()).map((m) => m.code).join('')).toBe('TDCZ');
+      await c.query('SELECT provenance.drop_transform($1)', [name]);
+    } finally {
+      raw.end();
       await c.end();
     }
   });
