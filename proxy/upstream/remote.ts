@@ -55,16 +55,22 @@ function connectError(target: RemoteTarget, detail: string): PgError {
 }
 
 /**
+ * The buffer every plain upstream connection reads into. One is enough: the event loop reads one
+ * socket at a time, and each read is copied out before the callback returns.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 << 10);
+
+/**
  * Where a plain (never TLS) upstream connection's reads go. Such a connection reads with `onread`
- * into one buffer of its own, and each read is copied out at its exact size (a small one from
- * Node's shared pool): otherwise every read allocates a 64 KiB buffer and goes through the
- * stream machinery, a good part of the proxy's own cost of relaying a short query.
+ * into READ_BUFFER, and each read is copied out at its exact size (a small one from Node's shared
+ * pool): otherwise every read allocates a 64 KiB buffer and goes through the stream machinery, a
+ * good part of the proxy's own cost of relaying a short query.
  */
 class PlainReads {
   private handler: ((chunk: Buffer) => void) | null = null;
   private early: Buffer[] = [];
   readonly onread = {
-    buffer: Buffer.allocUnsafe(64 << 10),
+    buffer: READ_BUFFER,
     callback: (n: number, buf: Uint8Array): boolean => {
       const chunk = Buffer.allocUnsafe(n);
       chunk.set(buf.subarray(0, n));
