@@ -112,14 +112,15 @@ export interface Plugin {
   /** Each simple Query, and each Parse and Bind, before it goes upstream. */
   statement?(session: SessionInfo, statement: Statement): Maybe<StatementDecision>;
   /**
-   * Whether this plugin's result hooks have anything to do right now; when no plugin does,
-   * results pass through undecoded. Omitted means always.
+   * Whether this plugin's result hooks (and copyOut) have anything to do right now; when no
+   * plugin does, results pass through undecoded. Omitted means always.
    */
   wantsResults?(): boolean;
   /** Each RowDescription coming back. Rows reach dataRows only for results a plugin watches. */
   rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
   /**
-   * A simple Query, or a Parse, whose text holds the word COPY (in any case). What a
+   * A simple Query, or a Parse, whose text holds the word COPY (in any case), while the plugin
+   * wants results (wantsResults). What a
    * `COPY … TO STDOUT` sends the client are CopyData messages, which no result hook sees, so a
    * plugin that changes rows on their way out returns an error here to refuse the statement (the
    * client gets it where the server's answer would be; the session goes on).

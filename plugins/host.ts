@@ -93,14 +93,12 @@ export class PluginHost {
     this.traceHook('statementEnd', s, t);
   }
 
-  /** Whether a Query or Parse message contains a word some plugin watches units for. */
-  /** Whether a plugin checks COPY … TO STDOUT statements (see Plugin.copyOut). */
-  get copyOutChecks(): boolean {
-    return this.copyOutPlugins.length > 0;
-  }
-
-  /** Whether a Query's or Parse's bytes hold the word COPY in any case: only then is its text decoded and checked. */
-  mentionsCopy(raw: Buffer): boolean {
+  /**
+   * Whether a Query or Parse message must be decoded for copyOut: some plugin checks COPY now
+   * (asked as for result hooks, see Plugin.wantsResults) and the bytes hold the word COPY in any case.
+   */
+  mayCopyOut(raw: Buffer): boolean {
+    if (!this.copyOutPlugins.some((p) => (p.wantsResults ? p.wantsResults() : true))) return false;
     const end = raw.length - 3;
     for (let i = 5; i < end; i++) {
       if ((raw[i]! | 0x20) === 0x63 && (raw[i + 1]! | 0x20) === 0x6f && (raw[i + 2]! | 0x20) === 0x70 && (raw[i + 3]! | 0x20) === 0x79) return true;
@@ -113,6 +111,7 @@ export class PluginHost {
     return this.firstAnswer(this.copyOutPlugins, 'copyOut', (p) => p.copyOut!(s, text));
   }
 
+  /** Whether a Query or Parse message contains a word some plugin watches units for. */
   mentionsUnitWord(raw: Buffer): boolean {
     for (const w of this.unitWords) if (raw.indexOf(w, 5) >= 0) return true;
     return false;
@@ -160,7 +159,6 @@ export class PluginHost {
     }
     return null;
   }
-
 
   /** Never throws: the result already failed. */
   async resultError(s: SessionInfo, result: WatchedResult, error: PgError | { code: string; message: string }): Promise<void> {

@@ -217,7 +217,7 @@ export class Session {
       return;
     }
     if (frames.length === 0) return;
-    if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.mayCopyOut(frames))) {
+    if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.holdsCopyParse(frames))) {
       this.forwardFrames(frames);
       return;
     }
@@ -240,9 +240,8 @@ export class Session {
    * Plugin.copyOut): they take the statement-hook path, which holds a unit's extended messages
    * until its Sync and can end it with an error in the server's place.
    */
-  private mayCopyOut(frames: readonly { code: number; raw: Buffer }[]): boolean {
-    if (!this.plugins.copyOutChecks) return false;
-    for (const f of frames) if (f.code === Frontend.Parse && this.plugins.mentionsCopy(f.raw)) return true;
+  private holdsCopyParse(frames: readonly { code: number; raw: Buffer }[]): boolean {
+    for (const f of frames) if (f.code === Frontend.Parse && this.plugins.mayCopyOut(f.raw)) return true;
     return false;
   }
 
@@ -265,7 +264,7 @@ export class Session {
       if (f.code === Frontend.Query) {
         if (this.plugins.mentionsUnitWord(f.raw)) this.openMarked = true;
         const local = this.plugins.mayAnswerLocally(f.raw);
-        const copy = this.plugins.copyOutChecks && this.plugins.mentionsCopy(f.raw);
+        const copy = this.plugins.mayCopyOut(f.raw);
         if (tracking || local || copy) {
           const text = decodeQuery(f.raw);
           if (local && this.answeredLocally(text)) continue;
@@ -337,9 +336,7 @@ export class Session {
       this.pushLocal(make);
       return;
     }
-    const trace: StatementTrace = {
-      text, protocol: 'simple', startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map(),
-    };
+    const trace = newTrace(text, 'simple');
     this.plugins.statementStart(this.info, trace);
     this.pushLocal(() => {
       const out = make();
@@ -353,9 +350,7 @@ export class Session {
   // ─────────────── statement tracking (spans, the statement behind a result) ───────────────
 
   private beginTrace(text: string, protocol: 'simple' | 'extended'): void {
-    const trace: StatementTrace = {
-      text, protocol, startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map(),
-    };
+    const trace = newTrace(text, protocol);
     this.openStatements.push(trace);
     this.liveTraces++;
     this.plugins.statementStart(this.info, trace);
@@ -495,7 +490,7 @@ export class Session {
   private async simpleQuery(raw: Buffer): Promise<void> {
     const text = decodeQuery(raw);
     if (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) return;
-    if (this.plugins.copyOutChecks && this.plugins.mentionsCopy(raw) && this.refusedCopyOut(text)) return;
+    if (this.plugins.mayCopyOut(raw) && this.refusedCopyOut(text)) return;
     const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
     switch (outcome.action) {
       case 'pass': {
@@ -573,7 +568,7 @@ export class Session {
     const code = frame[0];
     if (code === Frontend.Parse) {
       const parse = decodeParse(frame);
-      if (this.plugins.copyOutChecks && this.plugins.mentionsCopy(frame)) {
+      if (this.plugins.mayCopyOut(frame)) {
         const refused = this.plugins.copyOut(this.info, parse.text);
         if (refused) return refused;
       }
@@ -1037,6 +1032,11 @@ export function decodeDataRow(raw: Buffer): (Buffer | null)[] {
     pos += len;
   }
   return values;
+}
+
+/** A client statement starting now. */
+function newTrace(text: string, protocol: 'simple' | 'extended'): StatementTrace {
+  return { text, protocol, startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map() };
 }
 
 function shortMessage(): PgError {

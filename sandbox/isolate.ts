@@ -32,7 +32,6 @@ export class IsolateFailure extends Error {
 
 /** The runtime's `run` (one payload), or the batch runner (several). */
 type Runner = ivm.Reference<(...payloads: RuntimePayload[]) => unknown>;
-type ManyRunner = Runner;
 
 /**
  * Runs several batches in one call into the isolate: each crossing costs a thread hop of a few
@@ -55,7 +54,7 @@ export class SandboxIsolate {
   private constructor(
     private readonly isolate: ivm.Isolate,
     private readonly runner: Runner,
-    private readonly many: ManyRunner,
+    private readonly many: Runner,
     private readonly memoryMb: number,
   ) {}
 
@@ -91,7 +90,7 @@ export class SandboxIsolate {
           result: { reference: true },
           timeout: BOOTSTRAP_TIMEOUT_MS,
           filename: 'sandbox:many',
-        })) as ManyRunner;
+        })) as Runner;
         return { runner, many };
       })();
       // If the race below is lost, the bootstrap may still reject later; that is already handled.

@@ -169,10 +169,7 @@ export class SandboxPool {
     } catch (err) {
       outcome = asFailure(err);
     }
-    const retire = this.#settle(job, outcome);
-    if (retire || this.#closed || isolate.lost) this.#retire(isolate);
-    else this.#idle.push(isolate);
-    this.#pump();
+    this.#release(isolate, this.#settle(job, outcome));
   }
 
   /**
@@ -211,6 +208,11 @@ export class SandboxPool {
         retire = this.#settle(j, outcomes[i]!) || retire;
       });
     }
+    this.#release(isolate, retire);
+  }
+
+  /** An isolate's call is over: it serves the next batch, unless it must not. */
+  #release(isolate: SandboxIsolate, retire: boolean): void {
     if (retire || this.#closed || isolate.lost) this.#retire(isolate);
     else this.#idle.push(isolate);
     this.#pump();

@@ -120,7 +120,6 @@ export function positiveInt(name: string, v: string | undefined, fallback: numbe
   return n;
 }
 
-/** `--name VALUE` options (plus --help); unknown options are a UsageError. */
 /** Whether BENCH_QUICK=1 asks for a short run: it only changes defaults, explicit options still win. */
 export function quickRun(): boolean {
   return process.env['BENCH_QUICK'] === '1';
@@ -136,6 +135,7 @@ export function pgbenchRunOptions(values: Partial<Record<'seconds' | 'runs' | 'c
   };
 }
 
+/** `--name VALUE` options (plus --help); unknown options are a UsageError. */
 export function parseNamedOptions<K extends string>(args: readonly string[], names: readonly K[]): Partial<Record<K, string>> | 'help' {
   const options: Record<string, { type: 'string' } | { type: 'boolean'; short: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const n of names) options[n] = { type: 'string' };

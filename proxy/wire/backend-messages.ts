@@ -74,12 +74,7 @@ export function rowDescription(fields: readonly FieldDescription[]): Buffer {
 
 /** DataRow: Int16 column count, then per column Int32 length (-1 for NULL) and the bytes. */
 export function dataRow(values: readonly (Uint8Array | null)[]): Buffer {
-  const w = new MessageWriter().begin(Backend.DataRow).int16(values.length);
-  for (const v of values) {
-    if (v === null) w.int32(-1);
-    else w.int32(v.length).bytes(v);
-  }
-  return w.end().flush();
+  return dataRows([values]);
 }
 
 /** Several DataRows in one buffer, sized first and filled once (a batch rewritten by a plugin). */
