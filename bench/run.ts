@@ -3,6 +3,7 @@
  * Suites are loaded on demand so one suite's setup (and failures to load) never touch another.
  */
 import type { Suite } from './suite.js';
+import { exitWhenIdle } from '../sandbox/index.js';
 
 interface SuiteEntry {
   readonly summary: string;
@@ -58,10 +59,10 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  // Explicit exit: a suite's leftover handles (timers, sockets) must not keep the process alive.
-  (code) => process.exit(code),
+  // A suite's leftover handles (timers, sockets) must not keep the process alive for long.
+  (code) => exitWhenIdle(code),
   (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
+    exitWhenIdle(1);
   },
 );

@@ -3,6 +3,7 @@
 import { ConfigError, USAGE, parseConfig } from './config.js';
 import { startProxy } from './server.js';
 import { DataDirInUse } from './datadir-lock.js';
+import { exitWhenIdle } from '../sandbox/index.js';
 
 async function main(): Promise<number> {
   let config;
@@ -57,9 +58,9 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => exitWhenIdle(code),
   (err: unknown) => {
     process.stderr.write(`provenance-proxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
+    exitWhenIdle(1);
   },
 );

@@ -33,6 +33,7 @@
 export { SANDBOX_RUNTIME_VERSION, functionHash, sandboxFunction } from './hash.js';
 export { SandboxError, SANDBOX_ERROR_KINDS, type SandboxErrorKind } from './errors.js';
 export { SandboxPool, DEFAULT_LIMITS, DEFAULT_ISOLATES } from './pool.js';
+export { exitWhenIdle, EXIT_GRACE_MS } from './exit.js';
 export { MAX_OUTPUT_DEPTH, FUNCTION_CACHE_SIZE } from './runtime.js';
 export { MAX_SOURCE_CHARS } from './batch.js';
 export type {

@@ -3,7 +3,7 @@
  * prints one JSON line describing both. Run in its own process by hostile.test.ts.
  */
 import { types } from 'node:util';
-import { SandboxError, SandboxPool, sandboxFunction, type SandboxValue, type TransformKind } from '../../../sandbox/index.js';
+import { SandboxError, SandboxPool, exitWhenIdle, sandboxFunction, type SandboxValue, type TransformKind } from '../../../sandbox/index.js';
 
 export interface HostileCase {
   readonly source: string;
@@ -72,4 +72,4 @@ const report: HostileReport = {
 };
 process.stdout.write(`${JSON.stringify(report, (_, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))}\n`);
 await pool.close();
-process.exit(0);
+exitWhenIdle(0);
