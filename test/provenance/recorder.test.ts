@@ -72,6 +72,33 @@ describe('provenance recorder', () => {
     await r.close();
   });
 
+  it('keeps batches full under steady load: records that arrive during a write wait for their timer', async () => {
+    // Writing whatever came in during the last write, at once, would shrink the batches under
+    // steady load to the few records of one write's duration.
+    const db = new FakeStore();
+    const sizes: number[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((open) => (release = open));
+    const query = db.query.bind(db);
+    db.query = async (sql, params = []) => {
+      sizes.push((JSON.parse(String(params[0])) as unknown[]).length);
+      await gate;
+      return query(sql, params);
+    };
+    const r = await recorderOn(spoolPath(), db, { batchSize: 100, flushMs: 5_000 });
+    r.add(rows(0, 1), false);
+    const first = r.flush();
+    for (let i = 1; i <= 5; i++) r.add(rows(i, 1), false);
+    release();
+    await first;
+    await new Promise((done) => setTimeout(done, 50));
+    // The five wait for their timer (or a full batch, or close), not for the first write to end.
+    expect(sizes).toEqual([1]);
+    await r.close();
+    expect(sizes).toEqual([1, 5]);
+    expect(db.ids).toEqual(ids(0, 6));
+  });
+
   it('spools while the database is down, then writes the spool first, in order, exactly once', async () => {
     const db = new FakeStore();
     const file = spoolPath();
