@@ -162,6 +162,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       spool,
       store: current,
       insertSql: INSERT_EXECUTIONS_SQL,
+      insertName: 'provenance_insert_executions',
       // The recorder holds what ProvenancePlugin gave it (or the spool kept): ExecutionRecords.
       insertParams: (rows) => insertExecutionsParams(rows as readonly ExecutionRecord[]),
       log,

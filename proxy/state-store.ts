@@ -51,8 +51,10 @@ class RemoteStore implements StateStore {
     this.client.on('end', lost);
   }
 
-  async query(sql: string, params: readonly unknown[] = []): Promise<{ rows: Record<string, unknown>[] }> {
-    const r = await this.client.query<Record<string, unknown>>(sql, [...params]);
+  async query(sql: string, params: readonly unknown[] = [], prepare?: string): Promise<{ rows: Record<string, unknown>[] }> {
+    const r = await this.client.query<Record<string, unknown>>(
+      prepare === undefined ? { text: sql, values: [...params] } : { name: prepare, text: sql, values: [...params] },
+    );
     return { rows: r.rows };
   }
 

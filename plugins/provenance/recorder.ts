@@ -19,6 +19,8 @@ export interface RecorderOptions {
   readonly store: () => SqlRunner | null;
   /** Inserts a batch of records; must ignore records already present (by id). */
   readonly insertSql: string;
+  /** A name to prepare insertSql under, where the database supports it (it runs for every batch). */
+  readonly insertName?: string;
   /** The insert's parameters for a batch; by default one, the records as a JSON array. */
   readonly insertParams?: (rows: readonly unknown[]) => unknown[];
   readonly batchSize?: number;
@@ -159,7 +161,7 @@ export class Recorder {
     const db = this.opts.store();
     if (!spill && spool.count === 0 && db) {
       try {
-        await db.query(this.opts.insertSql, this.params(rows));
+        await db.query(this.opts.insertSql, this.params(rows), this.opts.insertName);
         this.written += rows.length;
         return;
       } catch (err) {
@@ -204,7 +206,7 @@ export class Recorder {
         const { records, end } = await spool.head(this.batchSize * 10);
         if (records.length === 0) break;
         for (let i = 0; i < records.length; i += this.batchSize) {
-          await db.query(this.opts.insertSql, this.params(records.slice(i, i + this.batchSize)));
+          await db.query(this.opts.insertSql, this.params(records.slice(i, i + this.batchSize)), this.opts.insertName);
         }
         await spool.consume(end, records.length);
         this.written += records.length;

@@ -3,7 +3,11 @@ import { MIGRATIONS } from './schema.js';
 
 /** The proxy's own SQL access to the database that holds its state. */
 export interface SqlRunner {
-  query(sql: string, params?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  /**
+   * One statement. `prepare` names a statement run again and again on this connection: a server
+   * that supports it parses and plans it once (the name must always come with the same SQL).
+   */
+  query(sql: string, params?: readonly unknown[], prepare?: string): Promise<{ rows: Record<string, unknown>[] }>;
   /** Several statements, no parameters, no result. */
   exec(sql: string): Promise<void>;
 }
