@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cleanEnv, freePort, startService, type Service } from './processes.js';
+import { NODE_FLAGS } from '../../proxy/node-flags.js';
 
 export interface RunningProxy {
   readonly host: string;
@@ -46,8 +47,7 @@ export async function startProxy(opts: {
       'provenance-proxy',
       process.execPath,
       [
-        // isolated-vm crashes under Node's startup snapshot.
-        '--no-node-snapshot',
+        ...NODE_FLAGS,
         cli,
         '--listen', `${HOST}:${port}`,
         '--upstream', opts.upstream,
