@@ -4,6 +4,8 @@ import { ConfigError, USAGE, parseConfig } from './config.js';
 import { startProxy } from './server.js';
 import { DataDirInUse } from './datadir-lock.js';
 import { exitWhenIdle } from '../sandbox/index.js';
+import { missingNodeFlags } from './node-flags.js';
+import { relaunchWith } from './relaunch.js';
 
 async function main(): Promise<number> {
   let config;
@@ -57,10 +59,15 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => exitWhenIdle(code),
-  (err: unknown) => {
-    process.stderr.write(`provenance-proxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    exitWhenIdle(1);
-  },
-);
+const missing = missingNodeFlags();
+if (missing.length > 0) {
+  relaunchWith(missing);
+} else {
+  void main().then(
+    (code) => exitWhenIdle(code),
+    (err: unknown) => {
+      process.stderr.write(`provenance-proxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      exitWhenIdle(1);
+    },
+  );
+}

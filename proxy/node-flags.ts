@@ -1,6 +1,7 @@
 /**
  * The Node.js flags the proxy runs with. `npm start`, the Dockerfile's ENTRYPOINT, the tests and
- * the benchmarks all start it with these (a test checks that the first two say the same).
+ * the benchmarks all start it with these (a test checks that the first two say the same); the
+ * installed binary, started without them, runs itself again with them (relaunch.ts).
  *
  * - `--no-node-snapshot`: isolated-vm crashes under Node's startup snapshot.
  * - `--max-semi-space-size=32` (MiB): rows with transforms are short-lived objects by the
@@ -12,3 +13,18 @@
  *   of MiB of memory under load.
  */
 export const NODE_FLAGS: readonly string[] = ['--no-node-snapshot', '--max-semi-space-size=32'];
+
+/** A flag's name, without its value: `--max-semi-space-size=32` → `--max-semi-space-size`. */
+function flagName(flag: string): string {
+  const eq = flag.indexOf('=');
+  return eq < 0 ? flag : flag.slice(0, eq);
+}
+
+/**
+ * The flags of NODE_FLAGS this process was started without, by name: one given with another value
+ * (on the command line or in NODE_OPTIONS) counts as given.
+ */
+export function missingNodeFlags(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env['NODE_OPTIONS'] ?? ''): string[] {
+  const given = new Set([...execArgv, ...nodeOptions.split(/\s+/)].map(flagName));
+  return NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+}

@@ -19,8 +19,9 @@ export interface CliProcess {
   memory(): { rss: number; peak: number };
 }
 
-export async function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliProcess> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], {
+/** `nodeFlags`: what `node` is started with (the installed binary's `#!/usr/bin/env node` gives none). */
+export async function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, nodeFlags: readonly string[] = NODE_FLAGS): Promise<CliProcess> {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
