@@ -90,11 +90,27 @@ export function utf8(raw: Buffer, typeName: string, format: 0 | 1): string {
 // In a `u` regex a surrogate code unit only matches when it is not half of a pair.
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
+/** Strings up to this many UTF-16 units are encoded in JavaScript when they are plain ASCII. */
+const SHORT_TEXT = 256;
+
 /**
  * A string as the UTF-8 bytes PostgreSQL would accept as text: no NUL (text types cannot hold
  * one) and no unpaired surrogate (UTF-8 cannot encode one; Buffer.from would silently put U+FFFD).
  */
 export function textBytes(value: string, typeName: string): Buffer {
+  const n = value.length;
+  if (n <= SHORT_TEXT) {
+    // Short ASCII without NUL, the common case: stored byte by byte, which costs less than
+    // Buffer.from's native call and the NUL search after it. Anything else takes the general path.
+    const out = Buffer.allocUnsafe(n);
+    let i = 0;
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80 || c === 0) break;
+      out[i] = c;
+    }
+    if (i === n) return out;
+  }
   const bytes = Buffer.from(value, 'utf8');
   // As many bytes as UTF-16 units: all ASCII, so no surrogate; a native search finds a NUL.
   if (bytes.length === value.length) {
