@@ -98,20 +98,30 @@ const SHARED_FIELDS = [
   'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id',
 ] as const satisfies readonly (keyof ExecutionRecord)[];
 
+/** Whether two fields of records hold the same data (arrays and objects compared by content). */
+function sameField(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => v === b[i]);
+  return typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && JSON.stringify(a) === JSON.stringify(b);
+}
+
 /** INSERT_EXECUTIONS_SQL's two parameters for a batch of records. */
 export function insertExecutionsParams(records: readonly ExecutionRecord[]): [string, string] {
-  const sharedIndex = new Map<string, number>();
+  // Candidates by a few fields that tell most sets apart; the full comparison decides. (A JSON key
+  // of all the shared fields cost more per record than the rest of this function.)
+  const candidates = new Map<string, { readonly c: number; readonly record: ExecutionRecord }[]>();
   const shared: Record<string, unknown>[] = [];
   const own: unknown[] = [];
   for (const r of records) {
-    const values = SHARED_FIELDS.map((f) => r[f]);
-    const key = JSON.stringify(values);
-    let c = sharedIndex.get(key);
+    const probe = `${r.session_id}\u0000${r.transform_name}\u0000${r.transform_version}\u0000${r.statement_fingerprint}`;
+    let list = candidates.get(probe);
+    if (list === undefined) candidates.set(probe, (list = []));
+    let c = list.find((e) => SHARED_FIELDS.every((f) => sameField(e.record[f], r[f])))?.c;
     if (c === undefined) {
       c = shared.length;
-      sharedIndex.set(key, c);
+      list.push({ c, record: r });
       const entry: Record<string, unknown> = { c };
-      SHARED_FIELDS.forEach((f, i) => (entry[f] = values[i]));
+      for (const f of SHARED_FIELDS) entry[f] = r[f];
       shared.push(entry);
     }
     own.push({
