@@ -17,7 +17,7 @@
  * text). Types the codecs do not know are hashed as served, so for them the hash depends on the
  * format. An auditor can recompute a hash with SQL alone (the README shows how).
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash as hashAtOnce, type Hash } from 'node:crypto';
 import { decodeValue, encodeValue, isSupportedType, type ColumnType } from '../transforms/codecs.js';
 
 const JSONB_OID = 3802;
@@ -47,6 +47,7 @@ const MAX_PENDING_BYTES = 8 << 20;
  */
 const FIRST_CHUNK_BYTES = 512;
 const CHUNK_BYTES = 64 << 10;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * A hash fed batch by batch: one per execution's input, one per its output. Each batch's rows are
@@ -121,8 +122,15 @@ export class PortionHash {
   hex(): string {
     if (this.digest === null) {
       this.retire();
-      this.flush();
-      this.digest = (this.hash ?? createHash('sha256')).digest('hex');
+      if (this.hash === null && this.full.length <= 1) {
+        // All of it in one buffer (most results): one call, without a Hash object.
+        this.digest = hashAtOnce('sha256', this.full[0] ?? EMPTY, 'hex');
+        this.full = [];
+        this.fullBytes = 0;
+      } else {
+        this.flush();
+        this.digest = (this.hash ?? createHash('sha256')).digest('hex');
+      }
     }
     return this.digest;
   }

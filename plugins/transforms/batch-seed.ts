@@ -1,5 +1,5 @@
 /** The Math.random seed of one batch a transform runs on. */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Seed for Math.random: the function and the exact input bytes, so a replay draws the same numbers.
@@ -24,7 +24,7 @@ export function batchSeed(functionHash: string, inputs: readonly (Buffer | null)
     out.set(b, off);
     off += b.length;
   }
-  return createHash('sha256').update(out).digest('hex');
+  return hash('sha256', out, 'hex');
 }
 
 /** n's ASCII decimal digits at off; returns the offset after them. */
