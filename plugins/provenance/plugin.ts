@@ -14,6 +14,7 @@ import { shapeOf, type StatementShape } from './sql-text.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
+import { identifierName } from '../../proxy/identifier.js';
 import type { ExecutionRecord } from './schema.js';
 
 export type Durability = 'off' | 'async' | 'sync';
@@ -228,6 +229,6 @@ export class ProvenancePlugin implements Plugin {
     if (!state) return;
     const role = m[1];
     if (role === undefined || /^none$/i.test(role)) state.currentRole = s.user;
-    else state.currentRole = role.startsWith('"') ? role.slice(1, -1).replace(/""/g, '"') : role.toLowerCase();
+    else state.currentRole = identifierName(role);
   }
 }

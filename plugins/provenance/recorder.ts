@@ -21,8 +21,8 @@ export interface RecorderOptions {
   readonly insertSql: string;
   /** A name to prepare insertSql under, where the database supports it (it runs for every batch). */
   readonly insertName?: string;
-  /** The insert's parameters for a batch; by default one, the records as a JSON array. */
-  readonly insertParams?: (rows: readonly unknown[]) => unknown[];
+  /** The insert's parameters for a batch of records. */
+  readonly insertParams: (rows: readonly unknown[]) => unknown[];
   readonly batchSize?: number;
   readonly flushMs?: number;
   /** Queued records beyond which the queue is spilled to the spool rather than held in memory. */
@@ -68,10 +68,8 @@ export class Recorder {
   private readonly flushMs: number;
   private readonly maxQueued: number;
   private readonly retryMs: number;
-  private readonly params: (rows: readonly unknown[]) => unknown[];
 
   constructor(private readonly opts: RecorderOptions) {
-    this.params = opts.insertParams ?? ((rows) => [JSON.stringify(rows)]);
     this.batchSize = opts.batchSize ?? 500;
     this.flushMs = opts.flushMs ?? 50;
     this.maxQueued = opts.maxQueued ?? 20_000;
@@ -161,7 +159,7 @@ export class Recorder {
     const db = this.opts.store();
     if (!spill && spool.count === 0 && db) {
       try {
-        await db.query(this.opts.insertSql, this.params(rows), this.opts.insertName);
+        await db.query(this.opts.insertSql, this.opts.insertParams(rows), this.opts.insertName);
         this.written += rows.length;
         return;
       } catch (err) {
@@ -206,7 +204,7 @@ export class Recorder {
         const { records, end } = await spool.head(this.batchSize * 10);
         if (records.length === 0) break;
         for (let i = 0; i < records.length; i += this.batchSize) {
-          await db.query(this.opts.insertSql, this.params(records.slice(i, i + this.batchSize)), this.opts.insertName);
+          await db.query(this.opts.insertSql, this.opts.insertParams(records.slice(i, i + this.batchSize)), this.opts.insertName);
         }
         await spool.consume(end, records.length);
         this.written += records.length;

@@ -17,6 +17,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { randomInt } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
+import { identifierName } from '../identifier.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { Framer } from '../wire/framer.js';
 import { BodyReader } from '../wire/reader.js';
@@ -67,11 +68,6 @@ export function quoteIdent(s: string): string {
 /** set_config takes the value as a server does from a startup packet (a list stays a list). */
 function setConfig(name: string, value: string): string {
   return `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`;
-}
-
-/** Postgres folds unquoted identifiers to lower case. */
-function channelName(token: string): string {
-  return token.startsWith('"') ? token.slice(1, -1).replace(/""/g, '"') : token.toLowerCase();
 }
 
 /** Split a backend byte stream into whole messages (PGlite returns whole messages). */
@@ -676,8 +672,8 @@ export class EmbeddedUpstream implements Upstream {
       if (m[1]) {
         unlisten = true;
         if (token === '*') link.listening.clear();
-        else link.listening.delete(channelName(token));
-      } else link.listening.add(channelName(token));
+        else link.listening.delete(identifierName(token));
+      } else link.listening.add(identifierName(token));
     }
     return unlisten;
   }

@@ -1,9 +1,8 @@
 /** Every way of starting the proxy passes it the same Node.js flags. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readdirSync, rmSync } from 'node:fs';
 import pg from 'pg';
 import { missingNodeFlags, NODE_FLAGS } from '../../proxy/node-flags.js';
 import { startCli } from '../support/cli-process.js';
