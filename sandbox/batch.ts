@@ -39,7 +39,11 @@ function hashChecked(fn: SandboxFunction): boolean {
   return true;
 }
 
-export function prepareBatch(batch: RunBatch, limits: SandboxLimits): PreparedBatch {
+/**
+ * `seedNow`: compute a lazy seed up front (the function is known to draw random numbers); otherwise
+ * the batch goes without and asks for it when it draws one.
+ */
+export function prepareBatch(batch: RunBatch, limits: SandboxLimits, seedNow: boolean): PreparedBatch {
   const { fn } = batch;
   if (typeof fn !== 'object' || fn === null || typeof fn.name !== 'string' || typeof fn.source !== 'string' || typeof fn.hash !== 'string') {
     throw new TypeError('batch.fn must be a SandboxFunction');
@@ -51,7 +55,8 @@ export function prepareBatch(batch: RunBatch, limits: SandboxLimits): PreparedBa
   // Compiled functions are cached under the hash: a hash naming another source would run that one.
   if (!hashChecked(fn)) throw new SandboxError('compile', fn.name, 'hash does not match functionHash(source) for this sandbox runtime');
   if (!(batch.clock instanceof Date) || !Number.isFinite(batch.clock.getTime())) throw new TypeError('batch.clock must be a valid Date');
-  if (typeof batch.seed !== 'string') throw new TypeError('batch.seed must be a string');
+  const { seed } = batch;
+  if (typeof seed !== 'string' && typeof seed !== 'function') throw new TypeError('batch.seed must be a string or a function');
   if (!Array.isArray(batch.items)) throw new TypeError('batch.items must be an array');
 
   const payload: RuntimePayload = {
@@ -61,7 +66,7 @@ export function prepareBatch(batch: RunBatch, limits: SandboxLimits): PreparedBa
     params: batch.params,
     ctx: batch.ctx,
     clock: batch.clock.getTime(),
-    seed: seedWords(batch.seed),
+    seed: typeof seed === 'string' ? seedWords(seed) : seedNow ? seedWords(lazySeed(seed, fn.name)) : null,
     items: batch.items,
     maxOutputBytes: maxOutputBytes(limits),
   };
@@ -72,4 +77,10 @@ export function prepareBatch(batch: RunBatch, limits: SandboxLimits): PreparedBa
     throw new TypeError(`batch for transform "${fn.name}" is not structured-clone data: ${err instanceof Error ? err.message : String(err)}`);
   }
   return { fn, payload: copy, itemCount: batch.items.length };
+}
+
+function lazySeed(seed: () => string, name: string): string {
+  const value = seed();
+  if (typeof value !== 'string') throw new TypeError(`the seed function of the batch for transform "${name}" returned no string`);
+  return value;
 }

@@ -25,6 +25,7 @@ export const DEFAULT_LIMITS: SandboxLimits = { memoryMb: 64, timeoutMs: 1000 };
 export const DEFAULT_ISOLATES = 2;
 
 interface Job extends PreparedBatch {
+  readonly batch: RunBatch;
   readonly resolve: (result: BatchResult) => void;
   readonly reject: (err: Error) => void;
   /** Runs alone: a group it was in failed as a whole. */
@@ -55,6 +56,8 @@ export class SandboxPool {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #stats = { isolatesCreated: 0, isolatesDisposed: 0, isolatesLost: 0, compiled: 0, cacheHits: 0 };
+  /** Hashes of functions seen drawing random numbers: their batches are seeded before they run. */
+  readonly #drawsRandom = new Set<string>();
 
   constructor(opts: SandboxOptions = {}) {
     const memoryMb = opts.memoryMb ?? DEFAULT_LIMITS.memoryMb;
@@ -84,12 +87,12 @@ export class SandboxPool {
     if (this.#closed) return Promise.reject(new Error('SandboxPool is closed'));
     let prepared: PreparedBatch;
     try {
-      prepared = prepareBatch(batch, this.#limits);
+      prepared = prepareBatch(batch, this.#limits, this.#drawsRandom.has(batch.fn?.hash));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return new Promise<BatchResult>((resolve, reject) => {
-      this.#queue.push({ ...prepared, resolve, reject, solo: false });
+      this.#queue.push({ ...prepared, batch, resolve, reject, solo: false });
       this.#pump();
     });
   }
@@ -227,6 +230,7 @@ export class SandboxPool {
     } else {
       if (outcome.compiled) this.#stats.compiled++;
       if (outcome.cacheHit) this.#stats.cacheHits++;
+      if (!outcome.ok && 'needSeed' in outcome) return this.#runSeeded(job);
       if (outcome.ok) job.resolve({ items: outcome.items });
       else job.reject(new SandboxError(outcome.kind, job.fn.name, outcome.message, outcome.index));
       // An allocation failure the transform surfaced as a RangeError still leaves a heap near its
@@ -234,6 +238,32 @@ export class SandboxPool {
       retire = !outcome.ok && outcome.kind === 'memory';
     }
     return retire;
+  }
+
+  /**
+   * A batch that went without a seed drew a random number: it runs again first in line, seeded
+   * (batches are hermetic, so the stopped run left nothing behind), and so does every later batch
+   * of its function. The isolate may serve on.
+   */
+  #runSeeded(job: Job): false {
+    this.#drawsRandom.add(job.fn.hash);
+    if (this.#closed) {
+      job.reject(new Error('SandboxPool was closed before the batch ran'));
+      return false;
+    }
+    if (typeof job.batch.seed === 'string') {
+      job.reject(new SandboxError('throw', job.fn.name, 'sandbox runtime asked for the seed it was given'));
+      return false;
+    }
+    let prepared: PreparedBatch;
+    try {
+      prepared = prepareBatch({ ...job.batch, seed: job.batch.seed() }, this.#limits, true);
+    } catch (err) {
+      job.reject(err instanceof Error ? err : new Error(String(err)));
+      return false;
+    }
+    this.#queue.unshift({ ...job, ...prepared });
+    return false;
   }
 
   #retire(isolate: SandboxIsolate): void {

@@ -11,7 +11,8 @@ export interface RuntimePayload {
   readonly ctx: SandboxValue;
   /** Milliseconds since the epoch. */
   readonly clock: number;
-  readonly seed: SeedWords;
+  /** null: not computed yet; the batch asks for it by drawing a number (see `needSeed`). */
+  readonly seed: SeedWords | null;
   readonly items: readonly SandboxValue[];
   readonly maxOutputBytes: number;
 }
@@ -25,6 +26,8 @@ interface CacheOutcome {
 
 export type RuntimeResult =
   | (CacheOutcome & { readonly ok: true; readonly items: SandboxValue[] })
+  /** The batch came without a seed and drew a random number: it must run again with one. */
+  | (CacheOutcome & { readonly ok: false; readonly needSeed: true })
   | (CacheOutcome & {
       readonly ok: false;
       readonly kind: SandboxErrorKind;
@@ -49,6 +52,7 @@ export function parseRuntimeResult(raw: unknown, itemCount: number): RuntimeResu
     }
     return { ok: true, items: items as SandboxValue[], compiled, cacheHit };
   }
+  if (r.ok === false && r.needSeed === true) return { ok: false, needSeed: true, compiled, cacheHit };
   if (r.ok === false && isSandboxErrorKind(r.kind) && typeof r.message === 'string' && typeof r.index === 'number') {
     return { ok: false, kind: r.kind, message: r.message, index: r.index >= 0 ? r.index : undefined, compiled, cacheHit };
   }

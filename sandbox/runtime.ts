@@ -7,7 +7,7 @@
  * - reads every intrinsic it uses into closure constants first; nothing a transform can reach is
  *   looked up again by the runner;
  * - replaces `Date` (no-argument forms return the batch clock), `Math.random` (sfc32 seeded per
- *   batch), the default-date forms of `Intl.DateTimeFormat`, and `console` (a no-op);
+ *   batch, the seed asked for only by batches that draw a number), the default-date forms of `Intl.DateTimeFormat`, and `console` (a no-op);
  * - deletes what is non-deterministic or needless: `WeakRef`, `FinalizationRegistry` (observe GC),
  *   `SharedArrayBuffer`, `Atomics`, `WebAssembly`, `eval` (global code could leave declarations
  *   behind for the next batch), the legacy `RegExp.$1`-style statics (they carry the last match of a
@@ -87,7 +87,17 @@ export const RUNTIME_SOURCE = String.raw`(function () {
   // ---- Determinism: one clock and one random sequence per batch.
   let clock = 0;
   let r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+  // A batch may come without a seed (hashing its input costs the host more than most transforms
+  // do): the first Math.random call then stops it, and the host runs it again with the seed. The
+  // flag, not the throw, decides: a transform that catches the throw is run again all the same.
+  let seeded = false;
+  let seedWanted = false;
+  const NEED_SEED = freeze({ __proto__: null });
   function nextRandom() {
+    if (!seeded) {
+      seedWanted = true;
+      throw NEED_SEED;
+    }
     // sfc32: small, fast, and good enough for sampling and masking; never for secrets.
     const t = (((r0 + r1) | 0) + r3) | 0;
     r3 = (r3 + 1) | 0;
@@ -98,6 +108,9 @@ export const RUNTIME_SOURCE = String.raw`(function () {
     return (t >>> 0) / 4294967296;
   }
   function seedRandom(words) {
+    seedWanted = false;
+    seeded = words !== null;
+    if (!seeded) return;
     r0 = words[0] | 0; r1 = words[1] | 0; r2 = words[2] | 0; r3 = words[3] | 0;
     for (let i = 0; i < 15; i++) nextRandom();
   }
@@ -457,6 +470,12 @@ export const RUNTIME_SOURCE = String.raw`(function () {
 
   // The payload is a fresh structured-clone copy made for this call: no transform has touched it.
   return function run(payload) {
+    const result = runBatch(payload);
+    if (seedWanted) return { __proto__: null, ok: false, needSeed: true, compiled: result.compiled, cacheHit: result.cacheHit };
+    return result;
+  };
+
+  function runBatch(payload) {
     const kind = payload.kind;
     const items = payload.items;
     clock = payload.clock;
@@ -515,6 +534,6 @@ export const RUNTIME_SOURCE = String.raw`(function () {
       }
     }
     return { __proto__: null, ok: true, items: out, compiled, cacheHit };
-  };
+  }
 })()
 `;

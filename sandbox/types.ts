@@ -54,8 +54,12 @@ export interface RunBatch {
   readonly ctx: SandboxValue;
   /** What `Date.now()` and `new Date()` return inside, fixed for the whole batch. */
   readonly clock: Date;
-  /** Seeds `Math.random` (the caller passes function hash + input hash). */
-  readonly seed: string;
+  /**
+   * Seeds `Math.random` (the caller passes function hash + input hash). A function is called only
+   * when the batch draws a random number, and from then on before every batch of that function:
+   * most transforms never draw one, and hashing a batch's input costs more than they do.
+   */
+  readonly seed: string | (() => string);
   /** Column transform: values; row transform: rows as objects `{ col: value }`. */
   readonly items: readonly SandboxValue[];
 }

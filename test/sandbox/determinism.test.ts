@@ -44,6 +44,52 @@ describe('determinism', () => {
     expect(b.items).toEqual(a.items);
   });
 
+  describe('a seed given as a function', () => {
+    // Each case uses its own source: the pool remembers which functions draw random numbers.
+    const counted = (seed: string): { calls: number; seed: () => string } => {
+      const c = { calls: 0, seed: () => (c.calls++, seed) };
+      return c;
+    };
+
+    it('is never asked for when the transform draws no random number', async () => {
+      const s = counted('unused');
+      const result = await pool.run(column('(v) => v * 2 /* no draw */', [1, 2, 3], { seed: s.seed }));
+      expect(result.items).toEqual([2, 4, 6]);
+      expect(s.calls).toBe(0);
+    });
+
+    it('gives what the same seed given as a string gives, asked for once per batch', async () => {
+      const source = '(v) => v + Math.random() /* lazy */';
+      const eager = await pool.run(column(source, [1, 2, 3], { seed: 'lazy seed' }));
+      const first = counted('lazy seed');
+      const lazy = await pool.run(column('(v) => v + Math.random() /* lazy, first */', [1, 2, 3], { seed: first.seed }));
+      expect(lazy.items).toEqual(eager.items);
+      expect(first.calls).toBe(1);
+      // Known now to draw: seeded before it runs, still once.
+      const again = counted('lazy seed');
+      const second = await pool.run(column('(v) => v + Math.random() /* lazy, first */', [1, 2, 3], { seed: again.seed }));
+      expect(second.items).toEqual(eager.items);
+      expect(again.calls).toBe(1);
+    });
+
+    it('runs again seeded a transform that caught the unseeded draw', async () => {
+      const source = '(v) => { try { return Math.random(); } catch (e) { return -1; } }';
+      const eager = await pool.run(column(source, [0, 0], { seed: 'caught' }));
+      const lazy = await pool.run(column(`${source} /* lazy */`, [0, 0], { seed: counted('caught').seed }));
+      expect(lazy.items).toEqual(eager.items);
+      expect(lazy.items).not.toContain(-1);
+    });
+
+    it('fails the batch when the seed function throws', async () => {
+      const err = await pool.run(column('(v) => Math.random() /* throwing seed */', [0], { seed: () => { throw new Error('no seed here'); } })).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe('no seed here');
+    });
+  });
+
   it('spreads random numbers evenly', async () => {
     const result = await pool.run(column('(v) => Math.floor(Math.random() * 10)', Array.from({ length: 10_000 }, () => 0)));
     const counts = new Array<number>(10).fill(0);
