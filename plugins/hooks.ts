@@ -126,7 +126,11 @@ export interface Plugin {
    * client gets it where the server's answer would be; the session goes on).
    */
   copyOut?(session: SessionInfo, text: string): PgError | null;
-  /** Batches of DataRows of a watched result, in order. */
+  /**
+   * Batches of DataRows of a watched result, handed over in order. The next batch may be handed
+   * over before the promise for the one before it settled (two are at work at once); what they
+   * return reaches the client in order, and after a batch fails nothing of the later ones does.
+   */
   dataRows?(session: SessionInfo, result: ResultInfo, rows: RowBatch): Maybe<RowsDecision>;
   /** CommandComplete of a watched result, or of any statement when no result was watched. */
   commandComplete?(session: SessionInfo, result: ResultInfo | null, tag: string): Maybe<CompleteDecision>;

@@ -28,11 +28,15 @@ const JSONB_VERSION = Buffer.from([1]);
  */
 const SEND_IS_TEXT: ReadonlySet<number> = new Set([25, 1043, 1042, 19, 114]);
 
+/** Whether a column's fields are hashed as served: binary format, a SEND_IS_TEXT type, or a type the codecs do not know. */
+function servedIsCanonical(type: ColumnType): boolean {
+  return type.format === 1 || SEND_IS_TEXT.has(type.oid) || !isSupportedType(type.oid);
+}
+
 /** The binary (send) representation of one served field. */
 export function canonicalField(raw: Buffer, type: ColumnType): Buffer {
-  if (type.format === 1 || SEND_IS_TEXT.has(type.oid)) return raw;
+  if (servedIsCanonical(type)) return raw;
   if (type.oid === JSONB_OID) return Buffer.concat([JSONB_VERSION, raw]);
-  if (!isSupportedType(type.oid)) return raw;
   return encodeValue(decodeValue(raw, type), { ...type, format: 1 }) ?? raw;
 }
 
@@ -65,20 +69,68 @@ export class PortionHash {
   private fullBytes = 0;
   private chunk: Buffer | null = null;
   private used = 0;
+  private asServed: readonly boolean[] | undefined;
+  /** The order number the next add in turn has, and the layouts of adds that came before their turn. */
+  private next = 0;
+  private readonly early = new Map<number, Buffer[]>();
 
   /**
    * Adds rows: for each, the fields at `fields` (result column indexes, already in table column
-   * order) whose types are `types` (the same on every call).
+   * order) whose types are `types` (the same on every call). `order` numbers the adds from 0 when
+   * they may come out of order (batches worked on at the same time): an add is laid out at once
+   * and hashed in its turn; a number never added leaves a gap.
    */
-  add(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[]): void {
+  add(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[], order = this.next): void {
     if (this.digest !== null) throw new Error('PortionHash: rows added after the hash was taken');
+    if (order !== this.next) {
+      this.early.set(order, this.layoutAlone(rows, fields, types));
+      return;
+    }
+    this.layout(rows, fields, types);
+    this.next++;
+    for (let e = this.early.get(this.next); e !== undefined; e = this.early.get(this.next)) {
+      this.early.delete(this.next);
+      this.append(e);
+      this.next++;
+    }
+    if (this.fullBytes > MAX_PENDING_BYTES) this.flush();
+  }
+
+  /** Lays rows out in buffers of their own, leaving the ones in turn as they are. */
+  private layoutAlone(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[]): Buffer[] {
+    const { full, fullBytes, chunk, used } = this;
+    this.full = [];
+    this.fullBytes = 0;
+    this.chunk = null;
+    this.used = 0;
+    this.layout(rows, fields, types);
+    this.retire();
+    const mine = this.full;
+    this.full = full;
+    this.fullBytes = fullBytes;
+    this.chunk = chunk;
+    this.used = used;
+    return mine;
+  }
+
+  private append(buffers: readonly Buffer[]): void {
+    this.retire();
+    for (const b of buffers) {
+      this.full.push(b);
+      this.fullBytes += b.length;
+    }
+  }
+
+  private layout(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[]): void {
     const n = fields.length;
+    // Whether a field's bytes are already canonical (most are): then it is copied without a call.
+    const asServed = (this.asServed ??= types.map(servedIsCanonical));
     const values: (Buffer | null)[] = new Array<Buffer | null>(n);
     for (const row of rows) {
       let size = 2 + 4 * n;
       for (let j = 0; j < n; j++) {
         const raw = row[fields[j]!] ?? null;
-        const b = raw === null ? null : canonicalField(raw, types[j]!);
+        const b = raw === null || asServed[j] ? raw : canonicalField(raw, types[j]!);
         values[j] = b;
         if (b !== null) size += b.length;
       }
@@ -115,12 +167,14 @@ export class PortionHash {
       }
       this.used = off;
     }
-    if (this.fullBytes > MAX_PENDING_BYTES) this.flush();
   }
 
   /** Lowercase hex; the hash takes no more rows after. */
   hex(): string {
     if (this.digest === null) {
+      // Adds after a gap (a batch that failed part way) count in their order.
+      for (const order of [...this.early.keys()].sort((a, b) => a - b)) this.append(this.early.get(order)!);
+      this.early.clear();
       this.retire();
       if (this.hash === null && this.full.length <= 1) {
         // All of it in one buffer (most results): one call, without a Hash object.

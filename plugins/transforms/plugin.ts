@@ -34,8 +34,10 @@ export interface Execution {
   rowsOut: number;
   /** Epoch milliseconds of its first batch. */
   startedAt: number;
-  /** Time spent in it, summed over batches. */
+  /** Time during which it was working on some batch of the result (batches may overlap). */
   durationMs: number;
+  /** performance.now() when the last batch it finished ended, for durationMs. */
+  busyUntil: number;
   /** The execution before it in its table's chain (null: it read the table's rows). */
   readonly parent: Execution | null;
   /** Last of its table's chain: its output is what the client got. */
@@ -74,6 +76,8 @@ interface ResultPlan {
   readonly tables: readonly TablePlan[];
   readonly clock: Date;
   dropped: number;
+  /** Batches handed over so far: each batch's number orders its hash input (batches may overlap). */
+  batches: number;
   /** Set once its executions were reported. */
   reported: boolean;
 }
@@ -187,6 +191,7 @@ function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, d
       rowsOut: 0,
       startedAt: performance.timeOrigin + performance.now(),
       durationMs: 0,
+      busyUntil: 0,
       parent,
       chainEnd: false,
     };
@@ -275,7 +280,7 @@ export class TransformsPlugin implements Plugin {
       if (applies) tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) });
     }
     if (tables.length === 0) return { action: 'pass' };
-    this.plans.set(result.fields, { tables, clock: new Date(), dropped: 0, reported: false });
+    this.plans.set(result.fields, { tables, clock: new Date(), dropped: 0, batches: 0, reported: false });
     return { action: 'watch' };
   }
 
@@ -283,52 +288,56 @@ export class TransformsPlugin implements Plugin {
     const plan = this.plans.get(result.fields);
     if (!plan) return { action: 'pass' };
     const ctx = this.context(s, plan.clock);
+    const order = plan.batches++;
     // Work on copies of the rows (raw bytes per field), which the transforms change in place.
     let current: (Buffer | null)[][] = rows.map((r) => [...r]);
     for (const tp of plan.tables) {
       for (const stage of tp.stages) {
         if (stage.length === 1 && stage[0]!.columns === null) {
           const t = stage[0]!;
-          const began = this.noteInput(tp, t, current);
+          const began = this.noteInput(tp, t, current, order);
           current = await this.runRowTransform(t, tp, result.fields, current, ctx, plan);
-          this.noteOutput(tp, t, current, began);
+          this.noteOutput(tp, t, current, began, order);
           continue;
         }
         const rowsNow = current;
         const runs = stage.map(async (t) => {
-          const began = this.noteInput(tp, t, rowsNow);
+          const began = this.noteInput(tp, t, rowsNow, order);
           await this.runColumnTransform(t, tp, result.fields, rowsNow, ctx, plan.clock);
           return began;
         });
         const settled = await Promise.allSettled(runs);
         // The first failure in chain order is the one reported, as if they had run one by one.
         for (const r of settled) if (r.status === 'rejected') throw r.reason;
-        settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rowsNow, (r as PromiseFulfilledResult<number>).value));
+        settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rowsNow, (r as PromiseFulfilledResult<number>).value, order));
       }
     }
     return { action: 'rewrite', rows: current };
   }
 
-  /** Provenance: a transform's input for this batch; returns when it started. */
-  private noteInput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[]): number {
+  /** Provenance: a transform's input for batch number `order`; returns when it started. */
+  private noteInput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[], order: number): number {
     const portion = tp.executions.get(t);
     const began = performance.now();
     if (portion) {
       const e = portion.execution;
-      if (e.rowsIn === 0 && e.durationMs === 0) e.startedAt = performance.timeOrigin + began;
-      e.input.add(rows, portion.fields, portion.types);
+      if (order === 0) e.startedAt = performance.timeOrigin + began;
+      e.input.add(rows, portion.fields, portion.types, order);
       e.rowsIn += rows.length;
     }
     return began;
   }
 
-  private noteOutput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[], began: number): void {
+  private noteOutput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[], began: number, order: number): void {
     const portion = tp.executions.get(t);
     if (!portion) return;
     const e = portion.execution;
-    e.output.add(rows, portion.fields, portion.types);
+    e.output.add(rows, portion.fields, portion.types, order);
     e.rowsOut += rows.length;
-    e.durationMs += performance.now() - began;
+    // The union of the batches' spans: time overlapping an earlier batch's is counted once.
+    const ended = performance.now();
+    e.durationMs += Math.max(0, ended - Math.max(began, e.busyUntil));
+    e.busyUntil = Math.max(e.busyUntil, ended);
   }
 
   async commandComplete(s: SessionInfo, result: { fields: readonly FieldDescription[] } | null, tag: string): Promise<{ action: 'pass' } | { action: 'rewrite'; tag: string }> {
@@ -377,7 +386,7 @@ export class TransformsPlugin implements Plugin {
       let out;
       try {
         const inputs = raws.map((b) => decodeValue(b, type));
-        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock, seed: batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
+        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock, seed: () => batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
         out = res.items.map((v, i) => (same(v, inputs[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
       } catch (err) {
         throw sandboxError(err, t);
@@ -398,7 +407,7 @@ export class TransformsPlugin implements Plugin {
     try {
       const inputs = rows.map((r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(r[c.index] ?? null, c.type)])));
       const raws = rows.flatMap((r) => cols.map((c) => r[c.index] ?? null));
-      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
+      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: () => batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
       res.items.forEach((item, i) => {
         if (item === null) {
           plan.dropped++;

@@ -86,22 +86,38 @@ export function dataRows(rows: readonly (readonly (Uint8Array | null)[])[]): Buf
   }
   const out = Buffer.allocUnsafe(size);
   let off = 0;
+  // Plain byte stores and short copies in a loop: Buffer's write methods and set() cost more than
+  // the few bytes most fields have.
   for (const r of rows) {
-    let len = 6 + 4 * r.length;
+    const n = r.length;
+    let len = 6 + 4 * n;
     for (const v of r) if (v !== null) len += v.length;
-    out[off] = Backend.DataRow;
-    off = out.writeInt32BE(len, off + 1);
-    off = out.writeInt16BE(r.length, off);
-    for (const v of r) {
-      if (v === null) off = out.writeInt32BE(-1, off);
-      else {
-        off = out.writeInt32BE(v.length, off);
-        out.set(v, off);
-        off += v.length;
+    out[off++] = Backend.DataRow;
+    off = int32At(out, off, len);
+    out[off++] = (n >>> 8) & 0xff;
+    out[off++] = n & 0xff;
+    for (let i = 0; i < n; i++) {
+      const v = r[i]!;
+      if (v === null) {
+        off = int32At(out, off, -1);
+        continue;
       }
+      const vl = v.length;
+      off = int32At(out, off, vl);
+      if (vl <= 64) for (let x = 0; x < vl; x++) out[off + x] = v[x]!;
+      else out.set(v, off);
+      off += vl;
     }
   }
   return out;
+}
+
+function int32At(out: Buffer, off: number, v: number): number {
+  out[off] = (v >>> 24) & 0xff;
+  out[off + 1] = (v >>> 16) & 0xff;
+  out[off + 2] = (v >>> 8) & 0xff;
+  out[off + 3] = v & 0xff;
+  return off + 4;
 }
 
 /** A complete local answer to a simple Query: description, rows, tag (text format). */

@@ -44,6 +44,31 @@ describe('PortionHash', () => {
     expect(h.hex()).toBe(reference(rows.map((r) => [r[2]!, r[1]!])));
   });
 
+  it('hashes numbered adds in their order, whatever order they come in, and across a gap', () => {
+    const next = mulberry32(77);
+    const batches: Buffer[][][] = Array.from({ length: 40 }, (_, b) =>
+      Array.from({ length: 1 + (next() % 300) }, (_, i) => [Buffer.from(`b${b}r${i}`), Buffer.alloc(next() % 200, b)]));
+    const expected = reference(batches.flat().map((r) => [r[1]!, r[0]!]));
+    const shuffled = batches.map((rows, order) => ({ rows, order }));
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = next() % (i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    const h = new PortionHash();
+    for (const { rows, order } of shuffled) {
+      h.add(rows, [1, 0], [TEXT, TEXT], order);
+      // The rows were laid out when added: changing them later changes nothing.
+      for (const r of rows) r[0] = Buffer.from('changed after');
+    }
+    expect(h.hex()).toBe(expected);
+
+    // Batch 3 never added (it failed part way): the others still count in their order.
+    const gap = new PortionHash();
+    const fresh = Array.from({ length: 6 }, (_, b) => [[Buffer.from(`g${b}`)]]);
+    for (const order of [5, 0, 4, 2, 1]) gap.add(fresh[order]!, [0], [TEXT], order);
+    expect(gap.hex()).toBe(reference([0, 1, 2, 4, 5].flatMap((b) => fresh[b]!)));
+  });
+
   it('hashes text-format values of other types in their binary form', () => {
     const h = new PortionHash();
     h.add([[Buffer.from('258')], [null]], [0], [INT4_TEXT]);

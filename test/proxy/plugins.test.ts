@@ -47,8 +47,35 @@ function testPlugins(): Plugin[] {
       return tag === 'SELECT 3' && s.pluginState.get('lifecycle') === 'started' ? { action: 'rewrite', tag: 'SELECT 3' } : { action: 'pass' };
     },
   };
-  return [guard, upper, lifecycle];
+  // The first batch of each result is the slowest: the ones after it are handed over and finish
+  // while it is still at work. late_fail fails its first batch, late_fail_second its second.
+  const batchNumber = new WeakMap<ResultInfo, number>();
+  const lateKind = (r: ResultInfo): string | undefined => r.fields.map((f) => f.name).find((n) => n.startsWith('late'));
+  const late: Plugin = {
+    name: 'late',
+    rowDescription(_s, r) {
+      return lateKind(r) ? { action: 'watch' } : { action: 'pass' };
+    },
+    async dataRows(_s, r, rows) {
+      const n = batchNumber.get(r) ?? 0;
+      batchNumber.set(r, n + 1);
+      overlap.active++;
+      overlap.peak = Math.max(overlap.peak, overlap.active);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, n === 0 ? 100 : 0));
+        const kind = lateKind(r);
+        if ((kind === 'late_fail' && n === 0) || (kind === 'late_fail_second' && n === 1)) throw new PgError('38000', `batch ${n} failed`);
+        return { action: 'rewrite', rows: rows.map((row) => [Buffer.from(`${row[0]!.toString()}!`)]) };
+      } finally {
+        overlap.active--;
+      }
+    },
+  };
+  return [guard, upper, lifecycle, late];
 }
+
+/** How many batches the late plugin had at work at once. */
+const overlap = { active: 0, peak: 0 };
 
 eachUpstream('plugin seam', (t) => {
   it('passes, rewrites, denies and answers statements locally (simple protocol)', async () => {
@@ -119,6 +146,36 @@ eachUpstream('plugin seam', (t) => {
     } finally {
       await c.end();
       await b.end();
+    }
+  });
+
+  it('works on batches of a result at the same time, and sends their rows in order', async () => {
+    const c = await t().pg();
+    try {
+      overlap.peak = 0;
+      const r = await c.query("SELECT 'v' || i AS late FROM generate_series(1, 50000) i");
+      expect(r.rows.map((x: { late: string }) => x.late)).toEqual(Array.from({ length: 50000 }, (_, i) => `v${i + 1}!`));
+      expect(overlap.peak).toBeGreaterThanOrEqual(2);
+      // The first batch fails after later ones finished: none of their rows reach the client.
+      await expect(c.query("SELECT 'v' || i AS late_fail FROM generate_series(1, 50000) i")).rejects.toMatchObject({ code: '38000', message: 'batch 0 failed' });
+      expect((await c.query('SELECT 1 AS after')).rows).toEqual([{ after: 1 }]);
+    } finally {
+      await c.end();
+    }
+    // The second batch fails while the first is at work: the first's rows, then the error, then nothing.
+    const raw = await RawClient.connect(t().port, t().kind === 'postgres' ? 'trustuser' : 'postgres');
+    try {
+      raw.write(serialize.query("SELECT 'v' || i AS late_fail_second FROM generate_series(1, 50000) i"));
+      const msgs = await raw.untilReady();
+      const codes = msgs.map((m) => m.code).join('');
+      expect(codes).toMatch(/^TD+EZ$/);
+      expect(sqlstate(msgs[codes.indexOf('E')]!.body)).toBe('38000');
+      const values = msgs.filter((m) => m.code === 'D').map((m) => m.body.subarray(6).toString());
+      expect(values).toEqual(values.map((_, i) => `v${i + 1}!`));
+      raw.write(serialize.query('SELECT 5'));
+      expect((await raw.untilReady()).map((m) => m.code).join('')).toBe('TDCZ');
+    } finally {
+      raw.end();
     }
   });
 
