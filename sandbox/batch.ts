@@ -2,9 +2,9 @@
 import ivm from 'isolated-vm';
 import { SandboxError } from './errors.js';
 import { functionHash } from './hash.js';
-import type { RuntimePayload } from './protocol.js';
+import { textFits, type RuntimePayload } from './protocol.js';
 import { seedWords } from './seed.js';
-import type { RunBatch, SandboxFunction, SandboxLimits } from './types.js';
+import type { RunBatch, SandboxFunction, SandboxLimits, TextColumn } from './types.js';
 
 /** Longest transform source accepted, in characters. */
 export const MAX_SOURCE_CHARS = 1 << 20;
@@ -57,7 +57,16 @@ export function prepareBatch(batch: RunBatch, limits: SandboxLimits, seedNow: bo
   if (!(batch.clock instanceof Date) || !Number.isFinite(batch.clock.getTime())) throw new TypeError('batch.clock must be a valid Date');
   const { seed } = batch;
   if (typeof seed !== 'string' && typeof seed !== 'function') throw new TypeError('batch.seed must be a string or a function');
-  if (!Array.isArray(batch.items)) throw new TypeError('batch.items must be an array');
+  const { items } = batch;
+  let itemCount: number;
+  if (Array.isArray(items)) itemCount = items.length;
+  else {
+    const column = items as Partial<TextColumn>;
+    if (fn.kind !== 'column' || typeof column.text !== 'string' || !(column.lengths instanceof Int32Array) || !textFits(column.text, column.lengths, false)) {
+      throw new TypeError('batch.items must be an array, or for a column transform a TextColumn whose lengths add up to its text');
+    }
+    itemCount = column.lengths.length;
+  }
 
   const payload: RuntimePayload = {
     hash: fn.hash,
@@ -67,7 +76,9 @@ export function prepareBatch(batch: RunBatch, limits: SandboxLimits, seedNow: bo
     ctx: batch.ctx,
     clock: batch.clock.getTime(),
     seed: typeof seed === 'string' ? seedWords(seed) : seedNow ? seedWords(lazySeed(seed, fn.name)) : null,
-    items: batch.items,
+    items: Array.isArray(items) ? items : null,
+    text: Array.isArray(items) ? null : (items as TextColumn).text,
+    lengths: Array.isArray(items) ? null : (items as TextColumn).lengths,
     maxOutputBytes: maxOutputBytes(limits),
   };
   let copy: ivm.ExternalCopy<RuntimePayload>;
@@ -76,7 +87,7 @@ export function prepareBatch(batch: RunBatch, limits: SandboxLimits, seedNow: bo
   } catch (err) {
     throw new TypeError(`batch for transform "${fn.name}" is not structured-clone data: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return { fn, payload: copy, itemCount: batch.items.length };
+  return { fn, payload: copy, itemCount };
 }
 
 function lazySeed(seed: () => string, name: string): string {

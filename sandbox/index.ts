@@ -36,8 +36,11 @@ export { SandboxPool, DEFAULT_LIMITS, DEFAULT_ISOLATES } from './pool.js';
 export { exitWhenIdle, EXIT_GRACE_MS } from './exit.js';
 export { MAX_OUTPUT_DEPTH, FUNCTION_CACHE_SIZE } from './runtime.js';
 export { MAX_SOURCE_CHARS } from './batch.js';
+export { UNCHANGED } from './types.js';
 export type {
   BatchResult,
+  ColumnResult,
+  TextColumn,
   RunBatch,
   SandboxFunction,
   SandboxLimits,

@@ -15,7 +15,7 @@ import { prepareBatch, type PreparedBatch } from './batch.js';
 import { SandboxError } from './errors.js';
 import { IsolateFailure, SandboxIsolate } from './isolate.js';
 import { parseRuntimeResult, type RuntimeResult } from './protocol.js';
-import type { BatchResult, RunBatch, SandboxLimits, SandboxOptions, SandboxStats } from './types.js';
+import type { BatchResult, ColumnResult, RunBatch, SandboxLimits, SandboxOptions, SandboxStats, SandboxValue } from './types.js';
 
 function asFailure(err: unknown): IsolateFailure {
   return err instanceof IsolateFailure ? err : new IsolateFailure('throw', `sandbox runtime failure: ${err instanceof Error ? err.message : String(err)}`, true);
@@ -26,7 +26,7 @@ export const DEFAULT_ISOLATES = 2;
 
 interface Job extends PreparedBatch {
   readonly batch: RunBatch;
-  readonly resolve: (result: BatchResult) => void;
+  readonly resolve: (result: ColumnResult) => void;
   readonly reject: (err: Error) => void;
   /** Runs alone: a group it was in failed as a whole. */
   solo: boolean;
@@ -83,7 +83,9 @@ export class SandboxPool {
    * Runs one batch: one call into an isolate, which applies the transform to every item. Rejects
    * with a SandboxError when the transform fails; with a TypeError when the batch itself is malformed.
    */
-  run(batch: RunBatch): Promise<BatchResult> {
+  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }): Promise<BatchResult>;
+  run(batch: RunBatch): Promise<ColumnResult>;
+  run(batch: RunBatch): Promise<ColumnResult> {
     if (this.#closed) return Promise.reject(new Error('SandboxPool is closed'));
     let prepared: PreparedBatch;
     try {
@@ -91,7 +93,7 @@ export class SandboxPool {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    return new Promise<BatchResult>((resolve, reject) => {
+    return new Promise<ColumnResult>((resolve, reject) => {
       this.#queue.push({ ...prepared, batch, resolve, reject, solo: false });
       this.#pump();
     });
@@ -231,7 +233,7 @@ export class SandboxPool {
       if (outcome.compiled) this.#stats.compiled++;
       if (outcome.cacheHit) this.#stats.cacheHits++;
       if (!outcome.ok && 'needSeed' in outcome) return this.#runSeeded(job);
-      if (outcome.ok) job.resolve({ items: outcome.items });
+      if (outcome.ok) job.resolve('text' in outcome ? { text: outcome.text } : { items: outcome.items });
       else job.reject(new SandboxError(outcome.kind, job.fn.name, outcome.message, outcome.index));
       // An allocation failure the transform surfaced as a RangeError still leaves a heap near its
       // limit: start the next batch on a fresh isolate.

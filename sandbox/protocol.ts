@@ -1,7 +1,7 @@
 /** What crosses into the isolate's `run` and what comes back (see `runtime.ts`). */
 import { isSandboxErrorKind, type SandboxErrorKind } from './errors.js';
 import type { SeedWords } from './seed.js';
-import type { SandboxValue, TransformKind } from './types.js';
+import { UNCHANGED, type SandboxValue, type TextColumn, type TransformKind } from './types.js';
 
 export interface RuntimePayload {
   readonly hash: string;
@@ -13,7 +13,10 @@ export interface RuntimePayload {
   readonly clock: number;
   /** null: not computed yet; the batch asks for it by drawing a number (see `needSeed`). */
   readonly seed: SeedWords | null;
-  readonly items: readonly SandboxValue[];
+  /** Items, or a TextColumn's (see types.ts): the string and the lengths. */
+  readonly items: readonly SandboxValue[] | null;
+  readonly text: string | null;
+  readonly lengths: Int32Array | null;
   readonly maxOutputBytes: number;
 }
 
@@ -26,6 +29,7 @@ interface CacheOutcome {
 
 export type RuntimeResult =
   | (CacheOutcome & { readonly ok: true; readonly items: SandboxValue[] })
+  | (CacheOutcome & { readonly ok: true; readonly text: TextColumn })
   /** The batch came without a seed and drew a random number: it must run again with one. */
   | (CacheOutcome & { readonly ok: false; readonly needSeed: true })
   | (CacheOutcome & {
@@ -45,6 +49,13 @@ export function parseRuntimeResult(raw: unknown, itemCount: number): RuntimeResu
   const r = raw as Record<string, unknown>;
   const compiled = r.compiled === true;
   const cacheHit = r.cacheHit === true;
+  if (r.ok === true && typeof r.text === 'string') {
+    const { text, lengths } = r;
+    if (!(lengths instanceof Int32Array) || lengths.length !== itemCount || !textFits(text, lengths)) {
+      throw new Error('sandbox runtime returned a malformed text column');
+    }
+    return { ok: true, text: { text, lengths }, compiled, cacheHit };
+  }
   if (r.ok === true) {
     const items = r.items;
     if (!Array.isArray(items) || items.length !== itemCount) {
@@ -57,4 +68,14 @@ export function parseRuntimeResult(raw: unknown, itemCount: number): RuntimeResu
     return { ok: false, kind: r.kind, message: r.message, index: r.index >= 0 ? r.index : undefined, compiled, cacheHit };
   }
   throw new Error('sandbox runtime returned a malformed result');
+}
+
+/** Whether a TextColumn's lengths (-1 null, UNCHANGED when `changes` allows it) add up to its text. */
+export function textFits(text: string, lengths: Int32Array, changes = true): boolean {
+  let total = 0;
+  for (const n of lengths) {
+    if (n >= 0) total += n;
+    else if (n !== -1 && !(changes && n === UNCHANGED)) return false;
+  }
+  return total === text.length;
 }

@@ -62,6 +62,7 @@ export const RUNTIME_SOURCE = String.raw`(function () {
   const dateGetTime = Date.prototype.getTime;
   const dateToString = Date.prototype.toString;
   const Uint8ArrayCtor = Uint8Array;
+  const Int32ArrayCtor = Int32Array;
   const TypedArrayPrototype = getPrototypeOf(Uint8Array.prototype);
   const typedArrayTag = getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get;
   const typedArrayLength = getOwnPropertyDescriptor(TypedArrayPrototype, 'length').get;
@@ -477,7 +478,10 @@ export const RUNTIME_SOURCE = String.raw`(function () {
 
   function runBatch(payload) {
     const kind = payload.kind;
-    const items = payload.items;
+    const text = payload.text;
+    const lengths = payload.lengths;
+    const fromText = text !== null;
+    const items = fromText ? splitText(text, lengths) : payload.items;
     clock = payload.clock;
     seedRandom(payload.seed);
     budget = budgetLimit = payload.maxOutputBytes;
@@ -519,6 +523,9 @@ export const RUNTIME_SOURCE = String.raw`(function () {
     const rows = kind === 'row';
     const out = [];
     const count = items.length;
+    // Given a text column, whether every result so far is a string or null: then the results go
+    // back as a text column too.
+    let allText = fromText;
     for (let i = 0; i < count; i++) {
       let result;
       try {
@@ -532,8 +539,40 @@ export const RUNTIME_SOURCE = String.raw`(function () {
         if (thrown === INVALID) return failure('invalid-output', invalidMessage, i, compiled, cacheHit);
         return failure(classify(thrown, 'invalid-output'), 'inspecting the output threw ' + describe(thrown), i, compiled, cacheHit);
       }
+      if (allText && out[i] !== null && typeof out[i] !== 'string') allText = false;
     }
+    if (allText) return joinText(items, out, compiled, cacheHit);
     return { __proto__: null, ok: true, items: out, compiled, cacheHit };
+  }
+
+  // ---- Text columns (see TextColumn in types.ts): one string and a length per item (-1: null).
+  function splitText(text, lengths) {
+    const items = [];
+    let at = 0;
+    for (let i = 0; i < lengths.length; i++) {
+      const n = lengths[i];
+      if (n < 0) items[i] = null;
+      else {
+        items[i] = apply(stringSlice, text, [at, at + n]);
+        at += n;
+      }
+    }
+    return items;
+  }
+  // The changed values end to end; UNCHANGED (-2) for a value that came back as it went in.
+  function joinText(items, out, compiled, cacheHit) {
+    const lengths = new Int32ArrayCtor(out.length);
+    let text = '';
+    for (let i = 0; i < out.length; i++) {
+      const v = out[i];
+      if (v === items[i]) lengths[i] = v === null ? -1 : -2;
+      else if (v === null) lengths[i] = -1;
+      else {
+        lengths[i] = v.length;
+        text += v;
+      }
+    }
+    return { __proto__: null, ok: true, text, lengths, compiled, cacheHit };
   }
 })()
 `;

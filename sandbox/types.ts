@@ -60,14 +60,38 @@ export interface RunBatch {
    * most transforms never draw one, and hashing a batch's input costs more than they do.
    */
   readonly seed: string | (() => string);
-  /** Column transform: values; row transform: rows as objects `{ col: value }`. */
-  readonly items: readonly SandboxValue[];
+  /**
+   * Column transform: values, or a TextColumn (strings and nulls only); row transform: rows as
+   * objects `{ col: value }`.
+   */
+  readonly items: readonly SandboxValue[] | TextColumn;
 }
+
+/**
+ * A column of strings and nulls laid end to end: what most column transforms get and return. It
+ * crosses into the isolate and back as one string rather than one value per item, which cost the
+ * event loop more than anything else about a batch.
+ */
+export interface TextColumn {
+  /** The non-null values, concatenated. */
+  readonly text: string;
+  /** Per item, the length of its value in `text` (UTF-16 units); -1: null. */
+  readonly lengths: Int32Array;
+}
+
+/** The marker in a TextColumn result's lengths for an item that came back as it went in. */
+export const UNCHANGED = -2;
 
 export interface BatchResult {
   /** One entry per input item, in order. Row transform: `null` means "drop this row". */
   readonly items: SandboxValue[];
 }
+
+/**
+ * What a column transform given a TextColumn returned: a TextColumn of the values it changed
+ * (lengths UNCHANGED for the others) when every result was a string or null, else every result.
+ */
+export type ColumnResult = BatchResult | { readonly text: TextColumn };
 
 export interface SandboxStats {
   readonly isolatesCreated: number;

@@ -125,6 +125,10 @@ export class PortionHash {
     const n = fields.length;
     // Whether a field's bytes are already canonical (most are): then it is copied without a call.
     const asServed = (this.asServed ??= types.map(servedIsCanonical));
+    if (n === 1 && asServed[0]) {
+      this.layoutOne(rows, fields[0]!);
+      return;
+    }
     const values: (Buffer | null)[] = new Array<Buffer | null>(n);
     for (const row of rows) {
       let size = 2 + 4 * n;
@@ -167,6 +171,49 @@ export class PortionHash {
       }
       this.used = off;
     }
+  }
+
+  /**
+   * layout() for one field that is hashed as served (a column transform on one column, the common
+   * case): sized for the whole batch at once, and without the per-field bookkeeping.
+   */
+  private layoutOne(rows: readonly (readonly (Buffer | null)[])[], field: number): void {
+    let size = 0;
+    for (const row of rows) {
+      const b = row[field] ?? null;
+      size += b === null ? 6 : 6 + b.length;
+    }
+    let out = this.chunk;
+    let off = this.used;
+    if (out === null || off + size > out.length) {
+      const grown = out === null ? FIRST_CHUNK_BYTES : Math.min(CHUNK_BYTES, out.length * 2);
+      this.retire();
+      out = this.chunk = Buffer.allocUnsafe(Math.max(grown, size));
+      off = 0;
+    }
+    for (const row of rows) {
+      const b = row[field] ?? null;
+      out[off] = 0;
+      out[off + 1] = 1;
+      if (b === null) {
+        out[off + 2] = 0xff;
+        out[off + 3] = 0xff;
+        out[off + 4] = 0xff;
+        out[off + 5] = 0xff;
+        off += 6;
+        continue;
+      }
+      const len = b.length;
+      out[off + 2] = len >>> 24;
+      out[off + 3] = (len >>> 16) & 0xff;
+      out[off + 4] = (len >>> 8) & 0xff;
+      out[off + 5] = len & 0xff;
+      off += 6;
+      if (len <= 64) for (let x = 0; x < len; x++) out[off + x] = b[x]!;
+      else out.set(b, off);
+      off += len;
+    }
+    this.used = off;
   }
 
   /** Lowercase hex; the hash takes no more rows after. */

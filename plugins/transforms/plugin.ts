@@ -16,6 +16,7 @@ import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox
 import { PortionHash } from '../provenance/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
 import { batchSeed } from './batch-seed.js';
+import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copiedTable, isCopyToStdout } from './copy-out.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
@@ -383,11 +384,19 @@ export class TransformsPlugin implements Plugin {
       if (!t.columns!.has(attnum)) continue;
       const type = columnType(fields[index]!);
       const raws = rows.map((r) => r[index] ?? null);
-      let out;
+      let out: (Buffer | null)[];
       try {
-        const inputs = raws.map((b) => decodeValue(b, type));
-        const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock, seed: () => batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
-        out = res.items.map((v, i) => (same(v, inputs[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
+        const column = crossesAsText(type) ? toTextColumn(raws) : null;
+        const inputs = column === null ? raws.map((b) => decodeValue(b, type)) : null;
+        const res = await this.opts.pool.run({
+          fn: t.fn, params: t.params, ctx, clock, seed: () => batchSeed(t.fn.hash, raws), items: column ?? (inputs as SandboxValue[]),
+        });
+        if ('text' in res) out = fromTextColumn(res.text, raws, type);
+        else {
+          // Items: given them, or some result of a text column was not a string or null.
+          const given = inputs ?? raws.map((b) => decodeValue(b, type));
+          out = res.items.map((v, i) => (same(v, given[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
+        }
       } catch (err) {
         throw sandboxError(err, t);
       }

@@ -203,6 +203,20 @@ eachUpstream('transforms on read', (t) => {
         (e) => e?.message?.includes('does not fit') === true,
       );
       expect(misfit).toMatchObject({ code: '22000' });
+      // Text values come back in one piece (see text-column.ts): a NUL is still refused, and values
+      // that are not ASCII still arrive intact.
+      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['phone'], '(v) => v + String.fromCharCode(0)')", [name, table]);
+      const nul = await eventually(
+        () => c.query(`SELECT phone FROM ${table}`).then(() => null, (e: unknown) => e as { code?: string; message?: string }),
+        (e) => e?.message?.includes('NUL') === true,
+      );
+      expect(nul).toMatchObject({ code: '22000' });
+      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['phone'], '(v) => v === null ? v : \"☎ \" + v')", [name, table]);
+      const phones = await eventually(
+        () => c.query(`SELECT phone FROM ${table} ORDER BY id`).then((r) => r.rows as { phone: string | null }[]),
+        (rows) => rows.some((r) => r.phone?.startsWith('☎ ') === true),
+      );
+      for (const r of phones) if (r.phone !== null) expect(r.phone).toMatch(/^☎ \S/);
     } finally {
       await c.end();
     }
