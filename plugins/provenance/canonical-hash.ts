@@ -138,14 +138,8 @@ export class PortionHash {
         values[j] = b;
         if (b !== null) size += b.length;
       }
-      let out = this.chunk;
+      const out = this.room(size);
       let off = this.used;
-      if (out === null || off + size > out.length) {
-        const grown = out === null ? FIRST_CHUNK_BYTES : Math.min(CHUNK_BYTES, out.length * 2);
-        this.retire();
-        out = this.chunk = Buffer.allocUnsafe(Math.max(grown, size));
-        off = 0;
-      }
       // Plain byte stores: Buffer's write and copy methods cost more than the few bytes they move.
       out[off++] = n >>> 8;
       out[off++] = n & 0xff;
@@ -183,14 +177,8 @@ export class PortionHash {
       const b = row[field] ?? null;
       size += b === null ? 6 : 6 + b.length;
     }
-    let out = this.chunk;
+    const out = this.room(size);
     let off = this.used;
-    if (out === null || off + size > out.length) {
-      const grown = out === null ? FIRST_CHUNK_BYTES : Math.min(CHUNK_BYTES, out.length * 2);
-      this.retire();
-      out = this.chunk = Buffer.allocUnsafe(Math.max(grown, size));
-      off = 0;
-    }
     for (const row of rows) {
       const b = row[field] ?? null;
       out[off] = 0;
@@ -234,6 +222,15 @@ export class PortionHash {
       }
     }
     return this.digest;
+  }
+
+  /** The buffer being filled, with room for `size` more bytes after `used`. */
+  private room(size: number): Buffer {
+    const out = this.chunk;
+    if (out !== null && this.used + size <= out.length) return out;
+    const grown = out === null ? FIRST_CHUNK_BYTES : Math.min(CHUNK_BYTES, out.length * 2);
+    this.retire();
+    return (this.chunk = Buffer.allocUnsafe(Math.max(grown, size)));
   }
 
   /** Moves the buffer being filled to the ones waiting. */
