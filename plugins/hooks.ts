@@ -3,6 +3,7 @@
  * cross it, each answering with a discriminated result. A plugin that declares no hook for a
  * kind of message costs nothing for it: those bytes are not decoded.
  */
+import type { RowBatch } from '../proxy/wire/row-batch.js';
 import type { PgError } from '../proxy/errors.js';
 import type { FieldDescription } from '../proxy/wire/backend-messages.js';
 
@@ -88,8 +89,8 @@ export type DescriptionDecision =
   | { readonly action: 'rewrite'; readonly fields: readonly FieldDescription[]; readonly watch: boolean }
   | { readonly action: 'deny'; readonly error: PgError };
 
-/** A batch of DataRows: each row is its column values as sent (text or binary), null for NULL. */
-export type RowBatch = readonly (readonly (Buffer | null)[])[];
+/** A batch of DataRows (see proxy/wire/row-batch.ts): values as sent (text or binary), changed in place. */
+export type { RowBatch };
 
 export type RowsDecision =
   | { readonly action: 'pass' }

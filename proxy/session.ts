@@ -18,7 +18,7 @@ import { Framer } from './wire/framer.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
 import { BodyReader } from './wire/reader.js';
 import {
-  commandComplete, dataRows, errorResponse, readyForQuery, rowDescription, textResult,
+  commandComplete, errorResponse, readyForQuery, rowDescription, textResult,
   type FieldDescription, type TxStatus,
 } from './wire/backend-messages.js';
 import {
@@ -27,7 +27,8 @@ import {
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
-import type { RowBatch, SessionInfo, StatementTrace } from '../plugins/hooks.js';
+import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
+import { RowBatch } from './wire/row-batch.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -848,7 +849,7 @@ export class Session {
     this.info.statement = this.currentTrace();
     let work: Promise<RowBatch | null>;
     try {
-      work = this.plugins.dataRows(this.info, watched, frames.map(decodeDataRow));
+      work = this.plugins.dataRows(this.info, watched, RowBatch.fromFrames(frames));
     } catch (err) {
       work = Promise.reject(err);
     }
@@ -860,7 +861,7 @@ export class Session {
         if (this.dropUntilReady) return;
         if (out === null) for (const f of frames) this.write(f);
         // One buffer for the whole batch: a write per row would cost a syscall per row.
-        else this.write(dataRows(out));
+        else this.write(out.encode());
       },
       async (err: unknown) => {
         await before;
@@ -1076,38 +1077,7 @@ export function decodeRowDescription(raw: Buffer): FieldDescription[] {
   return fields;
 }
 
-/**
- * DataRow: Int16 count, then per column Int32 length (-1 = NULL) and bytes. Each value is a view
- * into the frame; read with plain byte loads, as this runs for every field of a watched result.
- */
-export function decodeDataRow(raw: Buffer): (Buffer | null)[] {
-  const end = raw.length;
-  if (end < 7) throw shortMessage();
-  const n = (raw[5]! << 8) | raw[6]!;
-  const values = new Array<Buffer | null>(n);
-  const ab = raw.buffer;
-  const base = raw.byteOffset;
-  let pos = 7;
-  for (let i = 0; i < n; i++) {
-    if (pos + 4 > end) throw shortMessage();
-    const len = (raw[pos]! << 24) | (raw[pos + 1]! << 16) | (raw[pos + 2]! << 8) | raw[pos + 3]!;
-    pos += 4;
-    if (len < 0) {
-      values[i] = null;
-      continue;
-    }
-    if (pos + len > end) throw shortMessage();
-    values[i] = Buffer.from(ab, base + pos, len);
-    pos += len;
-  }
-  return values;
-}
-
 /** A client statement starting now. */
 function newTrace(text: string, protocol: 'simple' | 'extended'): StatementTrace {
   return { text, protocol, startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map() };
-}
-
-function shortMessage(): PgError {
-  return new PgError(SqlState.ProtocolViolation, 'message is shorter than its contents', 'FATAL');
 }

@@ -18,6 +18,7 @@
  * format. An auditor can recompute a hash with SQL alone (the README shows how).
  */
 import { createHash, hash as hashAtOnce, type Hash } from 'node:crypto';
+import { int32At, type RowBatch } from '../../proxy/wire/row-batch.js';
 import { decodeValue, encodeValue, isSupportedType, type ColumnType } from '../transforms/codecs.js';
 
 const JSONB_OID = 3802;
@@ -80,7 +81,7 @@ export class PortionHash {
    * they may come out of order (batches worked on at the same time): an add is laid out at once
    * and hashed in its turn; a number never added leaves a gap.
    */
-  add(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[], order = this.next): void {
+  add(rows: RowBatch, fields: readonly number[], types: readonly ColumnType[], order = this.next): void {
     if (this.digest !== null) throw new Error('PortionHash: rows added after the hash was taken');
     if (order !== this.next) {
       this.early.set(order, this.layoutAlone(rows, fields, types));
@@ -97,7 +98,7 @@ export class PortionHash {
   }
 
   /** Lays rows out in buffers of their own, leaving the ones in turn as they are. */
-  private layoutAlone(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[]): Buffer[] {
+  private layoutAlone(rows: RowBatch, fields: readonly number[], types: readonly ColumnType[]): Buffer[] {
     const { full, fullBytes, chunk, used } = this;
     this.full = [];
     this.fullBytes = 0;
@@ -121,21 +122,21 @@ export class PortionHash {
     }
   }
 
-  private layout(rows: readonly (readonly (Buffer | null)[])[], fields: readonly number[], types: readonly ColumnType[]): void {
+  private layout(rows: RowBatch, fields: readonly number[], types: readonly ColumnType[]): void {
     const n = fields.length;
-    // Whether a field's bytes are already canonical (most are): then it is copied without a call.
+    // Whether a field's bytes are already canonical (most are): then they are copied where they lie.
     const asServed = (this.asServed ??= types.map(servedIsCanonical));
-    if (n === 1 && asServed[0]) {
-      this.layoutOne(rows, fields[0]!);
-      return;
-    }
-    const values: (Buffer | null)[] = new Array<Buffer | null>(n);
-    for (const row of rows) {
+    const converted: (Buffer | null)[] = new Array<Buffer | null>(n);
+    for (let r = 0; r < rows.rows; r++) {
       let size = 2 + 4 * n;
       for (let j = 0; j < n; j++) {
-        const raw = row[fields[j]!] ?? null;
-        const b = raw === null || asServed[j] ? raw : canonicalField(raw, types[j]!);
-        values[j] = b;
+        if (asServed[j]) {
+          size += Math.max(0, rows.length(r, fields[j]!));
+          continue;
+        }
+        const raw = rows.field(r, fields[j]!);
+        const b = raw === null ? null : canonicalField(raw, types[j]!);
+        converted[j] = b;
         if (b !== null) size += b.length;
       }
       const out = this.room(size);
@@ -144,64 +145,20 @@ export class PortionHash {
       out[off++] = n >>> 8;
       out[off++] = n & 0xff;
       for (let j = 0; j < n; j++) {
-        const b = values[j]!;
-        if (b === null) {
-          out[off++] = 0xff;
-          out[off++] = 0xff;
-          out[off++] = 0xff;
-          out[off++] = 0xff;
+        if (asServed[j]) {
+          off = int32At(out, off, rows.length(r, fields[j]!));
+          off = rows.copyField(r, fields[j]!, out, off);
           continue;
         }
-        const len = b.length;
-        out[off++] = len >>> 24;
-        out[off++] = (len >>> 16) & 0xff;
-        out[off++] = (len >>> 8) & 0xff;
-        out[off++] = len & 0xff;
-        if (len <= 64) for (let x = 0; x < len; x++) out[off++] = b[x]!;
-        else {
+        const b = converted[j]!;
+        off = int32At(out, off, b === null ? -1 : b.length);
+        if (b !== null) {
           out.set(b, off);
-          off += len;
+          off += b.length;
         }
       }
       this.used = off;
     }
-  }
-
-  /**
-   * layout() for one field that is hashed as served (a column transform on one column, the common
-   * case): sized for the whole batch at once, and without the per-field bookkeeping.
-   */
-  private layoutOne(rows: readonly (readonly (Buffer | null)[])[], field: number): void {
-    let size = 0;
-    for (const row of rows) {
-      const b = row[field] ?? null;
-      size += b === null ? 6 : 6 + b.length;
-    }
-    const out = this.room(size);
-    let off = this.used;
-    for (const row of rows) {
-      const b = row[field] ?? null;
-      out[off] = 0;
-      out[off + 1] = 1;
-      if (b === null) {
-        out[off + 2] = 0xff;
-        out[off + 3] = 0xff;
-        out[off + 4] = 0xff;
-        out[off + 5] = 0xff;
-        off += 6;
-        continue;
-      }
-      const len = b.length;
-      out[off + 2] = len >>> 24;
-      out[off + 3] = (len >>> 16) & 0xff;
-      out[off + 4] = (len >>> 8) & 0xff;
-      out[off + 5] = len & 0xff;
-      off += 6;
-      if (len <= 64) for (let x = 0; x < len; x++) out[off + x] = b[x]!;
-      else out.set(b, off);
-      off += len;
-    }
-    this.used = off;
   }
 
   /** Lowercase hex; the hash takes no more rows after. */

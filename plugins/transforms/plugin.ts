@@ -290,51 +290,49 @@ export class TransformsPlugin implements Plugin {
     if (!plan) return { action: 'pass' };
     const ctx = this.context(s, plan.clock);
     const order = plan.batches++;
-    // Work on copies of the rows (raw bytes per field), which the transforms change in place.
-    let current: (Buffer | null)[][] = rows.map((r) => [...r]);
+    // The batch is this result's own: the transforms change it in place.
     for (const tp of plan.tables) {
       for (const stage of tp.stages) {
         if (stage.length === 1 && stage[0]!.columns === null) {
           const t = stage[0]!;
-          const began = this.noteInput(tp, t, current, order);
-          current = await this.runRowTransform(t, tp, result.fields, current, ctx, plan);
-          this.noteOutput(tp, t, current, began, order);
+          const began = this.noteInput(tp, t, rows, order);
+          await this.runRowTransform(t, tp, result.fields, rows, ctx, plan);
+          this.noteOutput(tp, t, rows, began, order);
           continue;
         }
-        const rowsNow = current;
         const runs = stage.map(async (t) => {
-          const began = this.noteInput(tp, t, rowsNow, order);
-          await this.runColumnTransform(t, tp, result.fields, rowsNow, ctx, plan.clock);
+          const began = this.noteInput(tp, t, rows, order);
+          await this.runColumnTransform(t, tp, result.fields, rows, ctx, plan.clock);
           return began;
         });
         const settled = await Promise.allSettled(runs);
         // The first failure in chain order is the one reported, as if they had run one by one.
         for (const r of settled) if (r.status === 'rejected') throw r.reason;
-        settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rowsNow, (r as PromiseFulfilledResult<number>).value, order));
+        settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rows, (r as PromiseFulfilledResult<number>).value, order));
       }
     }
-    return { action: 'rewrite', rows: current };
+    return { action: 'rewrite', rows };
   }
 
   /** Provenance: a transform's input for batch number `order`; returns when it started. */
-  private noteInput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[], order: number): number {
+  private noteInput(tp: TablePlan, t: BoundTransform, rows: RowBatch, order: number): number {
     const portion = tp.executions.get(t);
     const began = performance.now();
     if (portion) {
       const e = portion.execution;
       if (order === 0) e.startedAt = performance.timeOrigin + began;
       e.input.add(rows, portion.fields, portion.types, order);
-      e.rowsIn += rows.length;
+      e.rowsIn += rows.rows;
     }
     return began;
   }
 
-  private noteOutput(tp: TablePlan, t: BoundTransform, rows: readonly (readonly (Buffer | null)[])[], began: number, order: number): void {
+  private noteOutput(tp: TablePlan, t: BoundTransform, rows: RowBatch, began: number, order: number): void {
     const portion = tp.executions.get(t);
     if (!portion) return;
     const e = portion.execution;
     e.output.add(rows, portion.fields, portion.types, order);
-    e.rowsOut += rows.length;
+    e.rowsOut += rows.rows;
     // The union of the batches' spans: time overlapping an earlier batch's is counted once.
     const ended = performance.now();
     e.durationMs += Math.max(0, ended - Math.max(began, e.busyUntil));
@@ -378,46 +376,49 @@ export class TransformsPlugin implements Plugin {
   }
 
   private async runColumnTransform(
-    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: (Buffer | null)[][], ctx: SandboxValue, clock: Date,
-  ): Promise<(Buffer | null)[][]> {
+    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: RowBatch, ctx: SandboxValue, clock: Date,
+  ): Promise<void> {
     for (const [index, attnum] of tp.fields) {
       if (!t.columns!.has(attnum)) continue;
       const type = columnType(fields[index]!);
-      const raws = rows.map((r) => r[index] ?? null);
-      let out: (Buffer | null)[];
+      // The values as Buffers only when they are decoded one by one, or a seed is wanted.
+      const raws = (): (Buffer | null)[] => Array.from({ length: rows.rows }, (_, r) => rows.field(r, index));
       try {
-        const column = crossesAsText(type) ? toTextColumn(raws) : null;
-        const inputs = column === null ? raws.map((b) => decodeValue(b, type)) : null;
+        const column = crossesAsText(type) ? toTextColumn(rows, index) : null;
+        const given = column === null ? raws() : null;
+        const inputs = given === null ? null : given.map((b) => decodeValue(b, type));
         const res = await this.opts.pool.run({
-          fn: t.fn, params: t.params, ctx, clock, seed: () => batchSeed(t.fn.hash, raws), items: column ?? (inputs as SandboxValue[]),
+          fn: t.fn, params: t.params, ctx, clock, seed: () => batchSeed(t.fn.hash, given ?? raws()), items: column ?? (inputs as SandboxValue[]),
         });
-        if ('text' in res) out = fromTextColumn(res.text, raws, type);
-        else {
-          // Items: given them, or some result of a text column was not a string or null.
-          const given = inputs ?? raws.map((b) => decodeValue(b, type));
-          out = res.items.map((v, i) => (same(v, given[i]) ? raws[i]! : encodeValue(v as JsValue, type)));
+        if ('text' in res) {
+          fromTextColumn(res.text, rows, index, type);
+          continue;
         }
+        // Items: given them, or some result of a text column was not a string or null.
+        const before = given ?? raws();
+        const values = inputs ?? before.map((b) => decodeValue(b, type));
+        res.items.forEach((v, r) => {
+          if (!same(v, values[r])) rows.set(r, index, encodeValue(v as JsValue, type));
+        });
       } catch (err) {
         throw sandboxError(err, t);
       }
-      rows.forEach((r, i) => (r[index] = out[i] ?? null));
     }
-    return rows;
   }
 
   private async runRowTransform(
-    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: (Buffer | null)[][], ctx: SandboxValue, plan: ResultPlan,
-  ): Promise<(Buffer | null)[][]> {
+    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: RowBatch, ctx: SandboxValue, plan: ResultPlan,
+  ): Promise<void> {
     const cols = [...tp.fields].map(([index, attnum]) => {
       const f = fields[index]!;
       return { index, name: tp.table.columnNames.get(attnum) ?? f.name, type: columnType(f) };
     });
-    const kept: (Buffer | null)[][] = [];
+    const kept: number[] = [];
     try {
-      const inputs = rows.map((r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(r[c.index] ?? null, c.type)])));
-      const raws = rows.flatMap((r) => cols.map((c) => r[c.index] ?? null));
-      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: () => batchSeed(t.fn.hash, raws), items: inputs as SandboxValue[] });
-      res.items.forEach((item, i) => {
+      const inputs = Array.from({ length: rows.rows }, (_, r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(rows.field(r, c.index), c.type)])));
+      const raws = (): (Buffer | null)[] => Array.from({ length: rows.rows }, (_, r) => cols.map((c) => rows.field(r, c.index))).flat();
+      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: () => batchSeed(t.fn.hash, raws()), items: inputs as SandboxValue[] });
+      res.items.forEach((item, r) => {
         if (item === null) {
           plan.dropped++;
           return;
@@ -429,17 +430,15 @@ export class TransformsPlugin implements Plugin {
         if (keys.length !== cols.length || cols.some((c) => !(c.name in item))) {
           throw new CodecError(`a row transform may not add or remove columns (expected ${cols.map((c) => c.name).join(', ')}; got ${keys.join(', ')})`);
         }
-        // The rows are this batch's own copies (see dataRows): change them in place.
-        const row = rows[i]!;
         for (const c of cols) {
           const v = item[c.name] as JsValue;
-          if (!same(v, inputs[i]![c.name])) row[c.index] = encodeValue(v, c.type);
+          if (!same(v, inputs[r]![c.name])) rows.set(r, c.index, encodeValue(v, c.type));
         }
-        kept.push(row);
+        kept.push(r);
       });
     } catch (err) {
       throw sandboxError(err, t);
     }
-    return kept;
+    if (kept.length !== rows.rows) rows.keep(kept);
   }
 }

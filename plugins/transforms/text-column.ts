@@ -8,6 +8,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { UNCHANGED, type TextColumn } from '../../sandbox/index.js';
+import type { RowBatch } from '../../proxy/wire/row-batch.js';
 import { encodeValue, type ColumnType } from './codecs.js';
 
 const TEXT_OID = 25;
@@ -18,48 +19,41 @@ export function crossesAsText(type: ColumnType): boolean {
   return type.oid === TEXT_OID || (type.oid === VARCHAR_OID && type.typmod < 4);
 }
 
-/** The fields as a TextColumn, or null when they are not all ASCII. */
-export function toTextColumn(raws: readonly (Buffer | null)[]): TextColumn | null {
-  const lengths = new Int32Array(raws.length);
+/** A column of a batch as a TextColumn, or null when its values are not all ASCII. */
+export function toTextColumn(rows: RowBatch, column: number): TextColumn | null {
+  const lengths = new Int32Array(rows.rows);
   let total = 0;
-  for (let i = 0; i < raws.length; i++) {
-    const b = raws[i]!;
-    lengths[i] = b === null ? -1 : b.length;
-    if (b !== null) total += b.length;
+  for (let r = 0; r < rows.rows; r++) {
+    const n = rows.length(r, column);
+    lengths[r] = n;
+    if (n > 0) total += n;
   }
   const all = Buffer.allocUnsafe(total);
   let at = 0;
-  for (const b of raws) {
-    if (b === null) continue;
-    const n = b.length;
-    if (n <= 64) for (let x = 0; x < n; x++) all[at + x] = b[x]!;
-    else all.set(b, at);
-    at += n;
-  }
+  for (let r = 0; r < rows.rows; r++) at = rows.copyField(r, column, all, at);
   if (!isAscii(all)) return null;
   return { text: all.toString('latin1'), lengths };
 }
 
 /**
- * The fields a transform's TextColumn result stands for: the original bytes where it left a value
- * unchanged, else the new value in the column's format. Throws CodecError as encodeValue does.
+ * Puts a transform's TextColumn result into the batch's column: where it changed a value, the new
+ * value in the column's format. Throws CodecError as encodeValue does.
  */
-export function fromTextColumn(result: TextColumn, raws: readonly (Buffer | null)[], type: ColumnType): (Buffer | null)[] {
+export function fromTextColumn(result: TextColumn, rows: RowBatch, column: number, type: ColumnType): void {
   const { text, lengths } = result;
-  const out = new Array<Buffer | null>(lengths.length);
   const bytes = Buffer.from(text, 'utf8');
-  // As many bytes as UTF-16 units: all ASCII (no surrogate), so each value is a slice of the
+  // As many bytes as UTF-16 units: all ASCII (no surrogate), so each value is a range of the
   // bytes; a NUL, which text cannot hold, sends every value through the codec for its error.
-  const slices = bytes.length === text.length && bytes.indexOf(0) === -1;
+  const ranges = bytes.length === text.length && bytes.indexOf(0) === -1;
   let at = 0;
-  for (let i = 0; i < lengths.length; i++) {
-    const n = lengths[i]!;
-    if (n === UNCHANGED) out[i] = raws[i] ?? null;
-    else if (n < 0) out[i] = null;
+  for (let r = 0; r < lengths.length; r++) {
+    const n = lengths[r]!;
+    if (n === UNCHANGED) continue;
+    if (n < 0) rows.set(r, column, null);
     else {
-      out[i] = slices ? bytes.subarray(at, at + n) : encodeValue(text.slice(at, at + n), type);
+      if (ranges) rows.setBytes(r, column, bytes, at, n);
+      else rows.set(r, column, encodeValue(text.slice(at, at + n), type));
       at += n;
     }
   }
-  return out;
 }

@@ -1,5 +1,6 @@
 /** Encoders for the server→client messages the proxy itself produces. */
 import { Backend } from './codes.js';
+import { RowBatch } from './row-batch.js';
 import { MessageWriter } from './writer.js';
 import type { PgError } from '../errors.js';
 
@@ -77,47 +78,9 @@ export function dataRow(values: readonly (Uint8Array | null)[]): Buffer {
   return dataRows([values]);
 }
 
-/** Several DataRows in one buffer, sized first and filled once (a batch rewritten by a plugin). */
+/** Several DataRows in one buffer. */
 export function dataRows(rows: readonly (readonly (Uint8Array | null)[])[]): Buffer {
-  let size = 0;
-  for (const r of rows) {
-    size += 7 + 4 * r.length;
-    for (const v of r) if (v !== null) size += v.length;
-  }
-  const out = Buffer.allocUnsafe(size);
-  let off = 0;
-  // Plain byte stores and short copies in a loop: Buffer's write methods and set() cost more than
-  // the few bytes most fields have.
-  for (const r of rows) {
-    const n = r.length;
-    let len = 6 + 4 * n;
-    for (const v of r) if (v !== null) len += v.length;
-    out[off++] = Backend.DataRow;
-    off = int32At(out, off, len);
-    out[off++] = (n >>> 8) & 0xff;
-    out[off++] = n & 0xff;
-    for (let i = 0; i < n; i++) {
-      const v = r[i]!;
-      if (v === null) {
-        off = int32At(out, off, -1);
-        continue;
-      }
-      const vl = v.length;
-      off = int32At(out, off, vl);
-      if (vl <= 64) for (let x = 0; x < vl; x++) out[off + x] = v[x]!;
-      else out.set(v, off);
-      off += vl;
-    }
-  }
-  return out;
-}
-
-function int32At(out: Buffer, off: number, v: number): number {
-  out[off] = (v >>> 24) & 0xff;
-  out[off + 1] = (v >>> 16) & 0xff;
-  out[off + 2] = (v >>> 8) & 0xff;
-  out[off + 3] = v & 0xff;
-  return off + 4;
+  return RowBatch.fromValues(rows).encode();
 }
 
 /** A complete local answer to a simple Query: description, rows, tag (text format). */

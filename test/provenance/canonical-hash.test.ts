@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PortionHash } from '../../plugins/provenance/canonical-hash.js';
+import { RowBatch } from '../../proxy/wire/row-batch.js';
 import type { ColumnType } from '../../plugins/transforms/codecs.js';
 import { mulberry32 } from '../support/rng.js';
 
@@ -36,7 +37,7 @@ describe('PortionHash', () => {
     // Uneven batches; fields 2 then 1 of each row stand for "table column order" differing from the result's.
     for (let at = 0; at < rows.length; ) {
       const n = 1 + (next() % 700);
-      h.add(rows.slice(at, at + n), [2, 1], [TEXT, TEXT]);
+      h.add(RowBatch.fromValues(rows.slice(at, at + n)), [2, 1], [TEXT, TEXT]);
       at += n;
     }
     expect(h.hex()).toBe(reference(rows.map((r) => [r[2]!, r[1]!])));
@@ -56,22 +57,23 @@ describe('PortionHash', () => {
     }
     const h = new PortionHash();
     for (const { rows, order } of shuffled) {
-      h.add(rows, [1, 0], [TEXT, TEXT], order);
+      const batch = RowBatch.fromValues(rows);
+      h.add(batch, [1, 0], [TEXT, TEXT], order);
       // The rows were laid out when added: changing them later changes nothing.
-      for (const r of rows) r[0] = Buffer.from('changed after');
+      for (let r = 0; r < batch.rows; r++) batch.set(r, 0, Buffer.from('changed after'));
     }
     expect(h.hex()).toBe(expected);
 
     // Batch 3 never added (it failed part way): the others still count in their order.
     const gap = new PortionHash();
     const fresh = Array.from({ length: 6 }, (_, b) => [[Buffer.from(`g${b}`)]]);
-    for (const order of [5, 0, 4, 2, 1]) gap.add(fresh[order]!, [0], [TEXT], order);
+    for (const order of [5, 0, 4, 2, 1]) gap.add(RowBatch.fromValues(fresh[order]!), [0], [TEXT], order);
     expect(gap.hex()).toBe(reference([0, 1, 2, 4, 5].flatMap((b) => fresh[b]!)));
   });
 
   it('hashes text-format values of other types in their binary form', () => {
     const h = new PortionHash();
-    h.add([[Buffer.from('258')], [null]], [0], [INT4_TEXT]);
+    h.add(RowBatch.fromValues([[Buffer.from('258')], [null]]), [0], [INT4_TEXT]);
     const int4 = Buffer.alloc(4);
     int4.writeInt32BE(258);
     expect(h.hex()).toBe(reference([[int4], [null]]));
@@ -80,6 +82,6 @@ describe('PortionHash', () => {
   it('refuses rows once the hash was taken', () => {
     const h = new PortionHash();
     h.hex();
-    expect(() => h.add([[Buffer.from('a')]], [0], [TEXT])).toThrow(/after the hash was taken/);
+    expect(() => h.add(RowBatch.fromValues([[Buffer.from('a')]]), [0], [TEXT])).toThrow(/after the hash was taken/);
   });
 });

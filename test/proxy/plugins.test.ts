@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import pg from 'pg';
 import { PgError } from '../../proxy/errors.js';
+import { RowBatch } from '../../proxy/wire/row-batch.js';
 import type { Plugin, ResultInfo } from '../../plugins/hooks.js';
 import { serialize } from 'pg-protocol';
 import { eachUpstream } from '../support/proxy-matrix.js';
@@ -30,8 +31,9 @@ function testPlugins(): Plugin[] {
     },
     dataRows(_s, r, rows) {
       const i = shoutColumn(r);
-      if (rows.some((row) => row[i]?.toString() === 'fail-here')) throw new PgError('38000', 'transform failed on a row');
-      return { action: 'rewrite', rows: rows.map((row) => row.map((v, j) => (j === i && v ? Buffer.from(v.toString().toUpperCase()) : v))) };
+      const values = rows.values();
+      if (values.some((row) => row[i]?.toString() === 'fail-here')) throw new PgError('38000', 'transform failed on a row');
+      return { action: 'rewrite', rows: RowBatch.fromValues(values.map((row) => row.map((v, j) => (j === i && v ? Buffer.from(v.toString().toUpperCase()) : v)))) };
     },
   };
   const ended: number[] = [];
@@ -65,7 +67,7 @@ function testPlugins(): Plugin[] {
         await new Promise((resolve) => setTimeout(resolve, n === 0 ? 100 : 0));
         const kind = lateKind(r);
         if ((kind === 'late_fail' && n === 0) || (kind === 'late_fail_second' && n === 1)) throw new PgError('38000', `batch ${n} failed`);
-        return { action: 'rewrite', rows: rows.map((row) => [Buffer.from(`${row[0]!.toString()}!`)]) };
+        return { action: 'rewrite', rows: RowBatch.fromValues(rows.values().map((row) => [Buffer.from(`${row[0]!.toString()}!`)])) };
       } finally {
         overlap.active--;
       }

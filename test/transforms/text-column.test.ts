@@ -2,10 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { UNCHANGED } from '../../sandbox/index.js';
 import { CodecError } from '../../plugins/transforms/codecs.js';
+import { RowBatch } from '../../proxy/wire/row-batch.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from '../../plugins/transforms/text-column.js';
 
 const TEXT = { oid: 25, typmod: -1, format: 0 } as const;
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
+/** A one-column batch of these values. */
+const batchOf = (values: readonly (Buffer | null)[]): RowBatch => RowBatch.fromValues(values.map((v) => [v]));
 
 describe('text columns', () => {
   it('are text, and varchar without a length, in either format', () => {
@@ -19,30 +22,30 @@ describe('text columns', () => {
 
   it('lay ASCII fields end to end, with -1 for NULL', () => {
     const long = 'x'.repeat(200);
-    const col = toTextColumn([b('ab'), null, b(''), b(long), b('c')]);
+    const col = toTextColumn(batchOf([b('ab'), null, b(''), b(long), b('c')]), 0);
     expect(col).not.toBeNull();
     expect(col!.text).toBe(`ab${long}c`);
     expect([...col!.lengths]).toEqual([2, -1, 0, 200, 1]);
   });
 
   it('are not made of fields that are not all ASCII', () => {
-    expect(toTextColumn([b('ab'), b('héllo')])).toBeNull();
+    expect(toTextColumn(batchOf([b('ab'), b('héllo')]), 0)).toBeNull();
   });
 
-  it('come back as the original bytes where unchanged, slices of one buffer where changed', () => {
-    const raws = [b('keep'), b('change'), null, b('gone')];
-    const out = fromTextColumn({ text: 'CHANGEDnew', lengths: Int32Array.from([UNCHANGED, 7, 3, -1]) }, raws, TEXT);
-    expect(out[0]).toBe(raws[0]);
-    expect(out.map((v) => v?.toString() ?? null)).toEqual(['keep', 'CHANGED', 'new', null]);
+  it('come back in place: unchanged values as they were, changed ones as their new bytes', () => {
+    const rows = RowBatch.fromValues([[b('1'), b('keep')], [b('2'), b('change')], [b('3'), null], [b('4'), b('gone')]]);
+    fromTextColumn({ text: 'CHANGEDnew', lengths: Int32Array.from([UNCHANGED, 7, 3, -1]) }, rows, 1, TEXT);
+    expect(rows.values().map((r) => r.map((v) => v?.toString() ?? null))).toEqual([['1', 'keep'], ['2', 'CHANGED'], ['3', 'new'], ['4', null]]);
   });
 
   it('encode values that are not ASCII through the codec', () => {
-    const out = fromTextColumn({ text: 'héllo😀', lengths: Int32Array.from([5, 2]) }, [b('a'), b('b')], TEXT);
-    expect(out.map((v) => v?.toString('utf8'))).toEqual(['héllo', '😀']);
+    const rows = batchOf([b('a'), b('b')]);
+    fromTextColumn({ text: 'héllo😀', lengths: Int32Array.from([5, 2]) }, rows, 0, TEXT);
+    expect(rows.values().map((r) => r[0]?.toString('utf8'))).toEqual(['héllo', '😀']);
   });
 
   it('refuse what text cannot hold, as the codec does', () => {
-    expect(() => fromTextColumn({ text: 'a\u0000b', lengths: Int32Array.from([3]) }, [b('x')], TEXT)).toThrow(CodecError);
-    expect(() => fromTextColumn({ text: 'a\ud800', lengths: Int32Array.from([2]) }, [b('x')], TEXT)).toThrow(/surrogate/);
+    expect(() => fromTextColumn({ text: 'a\u0000b', lengths: Int32Array.from([3]) }, batchOf([b('x')]), 0, TEXT)).toThrow(CodecError);
+    expect(() => fromTextColumn({ text: 'a\ud800', lengths: Int32Array.from([2]) }, batchOf([b('x')]), 0, TEXT)).toThrow(/surrogate/);
   });
 });

@@ -12,7 +12,11 @@ import {
   authenticationOk, backendKeyData, commandComplete, copyInResponse, dataRow, emptyQueryResponse, errorResponse,
   notificationResponse, parameterStatus, readyForQuery, rowDescription, textResult, type FieldDescription,
 } from '../../proxy/wire/backend-messages.js';
-import { decodeDataRow, decodeRowDescription } from '../../proxy/session.js';
+import { decodeRowDescription } from '../../proxy/session.js';
+import { RowBatch } from '../../proxy/wire/row-batch.js';
+
+/** One DataRow's values, as the session reads them. */
+const decodeDataRow = (raw: Buffer): (Buffer | null)[] => RowBatch.fromFrames([raw]).values()[0]!;
 import { Frontend } from '../../proxy/wire/codes.js';
 import { PgError } from '../../proxy/errors.js';
 import { fieldArbitrary, expectProtocolViolation } from './helpers.js';
