@@ -176,6 +176,33 @@ for (const kind of ['embedded', 'postgres'] as const) {
       }
     });
 
+    it('hashes a result of many batches, worked on at the same time, as an auditor recomputes it', async () => {
+      const c = await t.pg({ application_name: 'pp-hash-batches' });
+      try {
+        await t.proxy.registryLoaded;
+        const table = uniqueName('many');
+        // Enough rows for several batches on either upstream (at most 10,000 rows each).
+        await c.query(`CREATE TABLE ${table} AS SELECT i AS id, CASE WHEN i % 97 = 0 THEN NULL ELSE 'user' || i || '@example.com' END AS email
+          FROM generate_series(1, 35000) AS i`);
+        const mask = uniqueName('mask');
+        await c.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3, '{\"keep\": 3}')", [mask, table, MASK]);
+        const served = await eventually(() => c.query(`SELECT id, email FROM ${table} ORDER BY id`), (r) => r.rows[0]?.email === 'use***');
+        expect(served.rows).toHaveLength(35000);
+        expect(served.rows[96]).toEqual({ id: 97, email: null });
+        expect(served.rows[34999]).toEqual({ id: 35000, email: 'use***' });
+        const recs = await executions(c, 'transform_name = $1 AND rows_in = 35000', [mask]);
+        expect(recs).toHaveLength(1);
+        const field = (e: string): string => `CASE WHEN ${e} IS NULL THEN int4send(-1) ELSE int4send(octet_length(textsend(${e}))) || textsend(${e}) END`;
+        const recomputed = await c.query(`SELECT
+            encode(sha256(string_agg(int2send(1::int2) || ${field('email')}, ''::bytea ORDER BY id)), 'hex') AS input,
+            encode(sha256(string_agg(int2send(1::int2) || ${field("left(email, 3) || '***'")}, ''::bytea ORDER BY id)), 'hex') AS output
+          FROM ${table}`);
+        expect([recs[0]!.input_hash, recs[0]!.output_hash]).toEqual([recomputed.rows[0].input, recomputed.rows[0].output]);
+      } finally {
+        await c.end();
+      }
+    });
+
     it('records a join of two transformed tables as two chains meeting in one result', async () => {
       const c = await t.pg({ application_name: 'pp-join' });
       try {
