@@ -30,6 +30,12 @@ export interface WatchedResult {
   readonly info: ResultInfo;
   /** The plugins that asked for this result's rows. */
   readonly watchers: readonly Plugin[];
+  /**
+   * Per watcher, when the latest batch was handed to it. Batches overlap (see the session), and a
+   * watcher after another gets a batch once that one is done with it: waiting here for the batch
+   * before to be handed over keeps every watcher's batches in order.
+   */
+  handedOver?: Promise<void>[];
 }
 
 export class PluginHost {
@@ -251,14 +257,27 @@ export class PluginHost {
   async dataRows(s: SessionInfo, result: WatchedResult, rows: RowBatch): Promise<RowBatch | null> {
     let current = rows;
     let changed = false;
-    for (const p of result.watchers) {
-      if (!p.dataRows) continue;
-      const d = await guard(p, 'dataRows', this.log, () => p.dataRows!(s, result.info, current));
-      if (d.action === 'deny') throw d.error;
-      if (d.action === 'rewrite') {
-        current = d.rows;
-        changed = true;
+    // This batch's turn at every watcher is taken now, as batches arrive in order; a turn it
+    // does not reach (it failed before) is given up at the end.
+    const handedOver = (result.handedOver ??= []);
+    const before = result.watchers.map((_, k) => handedOver[k]);
+    const hand: (() => void)[] = [];
+    result.watchers.forEach((_, k) => (handedOver[k] = new Promise<void>((resolve) => (hand[k] = resolve))));
+    try {
+      for (const [k, p] of result.watchers.entries()) {
+        if (!p.dataRows) continue;
+        await before[k];
+        const call = guard(p, 'dataRows', this.log, () => p.dataRows!(s, result.info, current));
+        hand[k]!();
+        const d = await call;
+        if (d.action === 'deny') throw d.error;
+        if (d.action === 'rewrite') {
+          current = d.rows;
+          changed = true;
+        }
       }
+    } finally {
+      for (const h of hand) h();
     }
     return changed ? current : null;
   }

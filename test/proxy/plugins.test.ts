@@ -73,11 +73,23 @@ function testPlugins(): Plugin[] {
       }
     },
   };
-  return [guard, upper, lifecycle, late];
+  // Watches the same results after late, which finishes a result's first batch last: it must
+  // still get every batch in order. It notes the first value of each.
+  const after: Plugin = {
+    name: 'after-late',
+    rowDescription(_s, r) {
+      return lateKind(r) ? { action: 'watch' } : { action: 'pass' };
+    },
+    dataRows(_s, _r, rows) {
+      overlap.firsts.push(rows.field(0, 0)!.toString());
+      return { action: 'pass' };
+    },
+  };
+  return [guard, upper, lifecycle, late, after];
 }
 
-/** How many batches the late plugin had at work at once. */
-const overlap = { active: 0, peak: 0 };
+/** How many batches the late plugin had at work at once; what the plugin after it saw first in each batch. */
+const overlap = { active: 0, peak: 0, firsts: [] as string[] };
 
 eachUpstream('plugin seam', (t) => {
   it('passes, rewrites, denies and answers statements locally (simple protocol)', async () => {
@@ -155,9 +167,14 @@ eachUpstream('plugin seam', (t) => {
     const c = await t().pg();
     try {
       overlap.peak = 0;
+      overlap.firsts = [];
       const r = await c.query("SELECT 'v' || i AS late FROM generate_series(1, 50000) i");
       expect(r.rows.map((x: { late: string }) => x.late)).toEqual(Array.from({ length: 50000 }, (_, i) => `v${i + 1}!`));
       expect(overlap.peak).toBeGreaterThanOrEqual(2);
+      const firsts = overlap.firsts.map((v) => Number(v.slice(1, -1)));
+      expect(firsts[0]).toBe(1);
+      expect(firsts.length).toBeGreaterThanOrEqual(2);
+      expect(firsts).toEqual([...firsts].sort((a, b) => a - b));
       // The first batch fails after later ones finished: none of their rows reach the client.
       await expect(c.query("SELECT 'v' || i AS late_fail FROM generate_series(1, 50000) i")).rejects.toMatchObject({ code: '38000', message: 'batch 0 failed' });
       expect((await c.query('SELECT 1 AS after')).rows).toEqual([{ after: 1 }]);
