@@ -120,9 +120,11 @@ export class Session {
   private serverBusy = false;
 
   private watched: WatchedResult | null = null;
-  /** Row batches handed to the plugins whose rows were not written yet, oldest first, and the last one's end. */
+  /**
+   * Row batches handed to the plugins whose rows were not written yet, oldest first. Each ends
+   * after the one before it, so the last one's end is when all were written.
+   */
   private readonly batchesInFlight: Promise<void>[] = [];
-  private batchesDone: Promise<void> = Promise.resolve();
   /** After a result hook denied a result: drop upstream output up to ReadyForQuery. */
   private dropUntilReady = false;
   private out: Buffer[] = [];
@@ -666,7 +668,7 @@ export class Session {
         let next = i + 1;
         if (this.batchesInFlight.length > 0 && (p.kind === 'raw' || p.code !== Backend.DataRow)) {
           // What follows a result's rows waits until they were written.
-          pending = { promise: this.batchesDone };
+          pending = { promise: this.batchesInFlight.at(-1)! };
           next = i;
         } else if (p.kind === 'raw') {
           if (!this.dropUntilReady) this.write(p.bytes);
@@ -853,7 +855,7 @@ export class Session {
     } catch (err) {
       work = Promise.reject(err);
     }
-    const before = this.batchesDone;
+    const before = this.batchesInFlight.at(-1);
     const done = work.then(
       async (out) => {
         await before;
@@ -869,7 +871,6 @@ export class Session {
         if (!this.dropUntilReady) this.abortResult(toPgError(err, 'data rows'));
       },
     );
-    this.batchesDone = done;
     this.batchesInFlight.push(done);
   }
 

@@ -259,7 +259,7 @@ export class SandboxPool {
     }
     let prepared: PreparedBatch;
     try {
-      prepared = prepareBatch({ ...job.batch, seed: job.batch.seed() }, this.#limits, true);
+      prepared = prepareBatch(job.batch, this.#limits, true);
     } catch (err) {
       job.reject(err instanceof Error ? err : new Error(String(err)));
       return false;

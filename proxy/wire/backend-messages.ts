@@ -75,12 +75,7 @@ export function rowDescription(fields: readonly FieldDescription[]): Buffer {
 
 /** DataRow: Int16 column count, then per column Int32 length (-1 for NULL) and the bytes. */
 export function dataRow(values: readonly (Uint8Array | null)[]): Buffer {
-  return dataRows([values]);
-}
-
-/** Several DataRows in one buffer. */
-export function dataRows(rows: readonly (readonly (Uint8Array | null)[])[]): Buffer {
-  return RowBatch.fromValues(rows).encode();
+  return RowBatch.fromValues([values]).encode();
 }
 
 /** A complete local answer to a simple Query: description, rows, tag (text format). */
