@@ -23,6 +23,8 @@ export interface ProxyConfig {
   readonly provenanceDurability: 'off' | 'async' | 'sync';
   /** postgres:// URL of the database keeping the provenance DAG; undefined: the upstream (or the embedded one). */
   readonly provenanceStore: string | undefined;
+  /** Query reading a user's password verifier (undefined: the default one); null: relay password logins. */
+  readonly authQuery?: string | null;
 }
 
 export const USAGE = `Usage: provenance-proxy [options]
@@ -47,6 +49,10 @@ export const USAGE = `Usage: provenance-proxy [options]
                             (PROVENANCE_DURABILITY, default async)
   --provenance-store URL    postgres://… of another database to keep the provenance DAG in
                             (PROVENANCE_STORE; default: the upstream, or the embedded database)
+  --auth-query SQL|off      how the proxy reads a user's stored password, to complete SCRAM and md5
+                            logins itself (channel binding on each leg); off: relay the login
+                            (PROVENANCE_AUTH_QUERY, default
+                            SELECT usename, passwd FROM provenance.user_lookup($1))
   --no-demo                 do not seed the demo into a new embedded database (PROVENANCE_DEMO=off)
   --help                    show this text
 `;
@@ -86,6 +92,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
         'transform-isolates': { type: 'string' },
         'provenance-durability': { type: 'string' },
         'provenance-store': { type: 'string' },
+        'auth-query': { type: 'string' },
         'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -106,6 +113,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     throw new ConfigError(`invalid --provenance-durability "${durability}": expected off, async or sync`);
   }
   const provenanceStore = values['provenance-store'] ?? env.PROVENANCE_STORE;
+  const authQuery = values['auth-query'] ?? env.PROVENANCE_AUTH_QUERY;
   return {
     listenHost: listen.host,
     listenPort: listen.port,
@@ -122,5 +130,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     transformIsolates: Math.floor(positive('--transform-isolates', values['transform-isolates'] ?? env.PROVENANCE_TRANSFORM_ISOLATES ?? '2')),
     provenanceDurability: durability,
     provenanceStore: provenanceStore === '' ? undefined : provenanceStore,
+    authQuery: authQuery === undefined || authQuery === '' ? undefined : authQuery.toLowerCase() === 'off' ? null : authQuery,
   };
 }

@@ -9,6 +9,7 @@ import { Listener } from './listener.js';
 import { lockDataDir } from './datadir-lock.js';
 import { EmbeddedUpstream, membershipsOf } from './upstream/embedded.js';
 import { RemoteUpstream, parseUpstreamUrl } from './upstream/remote.js';
+import { DEFAULT_AUTH_QUERY } from './auth/auth-query.js';
 import type { Upstream } from './upstream/link.js';
 import { PluginHost } from '../plugins/host.js';
 import type { Plugin } from '../plugins/hooks.js';
@@ -58,7 +59,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   const freshEmbedded = !config.upstream && !existsSync(pgliteDir);
   try {
     upstream = config.upstream
-      ? new RemoteUpstream(config.upstream)
+      ? new RemoteUpstream(config.upstream, { authQuery: config.authQuery === undefined ? DEFAULT_AUTH_QUERY : config.authQuery, log })
       : await EmbeddedUpstream.open({ dataDir: pgliteDir, log });
   } catch (err) {
     unlock();

@@ -29,6 +29,7 @@ import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js'
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
 import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
+import { ClientChannel } from './auth/client-channel.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -187,23 +188,26 @@ export class Session {
     const sock = this.socket;
     sock.on('error', (err) => this.close(`client socket error: ${err.message}`));
     sock.on('close', () => this.close());
+    const login = new ClientChannel(sock, early, this.opts.maxMessageSize);
     try {
       this.link = await upstream.connect(this.startup, this.client, {
         data: (chunk) => this.onUpstreamData(chunk),
         drain: () => sock.resume(),
         close: (error) => this.onUpstreamClosed(error),
-      });
+      }, login);
     } catch (err) {
+      login.release();
       this.fail(toPgError(err, 'could not connect to upstream'));
       return;
     }
+    const pending = login.release();
     if (this.closed) {
       this.link.destroy();
       return;
     }
     sock.on('data', (chunk: Buffer) => this.onClientData(chunk));
     sock.on('drain', () => this.link?.resume());
-    if (early.length > 0) this.onClientData(early);
+    if (pending.length > 0) this.onClientData(pending);
   }
 
   /** Requests the upstream has not answered yet (each ends with a ReadyForQuery). */

@@ -3,6 +3,7 @@
  * client→server protocol bytes and receives server→client bytes, with flow control both ways.
  */
 import type { StartupMessage } from '../wire/frontend-messages.js';
+import type { Frame } from '../wire/framer.js';
 
 export interface LinkEvents {
   /** Server→client protocol bytes, in order. */
@@ -34,14 +35,25 @@ export interface ClientEndpoint {
   readonly tls: boolean;
 }
 
+/** The client during its login, for an upstream that authenticates clients itself. */
+export interface ClientConversation {
+  /** tls-server-end-point binding data of the certificate the proxy showed this client; null without TLS. */
+  readonly binding: Buffer | null;
+  send(msg: Buffer): void;
+  /** The client's next message; rejects when the client is gone. */
+  next(): Promise<Frame>;
+}
+
 export interface Upstream {
   /** One line for the start-up banner: what this proxy fronts. */
   describe(): string;
   /**
    * Open a backend connection for a client. The returned link first carries the login
    * exchange (Authentication…, ParameterStatus, BackendKeyData, ReadyForQuery) to the client.
-   * Rejects with a FATAL PgError when no backend can be had.
+   * Rejects with a FATAL PgError when no backend can be had, or the client failed to log in.
+   * `conversation` lets the upstream take the client's login into its own hands; what it
+   * does not take is relayed.
    */
-  connect(startup: StartupMessage, client: ClientEndpoint, events: LinkEvents): Promise<UpstreamLink>;
+  connect(startup: StartupMessage, client: ClientEndpoint, events: LinkEvents, conversation?: ClientConversation): Promise<UpstreamLink>;
   close(): Promise<void>;
 }

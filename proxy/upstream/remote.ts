@@ -1,13 +1,18 @@
 /**
- * A real PostgreSQL server over TCP. The client's startup packet and its whole authentication
- * exchange are relayed, so the client logs in as itself and the server's privileges apply.
+ * A real PostgreSQL server over TCP. The client's startup packet is relayed and the client logs
+ * in as itself, so the server's privileges apply. Its password exchange is relayed, or, with an
+ * auth query, completed by the proxy on each leg (see auth/proxied-login.ts).
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { PgError, SqlState } from '../errors.js';
 import { encodeCancel, encodeSSLRequest, encodeStartup, type StartupMessage } from '../wire/frontend-messages.js';
-import type { ClientEndpoint, LinkEvents, Upstream, UpstreamLink } from './link.js';
+import type { ClientConversation, ClientEndpoint, LinkEvents, Upstream, UpstreamLink } from './link.js';
+import { FrameQueue } from '../auth/frame-queue.js';
+import { proxiedLogin } from '../auth/proxied-login.js';
+import { peerBinding } from '../auth/channel-binding.js';
+import { AuthQuery } from '../auth/auth-query.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -143,7 +148,9 @@ async function openSocket(target: RemoteTarget, reads?: PlainReads): Promise<net
 class RemoteLink implements UpstreamLink {
   private error: Error | undefined;
 
-  constructor(private readonly sock: net.Socket, private readonly target: RemoteTarget, events: LinkEvents, reads: PlainReads | null) {
+  /** `first`: server bytes the login read that go to the client before anything else. */
+  constructor(private readonly sock: net.Socket, private readonly target: RemoteTarget, events: LinkEvents, reads: PlainReads | null, first: readonly Buffer[] = []) {
+    for (const b of first) events.data(b);
     if (reads) reads.deliverTo(events.data);
     else sock.on('data', events.data);
     sock.on('drain', events.drain);
@@ -190,27 +197,65 @@ function sendCancel(target: RemoteTarget, pid: number, secret: number): void {
   );
 }
 
+export interface RemoteOptions {
+  /** The auth query (see auth/auth-query.ts); null: password logins are relayed as a whole. */
+  readonly authQuery: string | null;
+  readonly log: (msg: string) => void;
+}
+
 export class RemoteUpstream implements Upstream {
   readonly target: RemoteTarget;
+  private readonly authQuery: AuthQuery | null;
 
-  constructor(url: string) {
+  constructor(url: string, opts: RemoteOptions = { authQuery: null, log: () => undefined }) {
     this.target = parseUpstreamUrl(url);
+    this.authQuery = opts.authQuery === null ? null : new AuthQuery(url, this.target, opts.authQuery, opts.log);
   }
 
   describe(): string {
     return `PostgreSQL at ${this.target.host}:${this.target.port} (sslmode=${this.target.sslmode})`;
   }
 
-  async connect(startup: StartupMessage, _client: ClientEndpoint, events: LinkEvents): Promise<UpstreamLink> {
+  async connect(startup: StartupMessage, _client: ClientEndpoint, events: LinkEvents, conversation?: ClientConversation): Promise<UpstreamLink> {
     const plain = this.target.sslmode === 'disable' || this.target.sslmode === 'allow';
     const reads = plain ? new PlainReads() : null;
     const sock = await openSocket(this.target, reads ?? undefined);
-    const link = new RemoteLink(sock, this.target, events, reads);
+    if (!this.authQuery || !conversation) {
+      const link = new RemoteLink(sock, this.target, events, reads);
+      sock.write(encodeStartup(startup.params, startup.protocol));
+      return link;
+    }
+    const server = new FrameQueue('server', 1 << 20, 'the upstream server closed the connection during authentication');
+    const lost = (): void => server.fail();
+    if (reads) reads.deliverTo(server.push);
+    else sock.on('data', server.push);
+    sock.on('close', lost);
+    sock.on('error', lost);
     sock.write(encodeStartup(startup.params, startup.protocol));
-    return link;
+    let first: Buffer[];
+    try {
+      first = await proxiedLogin({
+        user: startup.params.get('user') ?? '',
+        client: conversation,
+        server,
+        writeServer: (msg) => sock.write(msg),
+        serverBinding: sock instanceof tls.TLSSocket ? peerBinding(sock) : null,
+        lookup: this.authQuery.secret,
+      });
+    } catch (err) {
+      // A close during the password exchange is one the server does not log.
+      sock.destroy();
+      throw err;
+    }
+    const rest = server.handOver();
+    if (!reads) sock.off('data', server.push);
+    sock.off('close', lost);
+    sock.off('error', lost);
+    return new RemoteLink(sock, this.target, events, reads, [...first, ...rest]);
   }
 
   async close(): Promise<void> {
     // Nothing pooled: each session owns its connection.
+    await this.authQuery?.close();
   }
 }
