@@ -9,7 +9,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -378,8 +378,26 @@ export function clusterInfo(c: PgCluster): PgClusterInfo {
 
 /** initdb + start a private cluster on a free loopback port, with the test roles and the `app` database. */
 export interface PgClusterOptions {
-  /** Serve TLS with this PEM certificate and key (for tests of the upstream's sslmode). */
-  readonly ssl?: { readonly cert: string; readonly key: string };
+  /** Serve TLS with this PEM certificate and key, or a self-signed one made with openssl. */
+  readonly ssl?: { readonly cert: string; readonly key: string } | 'self-signed';
+}
+
+/** A self-signed certificate for localhost (openssl), as PEM text. */
+export function selfSignedCertificate(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-cert-'));
+  try {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The server log of a cluster (see the layout at the top of this file). */
+export function serverLogPath(c: PgCluster | PgClusterInfo): string {
+  return join(dirname(c.dataDir), 'server.log');
 }
 
 export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgCluster> {
@@ -477,12 +495,13 @@ export async function startPgCluster(opts: PgClusterOptions = {}): Promise<PgClu
     const confPath = join(dataDir, 'postgresql.conf');
     const baseConf = await readFile(confPath, 'utf8');
     let sslConf = '';
-    if (opts.ssl) {
+    const ssl = opts.ssl === 'self-signed' ? selfSignedCertificate() : opts.ssl;
+    if (ssl) {
       // The server refuses a key that others can read or that it does not own.
       const certFile = join(dataDir, 'server.crt');
       const keyFile = join(dataDir, 'server.key');
-      await writeFile(certFile, opts.ssl.cert, { mode: 0o644 });
-      await writeFile(keyFile, opts.ssl.key, { mode: 0o600 });
+      await writeFile(certFile, ssl.cert, { mode: 0o644 });
+      await writeFile(keyFile, ssl.key, { mode: 0o600 });
       if (osUser) {
         const { uid, gid } = await osUserIds(osUser);
         await chown(certFile, uid, gid);

@@ -1,0 +1,144 @@
+/**
+ * Logins the proxy completes itself (auth query + SCRAM key pass-through, md5 pass-through),
+ * through real clients with TLS toward the proxy, against a private cluster with `ssl = on`
+ * reached with and without TLS.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { runPsql, startTarget, type Target } from '../support/proxy-matrix.js';
+import { selfSignedCertificate, serverLogPath, startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+
+let cluster: PgCluster;
+let dir: string;
+let tlsCert: string;
+let tlsKey: string;
+
+/** FATAL lines the server has logged so far. */
+function serverFatals(): number {
+  return readFileSync(serverLogPath(cluster), 'utf8').split('\n').filter((l) => /\bFATAL:/.test(l)).length;
+}
+
+function upstreamUrl(sslmode: string, user = 'postgres', password = cluster.password): string {
+  return `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${cluster.port}/postgres?sslmode=${sslmode}`;
+}
+
+const PASSWORDS: Record<string, string> = { scramuser: 'scrampass', md5user: 'md5pass' };
+
+async function psql(t: Target, conn: string, user: string, password = PASSWORDS[user]!): Promise<{ stdout: string; stderr: string; code: number }> {
+  return runPsql(
+    ['-X', '-At', '-d', `host=127.0.0.1 port=${t.port} user=${user} dbname=postgres ${conn}`, '-c', 'SELECT current_user, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())', '-c', '\\conninfo'],
+    password,
+  );
+}
+
+beforeAll(async () => {
+  cluster = await startPgCluster({ ssl: 'self-signed' });
+  dir = mkdtempSync(path.join(tmpdir(), 'pp-auth-proxied-'));
+  const own = selfSignedCertificate();
+  tlsCert = path.join(dir, 'proxy.crt');
+  tlsKey = path.join(dir, 'proxy.key');
+  writeFileSync(tlsCert, own.cert);
+  writeFileSync(tlsKey, own.key, { mode: 0o600 });
+});
+
+afterAll(async () => {
+  await cluster.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+for (const upstreamTls of [true, false]) {
+  describe(`the proxy completes the login (upstream link ${upstreamTls ? 'with' : 'without'} TLS)`, () => {
+    let t: Target;
+    let fatalsBefore = 0;
+    beforeAll(async () => {
+      t = await startTarget('postgres', [], { upstream: upstreamUrl(upstreamTls ? 'require' : 'disable'), tlsCert, tlsKey });
+      fatalsBefore = serverFatals();
+    });
+    afterAll(async () => {
+      await t.proxy.stop(2_000);
+    });
+
+    for (const user of ['scramuser', 'md5user']) {
+      for (const sslmode of ['require', 'prefer']) {
+        for (const cb of ['prefer', 'require', 'disable']) {
+          // libpq refuses md5 under channel_binding=require, as it does against the server itself.
+          const works = !(user === 'md5user' && cb === 'require');
+          it(`psql ${user} sslmode=${sslmode} channel_binding=${cb}: ${works ? 'logs in over TLS' : 'refused by libpq'}`, async () => {
+            const r = await psql(t, `sslmode=${sslmode} channel_binding=${cb}`, user);
+            if (!works) {
+              expect(r.code).not.toBe(0);
+              expect(r.stderr).toMatch(/channel binding required/);
+              return;
+            }
+            expect(r.code, r.stderr).toBe(0);
+            expect(r.stdout).toMatch(new RegExp(`^${user}\\|${upstreamTls ? 't' : 'f'}\\n`));
+            expect(r.stdout).toMatch(/SSL connection \(protocol: TLSv1\.[23]/);
+          });
+        }
+      }
+    }
+
+    for (const user of ['scramuser', 'md5user']) {
+      for (const enableChannelBinding of [true, false]) {
+        it(`pg ${user} over TLS, enableChannelBinding=${enableChannelBinding}`, async () => {
+          const c = new pg.Client({
+            host: '127.0.0.1', port: t.port, user, password: PASSWORDS[user]!, database: 'postgres',
+            ssl: { rejectUnauthorized: false }, enableChannelBinding,
+          });
+          await c.connect();
+          const r = await c.query<{ u: string; ssl: boolean }>('SELECT current_user AS u, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS ssl');
+          expect(r.rows[0]).toEqual({ u: user, ssl: upstreamTls });
+          await c.end();
+        });
+      }
+      it(`pg ${user} without TLS toward the proxy`, async () => {
+        const c = new pg.Client({ host: '127.0.0.1', port: t.port, user, password: PASSWORDS[user]!, database: 'postgres' });
+        await c.connect();
+        expect((await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]).toEqual({ u: user });
+        await c.end();
+      });
+    }
+
+    it('a trust user and a cleartext-password user are relayed', async () => {
+      const trust = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres', ssl: { rejectUnauthorized: false } });
+      await trust.connect();
+      await trust.end();
+      const plain = await psql(t, 'sslmode=require', 'plainuser', 'plainpass');
+      expect(plain.code, plain.stderr).toBe(0);
+      expect(plain.stdout).toMatch(/^plainuser\|/);
+    });
+
+    it('the server logged no FATAL for these correct logins', () => {
+      expect(serverFatals() - fatalsBefore).toBe(0);
+    });
+
+    it('wrong passwords: FATAL 28P01 worded as the server words it, from psql and pg', async () => {
+      for (const user of ['scramuser', 'md5user']) {
+        const r = await psql(t, 'sslmode=require', user, 'wrong');
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(`FATAL:  password authentication failed for user "${user}"`);
+        for (const ssl of [{ rejectUnauthorized: false }, false] as const) {
+          const c = new pg.Client({ host: '127.0.0.1', port: t.port, user, password: 'wrong', database: 'postgres', ssl });
+          await expect(c.connect()).rejects.toMatchObject({ code: '28P01', severity: 'FATAL', message: `password authentication failed for user "${user}"` });
+        }
+      }
+    });
+
+    it('a changed password applies to the next login', async () => {
+      const role = `changer_${upstreamTls ? 'tls' : 'plain'}`;
+      await cluster.psql(`CREATE ROLE ${role} LOGIN PASSWORD 'first'`);
+      const login = async (password: string): Promise<void> => {
+        const c = new pg.Client({ host: '127.0.0.1', port: t.port, user: role, password, database: 'postgres', ssl: { rejectUnauthorized: false } });
+        await c.connect();
+        await c.end();
+      };
+      await login('first');
+      await cluster.psql(`ALTER ROLE ${role} PASSWORD 'second'`);
+      await expect(login('first')).rejects.toMatchObject({ code: '28P01' });
+      await login('second');
+    });
+  });
+}
