@@ -6,6 +6,10 @@
  * channel binding to the server's certificate when the link uses TLS; for md5 the response the
  * stored hash gives. Whatever else the server asks (no password, trust, cleartext), or when the
  * verifier cannot be read, the login is relayed as a whole.
+ *
+ * A relayed SCRAM login cannot bind to the server's certificate (the proxy ends the client's
+ * TLS), so SCRAM-SHA-256-PLUS is withdrawn; toward a server on TLS, a client that could bind
+ * (GS2 flag 'y') is then refused by the proxy itself, as the server would refuse it.
  */
 import { randomBytes } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
@@ -29,7 +33,10 @@ export interface LoginLegs {
   writeServer(msg: Buffer): void;
   /** Binding data of the server's certificate when the link uses TLS, else null. */
   readonly serverBinding: Buffer | null;
-  readonly lookup: SecretLookup;
+  /** The auth query; null: every login is relayed. */
+  readonly lookup: SecretLookup | null;
+  /** A TLS client was refused because a relayed login cannot bind (see downgrade-guard.ts). */
+  bindingRefused(): void;
 }
 
 /** Server messages that go to the client ahead of what the server sends next, in order. */
@@ -51,13 +58,12 @@ export async function proxiedLogin(legs: LoginLegs): Promise<Relayed> {
   if (first.code !== Backend.Authentication) return [...before, first.raw];
   const { code, body } = decodeAuthRequest(first.raw);
   if (code === AuthRequest.SASL && decodeMechanisms(body).includes(SCRAM)) {
-    const secret = await legs.lookup(legs.user);
+    const secret = legs.lookup ? await legs.lookup(legs.user) : null;
     const verifier = secret ? parseVerifier(secret) : null;
-    if (verifier) {
-      for (const b of before) legs.client.send(b);
-      return scram(legs, verifier, decodeMechanisms(body));
-    }
-  } else if (code === AuthRequest.MD5Password) {
+    if (verifier || legs.serverBinding) for (const b of before) legs.client.send(b);
+    if (verifier) return scram(legs, verifier, decodeMechanisms(body));
+    if (legs.serverBinding) return relayedScram(legs, decodeMechanisms(body));
+  } else if (code === AuthRequest.MD5Password && legs.lookup) {
     const secret = await legs.lookup(legs.user);
     const stored = secret ? parseMd5Secret(secret) : null;
     if (stored) {
@@ -96,6 +102,23 @@ async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly
   }
   // The client learns it is in only once the server said so; AuthenticationOk follows from it.
   return [saslFinal(proved.serverFinal)];
+}
+
+/** The client's first SCRAM message is checked here, then the rest of the exchange is relayed. */
+async function relayedScram(legs: LoginLegs, offered: readonly string[]): Promise<Relayed> {
+  legs.client.send(saslRequest(offered.filter((m) => m !== SCRAM_PLUS)));
+  const f = await legs.client.next();
+  const initial = decodeSaslInitial(f.code, f.raw);
+  if (initial.mechanism === SCRAM && initial.data.startsWith('y,')) {
+    legs.bindingRefused();
+    throw new PgError(SqlState.ProtocolViolation, 'SCRAM channel binding negotiation error', 'FATAL', {
+      detail: 'The proxy relays this login, so it cannot bind to the server\'s certificate, and the server, which supports channel binding, ' +
+        'refuses a client that could bind but does not.',
+      hint: 'Connect with channel_binding=disable, or let the proxy\'s login run its auth query so that it completes the login itself.',
+    });
+  }
+  legs.writeServer(f.raw);
+  return [];
 }
 
 async function md5(legs: LoginLegs, stored: string, serverSalt: Buffer): Promise<Relayed> {

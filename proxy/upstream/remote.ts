@@ -13,6 +13,7 @@ import { FrameQueue } from '../auth/frame-queue.js';
 import { proxiedLogin } from '../auth/proxied-login.js';
 import { peerBinding } from '../auth/channel-binding.js';
 import { AuthQuery } from '../auth/auth-query.js';
+import { DowngradeGuard } from '../auth/downgrade-guard.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -206,6 +207,7 @@ export interface RemoteOptions {
 export class RemoteUpstream implements Upstream {
   readonly target: RemoteTarget;
   private readonly authQuery: AuthQuery | null;
+  private readonly guard = new DowngradeGuard();
 
   constructor(url: string, opts: RemoteOptions = { authQuery: null, log: () => undefined }) {
     this.target = parseUpstreamUrl(url);
@@ -216,11 +218,18 @@ export class RemoteUpstream implements Upstream {
     return `PostgreSQL at ${this.target.host}:${this.target.port} (sslmode=${this.target.sslmode})`;
   }
 
-  async connect(startup: StartupMessage, _client: ClientEndpoint, events: LinkEvents, conversation?: ClientConversation): Promise<UpstreamLink> {
+  async connect(startup: StartupMessage, client: ClientEndpoint, events: LinkEvents, conversation?: ClientConversation): Promise<UpstreamLink> {
     const plain = this.target.sslmode === 'disable' || this.target.sslmode === 'allow';
     const reads = plain ? new PlainReads() : null;
+    const user = startup.params.get('user') ?? '';
+    const database = startup.params.get('database') ?? user;
+    if (!client.tls && this.guard.isRetry(client.address, user, database)) {
+      throw new PgError(SqlState.InvalidAuthorizationSpecification, 'refusing an unencrypted retry of a login the proxy refused over TLS', 'FATAL', {
+        hint: 'Connect with sslmode=require and channel_binding=disable, or let the proxy\'s login run its auth query.',
+      });
+    }
     const sock = await openSocket(this.target, reads ?? undefined);
-    if (!this.authQuery || !conversation) {
+    if (!conversation) {
       const link = new RemoteLink(sock, this.target, events, reads);
       sock.write(encodeStartup(startup.params, startup.protocol));
       return link;
@@ -235,12 +244,13 @@ export class RemoteUpstream implements Upstream {
     let first: Buffer[];
     try {
       first = await proxiedLogin({
-        user: startup.params.get('user') ?? '',
+        user,
         client: conversation,
         server,
         writeServer: (msg) => sock.write(msg),
         serverBinding: sock instanceof tls.TLSSocket ? peerBinding(sock) : null,
-        lookup: this.authQuery.secret,
+        lookup: this.authQuery?.secret ?? null,
+        bindingRefused: () => this.guard.refused(client.address, user, database),
       });
     } catch (err) {
       // A close during the password exchange is one the server does not log.
