@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { runPsql, startTarget, type Target } from '../support/proxy-matrix.js';
+import { parseConfig, type ProxyConfig } from '../../proxy/config.js';
 import { selfSignedCertificate, serverLogPath, startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 
 let cluster: PgCluster;
@@ -198,6 +199,49 @@ describe('relay mode: a proxy whose login may not read verifiers', () => {
     for (const [t, user] of [[relay, 'md5user'], [plainUpstream, 'scramuser']] as const) {
       const c = new pg.Client({ host: '127.0.0.1', port: t.port, user, password: 'wrong', database: 'postgres' });
       await expect(c.connect()).rejects.toMatchObject({ code: '28P01', message: `password authentication failed for user "${user}"` });
+    }
+  });
+
+  it('the lookup function reads pg_authid as its owner, with a fixed search_path, for its creator only', async () => {
+    const r = await cluster.psql(
+      "SELECT prosecdef, proconfig, has_function_privilege('proxylogin', oid, 'EXECUTE'), has_function_privilege('postgres', oid, 'EXECUTE') " +
+        "FROM pg_proc WHERE oid = 'provenance.user_lookup(text)'::regprocedure",
+    );
+    expect(r.trim()).toBe('t|{"search_path=pg_catalog, pg_temp"}|f|t');
+  });
+
+  it('once a DBA grants the function to the proxy\'s login, that proxy completes logins itself (channel_binding=require over TLS)', async () => {
+    await cluster.psql('GRANT USAGE ON SCHEMA provenance TO proxylogin; GRANT EXECUTE ON FUNCTION provenance.user_lookup(text) TO proxylogin');
+    const granted = await startTarget('postgres', [], { upstream: upstreamUrl('require', 'proxylogin', 'proxypass'), tlsCert, tlsKey });
+    try {
+      const r = await psql(granted, 'sslmode=require channel_binding=require', 'scramuser');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^scramuser\|t\n/);
+    } finally {
+      await granted.proxy.stop(2_000);
+    }
+  });
+});
+
+describe('--auth-query', () => {
+  it('reads the flag, then PROVENANCE_AUTH_QUERY; off relays; unset is the default query', () => {
+    expect((parseConfig(['--auth-query', 'SELECT 1'], {}) as ProxyConfig).authQuery).toBe('SELECT 1');
+    expect((parseConfig([], { PROVENANCE_AUTH_QUERY: 'SELECT 2' }) as ProxyConfig).authQuery).toBe('SELECT 2');
+    expect((parseConfig(['--auth-query', 'off'], { PROVENANCE_AUTH_QUERY: 'SELECT 2' }) as ProxyConfig).authQuery).toBeNull();
+    expect((parseConfig([], {}) as ProxyConfig).authQuery).toBeUndefined();
+  });
+
+  it('a query of one\'s own: any SQL that returns passwd for $1', async () => {
+    const t = await startTarget('postgres', [], {
+      upstream: upstreamUrl('require'), tlsCert, tlsKey,
+      authQuery: 'SELECT rolname AS usename, rolpassword AS passwd FROM pg_catalog.pg_authid WHERE rolname = $1',
+    });
+    try {
+      const r = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^scramuser\|t\n/);
+    } finally {
+      await t.proxy.stop(2_000);
     }
   });
 });
