@@ -35,6 +35,18 @@ async function psql(t: Target, conn: string, user: string, password = PASSWORDS[
   );
 }
 
+/** A proxy so configured completes a SCRAM login itself: channel_binding=require over TLS on both legs works. */
+async function expectBoundLogin(config: Partial<ProxyConfig>): Promise<void> {
+  const t = await startTarget('postgres', [], { tlsCert, tlsKey, ...config });
+  try {
+    const r = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^scramuser\|t\n/);
+  } finally {
+    await t.proxy.stop(2_000);
+  }
+}
+
 beforeAll(async () => {
   cluster = await startPgCluster({ ssl: 'self-signed' });
   dir = mkdtempSync(path.join(tmpdir(), 'pp-auth-proxied-'));
@@ -212,14 +224,7 @@ describe('relay mode: a proxy whose login may not read verifiers', () => {
 
   it('once a DBA grants the function to the proxy\'s login, that proxy completes logins itself (channel_binding=require over TLS)', async () => {
     await cluster.psql('GRANT USAGE ON SCHEMA provenance TO proxylogin; GRANT EXECUTE ON FUNCTION provenance.user_lookup(text) TO proxylogin');
-    const granted = await startTarget('postgres', [], { upstream: upstreamUrl('require', 'proxylogin', 'proxypass'), tlsCert, tlsKey });
-    try {
-      const r = await psql(granted, 'sslmode=require channel_binding=require', 'scramuser');
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/^scramuser\|t\n/);
-    } finally {
-      await granted.proxy.stop(2_000);
-    }
+    await expectBoundLogin({ upstream: upstreamUrl('require', 'proxylogin', 'proxypass') });
   });
 });
 
@@ -232,16 +237,9 @@ describe('--auth-query', () => {
   });
 
   it('a query of one\'s own: any SQL that returns passwd for $1', async () => {
-    const t = await startTarget('postgres', [], {
-      upstream: upstreamUrl('require'), tlsCert, tlsKey,
+    await expectBoundLogin({
+      upstream: upstreamUrl('require'),
       authQuery: 'SELECT rolname AS usename, rolpassword AS passwd FROM pg_catalog.pg_authid WHERE rolname = $1',
     });
-    try {
-      const r = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/^scramuser\|t\n/);
-    } finally {
-      await t.proxy.stop(2_000);
-    }
   });
 });
