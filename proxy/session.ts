@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import { PgError, SqlState, toPgError } from './errors.js';
-import { AuthCode, Backend, FRONTEND_CODES, Frontend } from './wire/codes.js';
+import { Backend, FRONTEND_CODES, Frontend } from './wire/codes.js';
 import { Framer } from './wire/framer.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
 import { BodyReader } from './wire/reader.js';
@@ -175,7 +175,7 @@ export class Session {
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
       code === Backend.ErrorResponse ||
-      (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
+      (!this.ready && code === Backend.BackendKeyData) ||
       ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete || code === Backend.NoData) &&
         this.resultHooksNow) ||
       ((code === Backend.CommandComplete || code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) &&
@@ -725,9 +725,6 @@ export class Session {
         this.write(raw);
         return index;
       }
-      case Backend.Authentication:
-        this.write(raw.readInt32BE(5) === AuthCode.SASL ? withoutChannelBinding(raw) : raw);
-        return index;
       case Backend.ErrorResponse: {
         // A FATAL from the server (wrong password, terminated backend) is the client's last word.
         if (isFatal(raw)) this.upstreamSaidFatal = true;
@@ -1010,29 +1007,6 @@ export function coalesce(list: readonly Buffer[]): Buffer[] {
     }
   }
   out.push(cur);
-  return out;
-}
-
-/**
- * AuthenticationSASL lists mechanisms as cstrings ended by an empty one. The proxy ends TLS
- * itself, so channel binding (SCRAM-SHA-256-PLUS) would bind to the wrong certificate: drop it
- * and the client uses plain SCRAM-SHA-256 with the real server.
- */
-function withoutChannelBinding(raw: Buffer): Buffer {
-  const r = new BodyReader(raw, 9);
-  const mechanisms: string[] = [];
-  for (;;) {
-    const m = r.cstring();
-    if (m === '') break;
-    mechanisms.push(m);
-  }
-  const kept = mechanisms.filter((m) => !m.endsWith('-PLUS'));
-  if (kept.length === mechanisms.length) return raw;
-  const parts = [Buffer.from([Backend.Authentication, 0, 0, 0, 0, 0, 0, 0, AuthCode.SASL])];
-  for (const m of kept) parts.push(Buffer.from(m + '\0'));
-  parts.push(Buffer.from([0]));
-  const out = Buffer.concat(parts);
-  out.writeInt32BE(out.length - 1, 1);
   return out;
 }
 

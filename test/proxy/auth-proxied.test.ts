@@ -128,7 +128,8 @@ for (const upstreamTls of [true, false]) {
       expect(serverFatals() - fatalsBefore).toBe(0);
     });
 
-    it('wrong passwords: FATAL 28P01 worded as the server words it, from psql and pg', async () => {
+    it('wrong passwords: FATAL 28P01 worded as the server words it, from psql and pg; the server logs nothing', async () => {
+      const fatals = serverFatals();
       for (const user of ['scramuser', 'md5user']) {
         const r = await psql(t, 'sslmode=require', user, 'wrong');
         expect(r.code).not.toBe(0);
@@ -138,6 +139,7 @@ for (const upstreamTls of [true, false]) {
           await expect(c.connect()).rejects.toMatchObject({ code: '28P01', severity: 'FATAL', message: `password authentication failed for user "${user}"` });
         }
       }
+      expect(serverFatals() - fatals).toBe(0);
     });
 
     it('a changed password applies to the next login', async () => {
@@ -192,6 +194,15 @@ describe('relay mode: a proxy whose login may not read verifiers', () => {
       const prefer = await psql(t, 'sslmode=prefer channel_binding=prefer', 'scramuser');
       expect(prefer.code).not.toBe(0);
       expect(prefer.stderr).toContain('refusing an unencrypted retry of a login the proxy refused over TLS');
+      const bound = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
+      expect(bound.stderr).toMatch(/channel binding is required, but server did not offer an authentication method that supports channel binding/);
+      const client = (enableChannelBinding: boolean): pg.Client => new pg.Client({
+        host: '127.0.0.1', port: t.port, user: 'scramuser', password: 'scrampass', database: 'postgres', ssl: { rejectUnauthorized: false }, enableChannelBinding,
+      });
+      await expect(client(true).connect()).rejects.toMatchObject({ code: '08P01', message: 'SCRAM channel binding negotiation error' });
+      const unbound = client(false);
+      await unbound.connect();
+      await unbound.end();
       expect(serverFatals() - fatals).toBe(0);
     }
   });
