@@ -254,3 +254,30 @@ describe('--auth-query', () => {
     });
   });
 });
+
+describe('channel binding data', () => {
+  it('binds with the hash of the certificate\'s signature (SHA-384, SHA-512), as libpq computes it', async () => {
+    for (const digest of ['sha384', 'sha512']) {
+      const own = selfSignedCertificate(digest);
+      const cert = path.join(dir, `${digest}.crt`);
+      const key = path.join(dir, `${digest}.key`);
+      writeFileSync(cert, own.cert);
+      writeFileSync(key, own.key, { mode: 0o600 });
+      await expectBoundLogin({ upstream: upstreamUrl('require'), tlsCert: cert, tlsKey: key });
+    }
+  });
+});
+
+describe('the embedded upstream (no passwords)', () => {
+  it('still serves TLS clients', async () => {
+    const t = await startTarget('embedded', [], { tlsCert, tlsKey });
+    try {
+      const r = await runPsql(['-X', '-At', '-d', `host=127.0.0.1 port=${t.port} user=postgres dbname=postgres sslmode=require channel_binding=prefer`, '-c', 'SELECT 7', '-c', '\\conninfo'], '');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^7\n/);
+      expect(r.stdout).toMatch(/SSL connection/);
+    } finally {
+      await t.proxy.stop(2_000);
+    }
+  });
+});

@@ -382,13 +382,13 @@ export interface PgClusterOptions {
   readonly ssl?: { readonly cert: string; readonly key: string } | 'self-signed';
 }
 
-/** A self-signed certificate for localhost (openssl), as PEM text. */
-export function selfSignedCertificate(): { cert: string; key: string } {
+/** A self-signed certificate for localhost (openssl), as PEM text, signed with `digest`. */
+export function selfSignedCertificate(digest = 'sha256'): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'pg-cert-'));
   try {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', `-${digest}`, '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
     return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
