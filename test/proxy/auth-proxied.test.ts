@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { serialize } from 'pg-protocol';
 import { runPsql, startTarget, type Target } from '../support/proxy-matrix.js';
+import { RawClient, sqlstate } from '../support/raw-client.js';
 import { parseConfig, type ProxyConfig } from '../../proxy/config.js';
 import { selfSignedCertificate, serverLogPath, startPgCluster, type PgCluster } from '../support/pg-cluster.js';
 
@@ -279,5 +281,55 @@ describe('the embedded upstream (no passwords)', () => {
     } finally {
       await t.proxy.stop(2_000);
     }
+  });
+});
+
+describe('a client that breaks the SCRAM exchange gets the server\'s answers', () => {
+  let t: Target;
+  beforeAll(async () => {
+    t = await startTarget('postgres', [], { upstream: upstreamUrl('require'), tlsCert, tlsKey });
+  });
+  afterAll(async () => {
+    await t.proxy.stop(2_000);
+  });
+
+  /** Start a SCRAM login as scramuser; resolves once the proxy asked for SASL. */
+  async function saslStart(): Promise<RawClient> {
+    const c = await RawClient.start(t.port, 'scramuser');
+    const m = await c.next();
+    expect(m.code).toBe('R');
+    expect(m.body.readInt32BE(0)).toBe(10);
+    // No TLS toward the proxy: binding is not offered.
+    expect(m.body.subarray(4).toString().split('\0').filter(Boolean)).toEqual(['SCRAM-SHA-256']);
+    return c;
+  }
+
+  async function fatal(c: RawClient): Promise<{ code: string; text: string }> {
+    const m = await c.next();
+    expect(m.code).toBe('E');
+    await c.waitClosed();
+    return { code: sqlstate(m.body), text: m.body.toString() };
+  }
+
+  it('refuses bad first and final messages with 08P01, logs nothing on the server, and goes on serving', async () => {
+    const fatals = serverFatals();
+    let c = await saslStart();
+    c.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=abc'));
+    expect(await fatal(c)).toMatchObject({ code: '08P01', text: expect.stringContaining('client selected an invalid SASL authentication mechanism') });
+
+    c = await saslStart();
+    c.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'garbage'));
+    expect(await fatal(c)).toMatchObject({ code: '08P01', text: expect.stringContaining('malformed SCRAM message') });
+
+    c = await saslStart();
+    c.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=,r=clientnonce'));
+    const cont = await c.next();
+    expect(cont.body.readInt32BE(0)).toBe(11);
+    c.write(serialize.sendSCRAMClientFinalMessage(`c=biws,r=othernonce,p=${Buffer.alloc(32).toString('base64')}`));
+    expect(await fatal(c)).toMatchObject({ code: '08P01', text: expect.stringContaining('Nonce does not match') });
+
+    expect(serverFatals() - fatals).toBe(0);
+    const r = await psql(t, 'sslmode=require', 'scramuser');
+    expect(r.code, r.stderr).toBe(0);
   });
 });

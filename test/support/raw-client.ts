@@ -32,7 +32,8 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  static async connect(port: number, user = 'postgres', database = 'postgres', password = ''): Promise<RawClient> {
+  /** Connect and send the startup packet; the caller runs the login. */
+  static async start(port: number, user = 'postgres', database = 'postgres'): Promise<RawClient> {
     const sock = net.connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', resolve);
@@ -40,6 +41,12 @@ export class RawClient {
     });
     const c = new RawClient(sock);
     sock.write(serialize.startup({ user, database }));
+    return c;
+  }
+
+  static async connect(port: number, user = 'postgres', database = 'postgres', password = ''): Promise<RawClient> {
+    const c = await RawClient.start(port, user, database);
+    const sock = c.sock;
     for (;;) {
       const m = await c.next();
       c.login.push(m);
