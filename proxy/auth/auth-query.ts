@@ -59,7 +59,8 @@ export class AuthQuery {
     if (conn) await conn.then((c) => c.close(), () => undefined).catch(() => undefined);
   }
 
-  private async run(user: string): Promise<string | null | undefined> {
+  /** `fresh`: a new connection was just opened for this query (an old one may have broken since its last use). */
+  private async run(user: string, fresh = this.conn === null): Promise<string | null | undefined> {
     let store: StateStore;
     try {
       store = await (this.conn ??= this.open());
@@ -72,12 +73,11 @@ export class AuthQuery {
       const passwd = rows[0]?.['passwd'];
       return typeof passwd === 'string' && passwd !== '' ? passwd : null;
     } catch (err) {
-      // A broken connection is opened again next time; a refused query waits RETRY_AFTER_MS.
-      if (!serverAnswered(err)) {
-        this.conn = null;
-        void store.close().catch(() => undefined);
-      }
-      return this.unavailable(err);
+      // A refused query waits RETRY_AFTER_MS; a broken connection (the server restarted) is opened again at once.
+      if (serverAnswered(err)) return this.unavailable(err);
+      this.conn = null;
+      void store.close().catch(() => undefined);
+      return fresh ? this.unavailable(err) : this.run(user, true);
     }
   }
 

@@ -5,6 +5,8 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { FRONTEND_CODES } from '../wire/codes.js';
+import { errorResponse } from '../wire/backend-messages.js';
+import { toPgError } from '../errors.js';
 import { FrameQueue } from './frame-queue.js';
 import { ownBinding } from './channel-binding.js';
 import type { Frame } from '../wire/framer.js';
@@ -17,7 +19,11 @@ export class ClientChannel implements ClientConversation {
 
   /** `early`: client bytes that came with the startup packet. */
   constructor(private readonly sock: Socket, early: Buffer, maxMessageSize: number) {
-    this.queue = new FrameQueue('client', maxMessageSize, 'the client closed the connection during authentication', FRONTEND_CODES);
+    this.queue = new FrameQueue('client', maxMessageSize, 'the client closed the connection during authentication', {
+      codes: FRONTEND_CODES,
+      // What the session would answer to the same bytes: the connection cannot go on.
+      broken: (err) => sock.end(errorResponse(toPgError(err, 'protocol violation'))),
+    });
     sock.on('data', this.queue.push);
     sock.on('close', this.lost);
     if (early.length > 0) this.queue.push(early);

@@ -13,9 +13,18 @@ export class FrameQueue {
   /** After handOver(): bytes that still arrive here before the relay takes over. */
   private late: Buffer[] | null = null;
 
-  constructor(peer: 'client' | 'server', maxMessageSize: number, private readonly lostMessage: string, codes?: ReadonlySet<number>) {
-    this.framer = new Framer({ maxMessageSize, peer, ...(codes ? { codes } : {}) });
+  /** `broken`: called when the peer's bytes cannot be a message sequence (they are not kept). */
+  constructor(
+    peer: 'client' | 'server',
+    maxMessageSize: number,
+    private readonly lostMessage: string,
+    opts: { codes?: ReadonlySet<number>; broken?: (err: Error) => void } = {},
+  ) {
+    this.framer = new Framer({ maxMessageSize, peer, ...(opts.codes ? { codes: opts.codes } : {}) });
+    this.broken = opts.broken;
   }
+
+  private readonly broken: ((err: Error) => void) | undefined;
 
   /** Feed received bytes. */
   readonly push = (chunk: Buffer): void => {
@@ -26,7 +35,9 @@ export class FrameQueue {
     try {
       this.frames.push(...this.framer.push(chunk));
     } catch (err) {
-      this.fail(err instanceof Error ? err : new Error(String(err)));
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.fail(e);
+      this.broken?.(e);
       return;
     }
     this.wake();

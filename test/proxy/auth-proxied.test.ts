@@ -332,4 +332,21 @@ describe('a client that breaks the SCRAM exchange gets the server\'s answers', (
     const r = await psql(t, 'sslmode=require', 'scramuser');
     expect(r.code, r.stderr).toBe(0);
   });
+
+  it('answers bytes that are no protocol message with 08P01 and closes, also in a login it relays', async () => {
+    const c = await saslStart();
+    c.write(Buffer.from([0x01, 0, 0, 0, 4]));
+    expect((await fatal(c)).code).toBe('08P01');
+    const relayed = await RawClient.start(t.port, 'plainuser');
+    relayed.write(Buffer.from([0x01, 0, 0, 0, 4]));
+    expect((await fatal(relayed)).code).toBe('08P01');
+  });
+
+  it('completes logins again at once after the server restarted under its auth query connection', async () => {
+    expect((await psql(t, 'sslmode=require channel_binding=require', 'scramuser')).code).toBe(0);
+    await cluster.stop('fast');
+    await cluster.start();
+    const r = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
+    expect(r.code, r.stderr).toBe(0);
+  });
 });
