@@ -144,6 +144,15 @@ for (const upstreamTls of [true, false]) {
       expect(serverFatals() - fatals).toBe(0);
     });
 
+    it('a client that hangs up when asked for a password (psql without one) leaves the server nothing to log', async () => {
+      const fatals = serverFatals();
+      const r = await psql(t, 'sslmode=require', 'scramuser', '');
+      expect(r.stderr).toMatch(/no password supplied/);
+      expect(serverFatals() - fatals).toBe(0);
+      const after = await psql(t, 'sslmode=require', 'scramuser');
+      expect(after.code, after.stderr).toBe(0);
+    });
+
     it('a changed password applies to the next login', async () => {
       const role = `changer_${upstreamTls ? 'tls' : 'plain'}`;
       await cluster.psql(`CREATE ROLE ${role} LOGIN PASSWORD 'first'`);
