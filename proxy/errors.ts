@@ -44,7 +44,6 @@ export const SqlState = {
   InternalError: 'XX000',
   ReadOnlySqlTransaction: '25006',
   InsufficientPrivilege: '42501',
-  SyntaxError: '42601',
   ExternalRoutineException: '38000',
 } as const;
 

@@ -62,7 +62,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   try {
     upstream = config.upstream
       ? new RemoteUpstream(config.upstream)
-      : await EmbeddedUpstream.open({ dataDir: pgliteDir, log });
+      : await EmbeddedUpstream.open({ dataDir: pgliteDir, log, sql });
   } catch (err) {
     unlock();
     throw err;

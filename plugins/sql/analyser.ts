@@ -11,7 +11,8 @@
  * session may turn it off, and then a backslash before a quote no longer ends the string, so the
  * same text holds other statements. When a plain string of the text holds a backslash, the
  * analysis therefore carries a second reading: the text as a server with the setting off reads
- * it. Callers that decide what may be served look at every reading.
+ * it (unless such a server would reject it). Callers that decide what may be served look at
+ * every reading.
  */
 import { LRUCache } from 'lru-cache';
 import { loadModule, parseSync, scanSync, type Node } from 'libpg-query';
@@ -25,11 +26,22 @@ export type SqlAnalysis =
   | { readonly ok: true; readonly readings: readonly Reading[] }
   | {
       readonly ok: false;
+      /** SQLSTATE: 42601 for a syntax error, 22021 for a text the proxy could not decode. */
+      readonly code: string;
       /** The parser's message, as the server would word it. */
       readonly message: string;
       /** 1-based character position of the error in the text, as an ErrorResponse carries it. */
       readonly position: number;
     };
+
+export interface SqlToken {
+  /** Offsets in the text's UTF-8 bytes. */
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+  /** A keyword (in any case), not a quoted identifier that spells one. */
+  readonly keyword: boolean;
+}
 
 /** Entries and their estimated size in memory (a parse tree is some ten times its text). */
 const CACHE_ENTRIES = 2048;
@@ -66,6 +78,20 @@ export class SqlAnalyser {
     return this.parseCount;
   }
 
+  /**
+   * The tokens of a text as the server's scanner reads them, comments left out (offsets in UTF-8
+   * bytes), or null if it cannot. Not cached.
+   */
+  tokens(text: string): readonly SqlToken[] | null {
+    try {
+      return scanSync(text).tokens
+        .filter((t) => t.tokenName !== 'C_COMMENT' && t.tokenName !== 'SQL_COMMENT')
+        .map((t) => ({ start: t.start, end: t.end, text: t.text, keyword: t.keywordKind !== 0 }));
+    } catch {
+      return null;
+    }
+  }
+
   analyse(text: string): SqlAnalysis {
     const cached = this.cache.get(text);
     if (cached !== undefined) return cached;
@@ -77,27 +103,36 @@ export class SqlAnalyser {
 }
 
 function analyseText(text: string): SqlAnalysis {
-  const first = parseReading(text, text);
+  // Bytes that were not UTF-8 reached us as U+FFFD: in a client encoding such as SJIS one may be
+  // the lead byte of a character whose second byte is a backslash or a quote to us, not to the
+  // server. Such a text cannot be read as the server reads it.
+  const replaced = text.indexOf('\uFFFD');
+  if (replaced >= 0) {
+    return { ok: false, code: '22021', message: 'the statement is not valid UTF-8: the proxy cannot read it as the server does', position: replaced + 1 };
+  }
+  const first = parseReading(text);
   if (!isReading(first)) return first;
   const other = backslashReading(text);
   if (other === null) return { ok: true, readings: [first] };
   if (typeof other !== 'string') return other;
-  const second = parseReading(other, text);
-  return isReading(second) ? { ok: true, readings: [first, second] } : second;
+  const second = parseReading(other);
+  // A text that does not parse with the setting off is rejected by such a server: only the
+  // standard reading can run (`ESCAPE '\'` in a COPY is such a text).
+  return { ok: true, readings: isReading(second) ? [first, second] : [first] };
 }
 
 function isReading(r: Reading | SqlAnalysis): r is Reading {
   return Array.isArray(r);
 }
 
-function parseReading(text: string, original: string): Reading | SqlAnalysis {
+function parseReading(text: string): Reading | SqlAnalysis {
   try {
     const stmts = parseSync(text).stmts ?? [];
     const out: Node[] = [];
     for (const s of stmts) if (s.stmt !== undefined) out.push(s.stmt);
     return out;
   } catch (err) {
-    return failure(err, original, text === original);
+    return failure(err, text);
   }
 }
 
@@ -116,8 +151,9 @@ function backslashReading(text: string): string | null | SqlAnalysis {
     let tokens;
     try {
       tokens = scanSync(bytes.toString('utf8')).tokens;
-    } catch (err) {
-      return failure(err, text, false);
+    } catch {
+      // Not even its tokens read with the setting off: such a server rejects it.
+      return null;
     }
     let at = -1;
     let prefix = -1;
@@ -137,14 +173,14 @@ function backslashReading(text: string): string | null | SqlAnalysis {
       ? Buffer.concat([bytes.subarray(0, prefix), Buffer.from('E'), bytes.subarray(at)])
       : Buffer.concat([bytes.subarray(0, at), Buffer.from('E'), bytes.subarray(at)]);
   }
-  return { ok: false, message: 'too many string constants with backslashes to analyse', position: 1 };
+  return { ok: false, code: '54001', message: 'too many string constants with backslashes to analyse', position: 1 };
 }
 
-function failure(err: unknown, text: string, sameText: boolean): SqlAnalysis {
+function failure(err: unknown, text: string): SqlAnalysis {
   const message = err instanceof Error ? err.message : String(err);
   const details = (err as { sqlDetails?: { cursorPosition?: unknown } } | null)?.sqlDetails;
   const cursor = typeof details?.cursorPosition === 'number' ? details.cursorPosition : 0;
-  // The cursor counts UTF-8 bytes of the text parsed; ErrorResponse positions count characters.
-  const position = sameText ? Buffer.from(text, 'utf8').subarray(0, cursor).toString('utf8').length + 1 : 1;
-  return { ok: false, message: sameText ? message : `${message} (reading the text with standard_conforming_strings off)`, position };
+  // The cursor counts UTF-8 bytes of the text; ErrorResponse positions count characters.
+  const position = Buffer.from(text, 'utf8').subarray(0, cursor).toString('utf8').length + 1;
+  return { ok: false, code: '42601', message, position };
 }

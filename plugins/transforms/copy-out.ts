@@ -172,9 +172,9 @@ function tableNamed(rel: RelationName, tables: ReadonlyMap<TableTransforms, Rela
  */
 export function copyOutRefusal(analysis: SqlAnalysis, registry: Registry | null, sql: SqlAnalyser): PgError | null {
   if (!analysis.ok) {
-    return new PgError(SqlState.SyntaxError, analysis.message, 'ERROR', {
+    return new PgError(analysis.code, analysis.message, 'ERROR', {
       position: analysis.position,
-      hint: 'The proxy refuses a statement holding COPY that it cannot parse while transforms are registered.',
+      hint: 'The proxy refuses a statement holding COPY that it cannot read while transforms are registered.',
     });
   }
   const copies = copyOuts(analysis);

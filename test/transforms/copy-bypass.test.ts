@@ -68,6 +68,12 @@ function expectRefused(reply: readonly RawMessage[], what: string): void {
   expect(err && sqlstate(err.body), what).toBe('0A000');
 }
 
+function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+}
+
 async function rawClient(t: Target): Promise<RawClient> {
   return RawClient.connect(t.port, t.kind === 'postgres' ? 'trustuser' : 'postgres');
 }
@@ -90,6 +96,20 @@ eachUpstream('COPY TO STDOUT refused on the parser\'s reading', (t) => {
       expectRefused(await raw.untilReady(), hidden);
       raw.write(serialize.query('RESET standard_conforming_strings'));
       await raw.untilReady();
+      // In a client encoding such as SJIS, 0x81 0x5C is one character to the server, a byte that
+      // is not UTF-8 and a backslash to the proxy: such a text holding COPY cannot be read, so it
+      // is refused. (The embedded database does not serve SJIS sessions.)
+      if (t().kind === 'postgres') {
+        raw.write(serialize.query("SET client_encoding = 'SJIS'"));
+        await raw.untilReady();
+        const sjis = Buffer.concat([Buffer.from("select E'"), Buffer.from([0x81, 0x5c]), Buffer.from(`'; copy ${f.table} to stdout; --'`)]);
+        raw.write(Buffer.concat([Buffer.from('Q'), int32(sjis.length + 5), sjis, Buffer.from([0])]));
+        const encoded = await raw.untilReady();
+        expect(leaked(encoded)).toBe(false);
+        expect(sqlstate(encoded.find((m) => m.code === 'E')!.body)).toBe('22021');
+        raw.write(serialize.query('RESET client_encoding'));
+        await raw.untilReady();
+      }
       // The session goes on, masked.
       raw.write(serialize.query(`SELECT email FROM ${f.table}`));
       const after = await raw.untilReady();

@@ -121,6 +121,8 @@ describe('COPY TO STDOUT, read by PostgreSQL\'s parser', () => {
     expect(verdict('copy customers to stdout; select \'unterminated')).toBe('42601');
     expect(verdict('copy (select 1) to stdout', null)).toBe('57P03');
     expect(verdict('copy plain from stdin', null)).toBeNull();
+    // A byte that was not UTF-8 (U+FFFD once decoded) may be half of a character to the server.
+    expect(verdict("select E'\uFFFD\\'; copy customers to stdout; --'")).toBe('22021');
   });
 
   it('reads a text as a server with standard_conforming_strings off does, too', () => {
@@ -134,6 +136,9 @@ describe('COPY TO STDOUT, read by PostgreSQL\'s parser', () => {
     expect(verdict("select E'x\\'' ; copy customers to stdout; --'")).toBe('0A000');
     // Backslashes that change nothing.
     expect(verdict("copy (select 'C:\\dir') to stdout")).toBeNull();
+    // A text such a server would reject is read the standard way only.
+    expect(verdict("copy plain to stdout with (format csv, escape '\\')")).toBeNull();
+    expect(verdict("copy customers to stdout with (format csv, escape '\\')")).toBe('0A000');
   });
 });
 
