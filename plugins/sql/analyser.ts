@@ -26,7 +26,7 @@ export type SqlAnalysis =
   | { readonly ok: true; readonly readings: readonly Reading[] }
   | {
       readonly ok: false;
-      /** SQLSTATE: 42601 for a syntax error, 22021 for a text the proxy could not decode. */
+      /** SQLSTATE: 42601 a syntax error, 22021 a text the proxy could not decode, 54000/54001 too long or too complex. */
       readonly code: string;
       /** The parser's message, as the server would word it. */
       readonly message: string;
@@ -46,6 +46,11 @@ export interface SqlToken {
 /** Entries and their estimated size in memory (a parse tree is some ten times its text). */
 const CACHE_ENTRIES = 2048;
 const CACHE_BYTES = 32 * 1024 * 1024;
+/**
+ * The longest text parsed. Parsing runs on the event loop at some 50 ms per MiB: a longer text
+ * (which callers only ask about when it holds a keyword they care for) is not analysed.
+ */
+const MAX_TEXT = 1024 * 1024;
 /** How many plain strings with backslashes the second reading rewrites before it gives up. */
 const MAX_BACKSLASH_STRINGS = 64;
 const BACKSLASH = 0x5c;
@@ -103,6 +108,9 @@ export class SqlAnalyser {
 }
 
 function analyseText(text: string): SqlAnalysis {
+  if (text.length > MAX_TEXT) {
+    return { ok: false, code: '54000', message: `the statement is too long for the proxy to analyse (${text.length} characters, at most ${MAX_TEXT})`, position: 1 };
+  }
   // Bytes that were not UTF-8 reached us as U+FFFD: in a client encoding such as SJIS one may be
   // the lead byte of a character whose second byte is a backslash or a quote to us, not to the
   // server. Such a text cannot be read as the server reads it.
