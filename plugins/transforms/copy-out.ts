@@ -44,6 +44,14 @@ const SAFE_NODES = new Set([
   'List', 'RangeSubselect', 'Alias', 'SortBy', 'RangeVar',
 ]);
 
+/**
+ * Whether a text may hold a COPY … TO STDOUT at all, before it is parsed: STDOUT is a keyword like
+ * COPY (the host checked those letters already), and no escape or quoting can spell a keyword.
+ */
+export function mayCopyToStdout(text: string): boolean {
+  return /stdout/i.test(text);
+}
+
 const copiesOf = new WeakMap<SqlAnalysis, readonly CopyOut[]>();
 
 /** Every COPY … TO STDOUT of an analysed text, in every reading of it. */

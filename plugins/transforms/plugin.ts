@@ -17,7 +17,7 @@ import { PortionHash } from '../provenance/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
 import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
-import { copyOutRefusal } from './copy-out.js';
+import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
@@ -236,9 +236,11 @@ export class TransformsPlugin implements Plugin {
 
   /**
    * Refuses a COPY … TO STDOUT that may read a table with transforms: its rows would reach the
-   * client as CopyData, which the transforms never see (see copy-out.ts).
+   * client as CopyData, which the transforms never see (see copy-out.ts). A text without the
+   * keyword STDOUT cannot be one, parsed or not.
    */
   copyOut(_s: SessionInfo, text: string): PgError | null {
+    if (!mayCopyToStdout(text)) return null;
     return copyOutRefusal(this.opts.sql.analyse(text), this.opts.registry(), this.opts.sql);
   }
 

@@ -33,9 +33,9 @@ export interface ListenChanges {
 export class EmbeddedSql {
   constructor(private readonly sql: SqlAnalyser) {}
 
-  /** Whether a text may start COPY FROM STDIN: it holds one, or holds COPY and cannot be parsed. */
+  /** Whether a text may start COPY FROM STDIN: it holds one, or holds COPY and STDIN and cannot be parsed. */
   feedsCopyIn(text: string): boolean {
-    if (!/copy/i.test(text)) return false;
+    if (!/copy/i.test(text) || !/stdin/i.test(text)) return false;
     const a = this.sql.analyse(text);
     return !a.ok || a.readings.some((r) => r.some(isCopyFromStdin));
   }

@@ -170,7 +170,7 @@ eachUpstream('COPY TO STDOUT refused on the parser\'s reading', (t) => {
     }
   });
 
-  it('gives the parser only statements holding the letters COPY, each text once', async () => {
+  it('gives the parser only statements holding the letters COPY and STDOUT, each text once', async () => {
     const c = await t().pg();
     const sql = t().sql();
     try {
@@ -180,6 +180,7 @@ eachUpstream('COPY TO STDOUT refused on the parser\'s reading', (t) => {
       for (let i = 0; i < 20; i++) {
         await c.query(`SELECT id, email FROM ${f.table} WHERE id = $1`, [1]);
         await c.query(`SELECT note FROM ${f.plain}`);
+        await c.query("SELECT 'a copy' AS word");
         await sql.unsafe(`SELECT email FROM ${f.table}`, [], { prepare: true });
       }
       expect(analyser.parses).toBe(before);

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { serialize } from 'pg-protocol';
-import { copyOutRefusal, copyOuts, qualifiedName } from '../../plugins/transforms/copy-out.js';
+import { copyOutRefusal, copyOuts, mayCopyToStdout, qualifiedName } from '../../plugins/transforms/copy-out.js';
 import type { Registry, TableTransforms } from '../../plugins/transforms/registry-cache.js';
 import { SqlAnalyser } from '../../plugins/sql/analyser.js';
 import { PluginHost } from '../../plugins/host.js';
@@ -158,7 +158,10 @@ describe('the byte pre-check before the parser', () => {
     'customers', 'public.customers', '"customers"', 'U&"cust\\006Fmers"', 'U&"!0063ustomers" UESCAPE \'!\'', 'PUBLIC.CUSTOMERS',
     'customers (email)', '(select * from customers)', '(values (1))', 'binary customers',
   );
-  const direction = fc.constantFrom('to stdout', 'TO StdOut', 'from stdin', "to '/tmp/x'", 'to/**/stdout', 'to --x\nstdout');
+  const direction = fc.constantFrom(
+    'to stdout', 'TO StdOut', 'from stdin', "to '/tmp/x'", 'to/**/stdout', 'to --x\nstdout', 'to "stdout"', 'to U&"\\0073tdout"',
+    "to 'stdout'", 'to std/**/out',
+  );
   const options = fc.constantFrom('', 'csv', 'csv header', 'with (format csv)', 'with binary', "with (delimiter '|')");
   const before = fc.constantFrom('', 'select 1;', 'select \'copy\';', 'begin;', '/* copy */');
   const statement = fc.tuple(before, space, copyWord, space, target, space, direction, space, options, space)
@@ -175,6 +178,8 @@ describe('the byte pre-check before the parser', () => {
         seen++;
         expect(host.mayCopyOut(serialize.query(t)), t).toBe(true);
         expect(host.mayCopyOut(serialize.parse({ text: t })), t).toBe(true);
+        // The same holds for STDOUT, checked before parsing.
+        if (copyOuts(a).length > 0) expect(mayCopyToStdout(t), t).toBe(true);
       }),
       { seed: 20261204, numRuns: 3000 },
     );
