@@ -69,7 +69,13 @@ export function copyOuts(analysis: SqlAnalysis & { ok: true }): readonly CopyOut
         list.push({ kind: 'relation', relation: { schema: copy.relation.schemaname ?? null, name: copy.relation.relname ?? '' } });
       } else {
         const reads: RelationName[] = [];
-        const safe = walkQuery(copy.query, [], reads);
+        let safe: boolean;
+        try {
+          safe = walkQuery(copy.query, [], reads);
+        } catch {
+          // A tree too deep to walk (the stack ran out) is not proven safe.
+          safe = false;
+        }
         list.push({ kind: 'query', reads, safe });
       }
     }

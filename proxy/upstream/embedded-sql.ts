@@ -134,16 +134,23 @@ function lone(a: SqlAnalysis & { ok: true }): Node[] | null {
   return out;
 }
 
-/** Whether a tree calls a function named set_config, in any schema. */
-function callsSetConfig(value: unknown): boolean {
-  if (Array.isArray(value)) return value.some(callsSetConfig);
-  if (value === null || typeof value !== 'object') return false;
-  for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
-    if (key === 'FuncCall') {
-      const name = (field as { funcname?: Node[] }).funcname?.at(-1);
-      if (name !== undefined && 'String' in name && name.String.sval === 'set_config') return true;
+/** Whether a tree calls a function named set_config, in any schema. Iterative: trees may be deep. */
+function callsSetConfig(tree: unknown): boolean {
+  const stack: unknown[] = [tree];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) {
+      stack.push(...value);
+      continue;
     }
-    if (callsSetConfig(field)) return true;
+    if (value === null || typeof value !== 'object') continue;
+    for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
+      if (key === 'FuncCall') {
+        const name = (field as { funcname?: Node[] }).funcname?.at(-1);
+        if (name !== undefined && 'String' in name && name.String.sval === 'set_config') return true;
+      }
+      stack.push(field);
+    }
   }
   return false;
 }
