@@ -68,7 +68,9 @@ export class PluginHost {
 
   /**
    * Whether a Query message may be one a plugin answers itself, judged on its first keyword
-   * without decoding it (Query: code, Int32 length, the text).
+   * without decoding it (Query: code, Int32 length, the text). Not a reading of the SQL: a
+   * command spelt otherwise (a comment first) goes to the server, which answers it as its own;
+   * nothing is served or recorded on this guess.
    */
   mayAnswerLocally(raw: Buffer): boolean {
     if (!this.localCommands) return false;
@@ -102,6 +104,9 @@ export class PluginHost {
   /**
    * Whether a Query or Parse message must be decoded for copyOut: some plugin checks COPY now
    * (asked as for result hooks, see Plugin.wantsResults) and the bytes hold the word COPY in any case.
+   * COPY is a keyword, and no escape, quoting or comment can spell a keyword: a text the server
+   * reads as COPY holds these four ASCII letters (in every client encoding the server accepts,
+   * ASCII is ASCII), so nothing that can copy is missed.
    */
   mayCopyOut(raw: Buffer): boolean {
     if (!this.copyOutPlugins.some((p) => (p.wantsResults ? p.wantsResults() : true))) return false;
@@ -117,7 +122,11 @@ export class PluginHost {
     return this.firstAnswer(this.copyOutPlugins, 'copyOut', (p) => p.copyOut!(s, text));
   }
 
-  /** Whether a Query or Parse message contains a word some plugin watches units for. */
+  /**
+   * Whether a Query or Parse message contains a word some plugin watches units for. A hint, not a
+   * reading of the SQL: a text that names the schema otherwise (`"provenance".…`) is only not
+   * waited for, and the registry's NOTIFY applies its change moments later.
+   */
   mentionsUnitWord(raw: Buffer): boolean {
     for (const w of this.unitWords) if (raw.indexOf(w, 5) >= 0) return true;
     return false;

@@ -16,6 +16,7 @@ import type { Plugin } from '../plugins/hooks.js';
 import { migrate, type SqlRunner } from '../plugins/registry/migrate.js';
 import { SANDBOX_RUNTIME_VERSION, SandboxPool } from '../sandbox/index.js';
 import { TransformsPlugin } from '../plugins/transforms/plugin.js';
+import { SqlAnalyser } from '../plugins/sql/analyser.js';
 import { loadRegistry, type Registry } from '../plugins/transforms/registry-cache.js';
 import { REGISTRY_CHANNEL } from '../plugins/registry/schema.js';
 import { syncTransformFiles } from '../plugins/registry/file-sync.js';
@@ -53,6 +54,8 @@ export interface StartOptions {
 
 export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): Promise<RunningProxy> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  // Loaded before anything listens: every statement that needs the parser finds it ready.
+  const sql = await SqlAnalyser.load();
   const unlock = lockDataDir(config.dataDir);
   let upstream: Upstream;
   const pgliteDir = path.join(config.dataDir, 'pglite');
@@ -60,7 +63,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   try {
     upstream = config.upstream
       ? new RemoteUpstream(config.upstream, { authQuery: config.authQuery === undefined ? DEFAULT_AUTH_QUERY : config.authQuery, log })
-      : await EmbeddedUpstream.open({ dataDir: pgliteDir, log });
+      : await EmbeddedUpstream.open({ dataDir: pgliteDir, log, sql });
   } catch (err) {
     unlock();
     throw err;
@@ -183,6 +186,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   });
   const transforms = new TransformsPlugin({
     pool,
+    sql,
     registry: () => registry,
     refresh: () => (readyStore ? reload(readyStore) : Promise.resolve()),
     record: {

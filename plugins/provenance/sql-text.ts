@@ -9,6 +9,11 @@
  * forward, so the cost stays linear in the text whatever the text holds. Plain '...' strings are
  * read as with standard_conforming_strings on (the default since PostgreSQL 9.1): a backslash is
  * an ordinary character in them, and only E'...' strings escape with it.
+ *
+ * Nothing served depends on this reading: which transforms ran, and on what, comes from the
+ * results themselves. What it shapes is the record's description of the statement; in a session
+ * with standard_conforming_strings off, a string holding a backslash may keep part of a literal
+ * in the normalized text. PostgreSQL's parser (plugins/sql) reads such texts exactly.
  */
 import { hash } from 'node:crypto';
 

@@ -17,7 +17,8 @@ import { PortionHash } from '../provenance/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
 import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
-import { copiedTable, isCopyToStdout } from './copy-out.js';
+import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
+import type { SqlAnalyser } from '../sql/analyser.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
 /**
@@ -85,6 +86,8 @@ interface ResultPlan {
 
 export interface TransformsOptions {
   readonly pool: SandboxPool;
+  /** PostgreSQL's parser, loaded: decides which COPY … TO STDOUT is refused (see copy-out.ts). */
+  readonly sql: SqlAnalyser;
   /**
    * The registry in force, read at each RowDescription, so a change applies from the next result
    * on; null while it could not be read yet.
@@ -233,22 +236,12 @@ export class TransformsPlugin implements Plugin {
 
   /**
    * Refuses a COPY … TO STDOUT that may read a table with transforms: its rows would reach the
-   * client as CopyData, which the transforms never see (see copy-out.ts).
+   * client as CopyData, which the transforms never see (see copy-out.ts). A text without the
+   * keyword STDOUT cannot be one, parsed or not.
    */
   copyOut(_s: SessionInfo, text: string): PgError | null {
-    if (!isCopyToStdout(text)) return null;
-    const registry = this.opts.registry();
-    if (registry === null) {
-      return new PgError(SqlState.CannotConnectNow, 'the transform registry is not loaded yet: COPY TO STDOUT cannot be served');
-    }
-    const table = copiedTable(text, registry.tables.values());
-    if (table === null) return null;
-    return new PgError(
-      SqlState.FeatureNotSupported,
-      `COPY TO STDOUT of ${table.name}, which has transforms, is not supported through the proxy: its rows would reach the client untransformed`,
-      'ERROR',
-      { hint: 'Read the table with SELECT, which the transforms apply to.' },
-    );
+    if (!mayCopyToStdout(text)) return null;
+    return copyOutRefusal(this.opts.sql.analyse(text), this.opts.registry(), this.opts.sql);
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {

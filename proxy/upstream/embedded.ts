@@ -17,7 +17,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { randomInt } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
-import { identifierName } from '../identifier.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { Framer } from '../wire/framer.js';
 import { BodyReader } from '../wire/reader.js';
@@ -31,6 +30,8 @@ import {
 } from '../wire/frontend-messages.js';
 import type { ClientEndpoint, LinkEvents, Upstream, UpstreamLink } from './link.js';
 import type { StateStore } from '../state-store.js';
+import type { SqlAnalyser } from '../../plugins/sql/analyser.js';
+import { copyInNotAlone, EmbeddedSql, type CopyInPlan } from './embedded-sql.js';
 
 /** Parameters a real server reports at login; values are read from PGlite per session. */
 const REPORTED_PARAMS = [
@@ -51,11 +52,6 @@ export function membershipsOf(roleOid: string): string {
 /** Startup parameters that are not settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication']);
 
-const COPY_FROM_STDIN = /^\s*copy\s+([\s\S]+?)\s+from\s+stdin\b([\s\S]*?)\s*;?\s*$/i;
-const COPY_ANYWHERE = /\bcopy\b[\s\S]*\bfrom\s+stdin\b/i;
-const SESSION_SET = /^\s*(set\s+(?!local\b|transaction\b|constraints\b)|reset\s+)[^;]*;?\s*$/i;
-const CHANGES_SETTINGS = /(?:^|;)\s*(?:set|reset)\b|\bset_config\s*\(/i;
-const LISTEN_STMT = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|\*|[^\s;]+)/gi;
 
 export function quoteLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
@@ -209,6 +205,8 @@ class EmbeddedLink implements UpstreamLink {
 export interface EmbeddedOptions {
   readonly dataDir: string;
   readonly log: (msg: string) => void;
+  /** PostgreSQL's parser, loaded: reads the statements whose effects sessions must keep apart. */
+  readonly sql: SqlAnalyser;
 }
 
 export class EmbeddedUpstream implements Upstream {
@@ -230,9 +228,11 @@ export class EmbeddedUpstream implements Upstream {
   /** Roles as last read; used for logins while the backend is busy with a transaction. */
   private readonly roles = new Map<string, { canLogin: boolean; superuser: boolean; memberOf: string[] }>();
   private closing = false;
+  private readonly sql: EmbeddedSql;
 
   private constructor(db: PGlite, private readonly opts: EmbeddedOptions) {
     this.db = db;
+    this.sql = new EmbeddedSql(opts.sql);
   }
 
   static async open(opts: EmbeddedOptions): Promise<EmbeddedUpstream> {
@@ -527,7 +527,7 @@ export class EmbeddedUpstream implements Upstream {
       let special: Buffer | null = null;
       while (link.pending.length > 0) {
         const f = link.pending[0]!;
-        if (feedsCopyIn(f)) {
+        if (this.feedsCopyIn(f)) {
           if (batch.length === 0) {
             special = f;
             link.pending.shift();
@@ -538,9 +538,11 @@ export class EmbeddedUpstream implements Upstream {
         link.pending.shift();
         if (f[0] === Frontend.Query || f[0] === Frontend.Sync || f[0] === Frontend.FunctionCall) break;
       }
-      if (special && special[0] === Frontend.Query && COPY_FROM_STDIN.test(decodeQuery(special))) await this.startCopy(link, special);
-      else if (special) await this.refuseCopy(link, special);
-      else await this.exec(link, batch);
+      if (special) {
+        const plan = special[0] === Frontend.Query ? this.sql.copyIn(decodeQuery(special)) : copyInNotAlone();
+        if (plan instanceof PgError) await this.refuseCopy(link, special, plan);
+        else await this.startCopy(link, plan);
+      } else await this.exec(link, batch);
     }
   }
 
@@ -566,16 +568,16 @@ export class EmbeddedUpstream implements Upstream {
         case Frontend.Query: {
           const text = decodeQuery(f);
           unlisten = this.trackListen(link, text) || unlisten;
-          if (SESSION_SET.test(text)) sessionSet = text;
-          settingsMayChange ||= CHANGES_SETTINGS.test(text);
+          sessionSet = this.sql.sessionSet(text) ?? sessionSet;
+          settingsMayChange ||= this.sql.changesSettings(text);
           sent.push(f);
           break;
         }
         case Frontend.Parse: {
           const m = decodeParse(f);
           unlisten = this.trackListen(link, m.text) || unlisten;
-          if (m.paramTypes.length === 0 && SESSION_SET.test(m.text)) sessionSet = m.text;
-          settingsMayChange ||= CHANGES_SETTINGS.test(m.text);
+          if (m.paramTypes.length === 0) sessionSet = this.sql.sessionSet(m.text) ?? sessionSet;
+          settingsMayChange ||= this.sql.changesSettings(m.text);
           const name = link.statementName(m.name);
           if (m.name === '') {
             // The unnamed statement is replaced by each Parse; a named one must be closed first.
@@ -665,17 +667,14 @@ export class EmbeddedUpstream implements Upstream {
 
   /** Note LISTEN/UNLISTEN in a statement; true when the backend must re-listen afterwards. */
   private trackListen(link: EmbeddedLink, text: string): boolean {
-    if (!/listen/i.test(text)) return false;
-    let unlisten = false;
-    for (const m of text.matchAll(LISTEN_STMT)) {
-      const token = m[2]!;
-      if (m[1]) {
-        unlisten = true;
-        if (token === '*') link.listening.clear();
-        else link.listening.delete(identifierName(token));
-      } else link.listening.add(identifierName(token));
+    const changes = this.sql.listens(text);
+    if (changes === null) return false;
+    for (const channel of changes.listen) link.listening.add(channel);
+    for (const channel of changes.unlisten) {
+      if (channel === '*') link.listening.clear();
+      else link.listening.delete(channel);
     }
-    return unlisten;
+    return changes.unlisten.length > 0;
   }
 
   /** The backend listens on every channel some session listens on. */
@@ -707,10 +706,8 @@ export class EmbeddedUpstream implements Upstream {
    * Parse) would put PGlite into COPY mode, where client data kills it: refuse it, and skip
    * the rest of an extended-protocol unit up to its Sync, as a server does after an error.
    */
-  private async refuseCopy(link: EmbeddedLink, frame: Buffer): Promise<void> {
-    const out: Buffer[] = [errorResponse(new PgError(SqlState.FeatureNotSupported,
-      'the embedded database supports COPY FROM STDIN only as a simple query on its own', 'ERROR',
-      { hint: 'Send the COPY … FROM STDIN statement alone, with the simple query protocol.' }))];
+  private async refuseCopy(link: EmbeddedLink, frame: Buffer, error: PgError): Promise<void> {
+    const out: Buffer[] = [errorResponse(error)];
     if (frame[0] === Frontend.Query) {
       out.push(readyForQuery(await this.status()));
     } else {
@@ -738,17 +735,10 @@ export class EmbeddedUpstream implements Upstream {
   }
 
   /** COPY … FROM STDIN: check the target, then ask the client for its data. */
-  private async startCopy(link: EmbeddedLink, frame: Buffer): Promise<void> {
-    const text = decodeQuery(frame).trim().replace(/;$/, '');
-    const m = COPY_FROM_STDIN.exec(text)!;
-    const target = m[1]!;
-    const options = m[2] ?? '';
-    const paren = target.indexOf('(');
-    const table = paren < 0 ? target : target.slice(0, paren);
-    let columns: number;
-    if (paren >= 0) columns = target.slice(paren + 1, target.lastIndexOf(')')).split(',').length;
-    else {
-      const probe = await this.db.execProtocolRaw(encodeQuery(`SELECT * FROM ${table} LIMIT 0`), { syncToFs: false });
+  private async startCopy(link: EmbeddedLink, plan: CopyInPlan): Promise<void> {
+    let columns = plan.columns;
+    if (columns === null) {
+      const probe = await this.db.execProtocolRaw(encodeQuery(`SELECT * FROM ${plan.relation} LIMIT 0`), { syncToFs: false });
       const msgs = messages(probe);
       const err = msgs.find((x) => x[0] === Backend.ErrorResponse);
       if (err) {
@@ -759,10 +749,9 @@ export class EmbeddedUpstream implements Upstream {
       const desc = msgs.find((x) => x[0] === Backend.RowDescription);
       columns = desc ? desc.readInt16BE(5) : 0;
     }
-    const binary = /\bbinary\b/i.test(options);
-    link.copyIn = { sql: `COPY ${target} FROM '/dev/blob'${options}`, chunks: [] };
+    link.copyIn = { sql: plan.sql, chunks: [] };
     this.owner = link;
-    link.events.data(copyInResponse(binary ? 1 : 0, columns));
+    link.events.data(copyInResponse(plan.binary ? 1 : 0, columns));
   }
 
   /** Collect CopyData; on CopyDone load it all, on CopyFail give up. */
@@ -794,6 +783,13 @@ export class EmbeddedUpstream implements Upstream {
       link.events.data(Buffer.concat([reply, readyForQuery(status)]));
       return;
     }
+  }
+
+  /** Whether a Query or Parse frame may start COPY FROM STDIN. */
+  private feedsCopyIn(f: Buffer): boolean {
+    if (f[0] === Frontend.Query) return this.sql.feedsCopyIn(decodeQuery(f));
+    if (f[0] === Frontend.Parse) return this.sql.feedsCopyIn(decodeParse(f).text);
+    return false;
   }
 
   /** The backend's transaction status, as its ReadyForQuery would say. */
@@ -834,13 +830,6 @@ export class EmbeddedUpstream implements Upstream {
     while ((this.tasks.length > 0 || this.pumping) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.db.close();
   }
-}
-
-/** Whether a Query or Parse frame would start COPY FROM STDIN. */
-function feedsCopyIn(f: Buffer): boolean {
-  if (f[0] === Frontend.Query) return COPY_ANYWHERE.test(decodeQuery(f));
-  if (f[0] === Frontend.Parse) return COPY_ANYWHERE.test(decodeParse(f).text);
-  return false;
 }
 
 /** Map an error thrown by PGlite's query API to a client error. */
