@@ -42,7 +42,7 @@ export class EmbeddedSql {
 
   /**
    * A text that feeds COPY FROM STDIN, as it can be served: a plan when it is that statement alone
-   * (one reading), else the error for the client.
+   * (in every reading of it), else the error for the client.
    */
   copyIn(text: string): CopyInPlan | PgError {
     const a = this.sql.analyse(text);

@@ -148,7 +148,9 @@ eachUpstream('protocol', (t) => {
     const load = await t().psql(['-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${table} from stdin`], '1\tone\n2\ttwo\n3\t\\N\n\\.\n');
     expect(load.code, load.stderr).toBe(0);
     expect(load.stdout).toContain('COPY 3');
-    const out = await t().psql(['-v', 'ON_ERROR_STOP=1', '-c', `\\copy (SELECT * FROM ${table} ORDER BY a) to stdout`]);
+    // The table itself, not a COPY (query): while any table of the database has transforms (other
+    // suites register some on the shared cluster), a COPY (query) that reads a table is refused.
+    const out = await t().psql(['-v', 'ON_ERROR_STOP=1', '-c', `\\copy ${table} to stdout`]);
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toBe('1\tone\n2\ttwo\n3\t\\N\n');
     const bad = await t().psql(['-c', `\\copy ${table} from stdin`], 'not-a-number\tx\n\\.\n');
