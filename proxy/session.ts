@@ -29,6 +29,7 @@ import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js'
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
 import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
+import { CLIENT_DESCRIBE, PortalBook, type Expected, type Portal } from './portals.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -47,8 +48,10 @@ type Unit =
       readonly kind: 'upstream';
       readonly beforeReady: readonly Buffer[];
       readonly suppressReady?: boolean;
-      /** Describes sent in this unit, in order: true for the ones the proxy added (their answer is its own). */
-      readonly describes?: boolean[];
+      /** The answers to Describes and Executes of this unit the session follows, in order (see portals.ts). */
+      readonly answers?: Expected[];
+      /** Its Executes went upstream while results were looked at: their answers are followed. */
+      readonly followed?: boolean;
       /** The client statements of this unit, while statements are tracked, in the order they run. */
       readonly statements?: StatementTrace[];
       /** A Query or Parse of it contained a word a plugin watches (see Plugin.unitWords). */
@@ -130,10 +133,22 @@ export class Session {
   private out: Buffer[] = [];
   /** Whether plugins look at results, asked once per upstream chunk rather than per message. */
   private resultHooksNow = false;
-  /** Describes sent since the last Sync (see extendedFrame). */
-  private openDescribes: boolean[] = [];
-  /** Portals described since the last Sync. */
-  private readonly describedPortals = new Set<string>();
+  /** Answers followed of the unit not closed yet by a Sync (see extendedFrame). */
+  private openAnswers: Expected[] = [];
+  /** Whether an Execute of the unit not closed yet is followed. */
+  private openFollowed = false;
+  /** Answers followed, of every unit, not come yet other than CLIENT_DESCRIBE: while any is, the scanner watches results. */
+  private followedAnswers = 0;
+  /** The portals of the unit being sent. */
+  private readonly portalBook = new PortalBook();
+  private resultSerial = 0;
+  /**
+   * While results are looked at: whether a result's rows may come now (a simple Query's
+   * RowDescription, or an Execute whose answer the session follows, started one).
+   */
+  private resultOpen = false;
+  /** The answer to a followed Execute is arriving (until its CommandComplete, error, or PortalSuspended). */
+  private executeOpen = false;
   private upstreamSaidFatal = false;
   private flushQueued = false;
   /** A result hook is being awaited: small output waits for what it adds (see HOLD_OUTPUT_BYTES). */
@@ -176,7 +191,8 @@ export class Session {
       code === Backend.ErrorResponse ||
       (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
       ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete || code === Backend.NoData) &&
-        this.resultHooksNow) ||
+        (this.resultHooksNow || this.followedAnswers > 0)) ||
+      ((code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) && this.followedAnswers > 0) ||
       ((code === Backend.CommandComplete || code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) &&
         this.liveTraces > 0),
     );
@@ -321,19 +337,21 @@ export class Session {
 
   /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
   private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
-    this.describedPortals.clear();
-    if (this.openDescribes.length === 0 && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
+    this.portalBook.endUnit();
+    if (this.openAnswers.length === 0 && !this.openFollowed && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
       return PLAIN_UNIT;
     }
     const unit: Unit = {
       kind: 'upstream',
       beforeReady: extra.beforeReady ?? [],
       suppressReady: extra.suppressReady ?? false,
-      describes: this.openDescribes,
+      answers: this.openAnswers,
+      followed: this.openFollowed,
       statements: this.openStatements,
       marked: this.openMarked,
     };
-    this.openDescribes = [];
+    this.openAnswers = [];
+    this.openFollowed = false;
     this.openStatements = [];
     this.openMarked = false;
     return unit;
@@ -426,32 +444,64 @@ export class Session {
   }
 
   /**
-   * An extended-protocol message on its way upstream. Transforms bind through a result's
-   * RowDescription, which a client re-executing a prepared statement does not ask for (it
-   * kept the one from its first Describe): while result hooks are active, an Execute of a
-   * portal not described in its unit gets a Describe of the proxy's own before it, whose
-   * answer the client never sees.
+   * An extended-protocol message on its way upstream. While result hooks are active, the answers
+   * to Describes and Executes are followed so that each Execute's rows are handled with its own
+   * portal's description, and an Execute of a portal not described in its unit gets a Describe of
+   * the proxy's own before it, whose answer the client never sees (see portals.ts).
    */
   private extendedFrame(code: number, raw: Buffer, send: Buffer[], tracking: boolean): void {
     if (tracking) this.trackExtended(code, raw);
     if (code === Frontend.Parse && this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
     if (code === Frontend.Describe) {
-      this.openDescribes.push(false);
-      if (this.plugins.resultHooks) {
+      if (!this.plugins.resultHooks) this.openAnswers.push(CLIENT_DESCRIBE);
+      else {
         const t = decodeTarget(raw);
-        if (t.target === 'P') this.describedPortals.add(t.name);
+        this.follow(t.target === 'P' ? this.portalBook.describe(t.name) : CLIENT_DESCRIBE);
       }
+    } else if (!this.plugins.resultHooks) {
+      // Nothing to follow.
     } else if (code === Frontend.Bind) {
-      if (this.plugins.resultHooks) this.describedPortals.delete(decodeBindHead(raw).portal);
-    } else if (code === Frontend.Execute && this.plugins.resultHooks) {
-      const { portal } = decodeExecute(raw);
-      if (!this.describedPortals.has(portal)) {
-        this.describedPortals.add(portal);
-        this.openDescribes.push(true);
-        send.push(encodeTarget(Frontend.Describe, { target: 'P', name: portal }));
+      this.portalBook.bind(decodeBindHead(raw).portal);
+    } else if (code === Frontend.Close) {
+      const t = decodeTarget(raw);
+      if (t.target === 'P') this.portalBook.close(t.name);
+    } else if (code === Frontend.Execute) {
+      const { ownDescribe, execute } = this.portalBook.execute(decodeExecute(raw).portal);
+      if (ownDescribe) {
+        this.follow(ownDescribe);
+        send.push(encodeTarget(Frontend.Describe, { target: 'P', name: execute.portal.name }));
       }
+      this.follow(execute);
+      this.openFollowed = true;
     }
     send.push(raw);
+  }
+
+  private follow(e: Expected): void {
+    this.openAnswers.push(e);
+    if (e !== CLIENT_DESCRIBE) this.followedAnswers++;
+  }
+
+  /** The answers followed of the unit being answered: the oldest unit waiting, or the open one. */
+  private answerQueue(): Expected[] | undefined {
+    const head = this.units[0];
+    return head ? (head.kind === 'upstream' ? head.answers : undefined) : this.openAnswers;
+  }
+
+  /**
+   * Whether the unit being answered is followed. Rows of an Execute sent while results were not
+   * looked at (no transform applied then) pass as they would have a moment earlier.
+   */
+  private followsUnit(): boolean {
+    const head = this.units[0];
+    return head ? head.kind === 'upstream' && head.followed === true : this.openFollowed;
+  }
+
+  /** The next answer followed, taken off its queue: a RowDescription or NoData answers a Describe. */
+  private takeAnswer(): Expected | undefined {
+    const e = this.answerQueue()?.shift();
+    if (e && e !== CLIENT_DESCRIBE) this.followedAnswers--;
+    return e;
   }
 
   /** Remembers which text each portal runs, and starts a trace at each Execute. */
@@ -673,6 +723,12 @@ export class Session {
         } else if (p.kind === 'raw') {
           if (!this.dropUntilReady) this.write(p.bytes);
           continue;
+        } else if (this.startsExecute(p.code)) {
+          const opened = this.openExecute();
+          if (opened) {
+            pending = { promise: opened };
+            next = i;
+          } else pending = this.serverFrame(p.code, p.raw, pieces, i);
         } else pending = this.serverFrame(p.code, p.raw, pieces, i);
         if (typeof pending === 'number') {
           i = pending;
@@ -727,6 +783,7 @@ export class Session {
       case Backend.ErrorResponse: {
         // A FATAL from the server (wrong password, terminated backend) is the client's last word.
         if (isFatal(raw)) this.upstreamSaidFatal = true;
+        this.endResult();
         if (this.dropUntilReady) return index;
         this.write(raw);
         if (this.liveTraces === 0 && this.watched === null) return index;
@@ -741,17 +798,37 @@ export class Session {
         return index;
       }
       case Backend.EmptyQueryResponse:
-      case Backend.PortalSuspended:
         this.write(raw);
+        this.endResult();
         this.traceResultEnd(null);
         return index;
+      case Backend.PortalSuspended: {
+        if (this.dropUntilReady) return index;
+        const watched = this.watched;
+        this.watched = null;
+        this.endResult();
+        if (!watched) {
+          this.write(raw);
+          this.traceResultEnd(null);
+          return index;
+        }
+        return { promise: this.onPortalSuspended(raw, watched) };
+      }
       case Backend.RowDescription:
-        return { promise: this.onRowDescription(raw, !this.answersOwnDescribe()) };
-      case Backend.NoData:
-        if (!this.answersOwnDescribe()) this.write(raw);
+        return { promise: this.onRowDescription(raw, this.takeAnswer()) };
+      case Backend.NoData: {
+        const e = this.takeAnswer();
+        if (e?.kind === 'describe' && e.portal) e.portal.fields = 'none';
+        if (!e || !(e.kind === 'describe' && e.own)) this.write(raw);
         return index;
+      }
       case Backend.DataRow: {
         if (this.dropUntilReady) return index;
+        if (!this.resultOpen && this.followsUnit()) {
+          // Rows of no result the session knows the description of: never served as they are.
+          this.abortResult(new PgError(SqlState.InternalError, 'rows arrived for a result whose description the proxy does not know; they were not served'));
+          return index;
+        }
         if (!this.watched || !this.watched.watchers.some((p) => p.dataRows)) {
           this.write(raw);
           return index;
@@ -774,6 +851,7 @@ export class Session {
       }
       case Backend.CommandComplete:
         if (this.dropUntilReady) return index;
+        this.endResult();
         if (!this.resultHooksNow && this.watched === null) {
           this.write(raw);
           this.traceResultEnd(null);
@@ -791,7 +869,10 @@ export class Session {
     this.txStatus = String.fromCharCode(raw[5]!) as TxStatus;
     this.dropUntilReady = false;
     this.watched = null;
+    this.endResult();
     const unit = this.units[0];
+    // What the unit did not answer was skipped after an error.
+    if (unit && unit.kind === 'upstream' && unit.answers) for (const e of unit.answers.splice(0)) if (e !== CLIENT_DESCRIBE) this.followedAnswers--;
     if (this.liveTraces > 0) this.traceUnitEnd(unit);
     if (unit && unit.kind === 'upstream') {
       this.units.shift();
@@ -819,25 +900,78 @@ export class Session {
   }
 
   /**
-   * Whether a RowDescription or NoData answers a Describe the proxy added. Answers come in the
-   * order of the Describes of the unit being answered: the oldest unit waiting, or the open one.
+   * A RowDescription: a simple Query's result starts (no answer followed), or a Describe is
+   * answered, whose portal keeps the description for its Executes. The plugins see the client's
+   * (not the proxy's own Describes): what they return is what the client gets.
    */
-  private answersOwnDescribe(): boolean {
-    const head = this.units[0];
-    const queue = head ? (head.kind === 'upstream' ? head.describes : undefined) : this.openDescribes;
-    return queue?.shift() ?? false;
-  }
-
-  private async onRowDescription(raw: Buffer, forward: boolean): Promise<void> {
+  private async onRowDescription(raw: Buffer, answers: Expected | undefined): Promise<void> {
     if (this.dropUntilReady) return;
     const fields = decodeRowDescription(raw);
+    if (answers?.kind === 'execute') {
+      this.abortResult(new PgError(SqlState.ProtocolViolation, 'the upstream sent a RowDescription where the rows of an Execute were expected'));
+      return;
+    }
+    if (answers?.portal) answers.portal.fields = fields;
+    if (answers?.own) return;
     this.info.statement = this.currentTrace();
     try {
-      const r = await this.plugins.rowDescription(this.info, fields);
-      this.watched = r.watched;
-      if (forward) this.write(r.changed ? rowDescription(r.fields) : raw);
+      const r = await this.plugins.rowDescription(this.info, this.newResultId(), fields);
+      if (!answers) {
+        this.watched = r.watched;
+        this.resultOpen = true;
+      }
+      this.write(r.changed ? rowDescription(r.fields) : raw);
     } catch (err) {
       this.abortResult(toPgError(err, 'row description'));
+    }
+  }
+
+  private endResult(): void {
+    this.resultOpen = false;
+    this.executeOpen = false;
+  }
+
+  private newResultId(): { readonly serial: number } {
+    return { serial: ++this.resultSerial };
+  }
+
+  /** Whether an upstream message is the first answer to an Execute the session follows. */
+  private startsExecute(code: number): boolean {
+    if (this.followedAnswers === 0 || this.dropUntilReady || this.executeOpen) return false;
+    if (code !== Backend.DataRow && code !== Backend.CommandComplete && code !== Backend.PortalSuspended &&
+      code !== Backend.EmptyQueryResponse && code !== Backend.ErrorResponse) return false;
+    return this.answerQueue()?.[0]?.kind === 'execute';
+  }
+
+  /**
+   * An Execute's answer starts: its result is opened with its own portal's description, as the
+   * upstream sent it. Returns a promise when the plugins must be awaited.
+   */
+  private openExecute(): Promise<void> | undefined {
+    const { portal } = this.takeAnswer() as { readonly portal: Portal };
+    this.watched = null;
+    this.executeOpen = true;
+    const fields = portal.fields;
+    // NoData: a statement without rows; unknown: no rows are served (see the DataRow case).
+    this.resultOpen = fields !== null && fields !== 'none';
+    if (fields === null || fields === 'none') return undefined;
+    this.info.statement = this.currentTrace();
+    return this.plugins.rowDescription(this.info, this.newResultId(), fields).then(
+      (r) => {
+        this.watched = r.watched;
+      },
+      (err: unknown) => this.abortResult(toPgError(err, 'row description')),
+    );
+  }
+
+  private async onPortalSuspended(raw: Buffer, watched: WatchedResult): Promise<void> {
+    this.info.statement = this.currentTrace();
+    try {
+      await this.plugins.portalSuspended(this.info, watched);
+      this.write(raw);
+      this.traceResultEnd(null);
+    } catch (err) {
+      this.abortResult(toPgError(err, 'portal suspended'));
     }
   }
 
