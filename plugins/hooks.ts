@@ -15,6 +15,11 @@ export interface SessionInfo {
   readonly applicationName: string;
   readonly clientAddress: string;
   readonly clientPort: number;
+  /**
+   * What the server reported with ParameterStatus (session_authorization, is_superuser, …), as it
+   * reported it last: unlike the startup parameters, not what the client claims.
+   */
+  readonly serverParams: ReadonlyMap<string, string>;
   /** Every startup parameter the client sent (user, database, options, replication, …). */
   readonly startupParams: ReadonlyMap<string, string>;
   /** The upstream backend's process id, as reported to the client in BackendKeyData. */
@@ -167,6 +172,11 @@ export interface Plugin {
    * SessionInfo.statement). Omitted means always, when those hooks exist.
    */
   wantsStatements?(): boolean;
+  /**
+   * Each ReadyForQuery after login, with the transaction status the server reported: a request
+   * unit ended (after statementEnd of its statements). Synchronous: it is on the hot path.
+   */
+  readyForQuery?(session: SessionInfo, status: 'I' | 'T' | 'E'): void;
   /** A client statement went upstream. Synchronous: it is on the hot path. */
   statementStart?(session: SessionInfo, statement: StatementTrace): void;
   /** Its answer is complete (errorCode says whether it failed). Synchronous. */

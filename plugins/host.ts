@@ -50,6 +50,7 @@ export class PluginHost {
   readonly localCommands: boolean;
   private readonly resultPlugins: readonly Plugin[];
   private readonly tracePlugins: readonly Plugin[];
+  private readonly readyPlugins: readonly Plugin[];
   private readonly copyOutPlugins: readonly Plugin[];
   private readonly commandPlugins: readonly Plugin[];
   /** Words whose presence in a Query or Parse marks its unit (see Plugin.unitWords), in both cases. */
@@ -61,6 +62,7 @@ export class PluginHost {
     this.statementHooks = plugins.some((p) => p.statement);
     this.resultPlugins = plugins.filter((p) => p.rowDescription || p.commandComplete);
     this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
+    this.readyPlugins = plugins.filter((p) => p.readyForQuery);
     this.copyOutPlugins = plugins.filter((p) => p.copyOut);
     this.commandPlugins = plugins.filter((p) => p.localCommand);
     this.localCommands = this.commandPlugins.length > 0;
@@ -133,6 +135,17 @@ export class PluginHost {
   async unitDone(s: SessionInfo): Promise<void> {
     for (const p of this.plugins) {
       if (p.unitDone) await guard(p, 'unitDone', this.log, () => p.unitDone!(s)).catch(() => undefined);
+    }
+  }
+
+  /** A request unit ended with this transaction status; a throwing plugin is logged. */
+  readyForQuery(s: SessionInfo, status: 'I' | 'T' | 'E'): void {
+    for (const p of this.readyPlugins) {
+      try {
+        p.readyForQuery!(s, status);
+      } catch (err) {
+        this.log(`plugin ${p.name}: readyForQuery failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
   }
 

@@ -16,6 +16,8 @@
  * the client never sees; a portal whose description never came is refused, not served.
  */
 import type { FieldDescription } from './wire/backend-messages.js';
+import { Backend, Frontend } from './wire/codes.js';
+import { decodeBindHead, decodeExecute, decodeTarget, encodeTarget } from './wire/frontend-messages.js';
 
 /** One portal as bound (or as the proxy first met it in its unit). Filled when its Describe is answered. */
 export interface Portal {
@@ -86,5 +88,117 @@ export class PortalBook {
     let p = this.portals.get(name);
     if (!p) this.portals.set(name, (p = { name, fields: null }));
     return p;
+  }
+}
+
+/** The answers a unit waits for, handed from the send side to the unit (see AnswerFollower.closeUnit). */
+export interface UnitAnswers {
+  readonly answers: Expected[];
+  /** Its Executes went upstream while results were looked at: their answers are followed. */
+  readonly followed: boolean;
+}
+
+/**
+ * Both sides of following answers: notes what each Describe and Execute sent will be answered
+ * with, and takes those notes off as the answers come (the caller picks the unit being answered).
+ */
+export class AnswerFollower {
+  private readonly book = new PortalBook();
+  private open: Expected[] = [];
+  private openFollowed = false;
+  /** Notes of every unit, other than CLIENT_DESCRIBE, not answered yet. */
+  private pending = 0;
+  /** A result's rows may come now: a simple Query's RowDescription, or a followed Execute with a description, started one. */
+  resultOpen = false;
+  /** The answer to a followed Execute is arriving (until its CommandComplete, error, or PortalSuspended). */
+  private executeOpen = false;
+
+  /** Whether any answer is followed now: while one is, results must be looked at. */
+  get following(): boolean {
+    return this.pending > 0;
+  }
+
+  /**
+   * An extended-protocol message on its way upstream. Returns the Describe of the proxy's own to
+   * send before it, if any. Without result hooks only the place of each Describe is noted.
+   */
+  sent(code: number, raw: Buffer, resultHooks: boolean): Buffer | null {
+    if (code === Frontend.Describe) {
+      if (!resultHooks) this.open.push(CLIENT_DESCRIBE);
+      else {
+        const t = decodeTarget(raw);
+        this.note(t.target === 'P' ? this.book.describe(t.name) : CLIENT_DESCRIBE);
+      }
+      return null;
+    }
+    if (!resultHooks) return null;
+    if (code === Frontend.Bind) this.book.bind(decodeBindHead(raw).portal);
+    else if (code === Frontend.Close) {
+      const t = decodeTarget(raw);
+      if (t.target === 'P') this.book.close(t.name);
+    } else if (code === Frontend.Execute) {
+      const { ownDescribe, execute } = this.book.execute(decodeExecute(raw).portal);
+      if (ownDescribe) this.note(ownDescribe);
+      this.note(execute);
+      this.openFollowed = true;
+      return ownDescribe ? encodeTarget(Frontend.Describe, { target: 'P', name: execute.portal.name }) : null;
+    }
+    return null;
+  }
+
+  /** The unit being sent ends (Sync, Query): its notes, or null when it has none. */
+  closeUnit(): UnitAnswers | null {
+    this.book.endUnit();
+    if (this.open.length === 0 && !this.openFollowed) return null;
+    const unit = { answers: this.open, followed: this.openFollowed };
+    this.open = [];
+    this.openFollowed = false;
+    return unit;
+  }
+
+  /** The notes of the unit not closed yet (answers can come before its Sync, after a Flush). */
+  get openUnit(): UnitAnswers {
+    return { answers: this.open, followed: this.openFollowed };
+  }
+
+  /** The next answer of a unit, taken off: a RowDescription or NoData answers a Describe. */
+  take(unit: UnitAnswers | undefined): Expected | undefined {
+    const e = unit?.answers.shift();
+    if (e && e !== CLIENT_DESCRIBE) this.pending--;
+    return e;
+  }
+
+  /** The unit got its ReadyForQuery: what it did not answer was skipped after an error. */
+  unitDone(unit: UnitAnswers | undefined): void {
+    this.endResult();
+    if (unit) for (const e of unit.answers.splice(0)) if (e !== CLIENT_DESCRIBE) this.pending--;
+  }
+
+  /** Whether an upstream message is the first answer to a followed Execute of the unit. */
+  startsExecute(unit: UnitAnswers | undefined, code: number): boolean {
+    if (this.pending === 0 || this.executeOpen) return false;
+    if (code !== Backend.DataRow && code !== Backend.CommandComplete && code !== Backend.PortalSuspended &&
+      code !== Backend.EmptyQueryResponse && code !== Backend.ErrorResponse) return false;
+    return unit?.answers[0]?.kind === 'execute';
+  }
+
+  /** Takes the Execute off and returns its portal's description (see Portal.fields). */
+  openExecute(unit: UnitAnswers | undefined): readonly FieldDescription[] | 'none' | null {
+    const e = this.take(unit);
+    this.executeOpen = true;
+    const fields = e?.kind === 'execute' ? e.portal.fields : null;
+    this.resultOpen = fields !== null && fields !== 'none';
+    return fields;
+  }
+
+  /** A result ended: CommandComplete, EmptyQueryResponse, PortalSuspended, ErrorResponse. */
+  endResult(): void {
+    this.resultOpen = false;
+    this.executeOpen = false;
+  }
+
+  private note(e: Expected): void {
+    this.open.push(e);
+    if (e !== CLIENT_DESCRIBE) this.pending++;
   }
 }

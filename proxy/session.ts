@@ -23,13 +23,13 @@ import {
 } from './wire/backend-messages.js';
 import {
   decodeBind, decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeParse, encodeQuery, encodeSimple,
-  encodeTarget, type StartupMessage,
+  type StartupMessage,
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
 import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
-import { CLIENT_DESCRIBE, PortalBook, type Expected, type Portal } from './portals.js';
+import { AnswerFollower, type Expected, type UnitAnswers } from './portals.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -48,10 +48,8 @@ type Unit =
       readonly kind: 'upstream';
       readonly beforeReady: readonly Buffer[];
       readonly suppressReady?: boolean;
-      /** The answers to Describes and Executes of this unit the session follows, in order (see portals.ts). */
-      readonly answers?: Expected[];
-      /** Its Executes went upstream while results were looked at: their answers are followed. */
-      readonly followed?: boolean;
+      /** The answers to Describes and Executes of this unit the session follows (see portals.ts). */
+      readonly answers?: UnitAnswers | null;
       /** The client statements of this unit, while statements are tracked, in the order they run. */
       readonly statements?: StatementTrace[];
       /** A Query or Parse of it contained a word a plugin watches (see Plugin.unitWords). */
@@ -98,7 +96,7 @@ const MAX_BATCH_ROWS = 10_000;
 const MAX_BATCH_BYTES = MAX_SERVER_BACKLOG;
 
 export class Session {
-  readonly info: SessionInfo & { backendPid: number };
+  readonly info: SessionInfo & { backendPid: number; serverParams: Map<string, string> };
   private link: UpstreamLink | null = null;
   private readonly framer: Framer;
   private readonly scanner: ServerScanner;
@@ -133,22 +131,9 @@ export class Session {
   private out: Buffer[] = [];
   /** Whether plugins look at results, asked once per upstream chunk rather than per message. */
   private resultHooksNow = false;
-  /** Answers followed of the unit not closed yet by a Sync (see extendedFrame). */
-  private openAnswers: Expected[] = [];
-  /** Whether an Execute of the unit not closed yet is followed. */
-  private openFollowed = false;
-  /** Answers followed, of every unit, not come yet other than CLIENT_DESCRIBE: while any is, the scanner watches results. */
-  private followedAnswers = 0;
-  /** The portals of the unit being sent. */
-  private readonly portalBook = new PortalBook();
+  /** Which portal's description each Execute's rows have (see extendedFrame). */
+  private readonly answers = new AnswerFollower();
   private resultSerial = 0;
-  /**
-   * While results are looked at: whether a result's rows may come now (a simple Query's
-   * RowDescription, or an Execute whose answer the session follows, started one).
-   */
-  private resultOpen = false;
-  /** The answer to a followed Execute is arriving (until its CommandComplete, error, or PortalSuspended). */
-  private executeOpen = false;
   private upstreamSaidFatal = false;
   private flushQueued = false;
   /** A result hook is being awaited: small output waits for what it adds (see HOLD_OUTPUT_BYTES). */
@@ -180,6 +165,7 @@ export class Session {
       applicationName: p.get('application_name') ?? '',
       clientAddress: client.address,
       clientPort: client.port,
+      serverParams: new Map(),
       startupParams: p,
       backendPid: 0,
       pluginState: new Map(),
@@ -189,10 +175,11 @@ export class Session {
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
       code === Backend.ErrorResponse ||
+      code === Backend.ParameterStatus ||
       (!this.ready && (code === Backend.BackendKeyData || code === Backend.Authentication)) ||
       ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete || code === Backend.NoData) &&
-        (this.resultHooksNow || this.followedAnswers > 0)) ||
-      ((code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) && this.followedAnswers > 0) ||
+        (this.resultHooksNow || this.answers.following)) ||
+      ((code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) && this.answers.following) ||
       ((code === Backend.CommandComplete || code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) &&
         this.liveTraces > 0),
     );
@@ -337,21 +324,18 @@ export class Session {
 
   /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
   private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
-    this.portalBook.endUnit();
-    if (this.openAnswers.length === 0 && !this.openFollowed && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
+    const answers = this.answers.closeUnit();
+    if (answers === null && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
       return PLAIN_UNIT;
     }
     const unit: Unit = {
       kind: 'upstream',
       beforeReady: extra.beforeReady ?? [],
       suppressReady: extra.suppressReady ?? false,
-      answers: this.openAnswers,
-      followed: this.openFollowed,
+      answers,
       statements: this.openStatements,
       marked: this.openMarked,
     };
-    this.openAnswers = [];
-    this.openFollowed = false;
     this.openStatements = [];
     this.openMarked = false;
     return unit;
@@ -452,56 +436,17 @@ export class Session {
   private extendedFrame(code: number, raw: Buffer, send: Buffer[], tracking: boolean): void {
     if (tracking) this.trackExtended(code, raw);
     if (code === Frontend.Parse && this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
-    if (code === Frontend.Describe) {
-      if (!this.plugins.resultHooks) this.openAnswers.push(CLIENT_DESCRIBE);
-      else {
-        const t = decodeTarget(raw);
-        this.follow(t.target === 'P' ? this.portalBook.describe(t.name) : CLIENT_DESCRIBE);
-      }
-    } else if (!this.plugins.resultHooks) {
-      // Nothing to follow.
-    } else if (code === Frontend.Bind) {
-      this.portalBook.bind(decodeBindHead(raw).portal);
-    } else if (code === Frontend.Close) {
-      const t = decodeTarget(raw);
-      if (t.target === 'P') this.portalBook.close(t.name);
-    } else if (code === Frontend.Execute) {
-      const { ownDescribe, execute } = this.portalBook.execute(decodeExecute(raw).portal);
-      if (ownDescribe) {
-        this.follow(ownDescribe);
-        send.push(encodeTarget(Frontend.Describe, { target: 'P', name: execute.portal.name }));
-      }
-      this.follow(execute);
-      this.openFollowed = true;
+    if (code === Frontend.Describe || code === Frontend.Execute || code === Frontend.Bind || code === Frontend.Close) {
+      const own = this.answers.sent(code, raw, this.plugins.resultHooks);
+      if (own) send.push(own);
     }
     send.push(raw);
   }
 
-  private follow(e: Expected): void {
-    this.openAnswers.push(e);
-    if (e !== CLIENT_DESCRIBE) this.followedAnswers++;
-  }
-
   /** The answers followed of the unit being answered: the oldest unit waiting, or the open one. */
-  private answerQueue(): Expected[] | undefined {
+  private answeredUnit(): UnitAnswers | undefined {
     const head = this.units[0];
-    return head ? (head.kind === 'upstream' ? head.answers : undefined) : this.openAnswers;
-  }
-
-  /**
-   * Whether the unit being answered is followed. Rows of an Execute sent while results were not
-   * looked at (no transform applied then) pass as they would have a moment earlier.
-   */
-  private followsUnit(): boolean {
-    const head = this.units[0];
-    return head ? head.kind === 'upstream' && head.followed === true : this.openFollowed;
-  }
-
-  /** The next answer followed, taken off its queue: a RowDescription or NoData answers a Describe. */
-  private takeAnswer(): Expected | undefined {
-    const e = this.answerQueue()?.shift();
-    if (e && e !== CLIENT_DESCRIBE) this.followedAnswers--;
-    return e;
+    return head ? (head.kind === 'upstream' ? head.answers ?? undefined : undefined) : this.answers.openUnit;
   }
 
   /** Remembers which text each portal runs, and starts a trace at each Execute. */
@@ -723,7 +668,7 @@ export class Session {
         } else if (p.kind === 'raw') {
           if (!this.dropUntilReady) this.write(p.bytes);
           continue;
-        } else if (this.startsExecute(p.code)) {
+        } else if (!this.dropUntilReady && this.answers.startsExecute(this.answeredUnit(), p.code)) {
           const opened = this.openExecute();
           if (opened) {
             pending = { promise: opened };
@@ -770,6 +715,12 @@ export class Session {
         const pending = this.readyForQuery(raw);
         return pending ? { promise: pending } : index;
       }
+      case Backend.ParameterStatus: {
+        const r = new BodyReader(raw, 5);
+        this.info.serverParams.set(r.cstring(), r.cstring());
+        this.write(raw);
+        return index;
+      }
       case Backend.BackendKeyData: {
         this.info.backendPid = raw.readInt32BE(5);
         this.backendSecret = raw.readInt32BE(9);
@@ -783,7 +734,7 @@ export class Session {
       case Backend.ErrorResponse: {
         // A FATAL from the server (wrong password, terminated backend) is the client's last word.
         if (isFatal(raw)) this.upstreamSaidFatal = true;
-        this.endResult();
+        this.answers.endResult();
         if (this.dropUntilReady) return index;
         this.write(raw);
         if (this.liveTraces === 0 && this.watched === null) return index;
@@ -799,14 +750,14 @@ export class Session {
       }
       case Backend.EmptyQueryResponse:
         this.write(raw);
-        this.endResult();
+        this.answers.endResult();
         this.traceResultEnd(null);
         return index;
       case Backend.PortalSuspended: {
         if (this.dropUntilReady) return index;
         const watched = this.watched;
         this.watched = null;
-        this.endResult();
+        this.answers.endResult();
         if (!watched) {
           this.write(raw);
           this.traceResultEnd(null);
@@ -815,17 +766,18 @@ export class Session {
         return { promise: this.onPortalSuspended(raw, watched) };
       }
       case Backend.RowDescription:
-        return { promise: this.onRowDescription(raw, this.takeAnswer()) };
+        return { promise: this.onRowDescription(raw, this.answers.take(this.answeredUnit())) };
       case Backend.NoData: {
-        const e = this.takeAnswer();
+        const e = this.answers.take(this.answeredUnit());
         if (e?.kind === 'describe' && e.portal) e.portal.fields = 'none';
         if (!e || !(e.kind === 'describe' && e.own)) this.write(raw);
         return index;
       }
       case Backend.DataRow: {
         if (this.dropUntilReady) return index;
-        if (!this.resultOpen && this.followsUnit()) {
+        if (!this.answers.resultOpen && this.answeredUnit()?.followed) {
           // Rows of no result the session knows the description of: never served as they are.
+          // (Rows of an Execute sent while results were not looked at pass, as they would have a moment earlier.)
           this.abortResult(new PgError(SqlState.InternalError, 'rows arrived for a result whose description the proxy does not know; they were not served'));
           return index;
         }
@@ -851,7 +803,7 @@ export class Session {
       }
       case Backend.CommandComplete:
         if (this.dropUntilReady) return index;
-        this.endResult();
+        this.answers.endResult();
         if (!this.resultHooksNow && this.watched === null) {
           this.write(raw);
           this.traceResultEnd(null);
@@ -869,11 +821,10 @@ export class Session {
     this.txStatus = String.fromCharCode(raw[5]!) as TxStatus;
     this.dropUntilReady = false;
     this.watched = null;
-    this.endResult();
     const unit = this.units[0];
-    // What the unit did not answer was skipped after an error.
-    if (unit && unit.kind === 'upstream' && unit.answers) for (const e of unit.answers.splice(0)) if (e !== CLIENT_DESCRIBE) this.followedAnswers--;
+    this.answers.unitDone(unit && unit.kind === 'upstream' ? unit.answers ?? undefined : undefined);
     if (this.liveTraces > 0) this.traceUnitEnd(unit);
+    if (this.ready) this.plugins.readyForQuery(this.info, this.txStatus);
     if (unit && unit.kind === 'upstream') {
       this.units.shift();
       for (const b of unit.beforeReady) this.write(b);
@@ -918,7 +869,7 @@ export class Session {
       const r = await this.plugins.rowDescription(this.info, this.newResultId(), fields);
       if (!answers) {
         this.watched = r.watched;
-        this.resultOpen = true;
+        this.answers.resultOpen = true;
       }
       this.write(r.changed ? rowDescription(r.fields) : raw);
     } catch (err) {
@@ -926,21 +877,8 @@ export class Session {
     }
   }
 
-  private endResult(): void {
-    this.resultOpen = false;
-    this.executeOpen = false;
-  }
-
   private newResultId(): { readonly serial: number } {
     return { serial: ++this.resultSerial };
-  }
-
-  /** Whether an upstream message is the first answer to an Execute the session follows. */
-  private startsExecute(code: number): boolean {
-    if (this.followedAnswers === 0 || this.dropUntilReady || this.executeOpen) return false;
-    if (code !== Backend.DataRow && code !== Backend.CommandComplete && code !== Backend.PortalSuspended &&
-      code !== Backend.EmptyQueryResponse && code !== Backend.ErrorResponse) return false;
-    return this.answerQueue()?.[0]?.kind === 'execute';
   }
 
   /**
@@ -948,12 +886,9 @@ export class Session {
    * upstream sent it. Returns a promise when the plugins must be awaited.
    */
   private openExecute(): Promise<void> | undefined {
-    const { portal } = this.takeAnswer() as { readonly portal: Portal };
     this.watched = null;
-    this.executeOpen = true;
-    const fields = portal.fields;
+    const fields = this.answers.openExecute(this.answeredUnit());
     // NoData: a statement without rows; unknown: no rows are served (see the DataRow case).
-    this.resultOpen = fields !== null && fields !== 'none';
     if (fields === null || fields === 'none') return undefined;
     this.info.statement = this.currentTrace();
     return this.plugins.rowDescription(this.info, this.newResultId(), fields).then(

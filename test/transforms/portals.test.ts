@@ -8,22 +8,13 @@
 import { expect, it } from 'vitest';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { eachUpstream, uniqueName, type Target } from '../support/proxy-matrix.js';
-import { eventually } from '../support/eventually.js';
+import { eachUpstream, type Target } from '../support/proxy-matrix.js';
+import { maskedTable } from '../support/masked-table.js';
 import { RawClient, sqlstate, type RawMessage } from '../support/raw-client.js';
 import type { Plugin } from '../../plugins/hooks.js';
 
-const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
-
-async function setup(t: Target, c: pg.Client): Promise<string> {
-  await t.proxy.registryLoaded;
-  const table = uniqueName('customers');
-  await c.query(`CREATE TABLE ${table} (id int PRIMARY KEY, email text)`);
-  await c.query(`INSERT INTO ${table} VALUES (1, 'alice@example.com'), (2, 'bob@example.com'), (3, 'carol@example.com')`);
-  await c.query(`GRANT SELECT ON ${table} TO PUBLIC`);
-  await c.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [uniqueName('mask'), table, MASK]);
-  await eventually(async () => (await c.query(`SELECT email FROM ${table} WHERE id = 1`)).rows, (r) => (r[0]?.email ?? r[0]?.contact) === 'al***');
-  return table;
+function setup(t: Target, c: pg.Client): Promise<string> {
+  return maskedTable(t, c, 'customers');
 }
 
 /** DataRow: Int16 count, then per field Int32 length (-1: null) and the bytes (text format here). */
