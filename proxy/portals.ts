@@ -182,13 +182,13 @@ export class AnswerFollower {
     return unit?.answers[0]?.kind === 'execute';
   }
 
-  /** Takes the Execute off and returns its portal's description (see Portal.fields). */
-  openExecute(unit: UnitAnswers | undefined): readonly FieldDescription[] | 'none' | null {
+  /** Takes the Execute off and returns its portal (see Portal.fields for its description). */
+  openExecute(unit: UnitAnswers | undefined): Portal | null {
     const e = this.take(unit);
     this.executeOpen = true;
-    const fields = e?.kind === 'execute' ? e.portal.fields : null;
-    this.resultOpen = fields !== null && fields !== 'none';
-    return fields;
+    const portal = e?.kind === 'execute' ? e.portal : null;
+    this.resultOpen = portal !== null && portal.fields !== null && portal.fields !== 'none';
+    return portal;
   }
 
   /** A result ended: CommandComplete, EmptyQueryResponse, PortalSuspended, ErrorResponse. */

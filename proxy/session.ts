@@ -29,7 +29,7 @@ import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js'
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
 import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
-import { AnswerFollower, type Expected, type UnitAnswers } from './portals.js';
+import { AnswerFollower, type Expected, type Portal, type UnitAnswers } from './portals.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -133,6 +133,8 @@ export class Session {
   private resultHooksNow = false;
   /** Which portal's description each Execute's rows have (see extendedFrame). */
   private readonly answers = new AnswerFollower();
+  /** The result a client's Describe of a portal opened, for the portal's next Execute (hooks run once for both). */
+  private readonly describedResults = new WeakMap<Portal, WatchedResult>();
   private resultSerial = 0;
   private upstreamSaidFatal = false;
   private flushQueued = false;
@@ -870,7 +872,7 @@ export class Session {
       if (!answers) {
         this.watched = r.watched;
         this.answers.resultOpen = true;
-      }
+      } else if (answers.portal) this.describedResults.set(answers.portal, r.watched);
       this.write(r.changed ? rowDescription(r.fields) : raw);
     } catch (err) {
       this.abortResult(toPgError(err, 'row description'));
@@ -886,10 +888,15 @@ export class Session {
    * upstream sent it. Returns a promise when the plugins must be awaited.
    */
   private openExecute(): Promise<void> | undefined {
-    this.watched = null;
-    const fields = this.answers.openExecute(this.answeredUnit());
+    const portal = this.answers.openExecute(this.answeredUnit());
+    const described = portal && this.describedResults.get(portal);
+    this.watched = described ?? null;
+    const fields = portal?.fields ?? null;
     // NoData: a statement without rows; unknown: no rows are served (see the DataRow case).
-    if (fields === null || fields === 'none') return undefined;
+    if (described || fields === null || fields === 'none') {
+      if (described) this.describedResults.delete(portal);
+      return undefined;
+    }
     this.info.statement = this.currentTrace();
     return this.plugins.rowDescription(this.info, this.newResultId(), fields).then(
       (r) => {
