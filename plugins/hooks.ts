@@ -15,6 +15,11 @@ export interface SessionInfo {
   readonly applicationName: string;
   readonly clientAddress: string;
   readonly clientPort: number;
+  /**
+   * What the server reported with ParameterStatus (session_authorization, is_superuser, …), as it
+   * reported it last: unlike the startup parameters, not what the client claims.
+   */
+  readonly serverParams: ReadonlyMap<string, string>;
   /** Every startup parameter the client sent (user, database, options, replication, …). */
   readonly startupParams: ReadonlyMap<string, string>;
   /** The upstream backend's process id, as reported to the client in BackendKeyData. */
@@ -76,8 +81,20 @@ export type StatementDecision =
   /** Only for simple Query statements: the proxy replies without asking the upstream. */
   | { readonly action: 'answer'; readonly result: LocalResult };
 
+/**
+ * The identity of one result: a simple Query's result set, or the rows of one Execute (a portal run
+ * again, or resumed after PortalSuspended, is a new result). The same object reaches every hook of
+ * that result, whatever a plugin did to its description: key per-result state on it.
+ */
+export interface ResultId {
+  /** Unique within the session, in the order results started. */
+  readonly serial: number;
+}
+
 /** One result set on its way to the client. */
 export interface ResultInfo {
+  readonly id: ResultId;
+  /** The description as this plugin was given it (plugins before it in order may have rewritten it). */
   readonly fields: readonly FieldDescription[];
 }
 
@@ -117,7 +134,12 @@ export interface Plugin {
    * plugin does, results pass through undecoded. Omitted means always.
    */
   wantsResults?(): boolean;
-  /** Each RowDescription coming back. Rows reach dataRows only for results a plugin watches. */
+  /**
+   * Each result as it starts, with the description of its rows: a simple Query's RowDescription,
+   * an Execute's first answer (with the description of its portal, as the upstream sent it), and
+   * the answer to a client's Describe (what the plugins return is what the client sees). Rows
+   * reach dataRows only for results a plugin watches.
+   */
   rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
   /**
    * A simple Query, or a Parse, whose text holds the word COPY (in any case), while the plugin
@@ -133,6 +155,11 @@ export interface Plugin {
    * return reaches the client in order, and after a batch fails nothing of the later ones does.
    */
   dataRows?(session: SessionInfo, result: ResultInfo, rows: RowBatch): Maybe<RowsDecision>;
+  /**
+   * A watched result of an Execute stopped at its row limit (PortalSuspended): the result ends
+   * here; the portal's next Execute is a result of its own, with its own id.
+   */
+  portalSuspended?(session: SessionInfo, result: ResultInfo): Maybe<void>;
   /** CommandComplete of a watched result, or of any statement when no result was watched. */
   commandComplete?(session: SessionInfo, result: ResultInfo | null, tag: string): Maybe<CompleteDecision>;
   /**
@@ -145,6 +172,11 @@ export interface Plugin {
    * SessionInfo.statement). Omitted means always, when those hooks exist.
    */
   wantsStatements?(): boolean;
+  /**
+   * Each ReadyForQuery after login, with the transaction status the server reported: a request
+   * unit ended (after statementEnd of its statements). Synchronous: it is on the hot path.
+   */
+  readyForQuery?(session: SessionInfo, status: 'I' | 'T' | 'E'): void;
   /** A client statement went upstream. Synchronous: it is on the hot path. */
   statementStart?(session: SessionInfo, statement: StatementTrace): void;
   /** Its answer is complete (errorCode says whether it failed). Synchronous. */

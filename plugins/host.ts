@@ -5,7 +5,7 @@
 import { PgError, SqlState } from '../proxy/errors.js';
 import type { FieldDescription } from '../proxy/wire/backend-messages.js';
 import type {
-  CompleteDecision, LocalResult, Plugin, ResultInfo, RowBatch, SessionInfo, Statement, StatementTrace,
+  CompleteDecision, LocalResult, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo, Statement, StatementTrace,
 } from './hooks.js';
 
 export type Logger = (msg: string) => void;
@@ -27,9 +27,11 @@ export type StatementOutcome =
   | { readonly action: 'answer'; readonly result: LocalResult };
 
 export interface WatchedResult {
-  readonly info: ResultInfo;
+  readonly id: ResultId;
   /** The plugins that asked for this result's rows. */
   readonly watchers: readonly Plugin[];
+  /** Per watcher, the result as it was given to its rowDescription: every later hook gets the same. */
+  readonly infos: readonly ResultInfo[];
   /**
    * Per watcher, when the latest batch was handed to it. Batches overlap (see the session), and a
    * watcher after another gets a batch once that one is done with it: waiting here for the batch
@@ -38,12 +40,17 @@ export interface WatchedResult {
   handedOver?: Promise<void>[];
 }
 
+function infoOf(result: WatchedResult, p: Plugin): ResultInfo {
+  return result.infos[result.watchers.indexOf(p)]!;
+}
+
 export class PluginHost {
   readonly statementHooks: boolean;
   /** Whether some plugin may answer simple Queries itself. */
   readonly localCommands: boolean;
   private readonly resultPlugins: readonly Plugin[];
   private readonly tracePlugins: readonly Plugin[];
+  private readonly readyPlugins: readonly Plugin[];
   private readonly copyOutPlugins: readonly Plugin[];
   private readonly commandPlugins: readonly Plugin[];
   /** Words whose presence in a Query or Parse marks its unit (see Plugin.unitWords), in both cases. */
@@ -55,6 +62,7 @@ export class PluginHost {
     this.statementHooks = plugins.some((p) => p.statement);
     this.resultPlugins = plugins.filter((p) => p.rowDescription || p.commandComplete);
     this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
+    this.readyPlugins = plugins.filter((p) => p.readyForQuery);
     this.copyOutPlugins = plugins.filter((p) => p.copyOut);
     this.commandPlugins = plugins.filter((p) => p.localCommand);
     this.localCommands = this.commandPlugins.length > 0;
@@ -139,6 +147,17 @@ export class PluginHost {
     }
   }
 
+  /** A request unit ended with this transaction status; a throwing plugin is logged. */
+  readyForQuery(s: SessionInfo, status: 'I' | 'T' | 'E'): void {
+    for (const p of this.readyPlugins) {
+      try {
+        p.readyForQuery!(s, status);
+      } catch (err) {
+        this.log(`plugin ${p.name}: readyForQuery failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
   /** Synchronous hooks on the hot path: a throwing plugin is logged, never fatal to the session. */
   private traceHook(hook: 'statementStart' | 'statementEnd', s: SessionInfo, t: StatementTrace): void {
     for (const p of this.tracePlugins) {
@@ -179,7 +198,14 @@ export class PluginHost {
   async resultError(s: SessionInfo, result: WatchedResult, error: PgError | { code: string; message: string }): Promise<void> {
     for (const p of result.watchers) {
       if (!p.resultError) continue;
-      await guard(p, 'resultError', this.log, () => p.resultError!(s, result.info, { code: error.code, message: error.message })).catch(() => undefined);
+      await guard(p, 'resultError', this.log, () => p.resultError!(s, infoOf(result, p), { code: error.code, message: error.message })).catch(() => undefined);
+    }
+  }
+
+  /** A result that stopped at its Execute's row limit; a watcher that fails refuses what follows. */
+  async portalSuspended(s: SessionInfo, result: WatchedResult): Promise<void> {
+    for (const p of result.watchers) {
+      if (p.portalSuspended) await guard(p, 'portalSuspended', this.log, () => p.portalSuspended!(s, infoOf(result, p)));
     }
   }
 
@@ -232,34 +258,45 @@ export class PluginHost {
     return { action: 'pass', statement: current };
   }
 
-  /** Returns the (possibly rewritten) description and who watches the rows, or throws a PgError to deny. */
-  async rowDescription(s: SessionInfo, fields: readonly FieldDescription[]): Promise<{ fields: readonly FieldDescription[]; changed: boolean; watched: WatchedResult }> {
+  /**
+   * Returns the (possibly rewritten) description and who watches the rows, or throws a PgError to
+   * deny. Each plugin sees the description as the ones before it left it, under the same id.
+   */
+  async rowDescription(s: SessionInfo, id: ResultId, fields: readonly FieldDescription[]): Promise<{ fields: readonly FieldDescription[]; changed: boolean; watched: WatchedResult }> {
     let current = fields;
     let changed = false;
     const watchers: Plugin[] = [];
+    const infos: ResultInfo[] = [];
     for (const p of this.plugins) {
+      const info: ResultInfo = { id, fields: current };
       if (!p.rowDescription) {
-        if (p.commandComplete) watchers.push(p);
+        if (p.commandComplete) {
+          watchers.push(p);
+          infos.push(info);
+        }
         continue;
       }
-      const info: ResultInfo = { fields: current };
       const d = await guard(p, 'rowDescription', this.log, () => p.rowDescription!(s, info));
       switch (d.action) {
         case 'pass':
           break;
         case 'watch':
           watchers.push(p);
+          infos.push(info);
           break;
         case 'rewrite':
           current = d.fields;
           changed = true;
-          if (d.watch) watchers.push(p);
+          if (d.watch) {
+            watchers.push(p);
+            infos.push({ id, fields: current });
+          }
           break;
         case 'deny':
           throw d.error;
       }
     }
-    return { fields: current, changed, watched: { info: { fields: current }, watchers } };
+    return { fields: current, changed, watched: { id, watchers, infos } };
   }
 
   /** Rows pass through the watchers in order; returns null when nobody changed them. */
@@ -276,7 +313,7 @@ export class PluginHost {
       for (const [k, p] of result.watchers.entries()) {
         if (!p.dataRows) continue;
         await before[k];
-        const call = guard(p, 'dataRows', this.log, () => p.dataRows!(s, result.info, current));
+        const call = guard(p, 'dataRows', this.log, () => p.dataRows!(s, result.infos[k]!, current));
         hand[k]!();
         const d = await call;
         if (d.action === 'deny') throw d.error;
@@ -296,7 +333,8 @@ export class PluginHost {
     const plugins = result ? result.watchers : this.plugins;
     for (const p of plugins) {
       if (!p.commandComplete) continue;
-      const d: CompleteDecision = await guard(p, 'commandComplete', this.log, () => p.commandComplete!(s, result?.info ?? null, current));
+      const info = result ? infoOf(result, p) : null;
+      const d: CompleteDecision = await guard(p, 'commandComplete', this.log, () => p.commandComplete!(s, info, current));
       if (d.action === 'deny') throw d.error;
       if (d.action === 'rewrite') current = d.tag;
     }

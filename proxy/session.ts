@@ -23,13 +23,14 @@ import {
 } from './wire/backend-messages.js';
 import {
   decodeBind, decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeParse, encodeQuery, encodeSimple,
-  encodeTarget, type StartupMessage,
+  type StartupMessage,
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
 import type { PluginHost, WatchedResult } from '../plugins/host.js';
 import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
 import { ClientChannel } from './auth/client-channel.js';
+import { AnswerFollower, type Expected, type Portal, type UnitAnswers } from './portals.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -48,8 +49,8 @@ type Unit =
       readonly kind: 'upstream';
       readonly beforeReady: readonly Buffer[];
       readonly suppressReady?: boolean;
-      /** Describes sent in this unit, in order: true for the ones the proxy added (their answer is its own). */
-      readonly describes?: boolean[];
+      /** The answers to Describes and Executes of this unit the session follows (see portals.ts). */
+      readonly answers?: UnitAnswers | null;
       /** The client statements of this unit, while statements are tracked, in the order they run. */
       readonly statements?: StatementTrace[];
       /** A Query or Parse of it contained a word a plugin watches (see Plugin.unitWords). */
@@ -96,7 +97,7 @@ const MAX_BATCH_ROWS = 10_000;
 const MAX_BATCH_BYTES = MAX_SERVER_BACKLOG;
 
 export class Session {
-  readonly info: SessionInfo & { backendPid: number };
+  readonly info: SessionInfo & { backendPid: number; serverParams: Map<string, string> };
   private link: UpstreamLink | null = null;
   private readonly framer: Framer;
   private readonly scanner: ServerScanner;
@@ -131,10 +132,11 @@ export class Session {
   private out: Buffer[] = [];
   /** Whether plugins look at results, asked once per upstream chunk rather than per message. */
   private resultHooksNow = false;
-  /** Describes sent since the last Sync (see extendedFrame). */
-  private openDescribes: boolean[] = [];
-  /** Portals described since the last Sync. */
-  private readonly describedPortals = new Set<string>();
+  /** Which portal's description each Execute's rows have (see extendedFrame). */
+  private readonly answers = new AnswerFollower();
+  /** The result a client's Describe of a portal opened, for the portal's next Execute (hooks run once for both). */
+  private readonly describedResults = new WeakMap<Portal, WatchedResult>();
+  private resultSerial = 0;
   private upstreamSaidFatal = false;
   private flushQueued = false;
   /** A result hook is being awaited: small output waits for what it adds (see HOLD_OUTPUT_BYTES). */
@@ -166,6 +168,7 @@ export class Session {
       applicationName: p.get('application_name') ?? '',
       clientAddress: client.address,
       clientPort: client.port,
+      serverParams: new Map(),
       startupParams: p,
       backendPid: 0,
       pluginState: new Map(),
@@ -175,9 +178,11 @@ export class Session {
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
       code === Backend.ErrorResponse ||
+      code === Backend.ParameterStatus ||
       (!this.ready && code === Backend.BackendKeyData) ||
       ((code === Backend.RowDescription || code === Backend.DataRow || code === Backend.CommandComplete || code === Backend.NoData) &&
-        this.resultHooksNow) ||
+        (this.resultHooksNow || this.answers.following)) ||
+      ((code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) && this.answers.following) ||
       ((code === Backend.CommandComplete || code === Backend.EmptyQueryResponse || code === Backend.PortalSuspended) &&
         this.liveTraces > 0),
     );
@@ -325,19 +330,18 @@ export class Session {
 
   /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
   private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
-    this.describedPortals.clear();
-    if (this.openDescribes.length === 0 && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
+    const answers = this.answers.closeUnit();
+    if (answers === null && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
       return PLAIN_UNIT;
     }
     const unit: Unit = {
       kind: 'upstream',
       beforeReady: extra.beforeReady ?? [],
       suppressReady: extra.suppressReady ?? false,
-      describes: this.openDescribes,
+      answers,
       statements: this.openStatements,
       marked: this.openMarked,
     };
-    this.openDescribes = [];
     this.openStatements = [];
     this.openMarked = false;
     return unit;
@@ -430,32 +434,25 @@ export class Session {
   }
 
   /**
-   * An extended-protocol message on its way upstream. Transforms bind through a result's
-   * RowDescription, which a client re-executing a prepared statement does not ask for (it
-   * kept the one from its first Describe): while result hooks are active, an Execute of a
-   * portal not described in its unit gets a Describe of the proxy's own before it, whose
-   * answer the client never sees.
+   * An extended-protocol message on its way upstream. While result hooks are active, the answers
+   * to Describes and Executes are followed so that each Execute's rows are handled with its own
+   * portal's description, and an Execute of a portal not described in its unit gets a Describe of
+   * the proxy's own before it, whose answer the client never sees (see portals.ts).
    */
   private extendedFrame(code: number, raw: Buffer, send: Buffer[], tracking: boolean): void {
     if (tracking) this.trackExtended(code, raw);
     if (code === Frontend.Parse && this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
-    if (code === Frontend.Describe) {
-      this.openDescribes.push(false);
-      if (this.plugins.resultHooks) {
-        const t = decodeTarget(raw);
-        if (t.target === 'P') this.describedPortals.add(t.name);
-      }
-    } else if (code === Frontend.Bind) {
-      if (this.plugins.resultHooks) this.describedPortals.delete(decodeBindHead(raw).portal);
-    } else if (code === Frontend.Execute && this.plugins.resultHooks) {
-      const { portal } = decodeExecute(raw);
-      if (!this.describedPortals.has(portal)) {
-        this.describedPortals.add(portal);
-        this.openDescribes.push(true);
-        send.push(encodeTarget(Frontend.Describe, { target: 'P', name: portal }));
-      }
+    if (code === Frontend.Describe || code === Frontend.Execute || code === Frontend.Bind || code === Frontend.Close) {
+      const own = this.answers.sent(code, raw, this.plugins.resultHooks);
+      if (own) send.push(own);
     }
     send.push(raw);
+  }
+
+  /** The answers followed of the unit being answered: the oldest unit waiting, or the open one. */
+  private answeredUnit(): UnitAnswers | undefined {
+    const head = this.units[0];
+    return head ? (head.kind === 'upstream' ? head.answers ?? undefined : undefined) : this.answers.openUnit;
   }
 
   /** Remembers which text each portal runs, and starts a trace at each Execute. */
@@ -677,6 +674,12 @@ export class Session {
         } else if (p.kind === 'raw') {
           if (!this.dropUntilReady) this.write(p.bytes);
           continue;
+        } else if (!this.dropUntilReady && this.answers.startsExecute(this.answeredUnit(), p.code)) {
+          const opened = this.openExecute();
+          if (opened) {
+            pending = { promise: opened };
+            next = i;
+          } else pending = this.serverFrame(p.code, p.raw, pieces, i);
         } else pending = this.serverFrame(p.code, p.raw, pieces, i);
         if (typeof pending === 'number') {
           i = pending;
@@ -718,6 +721,12 @@ export class Session {
         const pending = this.readyForQuery(raw);
         return pending ? { promise: pending } : index;
       }
+      case Backend.ParameterStatus: {
+        const r = new BodyReader(raw, 5);
+        this.info.serverParams.set(r.cstring(), r.cstring());
+        this.write(raw);
+        return index;
+      }
       case Backend.BackendKeyData: {
         this.info.backendPid = raw.readInt32BE(5);
         this.backendSecret = raw.readInt32BE(9);
@@ -728,6 +737,7 @@ export class Session {
       case Backend.ErrorResponse: {
         // A FATAL from the server (wrong password, terminated backend) is the client's last word.
         if (isFatal(raw)) this.upstreamSaidFatal = true;
+        this.answers.endResult();
         if (this.dropUntilReady) return index;
         this.write(raw);
         if (this.liveTraces === 0 && this.watched === null) return index;
@@ -742,17 +752,38 @@ export class Session {
         return index;
       }
       case Backend.EmptyQueryResponse:
-      case Backend.PortalSuspended:
         this.write(raw);
+        this.answers.endResult();
         this.traceResultEnd(null);
         return index;
+      case Backend.PortalSuspended: {
+        if (this.dropUntilReady) return index;
+        const watched = this.watched;
+        this.watched = null;
+        this.answers.endResult();
+        if (!watched) {
+          this.write(raw);
+          this.traceResultEnd(null);
+          return index;
+        }
+        return { promise: this.onPortalSuspended(raw, watched) };
+      }
       case Backend.RowDescription:
-        return { promise: this.onRowDescription(raw, !this.answersOwnDescribe()) };
-      case Backend.NoData:
-        if (!this.answersOwnDescribe()) this.write(raw);
+        return { promise: this.onRowDescription(raw, this.answers.take(this.answeredUnit())) };
+      case Backend.NoData: {
+        const e = this.answers.take(this.answeredUnit());
+        if (e?.kind === 'describe' && e.portal) e.portal.fields = 'none';
+        if (!e || !(e.kind === 'describe' && e.own)) this.write(raw);
         return index;
+      }
       case Backend.DataRow: {
         if (this.dropUntilReady) return index;
+        if (!this.answers.resultOpen && this.answeredUnit()?.followed) {
+          // Rows of no result the session knows the description of: never served as they are.
+          // (Rows of an Execute sent while results were not looked at pass, as they would have a moment earlier.)
+          this.abortResult(new PgError(SqlState.InternalError, 'rows arrived for a result whose description the proxy does not know; they were not served'));
+          return index;
+        }
         if (!this.watched || !this.watched.watchers.some((p) => p.dataRows)) {
           this.write(raw);
           return index;
@@ -775,6 +806,7 @@ export class Session {
       }
       case Backend.CommandComplete:
         if (this.dropUntilReady) return index;
+        this.answers.endResult();
         if (!this.resultHooksNow && this.watched === null) {
           this.write(raw);
           this.traceResultEnd(null);
@@ -793,7 +825,9 @@ export class Session {
     this.dropUntilReady = false;
     this.watched = null;
     const unit = this.units[0];
+    this.answers.unitDone(unit && unit.kind === 'upstream' ? unit.answers ?? undefined : undefined);
     if (this.liveTraces > 0) this.traceUnitEnd(unit);
+    if (this.ready) this.plugins.readyForQuery(this.info, this.txStatus);
     if (unit && unit.kind === 'upstream') {
       this.units.shift();
       for (const b of unit.beforeReady) this.write(b);
@@ -820,25 +854,67 @@ export class Session {
   }
 
   /**
-   * Whether a RowDescription or NoData answers a Describe the proxy added. Answers come in the
-   * order of the Describes of the unit being answered: the oldest unit waiting, or the open one.
+   * A RowDescription: a simple Query's result starts (no answer followed), or a Describe is
+   * answered, whose portal keeps the description for its Executes. The plugins see the client's
+   * (not the proxy's own Describes): what they return is what the client gets.
    */
-  private answersOwnDescribe(): boolean {
-    const head = this.units[0];
-    const queue = head ? (head.kind === 'upstream' ? head.describes : undefined) : this.openDescribes;
-    return queue?.shift() ?? false;
-  }
-
-  private async onRowDescription(raw: Buffer, forward: boolean): Promise<void> {
+  private async onRowDescription(raw: Buffer, answers: Expected | undefined): Promise<void> {
     if (this.dropUntilReady) return;
     const fields = decodeRowDescription(raw);
+    if (answers?.kind === 'execute') {
+      this.abortResult(new PgError(SqlState.ProtocolViolation, 'the upstream sent a RowDescription where the rows of an Execute were expected'));
+      return;
+    }
+    if (answers?.portal) answers.portal.fields = fields;
+    if (answers?.own) return;
     this.info.statement = this.currentTrace();
     try {
-      const r = await this.plugins.rowDescription(this.info, fields);
-      this.watched = r.watched;
-      if (forward) this.write(r.changed ? rowDescription(r.fields) : raw);
+      const r = await this.plugins.rowDescription(this.info, this.newResultId(), fields);
+      if (!answers) {
+        this.watched = r.watched;
+        this.answers.resultOpen = true;
+      } else if (answers.portal) this.describedResults.set(answers.portal, r.watched);
+      this.write(r.changed ? rowDescription(r.fields) : raw);
     } catch (err) {
       this.abortResult(toPgError(err, 'row description'));
+    }
+  }
+
+  private newResultId(): { readonly serial: number } {
+    return { serial: ++this.resultSerial };
+  }
+
+  /**
+   * An Execute's answer starts: its result is opened with its own portal's description, as the
+   * upstream sent it. Returns a promise when the plugins must be awaited.
+   */
+  private openExecute(): Promise<void> | undefined {
+    const portal = this.answers.openExecute(this.answeredUnit());
+    const described = portal && this.describedResults.get(portal);
+    this.watched = described ?? null;
+    const fields = portal?.fields ?? null;
+    // NoData: a statement without rows; unknown: no rows are served (see the DataRow case).
+    if (described || fields === null || fields === 'none') {
+      if (described) this.describedResults.delete(portal);
+      return undefined;
+    }
+    this.info.statement = this.currentTrace();
+    return this.plugins.rowDescription(this.info, this.newResultId(), fields).then(
+      (r) => {
+        this.watched = r.watched;
+      },
+      (err: unknown) => this.abortResult(toPgError(err, 'row description')),
+    );
+  }
+
+  private async onPortalSuspended(raw: Buffer, watched: WatchedResult): Promise<void> {
+    this.info.statement = this.currentTrace();
+    try {
+      await this.plugins.portalSuspended(this.info, watched);
+      this.write(raw);
+      this.traceResultEnd(null);
+    } catch (err) {
+      this.abortResult(toPgError(err, 'portal suspended'));
     }
   }
 

@@ -14,7 +14,7 @@ import { shapeOf, type StatementShape } from './sql-text.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
-import { identifierName } from '../../proxy/identifier.js';
+import { RoleTracker } from './role-tracker.js';
 import type { ExecutionRecord } from './schema.js';
 
 export type Durability = 'off' | 'async' | 'sync';
@@ -37,11 +37,19 @@ export interface ProvenanceOptions {
 
 const PLUGIN = 'provenance';
 const STATUS = /^\s*show\s+provenance\.status\s*;?\s*$/i;
-const SET_ROLE = /^\s*(?:set\s+(?:session\s+)?role\s+(?:to\s+|=\s*)?("(?:[^"]|"")+"|[^\s;]+)|reset\s+role)\s*;?\s*$/i;
 
 interface SessionState {
-  /** The role set with SET ROLE; the login user otherwise. */
-  currentRole: string;
+  readonly role: RoleTracker;
+}
+
+/** The session user as the server reports it (it authenticated the login), else the login's name. */
+function sessionUser(s: SessionInfo): string {
+  return s.serverParams.get('session_authorization') ?? s.user;
+}
+
+/** Whether the startup packet may have set a role (a role parameter, or -c role=… in options). */
+function startupSetsRole(s: SessionInfo): boolean {
+  return s.startupParams.has('role') || /role/i.test(s.startupParams.get('options') ?? '');
 }
 
 /** IPv4 clients show as `::ffff:a.b.c.d` on a dual-stack socket; auditors expect `a.b.c.d`. */
@@ -67,7 +75,7 @@ export class ProvenancePlugin implements Plugin {
   }
 
   sessionStart(s: SessionInfo): void {
-    s.pluginState.set(PLUGIN, { currentRole: s.user } satisfies SessionState);
+    s.pluginState.set(PLUGIN, { role: new RoleTracker(sessionUser(s), startupSetsRole(s)) } satisfies SessionState);
   }
 
   statementStart(s: SessionInfo, t: StatementTrace): void {
@@ -76,7 +84,11 @@ export class ProvenancePlugin implements Plugin {
 
   statementEnd(s: SessionInfo, t: StatementTrace): void {
     (t.pluginState.get(PLUGIN) as StatementSpan | undefined)?.end(performance.timeOrigin + performance.now(), t.errorCode);
-    if (t.errorCode === null && t.protocol === 'simple') this.trackRole(s, t.text);
+    (s.pluginState.get(PLUGIN) as SessionState | undefined)?.role.statementEnd(t.text, t.errorCode);
+  }
+
+  readyForQuery(s: SessionInfo, status: 'I' | 'T' | 'E'): void {
+    (s.pluginState.get(PLUGIN) as SessionState | undefined)?.role.readyForQuery(status);
   }
 
   localCommand(_s: SessionInfo, text: string): LocalResult | null {
@@ -101,7 +113,7 @@ export class ProvenancePlugin implements Plugin {
     const trace = s.statement;
     const span = this.statementSpanOf(s, trace, r);
     const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
-    const currentRole = state?.currentRole ?? s.user;
+    const currentRole = state ? state.role.role : null;
     if (this.opts.durability === 'sync') return this.record(s, trace, span, currentRole, r);
     setImmediate(() => {
       try {
@@ -124,7 +136,7 @@ export class ProvenancePlugin implements Plugin {
   }
 
   private record(
-    s: SessionInfo, trace: StatementTrace | null, statementSpan: { span: StatementSpan; own: boolean }, currentRole: string, r: ResultExecutions,
+    s: SessionInfo, trace: StatementTrace | null, statementSpan: { span: StatementSpan; own: boolean }, currentRole: string | null, r: ResultExecutions,
   ): Promise<void> | void {
     const shape = this.shape(trace?.text ?? '');
     const { span, own: ownSpan } = statementSpan;
@@ -171,7 +183,7 @@ export class ProvenancePlugin implements Plugin {
         duration_ms: e.durationMs,
         client_addr: clientAddress(s.clientAddress),
         client_port: s.clientPort,
-        user_name: s.user,
+        user_name: sessionUser(s),
         current_role_name: currentRole,
         roles: sessionRoles(s),
         database: s.database,
@@ -219,16 +231,5 @@ export class ProvenancePlugin implements Plugin {
     if (this.opts.server.port !== null) attributes['server.port'] = this.opts.server.port;
     if (s.applicationName) attributes['provenance.application_name'] = s.applicationName;
     return this.opts.tracing.statementSpan(attributes, shape.traceparent, t.startedAt);
-  }
-
-  /** SET ROLE / RESET ROLE that succeeded change the role records name. */
-  private trackRole(s: SessionInfo, text: string): void {
-    const m = SET_ROLE.exec(text);
-    if (!m) return;
-    const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
-    if (!state) return;
-    const role = m[1];
-    if (role === undefined || /^none$/i.test(role)) state.currentRole = s.user;
-    else state.currentRole = identifierName(role);
   }
 }

@@ -45,7 +45,8 @@ export interface ExecutionRecord {
   readonly client_addr: string | null;
   readonly client_port: number | null;
   readonly user_name: string;
-  readonly current_role_name: string;
+  /** Null when the proxy cannot know it (see role-tracker.ts). */
+  readonly current_role_name: string | null;
   readonly roles: readonly string[];
   readonly database: string;
   readonly application_name: string;
@@ -170,6 +171,13 @@ SELECT ${EXECUTION_COLUMNS}, ch.depth
  ORDER BY min(e.executed_at) OVER (PARTITION BY e.result_id), e.result_id,
           ch.root_table NULLS LAST, ch.root_at, ch.root_id, ch.depth, e.executed_at, e.id`;
 }
+
+/** The role statements ran as is recorded as NULL when the proxy cannot know it (see role-tracker.ts). */
+export const UNKNOWN_ROLE_MIGRATION: Migration = {
+  version: 3,
+  description: 'execution role may be unknown',
+  sql: 'ALTER TABLE provenance.execution ALTER COLUMN current_role_name DROP NOT NULL;',
+};
 
 export const PROVENANCE_MIGRATION: Migration = {
   version: 2,

@@ -6,7 +6,7 @@
  * state, or a drop) adds a row; a version's end of validity is the start of the next one. The
  * table grants no UPDATE or DELETE to anyone but its owner, so history is never overwritten.
  */
-import { PROVENANCE_MIGRATION } from '../provenance/schema.js';
+import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from '../provenance/schema.js';
 
 export interface Migration {
   readonly version: number;
@@ -163,4 +163,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
 `,
   },
   PROVENANCE_MIGRATION,
+  UNKNOWN_ROLE_MIGRATION,
 ];

@@ -11,7 +11,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
-import type { DescriptionDecision, Plugin, RowBatch, SessionInfo } from '../hooks.js';
+import type { DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo } from '../hooks.js';
 import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
 import { PortionHash } from '../provenance/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
@@ -75,6 +75,8 @@ interface ExecutionPortion {
 }
 
 interface ResultPlan {
+  /** The description the plan was made from: a later plugin's rewrite of it changes nothing here. */
+  readonly fields: readonly FieldDescription[];
   readonly tables: readonly TablePlan[];
   readonly clock: Date;
   dropped: number;
@@ -209,8 +211,8 @@ function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, d
 export class TransformsPlugin implements Plugin {
   readonly name = PLUGIN;
   readonly unitWords = ['provenance.'];
-  /** Keyed by the RowDescription's field list, which the seam hands to every hook of that result. */
-  private readonly plans = new WeakMap<readonly FieldDescription[], ResultPlan>();
+  /** Keyed by the result's id, which the seam hands to every hook of that result. */
+  private readonly plans = new WeakMap<ResultId, ResultPlan>();
 
   constructor(private readonly opts: TransformsOptions) {}
 
@@ -249,7 +251,7 @@ export class TransformsPlugin implements Plugin {
     s.pluginState.set(PLUGIN, roles);
   }
 
-  rowDescription(_s: SessionInfo, result: { fields: readonly FieldDescription[] }): DescriptionDecision {
+  rowDescription(_s: SessionInfo, result: ResultInfo): DescriptionDecision {
     const registry = this.opts.registry();
     if (registry === null) {
       // Fail closed: without the registry there is no telling which columns must be masked.
@@ -274,13 +276,15 @@ export class TransformsPlugin implements Plugin {
       if (applies) tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) });
     }
     if (tables.length === 0) return { action: 'pass' };
-    this.plans.set(result.fields, { tables, clock: new Date(), dropped: 0, batches: 0, reported: false });
+    this.plans.set(result.id, { fields: result.fields, tables, clock: new Date(), dropped: 0, batches: 0, reported: false });
     return { action: 'watch' };
   }
 
-  async dataRows(s: SessionInfo, result: { fields: readonly FieldDescription[] }, rows: RowBatch): Promise<{ action: 'rewrite'; rows: RowBatch } | { action: 'pass' }> {
-    const plan = this.plans.get(result.fields);
-    if (!plan) return { action: 'pass' };
+  async dataRows(s: SessionInfo, result: ResultInfo, rows: RowBatch): Promise<{ action: 'rewrite'; rows: RowBatch } | { action: 'deny'; error: PgError }> {
+    const plan = this.plans.get(result.id);
+    // Watched results all have a plan: rows without one are refused, never served as they are.
+    if (!plan) return { action: 'deny', error: new PgError(SqlState.InternalError, 'rows of a result the transforms have no plan for') };
+    const fields = plan.fields;
     const ctx = this.context(s, plan.clock);
     const order = plan.batches++;
     // The batch is this result's own: the transforms change it in place.
@@ -289,13 +293,13 @@ export class TransformsPlugin implements Plugin {
         if (stage.length === 1 && stage[0]!.columns === null) {
           const t = stage[0]!;
           const began = this.noteInput(tp, t, rows, order);
-          await this.runRowTransform(t, tp, result.fields, rows, ctx, plan);
+          await this.runRowTransform(t, tp, fields, rows, ctx, plan);
           this.noteOutput(tp, t, rows, began, order);
           continue;
         }
         const runs = stage.map(async (t) => {
           const began = this.noteInput(tp, t, rows, order);
-          await this.runColumnTransform(t, tp, result.fields, rows, ctx, plan.clock);
+          await this.runColumnTransform(t, tp, fields, rows, ctx, plan.clock);
           return began;
         });
         const settled = await Promise.allSettled(runs);
@@ -332,8 +336,17 @@ export class TransformsPlugin implements Plugin {
     e.busyUntil = Math.max(e.busyUntil, ended);
   }
 
-  async commandComplete(s: SessionInfo, result: { fields: readonly FieldDescription[] } | null, tag: string): Promise<{ action: 'pass' } | { action: 'rewrite'; tag: string }> {
-    const plan = result ? this.plans.get(result.fields) : undefined;
+  /**
+   * An Execute that stopped at its row limit: the rows served so far are this result's, recorded
+   * now; the portal's next Execute is a result (and a record) of its own.
+   */
+  async portalSuspended(s: SessionInfo, result: ResultInfo): Promise<void> {
+    const plan = this.plans.get(result.id);
+    if (plan) await this.report(s, plan, 'complete', null);
+  }
+
+  async commandComplete(s: SessionInfo, result: ResultInfo | null, tag: string): Promise<{ action: 'pass' } | { action: 'rewrite'; tag: string }> {
+    const plan = result ? this.plans.get(result.id) : undefined;
     if (!plan) return { action: 'pass' };
     await this.report(s, plan, 'complete', null);
     if (plan.dropped === 0) return { action: 'pass' };
@@ -342,8 +355,8 @@ export class TransformsPlugin implements Plugin {
     return m ? { action: 'rewrite', tag: `${m[1]} ${Number(m[2]) - plan.dropped}` } : { action: 'pass' };
   }
 
-  async resultError(s: SessionInfo, result: { fields: readonly FieldDescription[] }, error: { code: string; message: string }): Promise<void> {
-    const plan = this.plans.get(result.fields);
+  async resultError(s: SessionInfo, result: ResultInfo, error: { code: string; message: string }): Promise<void> {
+    const plan = this.plans.get(result.id);
     if (plan) await this.report(s, plan, 'error', `${error.code}: ${error.message}`);
   }
 
