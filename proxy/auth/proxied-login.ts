@@ -22,7 +22,7 @@ import {
   AuthRequest, decodeAuthRequest, decodeMechanisms, decodePassword, decodeSaslInitial, decodeSaslResponse, md5Request,
   passwordMessage, saslContinue, saslFinal, saslInitialResponse, saslRequest, saslResponse,
 } from './messages.js';
-import { SCRAM, SCRAM_PLUS, ScramClient, ScramServer, parseVerifier, type ScramVerifier } from './scram.js';
+import { SCRAM, SCRAM_PLUS, ScramClient, ScramServer, mockVerifier, parseVerifier, type ScramVerifier } from './scram.js';
 import { md5Matches, md5Response, parseMd5Secret } from './md5.js';
 
 export interface LoginLegs {
@@ -58,11 +58,18 @@ export async function proxiedLogin(legs: LoginLegs): Promise<Relayed> {
   if (first.code !== Backend.Authentication) return [...before, first.raw];
   const { code, body } = decodeAuthRequest(first.raw);
   if (code === AuthRequest.SASL && decodeMechanisms(body).includes(SCRAM)) {
-    const secret = legs.lookup ? await legs.lookup(legs.user) : null;
+    const secret = legs.lookup ? await legs.lookup(legs.user) : undefined;
     const verifier = secret ? parseVerifier(secret) : null;
     if (verifier || legs.serverBinding) for (const b of before) legs.client.send(b);
     if (verifier) return scram(legs, verifier, decodeMechanisms(body));
-    if (legs.serverBinding) return relayedScram(legs, decodeMechanisms(body));
+    // Toward a server that binds, a relayed exchange fails for any client that could bind. When the
+    // auth query answered, there is no SCRAM verifier: the server would fail the login after a mock
+    // exchange, and so does the proxy.
+    if (legs.serverBinding) {
+      if (secret === undefined) return relayedScram(legs, decodeMechanisms(body));
+      await clientLeg(legs, mockVerifier(legs.user));
+      throw passwordFailed(legs.user);
+    }
   } else if (code === AuthRequest.MD5Password && legs.lookup) {
     const secret = await legs.lookup(legs.user);
     const stored = secret ? parseMd5Secret(secret) : null;
@@ -78,7 +85,8 @@ function passwordFailed(user: string): PgError {
   return new PgError(SqlState.InvalidPassword, `password authentication failed for user "${user}"`, 'FATAL');
 }
 
-async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly string[]): Promise<Relayed> {
+/** The exchange with the client, up to its proof: what it proved, or a 28P01 when the proof is wrong. */
+async function clientLeg(legs: LoginLegs, verifier: ScramVerifier): Promise<{ clientKey: Buffer; serverFinal: string }> {
   const { client } = legs;
   const server = new ScramServer(verifier, client.binding);
   client.send(saslRequest(server.mechanisms()));
@@ -88,7 +96,11 @@ async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly
   f = await client.next();
   const proved = server.final(decodeSaslResponse(f.code, f.raw));
   if (!proved) throw passwordFailed(legs.user);
+  return proved;
+}
 
+async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly string[]): Promise<Relayed> {
+  const proved = await clientLeg(legs, verifier);
   const binding = legs.serverBinding && offered.includes(SCRAM_PLUS) ? legs.serverBinding : null;
   const upstream = new ScramClient(proved.clientKey, verifier.serverKey, binding);
   legs.writeServer(saslInitialResponse(upstream.mechanism, upstream.first()));

@@ -51,6 +51,7 @@ async function expectBoundLogin(config: Partial<ProxyConfig>): Promise<void> {
 
 beforeAll(async () => {
   cluster = await startPgCluster({ ssl: 'self-signed' });
+  await cluster.psql("CREATE ROLE nopassword LOGIN; CREATE ROLE nologin PASSWORD 'nologinpass'");
   dir = mkdtempSync(path.join(tmpdir(), 'pp-auth-proxied-'));
   const own = selfSignedCertificate();
   tlsCert = path.join(dir, 'proxy.crt');
@@ -142,6 +143,18 @@ for (const upstreamTls of [true, false]) {
         }
       }
       expect(serverFatals() - fatals).toBe(0);
+    });
+
+    it('roles without a password, unknown, or without LOGIN are refused in the server\'s words (psql channel_binding=prefer over TLS)', async () => {
+      for (const [user, password, message] of [
+        ['nopassword', 'any', 'password authentication failed for user "nopassword"'],
+        ['nosuchrole', 'any', 'password authentication failed for user "nosuchrole"'],
+        ['nologin', 'nologinpass', 'role "nologin" is not permitted to log in'],
+      ] as const) {
+        const r = await psql(t, 'sslmode=require channel_binding=prefer', user, password);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(`FATAL:  ${message}`);
+      }
     });
 
     it('a client that hangs up when asked for a password (psql without one) leaves the server nothing to log', async () => {
