@@ -4,8 +4,8 @@
  * answer against the verifier the auth query read, and answers the server with what the client
  * proved: for SCRAM the ClientKey recovered from the client's proof (key pass-through), with
  * channel binding to the server's certificate when the link uses TLS; for md5 the response the
- * stored hash gives. Whatever else the server asks (no password, trust, cleartext), or when the
- * verifier cannot be read, the login is relayed as a whole.
+ * stored hash gives. Whatever else the server asks (trust, cleartext), or when the verifier
+ * cannot be read, the login is relayed as a whole.
  *
  * A relayed SCRAM login cannot bind to the server's certificate (the proxy ends the client's
  * TLS), so SCRAM-SHA-256-PLUS is withdrawn; toward a server on TLS, a client that could bind
@@ -57,16 +57,17 @@ export async function proxiedLogin(legs: LoginLegs): Promise<Relayed> {
   }
   if (first.code !== Backend.Authentication) return [...before, first.raw];
   const { code, body } = decodeAuthRequest(first.raw);
-  if (code === AuthRequest.SASL && decodeMechanisms(body).includes(SCRAM)) {
+  const offered = code === AuthRequest.SASL ? decodeMechanisms(body) : [];
+  if (offered.includes(SCRAM)) {
     const secret = legs.lookup ? await legs.lookup(legs.user) : undefined;
     const verifier = secret ? parseVerifier(secret) : null;
     if (verifier || legs.serverBinding) for (const b of before) legs.client.send(b);
-    if (verifier) return scram(legs, verifier, decodeMechanisms(body));
+    if (verifier) return scram(legs, verifier, offered);
     // Toward a server that binds, a relayed exchange fails for any client that could bind. When the
-    // auth query answered, there is no SCRAM verifier: the server would fail the login after a mock
-    // exchange, and so does the proxy.
+    // auth query answered and gave no SCRAM verifier, the server would fail the login after a mock
+    // exchange: so does the proxy.
     if (legs.serverBinding) {
-      if (secret === undefined) return relayedScram(legs, decodeMechanisms(body));
+      if (secret === undefined) return relayedScram(legs, offered);
       await clientLeg(legs, mockVerifier(legs.user));
       throw passwordFailed(legs.user);
     }
