@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import postgres from 'postgres';
 import { serialize } from 'pg-protocol';
 import { runPsql, startTarget, type Target } from '../support/proxy-matrix.js';
 import { RawClient, sqlstate } from '../support/raw-client.js';
@@ -117,6 +118,18 @@ for (const upstreamTls of [true, false]) {
         await c.end();
       });
     }
+
+    it('postgres.js over TLS, SCRAM and md5', async () => {
+      for (const user of ['scramuser', 'md5user']) {
+        const sql = postgres({ host: '127.0.0.1', port: t.port, user, password: PASSWORDS[user]!, database: 'postgres', ssl: { rejectUnauthorized: false }, max: 1 });
+        try {
+          const rows = await sql<{ u: string }[]>`SELECT current_user AS u`;
+          expect(rows[0]!.u).toBe(user);
+        } finally {
+          await sql.end();
+        }
+      }
+    });
 
     it('a trust user and a cleartext-password user are relayed', async () => {
       const trust = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres', ssl: { rejectUnauthorized: false } });
