@@ -13,13 +13,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
-import { Backend } from '../wire/codes.js';
+import { AuthCode, Backend } from '../wire/codes.js';
 import type { Frame } from '../wire/framer.js';
 import type { ClientConversation } from '../upstream/link.js';
 import type { FrameQueue } from './frame-queue.js';
 import type { SecretLookup } from './auth-query.js';
 import {
-  AuthRequest, decodeAuthRequest, decodeMechanisms, decodePassword, decodeSaslInitial, decodeSaslResponse, md5Request,
+  decodeAuthRequest, decodeMechanisms, decodePassword, decodeSaslInitial, decodeSaslResponse, md5Request,
   passwordMessage, saslContinue, saslFinal, saslInitialResponse, saslRequest, saslResponse,
 } from './messages.js';
 import { SCRAM, SCRAM_PLUS, ScramClient, ScramServer, mockVerifier, parseVerifier, type ScramVerifier } from './scram.js';
@@ -57,7 +57,7 @@ export async function proxiedLogin(legs: LoginLegs): Promise<Relayed> {
   }
   if (first.code !== Backend.Authentication) return [...before, first.raw];
   const { code, body } = decodeAuthRequest(first.raw);
-  const offered = code === AuthRequest.SASL ? decodeMechanisms(body) : [];
+  const offered = code === AuthCode.SASL ? decodeMechanisms(body) : [];
   if (offered.includes(SCRAM)) {
     const secret = legs.lookup ? await legs.lookup(legs.user) : undefined;
     const verifier = secret ? parseVerifier(secret) : null;
@@ -71,7 +71,7 @@ export async function proxiedLogin(legs: LoginLegs): Promise<Relayed> {
       await clientLeg(legs, mockVerifier(legs.user));
       throw passwordFailed(legs.user);
     }
-  } else if (code === AuthRequest.MD5Password && legs.lookup) {
+  } else if (code === AuthCode.MD5Password && legs.lookup) {
     const secret = await legs.lookup(legs.user);
     const stored = secret ? parseMd5Secret(secret) : null;
     if (stored) {
@@ -105,10 +105,10 @@ async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly
   const binding = legs.serverBinding && offered.includes(SCRAM_PLUS) ? legs.serverBinding : null;
   const upstream = new ScramClient(proved.clientKey, verifier.serverKey, binding);
   legs.writeServer(saslInitialResponse(upstream.mechanism, upstream.first()));
-  const cont = await expectRequest(legs.server, AuthRequest.SASLContinue);
+  const cont = await expectRequest(legs.server, AuthCode.SASLContinue);
   if (!cont.body) return [cont.frame.raw];
   legs.writeServer(saslResponse(upstream.final(cont.body.toString('utf8'))));
-  const fin = await expectRequest(legs.server, AuthRequest.SASLFinal);
+  const fin = await expectRequest(legs.server, AuthCode.SASLFinal);
   if (!fin.body) return [fin.frame.raw];
   if (!upstream.verify(fin.body.toString('utf8'))) {
     throw new PgError(SqlState.ConnectionFailure, 'the upstream server did not prove it knows the password (incorrect server signature)', 'FATAL');
@@ -147,7 +147,7 @@ async function md5(legs: LoginLegs, stored: string, serverSalt: Buffer): Promise
  * The server's next message: the awaited request's body, or (body null) an ErrorResponse or
  * anything else, which goes to the client as the server's own answer.
  */
-async function expectRequest(server: FrameQueue, code: AuthRequest): Promise<{ frame: Frame; body: Buffer | null }> {
+async function expectRequest(server: FrameQueue, code: AuthCode): Promise<{ frame: Frame; body: Buffer | null }> {
   const frame = await server.next();
   if (frame.code === Backend.Authentication) {
     const r = decodeAuthRequest(frame.raw);
