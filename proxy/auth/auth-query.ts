@@ -117,10 +117,13 @@ export class AuthQuery {
   }
 }
 
-/** Whether the server answered the query with an error (node-postgres gives it the SQLSTATE as `code`). */
+/**
+ * Whether the server refused the query itself (node-postgres gives its SQLSTATE as `code`), rather
+ * than the connection failing (no code, class 08, or 57P: the server shutting down).
+ */
 function serverAnswered(err: unknown): boolean {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57P)/.test(code);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
