@@ -102,7 +102,8 @@ export class ScramServer {
       throw new PgError(SqlState.ProtocolViolation, 'client selected an invalid SASL authentication mechanism', 'FATAL');
     }
     const parts = data.split(',');
-    const flag = parts[0] ?? '';
+    if (parts.length < 4) throw malformed('Expected a GS2 header, a user name and a nonce.');
+    const flag = parts[0]!;
     if (mechanism === SCRAM_PLUS) {
       if (flag !== `p=${CHANNEL_BINDING_TYPE}`) {
         throw flag.startsWith('p=')
