@@ -14,16 +14,15 @@ export const DEFAULT_AUTH_QUERY = 'SELECT usename, passwd FROM provenance.user_l
 /**
  * The function the default query calls. SECURITY DEFINER so that it reads pg_authid with its
  * owner's rights (a superuser's), with a fixed search_path so that no object of a caller's can
- * stand in for a catalog one, and executable only by the login that created it. A role that may
- * not log in, or whose password expired, gets no verifier: its login is relayed and the server
- * refuses it in its own words.
+ * stand in for a catalog one, and executable only by the login that created it. A role whose
+ * password expired gets no verifier, so its login fails as the server fails it.
  */
 export const USER_LOOKUP_FUNCTION = `
 CREATE SCHEMA IF NOT EXISTS provenance;
 CREATE OR REPLACE FUNCTION provenance.user_lookup(i_username text, OUT usename name, OUT passwd text)
   RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   AS $$ SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END
-        FROM pg_catalog.pg_authid WHERE rolname = i_username AND rolcanlogin $$;
+        FROM pg_catalog.pg_authid WHERE rolname = i_username $$;
 REVOKE ALL ON FUNCTION provenance.user_lookup(text) FROM PUBLIC;
 `;
 
@@ -118,10 +117,13 @@ export class AuthQuery {
   }
 }
 
-/** Whether the server answered the query with an error (node-postgres gives it the SQLSTATE as `code`). */
+/**
+ * Whether the server refused the query itself (node-postgres gives its SQLSTATE as `code`), rather
+ * than the connection failing (no code, class 08, or 57P: the server shutting down).
+ */
 function serverAnswered(err: unknown): boolean {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57P)/.test(code);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -10,8 +10,6 @@ export class FrameQueue {
   private readonly frames: Frame[] = [];
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
-  /** After handOver(): bytes that still arrive here before the relay takes over. */
-  private late: Buffer[] | null = null;
 
   /** `broken`: called when the peer's bytes cannot be a message sequence (they are not kept). */
   constructor(
@@ -28,10 +26,6 @@ export class FrameQueue {
 
   /** Feed received bytes. */
   readonly push = (chunk: Buffer): void => {
-    if (this.late) {
-      this.late.push(chunk);
-      return;
-    }
     try {
       this.frames.push(...this.framer.push(chunk));
     } catch (err) {
@@ -56,12 +50,14 @@ export class FrameQueue {
     });
   }
 
-  /** Stop framing: everything received and not taken, in order, as raw bytes. */
+  /**
+   * Everything received and not taken, in order, as raw bytes. The caller stops feeding this
+   * queue in the same turn, before the relay reads the peer.
+   */
   handOver(): Buffer[] {
     const out = this.frames.splice(0).map((f) => f.raw);
     const rest = this.framer.drain();
     if (rest.length > 0) out.push(rest);
-    this.late = out;
     return out;
   }
 

@@ -5,40 +5,31 @@
  *   'p' from the client: PasswordMessage cstring; SASLInitialResponse cstring mechanism,
  *     Int32 data length (-1: none), data; SASLResponse data.
  */
-import { Backend, Frontend } from '../wire/codes.js';
+import { AuthCode, Backend, Frontend } from '../wire/codes.js';
 import { BodyReader } from '../wire/reader.js';
 import { MessageWriter } from '../wire/writer.js';
 import { PgError, SqlState } from '../errors.js';
 
-export const enum AuthRequest {
-  Ok = 0,
-  CleartextPassword = 3,
-  MD5Password = 5,
-  SASL = 10,
-  SASLContinue = 11,
-  SASLFinal = 12,
-}
-
-function request(code: AuthRequest): MessageWriter {
+function request(code: AuthCode): MessageWriter {
   return new MessageWriter().begin(Backend.Authentication).int32(code);
 }
 
 export function md5Request(salt: Buffer): Buffer {
-  return request(AuthRequest.MD5Password).bytes(salt).end().flush();
+  return request(AuthCode.MD5Password).bytes(salt).end().flush();
 }
 
 export function saslRequest(mechanisms: readonly string[]): Buffer {
-  const w = request(AuthRequest.SASL);
+  const w = request(AuthCode.SASL);
   for (const m of mechanisms) w.cstring(m);
   return w.int8(0).end().flush();
 }
 
 export function saslContinue(data: string): Buffer {
-  return request(AuthRequest.SASLContinue).bytes(Buffer.from(data)).end().flush();
+  return request(AuthCode.SASLContinue).bytes(Buffer.from(data)).end().flush();
 }
 
 export function saslFinal(data: string): Buffer {
-  return request(AuthRequest.SASLFinal).bytes(Buffer.from(data)).end().flush();
+  return request(AuthCode.SASLFinal).bytes(Buffer.from(data)).end().flush();
 }
 
 /** An Authentication message's sub-code and the body after it. */

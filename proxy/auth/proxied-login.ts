@@ -4,8 +4,8 @@
  * answer against the verifier the auth query read, and answers the server with what the client
  * proved: for SCRAM the ClientKey recovered from the client's proof (key pass-through), with
  * channel binding to the server's certificate when the link uses TLS; for md5 the response the
- * stored hash gives. Whatever else the server asks (no password, trust, cleartext), or when the
- * verifier cannot be read, the login is relayed as a whole.
+ * stored hash gives. Whatever else the server asks (trust, cleartext), or when the verifier
+ * cannot be read, the login is relayed as a whole.
  *
  * A relayed SCRAM login cannot bind to the server's certificate (the proxy ends the client's
  * TLS), so SCRAM-SHA-256-PLUS is withdrawn; toward a server on TLS, a client that could bind
@@ -13,16 +13,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
-import { Backend } from '../wire/codes.js';
+import { AuthCode, Backend } from '../wire/codes.js';
 import type { Frame } from '../wire/framer.js';
 import type { ClientConversation } from '../upstream/link.js';
 import type { FrameQueue } from './frame-queue.js';
 import type { SecretLookup } from './auth-query.js';
 import {
-  AuthRequest, decodeAuthRequest, decodeMechanisms, decodePassword, decodeSaslInitial, decodeSaslResponse, md5Request,
+  decodeAuthRequest, decodeMechanisms, decodePassword, decodeSaslInitial, decodeSaslResponse, md5Request,
   passwordMessage, saslContinue, saslFinal, saslInitialResponse, saslRequest, saslResponse,
 } from './messages.js';
-import { SCRAM, SCRAM_PLUS, ScramClient, ScramServer, parseVerifier, type ScramVerifier } from './scram.js';
+import { SCRAM, SCRAM_PLUS, ScramClient, ScramServer, mockVerifier, parseVerifier, type ScramVerifier } from './scram.js';
 import { md5Matches, md5Response, parseMd5Secret } from './md5.js';
 
 export interface LoginLegs {
@@ -57,13 +57,21 @@ export async function proxiedLogin(legs: LoginLegs): Promise<Relayed> {
   }
   if (first.code !== Backend.Authentication) return [...before, first.raw];
   const { code, body } = decodeAuthRequest(first.raw);
-  if (code === AuthRequest.SASL && decodeMechanisms(body).includes(SCRAM)) {
-    const secret = legs.lookup ? await legs.lookup(legs.user) : null;
+  const offered = code === AuthCode.SASL ? decodeMechanisms(body) : [];
+  if (offered.includes(SCRAM)) {
+    const secret = legs.lookup ? await legs.lookup(legs.user) : undefined;
     const verifier = secret ? parseVerifier(secret) : null;
     if (verifier || legs.serverBinding) for (const b of before) legs.client.send(b);
-    if (verifier) return scram(legs, verifier, decodeMechanisms(body));
-    if (legs.serverBinding) return relayedScram(legs, decodeMechanisms(body));
-  } else if (code === AuthRequest.MD5Password && legs.lookup) {
+    if (verifier) return scram(legs, verifier, offered);
+    // Toward a server that binds, a relayed exchange fails for any client that could bind. When the
+    // auth query answered and gave no SCRAM verifier, the server would fail the login after a mock
+    // exchange: so does the proxy.
+    if (legs.serverBinding) {
+      if (secret === undefined) return relayedScram(legs, offered);
+      await clientLeg(legs, mockVerifier(legs.user));
+      throw passwordFailed(legs.user);
+    }
+  } else if (code === AuthCode.MD5Password && legs.lookup) {
     const secret = await legs.lookup(legs.user);
     const stored = secret ? parseMd5Secret(secret) : null;
     if (stored) {
@@ -78,7 +86,8 @@ function passwordFailed(user: string): PgError {
   return new PgError(SqlState.InvalidPassword, `password authentication failed for user "${user}"`, 'FATAL');
 }
 
-async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly string[]): Promise<Relayed> {
+/** The exchange with the client, up to its proof: what it proved, or a 28P01 when the proof is wrong. */
+async function clientLeg(legs: LoginLegs, verifier: ScramVerifier): Promise<{ clientKey: Buffer; serverFinal: string }> {
   const { client } = legs;
   const server = new ScramServer(verifier, client.binding);
   client.send(saslRequest(server.mechanisms()));
@@ -88,14 +97,18 @@ async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly
   f = await client.next();
   const proved = server.final(decodeSaslResponse(f.code, f.raw));
   if (!proved) throw passwordFailed(legs.user);
+  return proved;
+}
 
+async function scram(legs: LoginLegs, verifier: ScramVerifier, offered: readonly string[]): Promise<Relayed> {
+  const proved = await clientLeg(legs, verifier);
   const binding = legs.serverBinding && offered.includes(SCRAM_PLUS) ? legs.serverBinding : null;
   const upstream = new ScramClient(proved.clientKey, verifier.serverKey, binding);
   legs.writeServer(saslInitialResponse(upstream.mechanism, upstream.first()));
-  const cont = await expectRequest(legs.server, AuthRequest.SASLContinue);
+  const cont = await expectRequest(legs.server, AuthCode.SASLContinue);
   if (!cont.body) return [cont.frame.raw];
   legs.writeServer(saslResponse(upstream.final(cont.body.toString('utf8'))));
-  const fin = await expectRequest(legs.server, AuthRequest.SASLFinal);
+  const fin = await expectRequest(legs.server, AuthCode.SASLFinal);
   if (!fin.body) return [fin.frame.raw];
   if (!upstream.verify(fin.body.toString('utf8'))) {
     throw new PgError(SqlState.ConnectionFailure, 'the upstream server did not prove it knows the password (incorrect server signature)', 'FATAL');
@@ -134,7 +147,7 @@ async function md5(legs: LoginLegs, stored: string, serverSalt: Buffer): Promise
  * The server's next message: the awaited request's body, or (body null) an ErrorResponse or
  * anything else, which goes to the client as the server's own answer.
  */
-async function expectRequest(server: FrameQueue, code: AuthRequest): Promise<{ frame: Frame; body: Buffer | null }> {
+async function expectRequest(server: FrameQueue, code: AuthCode): Promise<{ frame: Frame; body: Buffer | null }> {
   const frame = await server.next();
   if (frame.code === Backend.Authentication) {
     const r = decodeAuthRequest(frame.raw);

@@ -36,6 +36,22 @@ export function parseVerifier(secret: string): ScramVerifier | null {
   return { iterations: Number(m[1]), salt: Buffer.from(m[2]!, 'base64'), storedKey, serverKey };
 }
 
+/** Keys the mock salts: the same user gets the same salt for the life of the process. */
+const MOCK_KEY = randomBytes(32);
+
+/**
+ * A verifier no proof matches, for a user with none: the exchange runs as for any user (with a
+ * salt that stays the same per user, as PostgreSQL's mock authentication does) and then fails.
+ */
+export function mockVerifier(user: string): ScramVerifier {
+  return {
+    iterations: 4096,
+    salt: createHmac('sha256', MOCK_KEY).update(user).digest().subarray(0, 16),
+    storedKey: randomBytes(32),
+    serverKey: randomBytes(32),
+  };
+}
+
 const hmac = (key: Buffer, text: string): Buffer => createHmac('sha256', key).update(text).digest();
 const sha256 = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
 
@@ -86,7 +102,8 @@ export class ScramServer {
       throw new PgError(SqlState.ProtocolViolation, 'client selected an invalid SASL authentication mechanism', 'FATAL');
     }
     const parts = data.split(',');
-    const flag = parts[0] ?? '';
+    if (parts.length < 4) throw malformed('Expected a GS2 header, a user name and a nonce.');
+    const flag = parts[0]!;
     if (mechanism === SCRAM_PLUS) {
       if (flag !== `p=${CHANNEL_BINDING_TYPE}`) {
         throw flag.startsWith('p=')

@@ -215,7 +215,8 @@ export class RemoteUpstream implements Upstream {
   }
 
   describe(): string {
-    return `PostgreSQL at ${this.target.host}:${this.target.port} (sslmode=${this.target.sslmode})`;
+    const logins = this.authQuery ? 'password logins completed with the auth query' : 'logins relayed';
+    return `PostgreSQL at ${this.target.host}:${this.target.port} (sslmode=${this.target.sslmode}, ${logins})`;
   }
 
   async connect(startup: StartupMessage, client: ClientEndpoint, events: LinkEvents, conversation?: ClientConversation): Promise<UpstreamLink> {

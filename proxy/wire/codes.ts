@@ -56,10 +56,14 @@ export const enum StartupCode {
   GSSENCRequest = 80877104,
 }
 
-/** The Authentication ('R') sub-codes the proxy needs to look at. */
+/** The Authentication ('R') sub-codes the proxy needs to look at or send. */
 export const enum AuthCode {
   Ok = 0,
+  CleartextPassword = 3,
+  MD5Password = 5,
   SASL = 10,
+  SASLContinue = 11,
+  SASLFinal = 12,
 }
 
 export const FRONTEND_CODES: ReadonlySet<number> = new Set([

@@ -4,64 +4,23 @@
  * reached with and without TLS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { TLSSocket } from 'node:tls';
 import path from 'node:path';
 import pg from 'pg';
+import postgres from 'postgres';
 import { serialize } from 'pg-protocol';
 import { runPsql, startTarget, type Target } from '../support/proxy-matrix.js';
 import { RawClient, sqlstate } from '../support/raw-client.js';
 import { parseConfig, type ProxyConfig } from '../../proxy/config.js';
-import { selfSignedCertificate, serverLogPath, startPgCluster, type PgCluster } from '../support/pg-cluster.js';
+import { selfSignedCertificate } from '../support/pg-cluster.js';
+import { PASSWORDS, useTlsLogins } from '../support/tls-logins.js';
 
-let cluster: PgCluster;
-let dir: string;
-let tlsCert: string;
-let tlsKey: string;
-
-/** FATAL lines the server has logged so far. */
-function serverFatals(): number {
-  return readFileSync(serverLogPath(cluster), 'utf8').split('\n').filter((l) => /\bFATAL:/.test(l)).length;
-}
-
-function upstreamUrl(sslmode: string, user = 'postgres', password = cluster.password): string {
-  return `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${cluster.port}/postgres?sslmode=${sslmode}`;
-}
-
-const PASSWORDS: Record<string, string> = { scramuser: 'scrampass', md5user: 'md5pass' };
-
-async function psql(t: Target, conn: string, user: string, password = PASSWORDS[user]!): Promise<{ stdout: string; stderr: string; code: number }> {
-  return runPsql(
-    ['-X', '-At', '-d', `host=127.0.0.1 port=${t.port} user=${user} dbname=postgres ${conn}`, '-c', 'SELECT current_user, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())', '-c', '\\conninfo'],
-    password,
-  );
-}
-
-/** A proxy so configured completes a SCRAM login itself: channel_binding=require over TLS on both legs works. */
-async function expectBoundLogin(config: Partial<ProxyConfig>): Promise<void> {
-  const t = await startTarget('postgres', [], { tlsCert, tlsKey, ...config });
-  try {
-    const r = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^scramuser\|t\n/);
-  } finally {
-    await t.proxy.stop(2_000);
-  }
-}
+const env = useTlsLogins();
+const { serverFatals, upstreamUrl, psql, expectBoundLogin } = env;
 
 beforeAll(async () => {
-  cluster = await startPgCluster({ ssl: 'self-signed' });
-  dir = mkdtempSync(path.join(tmpdir(), 'pp-auth-proxied-'));
-  const own = selfSignedCertificate();
-  tlsCert = path.join(dir, 'proxy.crt');
-  tlsKey = path.join(dir, 'proxy.key');
-  writeFileSync(tlsCert, own.cert);
-  writeFileSync(tlsKey, own.key, { mode: 0o600 });
-});
-
-afterAll(async () => {
-  await cluster.destroy();
-  rmSync(dir, { recursive: true, force: true });
+  await env.cluster.psql("CREATE ROLE nopassword LOGIN; CREATE ROLE nologin PASSWORD 'nologinpass'");
 });
 
 for (const upstreamTls of [true, false]) {
@@ -69,7 +28,7 @@ for (const upstreamTls of [true, false]) {
     let t: Target;
     let fatalsBefore = 0;
     beforeAll(async () => {
-      t = await startTarget('postgres', [], { upstream: upstreamUrl(upstreamTls ? 'require' : 'disable'), tlsCert, tlsKey });
+      t = await startTarget('postgres', [], { upstream: upstreamUrl(upstreamTls ? 'require' : 'disable'), tlsCert: env.tlsCert, tlsKey: env.tlsKey });
       fatalsBefore = serverFatals();
     });
     afterAll(async () => {
@@ -109,6 +68,19 @@ for (const upstreamTls of [true, false]) {
           await c.end();
         });
       }
+      it(`pg ${user} with connection strings sslmode=require and sslmode=prefer (libpq semantics)`, async () => {
+        for (const sslmode of ['require', 'prefer']) {
+          const c = new pg.Client({
+            connectionString: `postgres://${user}:${PASSWORDS[user]!}@127.0.0.1:${t.port}/postgres?uselibpqcompat=true&sslmode=${sslmode}`,
+          });
+          await c.connect();
+          const r = await c.query<{ u: string; ssl: boolean }>('SELECT current_user AS u, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS ssl');
+          expect(r.rows[0]).toEqual({ u: user, ssl: upstreamTls });
+          expect((c as unknown as { connection: { stream: object } }).connection.stream).toBeInstanceOf(TLSSocket);
+          await c.end();
+        }
+      });
+
       it(`pg ${user} without TLS toward the proxy`, async () => {
         const c = new pg.Client({ host: '127.0.0.1', port: t.port, user, password: PASSWORDS[user]!, database: 'postgres' });
         await c.connect();
@@ -116,6 +88,18 @@ for (const upstreamTls of [true, false]) {
         await c.end();
       });
     }
+
+    it('postgres.js over TLS, SCRAM and md5', async () => {
+      for (const user of ['scramuser', 'md5user']) {
+        const sql = postgres({ host: '127.0.0.1', port: t.port, user, password: PASSWORDS[user]!, database: 'postgres', ssl: { rejectUnauthorized: false }, max: 1 });
+        try {
+          const rows = await sql<{ u: string }[]>`SELECT current_user AS u`;
+          expect(rows[0]!.u).toBe(user);
+        } finally {
+          await sql.end();
+        }
+      }
+    });
 
     it('a trust user and a cleartext-password user are relayed', async () => {
       const trust = new pg.Client({ host: '127.0.0.1', port: t.port, user: 'trustuser', database: 'postgres', ssl: { rejectUnauthorized: false } });
@@ -144,6 +128,18 @@ for (const upstreamTls of [true, false]) {
       expect(serverFatals() - fatals).toBe(0);
     });
 
+    it('roles without a password, unknown, or without LOGIN are refused in the server\'s words (psql channel_binding=prefer over TLS)', async () => {
+      for (const [user, password, message] of [
+        ['nopassword', 'any', 'password authentication failed for user "nopassword"'],
+        ['nosuchrole', 'any', 'password authentication failed for user "nosuchrole"'],
+        ['nologin', 'nologinpass', 'role "nologin" is not permitted to log in'],
+      ] as const) {
+        const r = await psql(t, 'sslmode=require channel_binding=prefer', user, password);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(`FATAL:  ${message}`);
+      }
+    });
+
     it('a client that hangs up when asked for a password (psql without one) leaves the server nothing to log', async () => {
       const fatals = serverFatals();
       const r = await psql(t, 'sslmode=require', 'scramuser', '');
@@ -155,98 +151,27 @@ for (const upstreamTls of [true, false]) {
 
     it('a changed password applies to the next login', async () => {
       const role = `changer_${upstreamTls ? 'tls' : 'plain'}`;
-      await cluster.psql(`CREATE ROLE ${role} LOGIN PASSWORD 'first'`);
+      await env.cluster.psql(`CREATE ROLE ${role} LOGIN PASSWORD 'first'`);
       const login = async (password: string): Promise<void> => {
         const c = new pg.Client({ host: '127.0.0.1', port: t.port, user: role, password, database: 'postgres', ssl: { rejectUnauthorized: false } });
         await c.connect();
         await c.end();
       };
       await login('first');
-      await cluster.psql(`ALTER ROLE ${role} PASSWORD 'second'`);
+      await env.cluster.psql(`ALTER ROLE ${role} PASSWORD 'second'`);
       await expect(login('first')).rejects.toMatchObject({ code: '28P01' });
       await login('second');
     });
   });
 }
 
-describe('relay mode: a proxy whose login may not read verifiers', () => {
-  let relay: Target;
-  let off: Target;
-  let plainUpstream: Target;
-  beforeAll(async () => {
-    // The lookup function exists (a superuser's proxy made it), but this login lacks EXECUTE.
-    await cluster.psql("CREATE ROLE proxylogin LOGIN PASSWORD 'proxypass'");
-    relay = await startTarget('postgres', [], { upstream: upstreamUrl('require', 'proxylogin', 'proxypass'), tlsCert, tlsKey });
-    off = await startTarget('postgres', [], { upstream: upstreamUrl('require'), tlsCert, tlsKey, authQuery: null });
-    plainUpstream = await startTarget('postgres', [], { upstream: upstreamUrl('disable', 'proxylogin', 'proxypass'), tlsCert, tlsKey });
-  });
-  afterAll(async () => {
-    await Promise.all([relay.proxy.stop(2_000), off.proxy.stop(2_000), plainUpstream.proxy.stop(2_000)]);
-  });
-
-  it('relays logins that need no binding, over TLS on both legs', async () => {
-    for (const t of [relay, off]) {
-      const scram = await psql(t, 'sslmode=require channel_binding=disable', 'scramuser');
-      expect(scram.code, scram.stderr).toBe(0);
-      expect(scram.stdout).toMatch(/^scramuser\|t\n/);
-      const md5 = await psql(t, 'sslmode=prefer channel_binding=prefer', 'md5user');
-      expect(md5.code, md5.stderr).toBe(0);
-      expect(md5.stdout).toMatch(/^md5user\|t\n/);
-      expect(md5.stdout).toMatch(/SSL connection/);
-    }
-  });
-
-  it('refuses a SCRAM client that could bind toward a TLS upstream, and its unencrypted retry: sslmode=prefer never lands in clear', async () => {
-    for (const t of [relay, off]) {
-      const fatals = serverFatals();
-      const require = await psql(t, 'sslmode=require channel_binding=prefer', 'scramuser');
-      expect(require.code).not.toBe(0);
-      expect(require.stderr).toContain('SCRAM channel binding negotiation error');
-      const prefer = await psql(t, 'sslmode=prefer channel_binding=prefer', 'scramuser');
-      expect(prefer.code).not.toBe(0);
-      expect(prefer.stderr).toContain('refusing an unencrypted retry of a login the proxy refused over TLS');
-      const bound = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
-      expect(bound.stderr).toMatch(/channel binding is required, but server did not offer an authentication method that supports channel binding/);
-      const client = (enableChannelBinding: boolean): pg.Client => new pg.Client({
-        host: '127.0.0.1', port: t.port, user: 'scramuser', password: 'scrampass', database: 'postgres', ssl: { rejectUnauthorized: false }, enableChannelBinding,
-      });
-      await expect(client(true).connect()).rejects.toMatchObject({ code: '08P01', message: 'SCRAM channel binding negotiation error' });
-      const unbound = client(false);
-      await unbound.connect();
-      await unbound.end();
-      expect(serverFatals() - fatals).toBe(0);
-    }
-  });
-
-  it('relays every SCRAM login toward an upstream without TLS (the server does not bind there)', async () => {
-    const r = await psql(plainUpstream, 'sslmode=prefer channel_binding=prefer', 'scramuser');
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^scramuser\|f\n/);
-    expect(r.stdout).toMatch(/SSL connection/);
-    const c = new pg.Client({ host: '127.0.0.1', port: plainUpstream.port, user: 'scramuser', password: 'scrampass', database: 'postgres', ssl: { rejectUnauthorized: false } });
-    await c.connect();
-    await c.end();
-  });
-
-  it('wrong passwords still get the server\'s 28P01', async () => {
-    // scramuser's refused TLS login above makes its plain logins from here look like retries for a moment.
-    for (const [t, user] of [[relay, 'md5user'], [plainUpstream, 'scramuser']] as const) {
-      const c = new pg.Client({ host: '127.0.0.1', port: t.port, user, password: 'wrong', database: 'postgres' });
-      await expect(c.connect()).rejects.toMatchObject({ code: '28P01', message: `password authentication failed for user "${user}"` });
-    }
-  });
-
-  it('the lookup function reads pg_authid as its owner, with a fixed search_path, for its creator only', async () => {
-    const r = await cluster.psql(
-      "SELECT prosecdef, proconfig, has_function_privilege('proxylogin', oid, 'EXECUTE'), has_function_privilege('postgres', oid, 'EXECUTE') " +
+describe('the lookup function the proxy creates', () => {
+  it('reads pg_authid as its owner, with a fixed search_path, for its creator only', async () => {
+    const r = await env.cluster.psql(
+      "SELECT prosecdef, proconfig, has_function_privilege('scramuser', oid, 'EXECUTE'), has_function_privilege('postgres', oid, 'EXECUTE') " +
         "FROM pg_proc WHERE oid = 'provenance.user_lookup(text)'::regprocedure",
     );
     expect(r.trim()).toBe('t|{"search_path=pg_catalog, pg_temp"}|f|t');
-  });
-
-  it('once a DBA grants the function to the proxy\'s login, that proxy completes logins itself (channel_binding=require over TLS)', async () => {
-    await cluster.psql('GRANT USAGE ON SCHEMA provenance TO proxylogin; GRANT EXECUTE ON FUNCTION provenance.user_lookup(text) TO proxylogin');
-    await expectBoundLogin({ upstream: upstreamUrl('require', 'proxylogin', 'proxypass') });
   });
 });
 
@@ -270,8 +195,8 @@ describe('channel binding data', () => {
   it('binds with the hash of the certificate\'s signature (SHA-384, SHA-512), as libpq computes it', async () => {
     for (const digest of ['sha384', 'sha512']) {
       const own = selfSignedCertificate(digest);
-      const cert = path.join(dir, `${digest}.crt`);
-      const key = path.join(dir, `${digest}.key`);
+      const cert = path.join(path.dirname(env.tlsCert), `${digest}.crt`);
+      const key = path.join(path.dirname(env.tlsCert), `${digest}.key`);
       writeFileSync(cert, own.cert);
       writeFileSync(key, own.key, { mode: 0o600 });
       await expectBoundLogin({ upstream: upstreamUrl('require'), tlsCert: cert, tlsKey: key });
@@ -281,7 +206,7 @@ describe('channel binding data', () => {
 
 describe('the embedded upstream (no passwords)', () => {
   it('still serves TLS clients', async () => {
-    const t = await startTarget('embedded', [], { tlsCert, tlsKey });
+    const t = await startTarget('embedded', [], { tlsCert: env.tlsCert, tlsKey: env.tlsKey });
     try {
       const r = await runPsql(['-X', '-At', '-d', `host=127.0.0.1 port=${t.port} user=postgres dbname=postgres sslmode=require channel_binding=prefer`, '-c', 'SELECT 7', '-c', '\\conninfo'], '');
       expect(r.code, r.stderr).toBe(0);
@@ -296,7 +221,7 @@ describe('the embedded upstream (no passwords)', () => {
 describe('a client that breaks the SCRAM exchange gets the server\'s answers', () => {
   let t: Target;
   beforeAll(async () => {
-    t = await startTarget('postgres', [], { upstream: upstreamUrl('require'), tlsCert, tlsKey });
+    t = await startTarget('postgres', [], { upstream: upstreamUrl('require'), tlsCert: env.tlsCert, tlsKey: env.tlsKey });
   });
   afterAll(async () => {
     await t.proxy.stop(2_000);
@@ -353,8 +278,8 @@ describe('a client that breaks the SCRAM exchange gets the server\'s answers', (
 
   it('completes logins again at once after the server restarted under its auth query connection', async () => {
     expect((await psql(t, 'sslmode=require channel_binding=require', 'scramuser')).code).toBe(0);
-    await cluster.stop('fast');
-    await cluster.start();
+    await env.cluster.stop('fast');
+    await env.cluster.start();
     const r = await psql(t, 'sslmode=require channel_binding=require', 'scramuser');
     expect(r.code, r.stderr).toBe(0);
   });

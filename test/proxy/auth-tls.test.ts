@@ -15,7 +15,7 @@ function selfSigned(dir: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-describe('authentication is relayed to PostgreSQL', () => {
+describe('clients log in to PostgreSQL as themselves', () => {
   const t = useTarget('postgres');
 
   const logins: [string, string, string][] = [
