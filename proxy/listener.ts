@@ -69,76 +69,103 @@ export class Listener implements SessionRegistry {
     this.negotiate(raw, false);
   }
 
-  /** Read startup-phase packets until a StartupMessage (or a CancelRequest) arrives. */
+  /**
+   * Read startup-phase packets until a StartupMessage (or a CancelRequest) arrives. As the server
+   * does: a packet of impossible length, or a CancelRequest, is answered by closing the
+   * connection without a word; a StartupMessage that cannot be read gets a FATAL ErrorResponse.
+   */
   private negotiate(sock: net.Socket, encrypted: boolean): void {
     const framer = new Framer({ maxMessageSize: this.opts.maxMessageSize, peer: 'client' }, true);
     const timer = setTimeout(() => sock.destroy(), this.opts.startupTimeoutMs);
     const peer = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
     const fail = (err: PgError): void => {
       clearTimeout(timer);
+      sock.off('data', onData);
       sock.end(errorResponse(err));
+    };
+    const drop = (): void => {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.destroy();
     };
     const onData = (chunk: Buffer): void => {
       let frames;
       try {
         frames = framer.push(chunk, true);
-      } catch (err) {
-        fail(err instanceof PgError ? err : new PgError(SqlState.ProtocolViolation, 'invalid startup packet', 'FATAL'));
+      } catch {
+        drop();
         return;
       }
       const first = frames[0];
       if (!first) return;
-      const code = first.raw.readInt32BE(4);
-      if (code === StartupCode.SSLRequest || code === StartupCode.GSSENCRequest) {
-        if (framer.buffered > 0) {
-          // Bytes after an SSLRequest, before the answer, could be injected by a third party.
-          fail(new PgError(SqlState.ProtocolViolation, 'received unencrypted data after SSL request', 'FATAL'));
-          return;
+      try {
+        this.startupPacket(sock, first.raw, framer, encrypted, peer, { fail, drop, onData, timer });
+      } catch (err) {
+        if (err instanceof PgError) fail(err);
+        else {
+          this.opts.log(`startup packet from ${peer.address}: ${err instanceof Error ? err.message : String(err)}`);
+          drop();
         }
-        sock.off('data', onData);
-        clearTimeout(timer);
-        if (code === StartupCode.SSLRequest && this.opts.tls && !encrypted) {
-          sock.write('S');
-          const secure = new tls.TLSSocket(sock, { isServer: true, secureContext: this.opts.tls });
-          secure.on('error', () => secure.destroy());
-          Object.defineProperty(secure, 'remoteAddress', { value: peer.address });
-          this.negotiate(secure, true);
-        } else {
-          sock.write('N');
-          this.negotiate(sock, encrypted);
-        }
-        return;
       }
-      sock.off('data', onData);
-      clearTimeout(timer);
-      if (code === StartupCode.CancelRequest) {
-        const { pid, secret } = decodeCancel(first.raw);
-        this.byKey.get(`${pid}:${secret}`)?.cancel();
-        sock.destroy();
-        return;
-      }
-      if (code >> 16 !== 3) {
-        fail(new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: server supports 3.0`, 'FATAL'));
-        return;
-      }
-      if (this.shuttingDown) {
-        fail(new PgError(SqlState.CannotConnectNow, 'the database system is shutting down', 'FATAL'));
-        return;
-      }
-      const startup = decodeStartup(first.raw);
-      if (!startup.params.has('user')) {
-        fail(new PgError(SqlState.InvalidAuthorizationSpecification, 'no PostgreSQL user name specified in startup packet', 'FATAL'));
-        return;
-      }
-      const session = new Session(sock, startup, { ...peer, tls: encrypted }, this.plugins, this, {
-        maxMessageSize: this.opts.maxMessageSize,
-        log: this.opts.log,
-      });
-      this.sessions.add(session);
-      void session.start(this.upstream, framer.drain());
     };
     sock.on('data', onData);
     sock.on('error', () => sock.destroy());
+  }
+
+  /** One whole startup-phase packet. Throws a PgError for the client, or anything else to drop it. */
+  private startupPacket(
+    sock: net.Socket, raw: Buffer, framer: Framer, encrypted: boolean, peer: { address: string; port: number },
+    on: { fail(err: PgError): void; drop(): void; onData(chunk: Buffer): void; timer: NodeJS.Timeout },
+  ): void {
+    const { fail } = on;
+    const code = raw.readInt32BE(4);
+    if (code === StartupCode.SSLRequest || code === StartupCode.GSSENCRequest) {
+      if (framer.buffered > 0) {
+        // Bytes after an SSLRequest, before the answer, could be injected by a third party.
+        fail(new PgError(SqlState.ProtocolViolation, 'received unencrypted data after SSL request', 'FATAL'));
+        return;
+      }
+      sock.off('data', on.onData);
+      clearTimeout(on.timer);
+      if (code === StartupCode.SSLRequest && this.opts.tls && !encrypted) {
+        sock.write('S');
+        const secure = new tls.TLSSocket(sock, { isServer: true, secureContext: this.opts.tls });
+        secure.on('error', () => secure.destroy());
+        Object.defineProperty(secure, 'remoteAddress', { value: peer.address });
+        this.negotiate(secure, true);
+      } else {
+        sock.write('N');
+        this.negotiate(sock, encrypted);
+      }
+      return;
+    }
+    if (code === StartupCode.CancelRequest) {
+      const key = decodeCancel(raw);
+      if (key) this.byKey.get(`${key.pid}:${key.secret}`)?.cancel();
+      on.drop();
+      return;
+    }
+    if (code >> 16 !== 3) {
+      fail(new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${code >> 16}.${code & 0xffff}: server supports 3.0`, 'FATAL'));
+      return;
+    }
+    if (this.shuttingDown) {
+      fail(new PgError(SqlState.CannotConnectNow, 'the database system is shutting down', 'FATAL'));
+      return;
+    }
+    const startup = decodeStartup(raw);
+    if (!startup.params.get('user')) {
+      fail(new PgError(SqlState.InvalidAuthorizationSpecification, 'no PostgreSQL user name specified in startup packet', 'FATAL'));
+      return;
+    }
+    sock.off('data', on.onData);
+    clearTimeout(on.timer);
+    const session = new Session(sock, startup, { ...peer, tls: encrypted }, this.plugins, this, {
+      maxMessageSize: this.opts.maxMessageSize,
+      log: this.opts.log,
+    });
+    this.sessions.add(session);
+    void session.start(this.upstream, framer.drain());
   }
 
   /**

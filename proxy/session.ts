@@ -13,6 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import { PgError, SqlState, toPgError } from './errors.js';
+import { clientInputError } from './client-input-error.js';
 import { AuthCode, Backend, FRONTEND_CODES, Frontend } from './wire/codes.js';
 import { Framer } from './wire/framer.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
@@ -242,13 +243,13 @@ export class Session {
     let frames;
     try {
       frames = this.framer.push(chunk);
+      if (frames.length === 0) return;
+      if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.holdsCopyParse(frames))) {
+        this.forwardFrames(frames);
+        return;
+      }
     } catch (err) {
-      this.fail(toPgError(err, 'protocol violation'));
-      return;
-    }
-    if (frames.length === 0) return;
-    if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.holdsCopyParse(frames))) {
-      this.forwardFrames(frames);
+      this.fail(clientInputError(err));
       return;
     }
     this.clientBusy = true;

@@ -17,6 +17,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { randomInt } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
+import { clientInputError } from '../client-input-error.js';
 import { identifierName } from '../identifier.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { Framer } from '../wire/framer.js';
@@ -489,6 +490,13 @@ export class EmbeddedUpstream implements Upstream {
   private async backendFailed(link: EmbeddedLink, err: unknown): Promise<void> {
     if (err instanceof PgError) {
       this.opts.log(`embedded session ${link.id}: ${err.message}`);
+      // A message of this session that could not be read (see clientInputError): it ends, as a
+      // server's backend would end on a protocol violation, and no other session notices.
+      if (link.id !== 0 && !link.closed) {
+        link.events.data(errorResponse(clientInputError(err)));
+        link.destroy();
+        link.events.close();
+      }
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
