@@ -609,6 +609,9 @@ export class EmbeddedUpstream implements Upstream {
           } else sent.push(f);
           break;
         }
+        case Frontend.Password:
+          // A server ends the session for this (invalid frontend message type); PGlite never returns from it.
+          throw new PgError(SqlState.ProtocolViolation, `invalid frontend message type ${Frontend.Password}`, 'FATAL');
         case Frontend.CopyData:
         case Frontend.CopyDone:
         case Frontend.CopyFail:

@@ -15,20 +15,20 @@ import { RawClient } from '../support/raw-client.js';
 import { AFTER_LOGIN, BEFORE_LOGIN, DURING_LOGIN, decodingPlugin, mutate, mutation, type Mutation } from '../support/frontend-fuzz.js';
 
 const SEED = 20261204;
-const RUNS = Number(process.env.MALFORMED_RUNS ?? 25);
+const RUNS = Number(process.env.MALFORMED_RUNS ?? 60);
 
 type Case =
   | { phase: 'bytes'; bytes: Uint8Array }
   | { phase: 'before' | 'during' | 'after'; picks: number[]; mutations: Mutation[] };
 
-const picks = (pool: readonly Buffer[]): fc.Arbitrary<number[]> => fc.array(fc.nat({ max: pool.length - 1 }), { minLength: 1, maxLength: 6 });
+const picks = (pool: readonly Buffer[]): fc.Arbitrary<number[]> => fc.array(fc.nat({ max: pool.length - 1 }), { minLength: 1, maxLength: 4 });
 
 const caseArb: fc.Arbitrary<Case> = fc.oneof(
   fc.record({ phase: fc.constant('bytes' as const), bytes: fc.uint8Array({ maxLength: 64 }) }),
-  fc.record({ phase: fc.constant('before' as const), picks: picks(BEFORE_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 3 }) }),
-  fc.record({ phase: fc.constant('during' as const), picks: picks(DURING_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 3 }) }),
-  fc.record({ phase: fc.constant('after' as const), picks: picks(AFTER_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 3 }) }),
-  fc.record({ phase: fc.constant('after' as const), picks: picks(AFTER_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 3 }) }),
+  fc.record({ phase: fc.constant('before' as const), picks: picks(BEFORE_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 2 }) }),
+  fc.record({ phase: fc.constant('during' as const), picks: picks(DURING_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 2 }) }),
+  fc.record({ phase: fc.constant('after' as const), picks: picks(AFTER_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 2 }) }),
+  fc.record({ phase: fc.constant('after' as const), picks: picks(AFTER_LOGIN), mutations: fc.array(mutation, { minLength: 1, maxLength: 2 }) }),
 );
 
 /** A socket connected to the proxy that has sent nothing yet. */

@@ -78,18 +78,22 @@ export type Mutation =
   | { kind: 'extend'; msg: number; bytes: Uint8Array }
   | { kind: 'code'; msg: number; code: number };
 
+/** Weighted toward what breaks decoders while the framing stays whole: cut bodies and dropped NULs. */
 export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('cutBody' as const), msg: fc.nat(), at: fc.nat() }),
-  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({
-    kind: fc.constant('length' as const), msg: fc.nat(),
-    len: fc.oneof(fc.integer({ min: -8, max: 64 }), fc.integer({ min: -0x80000000, max: 0x7fffffff })),
-  }),
-  fc.record({ kind: fc.constant('dropNul' as const), msg: fc.nat(), nth: fc.nat(), fixLength: fc.boolean() }),
-  fc.record({ kind: fc.constant('empty' as const), msg: fc.nat() }),
-  fc.record({ kind: fc.constant('extend' as const), msg: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }) }),
-  fc.record({ kind: fc.constant('code' as const), msg: fc.nat(), code: fc.integer({ min: 0, max: 255 }) }),
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('cutBody' as const), msg: fc.nat(), at: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('length' as const), msg: fc.nat(),
+      len: fc.oneof(fc.integer({ min: -8, max: 64 }), fc.integer({ min: -0x80000000, max: 0x7fffffff })),
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('dropNul' as const), msg: fc.nat(), nth: fc.nat(), fixLength: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('empty' as const), msg: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('extend' as const), msg: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('code' as const), msg: fc.nat(), code: fc.integer({ min: 0, max: 255 }) }) },
 );
 
 /** Where the length field of a message starts: after the code byte, or at 0 for startup packets. */
