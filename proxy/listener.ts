@@ -13,6 +13,7 @@ import { decodeCancel, decodeStartup } from './wire/frontend-messages.js';
 import { Session, type SessionRegistry } from './session.js';
 import type { Upstream } from './upstream/link.js';
 import type { PluginHost } from '../plugins/host.js';
+import { UnixSocketListener } from './unix-socket.js';
 
 export interface ListenerOptions {
   readonly host: string;
@@ -22,10 +23,26 @@ export interface ListenerOptions {
   /** How long a client may take to send its startup packet. */
   readonly startupTimeoutMs: number;
   readonly log: (msg: string) => void;
+  /** Also listen on DIR/.s.PGSQL.<port> (see unix-socket.ts). */
+  readonly unixSocketDir?: string;
+  /** Named in the Unix socket's lock file. */
+  readonly dataDir?: string;
 }
+
+/** Who is on the other end of a connection, for the session and its records. */
+interface Peer {
+  readonly address: string;
+  readonly port: number;
+  /** A Unix-socket client: no TLS, as a server offers none there. */
+  readonly local: boolean;
+}
+
+/** A Unix-socket client's address, as pg_stat_activity's client_port (-1) shows one. */
+const LOCAL_PEER: Peer = { address: 'local', port: -1, local: true };
 
 export class Listener implements SessionRegistry {
   private readonly server: net.Server;
+  private unix: UnixSocketListener | null = null;
   private readonly sessions = new Set<Session>();
   private readonly byKey = new Map<string, Session>();
   private shuttingDown = false;
@@ -47,7 +64,21 @@ export class Listener implements SessionRegistry {
         resolve();
       });
     });
-    return this.server.address() as net.AddressInfo;
+    const address = this.server.address() as net.AddressInfo;
+    if (this.opts.unixSocketDir !== undefined) {
+      try {
+        this.unix = await UnixSocketListener.open(this.opts.unixSocketDir, address.port, (sock) => this.accept(sock, LOCAL_PEER), this.opts.dataDir ?? '');
+      } catch (err) {
+        await new Promise<void>((r) => this.server.close(() => r()));
+        throw err;
+      }
+    }
+    return address;
+  }
+
+  /** The Unix socket's path, when the proxy listens on one. */
+  get unixSocketPath(): string | undefined {
+    return this.unix?.path;
   }
 
   get sessionCount(): number {
@@ -63,10 +94,12 @@ export class Listener implements SessionRegistry {
     for (const [k, s] of this.byKey) if (s === session) this.byKey.delete(k);
   }
 
-  private accept(raw: net.Socket): void {
-    raw.setNoDelay(true);
-    raw.setKeepAlive(true, 60_000);
-    this.negotiate(raw, false);
+  private accept(raw: net.Socket, peer?: Peer): void {
+    if (!peer) {
+      raw.setNoDelay(true);
+      raw.setKeepAlive(true, 60_000);
+    }
+    this.negotiate(raw, false, peer ?? { address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0, local: false });
   }
 
   /**
@@ -74,10 +107,9 @@ export class Listener implements SessionRegistry {
    * does: a packet of impossible length, or a CancelRequest, is answered by closing the
    * connection without a word; a StartupMessage that cannot be read gets a FATAL ErrorResponse.
    */
-  private negotiate(sock: net.Socket, encrypted: boolean): void {
+  private negotiate(sock: net.Socket, encrypted: boolean, peer: Peer): void {
     const framer = new Framer({ maxMessageSize: this.opts.maxMessageSize, peer: 'client' }, true);
     const timer = setTimeout(() => sock.destroy(), this.opts.startupTimeoutMs);
-    const peer = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
     const fail = (err: PgError): void => {
       clearTimeout(timer);
       sock.off('data', onData);
@@ -114,7 +146,7 @@ export class Listener implements SessionRegistry {
 
   /** One whole startup-phase packet. Throws a PgError for the client, or anything else to drop it. */
   private startupPacket(
-    sock: net.Socket, raw: Buffer, framer: Framer, encrypted: boolean, peer: { address: string; port: number },
+    sock: net.Socket, raw: Buffer, framer: Framer, encrypted: boolean, peer: Peer,
     on: { fail(err: PgError): void; drop(): void; onData(chunk: Buffer): void; timer: NodeJS.Timeout },
   ): void {
     const { fail } = on;
@@ -127,15 +159,15 @@ export class Listener implements SessionRegistry {
       }
       sock.off('data', on.onData);
       clearTimeout(on.timer);
-      if (code === StartupCode.SSLRequest && this.opts.tls && !encrypted) {
+      if (code === StartupCode.SSLRequest && this.opts.tls && !encrypted && !peer.local) {
         sock.write('S');
         const secure = new tls.TLSSocket(sock, { isServer: true, secureContext: this.opts.tls });
         secure.on('error', () => secure.destroy());
         Object.defineProperty(secure, 'remoteAddress', { value: peer.address });
-        this.negotiate(secure, true);
+        this.negotiate(secure, true, peer);
       } else {
         sock.write('N');
-        this.negotiate(sock, encrypted);
+        this.negotiate(sock, encrypted, peer);
       }
       return;
     }
@@ -160,7 +192,7 @@ export class Listener implements SessionRegistry {
     }
     sock.off('data', on.onData);
     clearTimeout(on.timer);
-    const session = new Session(sock, startup, { ...peer, tls: encrypted }, this.plugins, this, {
+    const session = new Session(sock, startup, { address: peer.address, port: peer.port, tls: encrypted }, this.plugins, this, {
       maxMessageSize: this.opts.maxMessageSize,
       log: this.opts.log,
     });
@@ -174,7 +206,7 @@ export class Listener implements SessionRegistry {
    */
   async shutdown(timeoutMs: number): Promise<void> {
     this.shuttingDown = true;
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const closed = Promise.all([new Promise<void>((r) => this.server.close(() => r())), this.unix?.close()]);
     for (const s of this.sessions) s.drain();
     const deadline = Date.now() + timeoutMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
