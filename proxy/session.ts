@@ -115,6 +115,8 @@ export class Session {
   /** Client input waiting for an async hook to finish; order is kept. */
   private clientBacklog: Buffer[] = [];
   private clientBusy = false;
+  /** The upstream link refused more (write returned false): the client is not read until it drains. */
+  private upstreamBlocked = false;
   /** Upstream pieces waiting for an async hook to finish. */
   private serverBacklog: Piece[] = [];
   private serverBacklogBytes = 0;
@@ -191,7 +193,7 @@ export class Session {
     try {
       this.link = await upstream.connect(this.startup, this.client, {
         data: (chunk) => this.onUpstreamData(chunk),
-        drain: () => sock.resume(),
+        drain: () => this.upstreamDrained(),
         close: (error) => this.onUpstreamClosed(error),
       });
     } catch (err) {
@@ -257,7 +259,7 @@ export class Session {
     void this.processWithHooks(frames).then(
       () => {
         this.clientBusy = false;
-        if (!this.closed) this.socket.resume();
+        if (!this.closed && !this.upstreamBlocked) this.socket.resume();
         const backlog = this.clientBacklog;
         this.clientBacklog = [];
         for (const c of backlog) this.onClientData(c);
@@ -308,7 +310,16 @@ export class Session {
     }
     let ok = true;
     for (const b of coalesce(send)) ok = link.write(b) && ok;
-    if (!ok) this.socket.pause();
+    if (!ok) {
+      this.upstreamBlocked = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The upstream takes client bytes again: read the client, unless a statement hook holds it. */
+  private upstreamDrained(): void {
+    this.upstreamBlocked = false;
+    if (!this.clientBusy && !this.closed) this.socket.resume();
   }
 
   private trackUnit(code: number): void {

@@ -133,10 +133,21 @@ interface CopyIn {
   readonly chunks: Buffer[];
 }
 
+/**
+ * Client messages a session may queue while the backend is busy (another session's transaction
+ * holds it, or this one's work is running): past this, write() returns false and the session
+ * stops reading its client, as a server that does not read its socket makes a client wait.
+ * Without it a client could queue without bound.
+ */
+const MAX_PENDING_BYTES = 64 << 10;
+
 class EmbeddedLink implements UpstreamLink {
   readonly secret = randomInt(1, 0x7fffffff);
   /** Frames received from the client and not yet run. */
   pending: Buffer[] = [];
+  /** Bytes in `pending`, counted as they arrive and recounted by settle(). */
+  private pendingBytes = 0;
+  private needDrain = false;
   queued = false;
   paused = false;
   closed = false;
@@ -168,10 +179,23 @@ class EmbeddedLink implements UpstreamLink {
     for (const f of this.framer.push(frames)) {
       if (f.code === Frontend.Terminate) continue;
       this.pending.push(f.raw);
+      this.pendingBytes += f.raw.length;
       boundary = true;
     }
     if (boundary) this.engine.schedule(this);
-    return true;
+    if (this.pendingBytes < MAX_PENDING_BYTES) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  /** After a turn on the backend: tell the session it may send again once the queue went down. */
+  settle(): void {
+    if (!this.needDrain) return;
+    this.pendingBytes = 0;
+    for (const f of this.pending) this.pendingBytes += f.length;
+    if (this.pendingBytes >= MAX_PENDING_BYTES && !this.closed) return;
+    this.needDrain = false;
+    if (!this.closed) this.events.drain();
   }
 
   pause(): void {
@@ -477,6 +501,7 @@ export class EmbeddedUpstream implements Upstream {
           } catch (err) {
             await this.backendFailed(task!.link, err);
           }
+          task!.link.settle();
           // Let sockets move between two sessions' turns.
           await new Promise<void>((r) => setImmediate(r));
         }
