@@ -145,7 +145,7 @@ class EmbeddedLink implements UpstreamLink {
   readonly secret = randomInt(1, 0x7fffffff);
   /** Frames received from the client and not yet run. */
   pending: Buffer[] = [];
-  /** Bytes in `pending`, counted as they arrive and recounted by settle(). */
+  /** Bytes in `pending`: counted as they arrive, recounted after each turn on the backend (settle). */
   private pendingBytes = 0;
   private needDrain = false;
   queued = false;
@@ -190,10 +190,9 @@ class EmbeddedLink implements UpstreamLink {
 
   /** After a turn on the backend: tell the session it may send again once the queue went down. */
   settle(): void {
-    if (!this.needDrain) return;
     this.pendingBytes = 0;
     for (const f of this.pending) this.pendingBytes += f.length;
-    if (this.pendingBytes >= MAX_PENDING_BYTES && !this.closed) return;
+    if (!this.needDrain || (this.pendingBytes >= MAX_PENDING_BYTES && !this.closed)) return;
     this.needDrain = false;
     if (!this.closed) this.events.drain();
   }
