@@ -37,7 +37,7 @@ async function main(): Promise<number> {
   const user = config.upstream ? '<user>' : 'postgres';
   const db = config.upstream ? '<database>' : 'postgres';
   process.stdout.write(
-    `provenance-proxy listening on ${host}:${port}, fronting ${proxy.upstream.describe()}; ` +
+    `provenance-proxy listening on ${host}:${port}${proxy.listener.unixSocketPath ? ` and ${proxy.listener.unixSocketPath}` : ''}, fronting ${proxy.upstream.describe()}; ` +
       `connect with: psql "postgresql://${user}@${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/${db}"\n`,
   );
   return await new Promise<number>((resolve) => {

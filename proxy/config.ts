@@ -5,6 +5,8 @@ import path from 'node:path';
 export interface ProxyConfig {
   readonly listenHost: string;
   readonly listenPort: number;
+  /** Directory of a Unix-domain socket to listen on as well (DIR/.s.PGSQL.<port>). */
+  readonly listenUnix?: string | undefined;
   /** postgres:// URL of a real server; undefined for embedded PGlite. */
   readonly upstream: string | undefined;
   readonly dataDir: string;
@@ -30,6 +32,8 @@ export interface ProxyConfig {
 export const USAGE = `Usage: provenance-proxy [options]
 
   --listen HOST:PORT        where clients connect            (PROVENANCE_LISTEN, default 127.0.0.1:6432)
+  --listen-unix DIR         also listen on the Unix socket DIR/.s.PGSQL.<port of --listen>
+                            (PROVENANCE_LISTEN_UNIX; e.g. /var/run/postgresql)
   --upstream URL            postgres://HOST:PORT/DB?sslmode=… of a real PostgreSQL
                             (PROVENANCE_UPSTREAM; default: embedded PGlite in --data-dir)
   --data-dir DIR            state of this proxy; the embedded database lives here
@@ -80,6 +84,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
       args: [...argv],
       options: {
         listen: { type: 'string' },
+        'listen-unix': { type: 'string' },
         upstream: { type: 'string' },
         'data-dir': { type: 'string' },
         'tls-cert': { type: 'string' },
@@ -114,9 +119,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   }
   const provenanceStore = values['provenance-store'] ?? env.PROVENANCE_STORE;
   const authQuery = values['auth-query'] ?? env.PROVENANCE_AUTH_QUERY;
+  const listenUnix = values['listen-unix'] ?? env.PROVENANCE_LISTEN_UNIX;
   return {
     listenHost: listen.host,
     listenPort: listen.port,
+    listenUnix: listenUnix === undefined || listenUnix === '' ? undefined : path.resolve(listenUnix),
     upstream: upstream === '' ? undefined : upstream,
     dataDir: path.resolve(values['data-dir'] ?? env.PROVENANCE_DATA_DIR ?? '.provenance'),
     tlsCert,

@@ -216,6 +216,8 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     maxMessageSize: config.maxMessageSize,
     startupTimeoutMs: 60_000,
     log,
+    unixSocketDir: config.listenUnix,
+    dataDir: config.dataDir,
   });
   let address: AddressInfo;
   try {

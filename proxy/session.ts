@@ -13,6 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import { PgError, SqlState, toPgError } from './errors.js';
+import { clientInputError } from './client-input-error.js';
 import { Backend, FRONTEND_CODES, Frontend } from './wire/codes.js';
 import { Framer } from './wire/framer.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
@@ -116,6 +117,8 @@ export class Session {
   /** Client input waiting for an async hook to finish; order is kept. */
   private clientBacklog: Buffer[] = [];
   private clientBusy = false;
+  /** The upstream link refused more (write returned false): the client is not read until it drains. */
+  private upstreamBlocked = false;
   /** Upstream pieces waiting for an async hook to finish. */
   private serverBacklog: Piece[] = [];
   private serverBacklogBytes = 0;
@@ -197,7 +200,7 @@ export class Session {
     try {
       this.link = await upstream.connect(this.startup, this.client, {
         data: (chunk) => this.onUpstreamData(chunk),
-        drain: () => sock.resume(),
+        drain: () => this.upstreamDrained(),
         close: (error) => this.onUpstreamClosed(error),
       }, login);
     } catch (err) {
@@ -251,13 +254,13 @@ export class Session {
     let frames;
     try {
       frames = this.framer.push(chunk);
+      if (frames.length === 0) return;
+      if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.holdsCopyParse(frames))) {
+        this.forwardFrames(frames);
+        return;
+      }
     } catch (err) {
-      this.fail(toPgError(err, 'protocol violation'));
-      return;
-    }
-    if (frames.length === 0) return;
-    if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.holdsCopyParse(frames))) {
-      this.forwardFrames(frames);
+      this.fail(clientInputError(err));
       return;
     }
     this.clientBusy = true;
@@ -265,7 +268,7 @@ export class Session {
     void this.processWithHooks(frames).then(
       () => {
         this.clientBusy = false;
-        if (!this.closed) this.socket.resume();
+        if (!this.closed && !this.upstreamBlocked) this.socket.resume();
         const backlog = this.clientBacklog;
         this.clientBacklog = [];
         for (const c of backlog) this.onClientData(c);
@@ -316,7 +319,16 @@ export class Session {
     }
     let ok = true;
     for (const b of coalesce(send)) ok = link.write(b) && ok;
-    if (!ok) this.socket.pause();
+    if (!ok) {
+      this.upstreamBlocked = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The upstream takes client bytes again: read the client, unless a statement hook holds it. */
+  private upstreamDrained(): void {
+    this.upstreamBlocked = false;
+    if (!this.clientBusy && !this.closed) this.socket.resume();
   }
 
   private trackUnit(code: number): void {

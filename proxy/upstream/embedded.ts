@@ -17,6 +17,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { randomInt } from 'node:crypto';
 import { PgError, SqlState } from '../errors.js';
+import { clientInputError } from '../client-input-error.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { Framer } from '../wire/framer.js';
 import { BodyReader } from '../wire/reader.js';
@@ -128,10 +129,21 @@ interface CopyIn {
   readonly chunks: Buffer[];
 }
 
+/**
+ * Client messages a session may queue while the backend is busy (another session's transaction
+ * holds it, or this one's work is running): past this, write() returns false and the session
+ * stops reading its client, as a server that does not read its socket makes a client wait.
+ * Without it a client could queue without bound.
+ */
+const MAX_PENDING_BYTES = 64 << 10;
+
 class EmbeddedLink implements UpstreamLink {
   readonly secret = randomInt(1, 0x7fffffff);
   /** Frames received from the client and not yet run. */
   pending: Buffer[] = [];
+  /** Bytes in `pending`: counted as they arrive, recounted after each turn on the backend (settle). */
+  private pendingBytes = 0;
+  private needDrain = false;
   queued = false;
   paused = false;
   closed = false;
@@ -163,10 +175,22 @@ class EmbeddedLink implements UpstreamLink {
     for (const f of this.framer.push(frames)) {
       if (f.code === Frontend.Terminate) continue;
       this.pending.push(f.raw);
+      this.pendingBytes += f.raw.length;
       boundary = true;
     }
     if (boundary) this.engine.schedule(this);
-    return true;
+    if (this.pendingBytes < MAX_PENDING_BYTES) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  /** After a turn on the backend: tell the session it may send again once the queue went down. */
+  settle(): void {
+    this.pendingBytes = 0;
+    for (const f of this.pending) this.pendingBytes += f.length;
+    if (!this.needDrain || (this.pendingBytes >= MAX_PENDING_BYTES && !this.closed)) return;
+    this.needDrain = false;
+    if (!this.closed) this.events.drain();
   }
 
   pause(): void {
@@ -476,6 +500,7 @@ export class EmbeddedUpstream implements Upstream {
           } catch (err) {
             await this.backendFailed(task!.link, err);
           }
+          task!.link.settle();
           // Let sockets move between two sessions' turns.
           await new Promise<void>((r) => setImmediate(r));
         }
@@ -489,6 +514,13 @@ export class EmbeddedUpstream implements Upstream {
   private async backendFailed(link: EmbeddedLink, err: unknown): Promise<void> {
     if (err instanceof PgError) {
       this.opts.log(`embedded session ${link.id}: ${err.message}`);
+      // A message of this session that could not be read (see clientInputError): it ends, as a
+      // server's backend would end on a protocol violation, and no other session notices.
+      if (link.id !== 0 && !link.closed) {
+        link.events.data(errorResponse(clientInputError(err)));
+        link.destroy();
+        link.events.close();
+      }
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -603,6 +635,9 @@ export class EmbeddedUpstream implements Upstream {
           } else sent.push(f);
           break;
         }
+        case Frontend.Password:
+          // A server ends the session for this (invalid frontend message type); PGlite never returns from it.
+          throw new PgError(SqlState.ProtocolViolation, `invalid frontend message type ${Frontend.Password}`, 'FATAL');
         case Frontend.CopyData:
         case Frontend.CopyDone:
         case Frontend.CopyFail:

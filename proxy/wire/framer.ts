@@ -25,8 +25,11 @@ export interface FramerOptions {
   peer: 'client' | 'server';
 }
 
-/** Postgres refuses startup packets larger than this (MAX_STARTUP_PACKET_LENGTH). */
-export const MAX_STARTUP_PACKET = 10_000;
+/**
+ * The longest startup packet, its length word included: the server reads at most
+ * MAX_STARTUP_PACKET_LENGTH (10000) bytes after that word.
+ */
+export const MAX_STARTUP_PACKET = 10_004;
 
 export class Framer {
   private pending: Buffer[] = [];

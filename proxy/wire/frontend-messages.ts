@@ -2,7 +2,11 @@
  * Decoders for the client→server messages the proxy reads, and encoders for the ones it
  * rewrites or sends itself. pg-protocol only encodes this direction with whole values, while
  * the proxy must keep a client's raw parameter bytes, so these are written here.
+ *
+ * A decoder of client bytes either returns a value or throws a FATAL PgError (08P01), never any
+ * other error: callers run them inside the connection's guard, which answers that error.
  */
+import { PgError, SqlState } from '../errors.js';
 import { Frontend, StartupCode } from './codes.js';
 import { BodyReader } from './reader.js';
 import { MessageWriter } from './writer.js';
@@ -13,17 +17,23 @@ export interface StartupMessage {
   readonly params: ReadonlyMap<string, string>;
 }
 
-/** StartupMessage: Int32 length, Int32 protocol, then name/value cstring pairs ended by a zero byte. */
+/**
+ * StartupMessage: Int32 length, Int32 protocol, then name/value cstring pairs ended by a zero byte.
+ * Read as the server reads it: the pairs must end with that zero byte exactly at the end of the
+ * packet, anything else is the server's FATAL "invalid startup packet layout".
+ */
 export function decodeStartup(raw: Buffer): StartupMessage {
   const r = new BodyReader(raw, 4);
   const protocol = r.int32();
   const params = new Map<string, string>();
-  while (r.remaining > 1) {
-    const name = r.cstring();
-    if (name === '') break;
-    params.set(name, r.cstring());
+  for (;;) {
+    if (r.remaining === 1 && raw[r.pos] === 0) return { protocol, params };
+    const name = raw.indexOf(0, r.pos);
+    const value = name < 0 ? -1 : raw.indexOf(0, name + 1);
+    if (name <= r.pos || value < 0) break;
+    params.set(r.cstring(), r.cstring());
   }
-  return { protocol, params };
+  throw new PgError(SqlState.ProtocolViolation, 'invalid startup packet layout: expected terminator as last byte', 'FATAL');
 }
 
 export function encodeStartup(params: ReadonlyMap<string, string>, protocol: number = StartupCode.Protocol30): Buffer {
@@ -32,8 +42,9 @@ export function encodeStartup(params: ReadonlyMap<string, string>, protocol: num
   return w.int8(0).end().flush();
 }
 
-/** CancelRequest: Int32 16, Int32 80877102, Int32 pid, Int32 secret key. */
-export function decodeCancel(raw: Buffer): { pid: number; secret: number } {
+/** CancelRequest: Int32 16, Int32 80877102, Int32 pid, Int32 secret key. Null when the length is not 16. */
+export function decodeCancel(raw: Buffer): { pid: number; secret: number } | null {
+  if (raw.length !== 16 || raw.readInt32BE(0) !== 16) return null;
   return { pid: raw.readInt32BE(8), secret: raw.readInt32BE(12) };
 }
 
@@ -125,6 +136,10 @@ export interface TargetMessage {
 export function decodeTarget(raw: Buffer): TargetMessage {
   const r = new BodyReader(raw, 5);
   const t = r.int8();
+  if (t !== 0x53 && t !== 0x50) {
+    const what = raw[0] === Frontend.Close ? 'CLOSE' : 'DESCRIBE';
+    throw new PgError(SqlState.ProtocolViolation, `invalid ${what} message subtype ${t}`, 'FATAL');
+  }
   return { target: t === 0x53 ? 'S' : 'P', name: r.cstring() };
 }
 

@@ -41,7 +41,7 @@ eachUpstream('bad client input', (t) => {
     await other.end();
   });
 
-  it('rejects a malformed startup packet with 08P01', async () => {
+  it('closes on a startup packet of impossible length without a word, as PostgreSQL does', async () => {
     const net = await import('node:net');
     const sock = net.connect({ host: '127.0.0.1', port: t().port });
     const data: Buffer[] = [];
@@ -49,9 +49,7 @@ eachUpstream('bad client input', (t) => {
     await new Promise((r) => sock.once('connect', r));
     sock.write(Buffer.from([0, 0, 0, 3, 1, 2, 3]));
     await new Promise((r) => sock.once('close', r));
-    const all = Buffer.concat(data);
-    expect(String.fromCharCode(all[0]!)).toBe('E');
-    expect(sqlstate(all.subarray(5))).toBe('08P01');
+    expect(Buffer.concat(data)).toEqual(Buffer.alloc(0));
   });
 
   it('keeps the session usable after a statement error', async () => {

@@ -294,7 +294,7 @@ describe('Framer: startup phase (untyped)', () => {
   });
 
   it('rejects startup packets longer than MAX_STARTUP_PACKET from the length alone, accepts exactly the maximum', () => {
-    expect(MAX_STARTUP_PACKET).toBe(10_000);
+    expect(MAX_STARTUP_PACKET).toBe(10_004);
     const atMax = untyped(Buffer.alloc(MAX_STARTUP_PACKET - 4));
     atMax.writeInt32BE(196608, 4);
     expect(startupFramer().push(atMax)).toHaveLength(1);
