@@ -98,6 +98,8 @@ export interface TransformsOptions {
    * statement sees the change without waiting for the NOTIFY.
    */
   readonly refresh?: () => Promise<void>;
+  /** Why the registry cannot be read now, if known (the refusal says it). */
+  readonly registryProblem?: () => string | null;
   /**
    * Receives each result's executions once it ended (provenance). Whether to record is asked at
    * each RowDescription; a returned promise holds the CommandComplete back until it settles.
@@ -261,7 +263,8 @@ export class TransformsPlugin implements Plugin {
     if (registry === null) {
       // Fail closed: without the registry there is no telling which columns must be masked.
       if (result.fields.every((f) => f.tableID === 0)) return { action: 'pass' };
-      return { action: 'deny', error: new PgError(SqlState.CannotConnectNow, 'the transform registry is not loaded yet: table data cannot be served', 'ERROR', {
+      const why = this.opts.registryProblem?.();
+      return { action: 'deny', error: new PgError(SqlState.CannotConnectNow, `the transform registry is not loaded yet: table data cannot be served${why ? ` (${why})` : ''}`, 'ERROR', {
         hint: 'The proxy logs in with the --upstream URL\'s user and password (or PGUSER/PGPASSWORD) to read it; see its log.',
       }) };
     }
