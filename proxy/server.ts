@@ -214,7 +214,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       if (readyStore === null) return [];
       const store = readyStore;
       const r = await store.query(
-        `SELECT ARRAY(${membershipsOf('(SELECT oid FROM pg_roles WHERE rolname = $1)')}) AS roles`,
+        `SELECT ARRAY(${membershipsOf('(SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1)')}) AS roles`,
         [user],
       );
       return (r.rows[0]?.['roles'] as string[] | undefined) ?? [];

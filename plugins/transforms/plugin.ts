@@ -18,6 +18,7 @@ import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } f
 import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copiedTable, isCopyToStdout } from './copy-out.js';
+import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
 /**
@@ -258,7 +259,7 @@ export class TransformsPlugin implements Plugin {
     s.pluginState.set(PLUGIN, roles);
   }
 
-  rowDescription(_s: SessionInfo, result: { fields: readonly FieldDescription[] }): DescriptionDecision {
+  rowDescription(s: SessionInfo, result: { fields: readonly FieldDescription[] }): DescriptionDecision {
     const registry = this.opts.registry();
     if (registry === null) {
       // Fail closed: without the registry there is no telling which columns must be masked.
@@ -267,6 +268,10 @@ export class TransformsPlugin implements Plugin {
       return { action: 'deny', error: new PgError(SqlState.CannotConnectNow, `the transform registry is not loaded yet: table data cannot be served${why ? ` (${why})` : ''}`, 'ERROR', {
         hint: 'The proxy logs in with the --upstream URL\'s user and password (or PGUSER/PGPASSWORD) to read it; see its log.',
       }) };
+    }
+    if (registry.refused.size > 0) {
+      const refused = refusedTable(registry, result.fields, sessionRoles(s));
+      if (refused !== null) return { action: 'deny', error: refused };
     }
     if (registry.tables.size === 0) return { action: 'pass' };
     const byTable = new Map<number, Map<number, number>>();
