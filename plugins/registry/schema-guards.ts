@@ -265,7 +265,24 @@ BEGIN
   END LOOP;
 END $$;
 
-REVOKE ALL ON FUNCTION provenance.adopt_table(regclass), provenance.guard_transform_version() FROM PUBLIC;
+-- Tables created, altered or dropped outside the proxy: proxies read the registry again, so a
+-- table taking a target's place is refused from then on. Event triggers take a superuser; with
+-- another login the proxy learns of such changes at the next registry change or through its own
+-- clients' DDL.
+CREATE FUNCTION provenance.announce_table_change() RETURNS event_trigger
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+BEGIN
+  PERFORM pg_catalog.pg_notify('${channel}', '');
+END $$;
+DO $$ BEGIN
+  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+    CREATE EVENT TRIGGER provenance_table_change ON ddl_command_end
+      WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'DROP TABLE')
+      EXECUTE FUNCTION provenance.announce_table_change();
+  END IF;
+END $$;
+
+REVOKE ALL ON FUNCTION provenance.adopt_table(regclass), provenance.guard_transform_version(), provenance.announce_table_change() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION provenance.adopt_table(regclass) TO provenance_admin;
 GRANT SELECT ON provenance.transforms, provenance.transform_versions TO PUBLIC;
 `,

@@ -208,16 +208,20 @@ function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, d
 
 export class TransformsPlugin implements Plugin {
   readonly name = PLUGIN;
-  readonly unitWords = ['provenance.'];
+  /**
+   * A registry change, or DDL that may drop or re-create a transform's target (the registry binds
+   * by OID and must learn of a table taking a target's place before that table's next read).
+   */
+  readonly unitWords = ['provenance.', 'create ', 'drop ', 'alter '];
   /** Keyed by the RowDescription's field list, which the seam hands to every hook of that result. */
   private readonly plans = new WeakMap<readonly FieldDescription[], ResultPlan>();
 
   constructor(private readonly opts: TransformsOptions) {}
 
-  /** Results need a look only when some transform is registered, or while the registry is unknown. */
+  /** Results need a look only when some transform is registered or table refused, or while the registry is unknown. */
   wantsResults(): boolean {
     const registry = this.opts.registry();
-    return registry === null || registry.tables.size > 0;
+    return registry === null || registry.tables.size > 0 || registry.refused.size > 0;
   }
 
   /**
