@@ -1,16 +1,12 @@
 /**
  * Masking never stops silently: transforms follow renames (bound by table OID and column number),
  * a table that takes a dropped target's name is refused (55000) to all but provenance_admin until
- * an admin decides, the registry's history takes no forged rows, and the demo's transforms handle
- * NULL.
+ * an admin decides, and the registry's history takes no forged rows. (The demo's handling of NULL
+ * is tested with the demo, in transforms/lifecycle.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { startProxy } from '../../proxy/server.js';
-import { baseConfig, eachUpstream, uniqueName, useTarget } from '../support/proxy-matrix.js';
+import { eachUpstream, uniqueName, useTarget } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
 
 const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
@@ -186,33 +182,6 @@ describe('masking guards [postgres]: DDL made straight on the database', () => {
     } finally {
       await direct.end();
       await admin.end();
-    }
-  });
-});
-
-describe('the demo', () => {
-  it('masks and unmasks NULL IBANs and emails without an error', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'pp-demo-null-'));
-    const proxy = await startProxy(baseConfig({ dataDir: dir, demo: true }), { log: () => undefined });
-    const connect = async (user: string): Promise<pg.Client> => {
-      const c = new pg.Client({ host: '127.0.0.1', port: proxy.address.port, user, database: 'postgres' });
-      await c.connect();
-      return c;
-    };
-    try {
-      const admin = await connect('postgres');
-      await admin.query('UPDATE customers SET iban = NULL, email = NULL WHERE id = 2');
-      for (const user of ['alice', 'audrey']) {
-        const c = await connect(user);
-        const rows = (await c.query('SELECT id, email, iban FROM customers WHERE id IN (1, 2) ORDER BY id')).rows;
-        expect(rows[1]).toEqual({ id: 2, email: null, iban: null });
-        expect(rows[0].iban).toBe(user === 'audrey' ? 'GB82WEST12345698765432' : 'GB82 **** 5432');
-        await c.end();
-      }
-      await admin.end();
-    } finally {
-      await proxy.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
