@@ -108,6 +108,46 @@ for (const kind of ['embedded', 'postgres'] as const) {
   });
 }
 
+describe('NOTIFY provenance_registry from anyone [postgres]', () => {
+  it('makes the proxy read the registry again at a bounded rate, however many arrive', async () => {
+    const database = await newDatabase();
+    const target = await startTarget('postgres', [], { upstream: cluster.url({ database }).replace(/\?.*$/, '') + '?sslmode=disable' });
+    const su = superuser(database);
+    await su.connect();
+    try {
+      await target.proxy.registryLoaded;
+      // Registry reads scan transform_version (nothing else on this database reads it): counted
+      // for one NOTIFY first, then for a flood of them.
+      const scans = async (): Promise<number> => {
+        await su.query('SELECT pg_stat_clear_snapshot()');
+        const r = await su.query<{ n: string }>("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) AS n FROM pg_stat_user_tables WHERE relid = 'provenance.transform_version'::regclass");
+        return Number(r.rows[0]!.n);
+      };
+      const sender = await target.pg({ database, user: 'trustuser', password: '' });
+      await new Promise((r) => setTimeout(r, 1_500));
+      const idle = await scans();
+      await sender.query("NOTIFY provenance_registry, 'one'");
+      await new Promise((r) => setTimeout(r, 2_500));
+      const before = await scans();
+      const perReload = before - idle;
+      expect(perReload).toBeGreaterThan(0);
+      const started = performance.now();
+      for (let i = 0; i < 50; i++) await sender.query(Array.from({ length: 20 }, (_, j) => `NOTIFY provenance_registry, '${i}.${j}'`).join('; '));
+      const seconds = (performance.now() - started) / 1000;
+      await sender.end();
+      // Statistics reach the shared view once the proxy's backend is idle for a second.
+      await new Promise((r) => setTimeout(r, 2_500));
+      const reloads = ((await scans()) - before) / perReload;
+      expect(reloads).toBeGreaterThan(0);
+      // One every 100 ms at most, and the one pending when the flood ended.
+      expect(reloads).toBeLessThanOrEqual(Math.ceil(seconds * 10) + 2);
+    } finally {
+      await su.end();
+      await target.proxy.stop(2_000);
+    }
+  });
+});
+
 /** Names of functions and operators in SQL texts (filtered against pg_catalog by the caller). */
 function namesIn(texts: readonly string[]): { functions: Set<string>; operators: Set<string> } {
   const functions = new Set<string>();
