@@ -176,55 +176,67 @@ SELECT ${EXECUTION_COLUMNS}, ch.depth
  * by a later migration.
  */
 function queryFunctions(create: 'CREATE' | 'CREATE OR REPLACE'): string {
-  return `-- The functions are plain SQL and STABLE, with the search path fixed (pg_catalog, then pg_temp)
--- and every name qualified, so that no one can slip a function or operator of their own under a
--- name they use into an auditor's query. (A fixed search path keeps the planner from inlining
--- them: each runs a generic plan, an index scan on the column its argument names.) Hashes are
--- given as hex (either case); malformed hex is an error (22023).
+  return `-- The functions are plain SQL, STABLE and not STRICT so that the planner inlines them into the
+-- calling query: each then runs as an index scan planned for its actual arguments. Their bodies
+-- are SQL-standard (BEGIN ATOMIC): parsed when created, under the migration's search path, with
+-- every function qualified, so the caller's search path never decides what they call and no one
+-- can slip a function or operator of their own into an auditor's query. (A SET search_path
+-- clause would do that too, but keeps the planner from inlining them.) Hashes are given as hex
+-- (either case); malformed hex is an error (22023).
 
 -- The DAG of one result: its executions in data-flow order (see lineage_step for depth).
 ${create} FUNCTION provenance.lineage(result uuid) RETURNS SETOF provenance.lineage_step
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$${lineageQuery('s.result_id = $1')}
-$$;
+LANGUAGE sql STABLE
+BEGIN ATOMIC${lineageQuery('s.result_id = $1')}
+;
+END;
 
 -- The lineage of every result whose chain end produced this output hash (a result's output is
 -- the combination of its chain ends' outputs).
 ${create} FUNCTION provenance.lineage_of_output(output_hash text) RETURNS SETOF provenance.lineage_step
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$${lineageQuery(`s.result_id IN (
+LANGUAGE sql STABLE
+BEGIN ATOMIC${lineageQuery(`s.result_id IN (
     SELECT o.result_id FROM provenance.execution o WHERE o.output_hash = pg_catalog.decode($1, 'hex') AND o.chain_end)`)}
-$$;
+;
+END;
 
 -- Every execution of a function, named by transform name or by function hash, with executed_at
 -- in [from_ts, to_ts).
 ${create} FUNCTION provenance.executions_of(fn text, from_ts timestamptz, to_ts timestamptz)
-RETURNS SETOF provenance.executions LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+RETURNS SETOF provenance.executions LANGUAGE sql STABLE
+BEGIN ATOMIC
 SELECT ${EXECUTION_COLUMNS}
   FROM provenance.execution e
  WHERE (e.transform_name = $1 OR e.function_hash = pg_catalog.lower($1))
    AND e.executed_at >= $2 AND e.executed_at < $3
  ORDER BY e.executed_at, e.id
-$$;
+;
+END;
 
 -- What produced an output hash: every execution whose output it was.
 ${create} FUNCTION provenance.produced(output_hash text) RETURNS SETOF provenance.executions
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE
+BEGIN ATOMIC
 SELECT ${EXECUTION_COLUMNS}
   FROM provenance.execution e
  WHERE e.output_hash = pg_catalog.decode($1, 'hex')
  ORDER BY e.executed_at, e.id
-$$;
+;
+END;
 
 -- The history of one table's served data: the executions on it with executed_at in
 -- [from_ts, to_ts), oldest first. The table is named as recorded ('public.customers'), or without
 -- the schema for a table in public ('customers').
 ${create} FUNCTION provenance.table_history(tbl text, from_ts timestamptz, to_ts timestamptz)
-RETURNS SETOF provenance.executions LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+RETURNS SETOF provenance.executions LANGUAGE sql STABLE
+BEGIN ATOMIC
 SELECT ${EXECUTION_COLUMNS}
   FROM provenance.execution e
  WHERE e.table_name IN ($1, 'public.' || $1)
    AND e.executed_at >= $2 AND e.executed_at < $3
  ORDER BY e.executed_at, e.id
-$$;
+;
+END;
 
 `;
 }

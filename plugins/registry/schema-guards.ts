@@ -5,7 +5,8 @@
  * - Every function runs with `search_path = pg_catalog, pg_temp` and qualifies what it calls: a
  *   function is run by whoever calls it (often the proxy's own, privileged login), and a role
  *   that may create objects in a schema on the caller's path could otherwise shadow a name it
- *   uses. Operators resolve in pg_catalog through the fixed path.
+ *   uses. Operators resolve in pg_catalog through the fixed path. The audit functions instead
+ *   have SQL-standard bodies, resolved once when created (so that they can still be inlined).
  * - Transforms bind to their table and columns by identity (table OID, column numbers), so a
  *   rename is followed. `provenance.transforms.target_status` says whether the target is still
  *   there (`ok`), gone (`dropped`), or gone with another table (or column) now holding its name
@@ -254,12 +255,13 @@ CREATE OR REPLACE FUNCTION provenance.drop_transform(name text) RETURNS integer
 LANGUAGE sql ${FIXED_PATH} AS $$ SELECT provenance._new_version($1, NULL, NULL, NULL, true) $$;
 
 ${PROVENANCE_FUNCTIONS_UPDATE}
--- Any function of the schema not replaced above gets the fixed path too.
+-- Any function of the schema not replaced above gets the fixed path too, but those with an
+-- SQL-standard body: it was resolved when created, and the planner inlines it only without one.
 DO $$
 DECLARE f regprocedure;
 BEGIN
   FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
-            WHERE p.pronamespace = 'provenance'::regnamespace
+            WHERE p.pronamespace = 'provenance'::regnamespace AND p.prosqlbody IS NULL
               AND NOT coalesce(p.proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp'] LOOP
     EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
   END LOOP;
