@@ -85,6 +85,29 @@ eachUpstream('masking guards', (t) => {
     }
   });
 
+  it('learns of a target re-created inside a transaction once it commits', async () => {
+    await t().proxy.registryLoaded;
+    const admin = await t().pg();
+    const table = uniqueName('in_tx');
+    const name = uniqueName('mask');
+    try {
+      await admin.query(`CREATE TABLE ${table} (id int, email text); INSERT INTO ${table} VALUES (1, 'ada@example.org')`);
+      await admin.query('SELECT provenance.register_transform($1, $2, ARRAY[\'email\'], $3)', [name, table, MASK]);
+      await admin.query('BEGIN');
+      await admin.query(`DROP TABLE ${table}`);
+      await admin.query(`CREATE TABLE ${table} (id int, email text)`);
+      await admin.query(`INSERT INTO ${table} VALUES (1, 'ada@example.org')`);
+      await admin.query('COMMIT');
+      await withRole(admin, async (reader, role) => {
+        await admin.query(`GRANT SELECT ON ${table} TO ${role}`);
+        await expect(reader.query(`SELECT email FROM ${table}`)).rejects.toMatchObject({ code: '55000' });
+      });
+      await admin.query('SELECT provenance.drop_transform($1)', [name]);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('refuses a table whose masked column was dropped and added again', async () => {
     await t().proxy.registryLoaded;
     const admin = await t().pg();
