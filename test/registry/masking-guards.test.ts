@@ -93,13 +93,13 @@ eachUpstream('masking guards', (t) => {
     try {
       await admin.query(`CREATE TABLE ${table} (id int, email text); INSERT INTO ${table} VALUES (1, 'ada@example.org')`);
       await admin.query('SELECT provenance.register_transform($1, $2, ARRAY[\'email\'], $3)', [name, table, MASK]);
-      await admin.query('BEGIN');
-      await admin.query(`DROP TABLE ${table}`);
-      await admin.query(`CREATE TABLE ${table} (id int, email text)`);
-      await admin.query(`INSERT INTO ${table} VALUES (1, 'ada@example.org')`);
-      await admin.query('COMMIT');
       await withRole(admin, async (reader, role) => {
+        await admin.query('BEGIN');
+        await admin.query(`DROP TABLE ${table}`);
+        await admin.query(`CREATE TABLE ${table} (id int, email text)`);
+        await admin.query(`INSERT INTO ${table} VALUES (1, 'ada@example.org')`);
         await admin.query(`GRANT SELECT ON ${table} TO ${role}`);
+        await admin.query('COMMIT');
         await expect(reader.query(`SELECT email FROM ${table}`)).rejects.toMatchObject({ code: '55000' });
       });
       await admin.query('SELECT provenance.drop_transform($1)', [name]);
