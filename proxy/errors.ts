@@ -45,6 +45,7 @@ export const SqlState = {
   ReadOnlySqlTransaction: '25006',
   InsufficientPrivilege: '42501',
   ExternalRoutineException: '38000',
+  ObjectNotInPrerequisiteState: '55000',
 } as const;
 
 /** Wrap anything thrown by our own code into an error safe to show a client. */

@@ -28,6 +28,10 @@ import { Spool } from '../plugins/provenance/spool.js';
 import { StoreLink } from '../plugins/provenance/store-link.js';
 import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../plugins/provenance/schema.js';
 import { tracingFromEnv } from '../plugins/provenance/tracing.js';
+import { CoalescedTask } from './coalesced-task.js';
+
+/** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
+const REGISTRY_RELOAD_INTERVAL_MS = 100;
 
 export interface RunningProxy {
   readonly address: AddressInfo;
@@ -69,10 +73,15 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     throw err;
   }
   let stopped = false;
+  /** Why the registry cannot be read, while it cannot (said in the 57P03 refusing table data). */
+  let storeProblem: string | null = null;
+  const onStoreFailure = (reason: string): void => {
+    storeProblem = reason;
+  };
   const stateReady: Promise<StateStore> =
     upstream instanceof EmbeddedUpstream
       ? Promise.resolve(upstream.store())
-      : connectWithRetry(config.upstream ?? '', (upstream as RemoteUpstream), log, () => stopped);
+      : connectWithRetry(config.upstream ?? '', (upstream as RemoteUpstream), log, () => stopped, onStoreFailure);
   if (upstream instanceof EmbeddedUpstream) {
     try {
       const store = await stateReady;
@@ -98,39 +107,49 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   });
   // The store connection can break (the upstream restarts): then the registry is unknown until
   // it is read again, and table data is refused meanwhile rather than served with stale rules.
-  let loading = Promise.resolve();
-  const reload = (store: StateStore): Promise<void> =>
-    (loading = loading.then(async () => {
-      try {
-        registry = await loadRegistry(store);
-      } catch (err) {
-        log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }));
+  // A NOTIFY on the channel may come from anyone: all it can cause is a reload, coalesced.
+  const reloads = new CoalescedTask(async () => {
+    const store = readyStore;
+    if (store === null) return;
+    try {
+      const loaded = await loadRegistry(store);
+      if (readyStore === store) registry = loaded;
+    } catch (err) {
+      log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }, REGISTRY_RELOAD_INTERVAL_MS);
+  const reload = (): Promise<void> => reloads.request();
   const attach = async (store: StateStore): Promise<void> => {
     readyStore = store;
+    storeProblem = null;
     store.onLost(() => {
       if (stopped) return;
       readyStore = null;
       registry = null;
+      storeProblem = 'the proxy lost its connection to the database; reconnecting';
       log('state store: connection lost; reconnecting');
-      void connectWithRetry(config.upstream ?? '', upstream as RemoteUpstream, log, () => stopped).then(attach, () => undefined);
+      void connectWithRetry(config.upstream ?? '', upstream as RemoteUpstream, log, () => stopped, onStoreFailure).then(attach, () => undefined);
     });
-    await store.listen(REGISTRY_CHANNEL, () => void reload(store));
-    await reload(store);
+    await store.listen(REGISTRY_CHANNEL, () => void reload());
+    await reload();
   };
   const registryLoaded = stateReady.then(async (store) => {
     await attach(store);
     const synced = await syncTransformFiles(store, config.transformsDir, log);
     if (synced.length > 0) {
       log(`transforms directory: registered ${synced.join(', ')}`);
-      await reload(store);
+      await reload();
     }
   });
   registryLoaded.catch(() => undefined);
   if (upstream instanceof EmbeddedUpstream) await registryLoaded;
-  // Until the registry is read, table data is refused (fail closed); give it a moment first.
-  else await Promise.race([registryLoaded.catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
+  // Until the registry is read, table data is refused (fail closed); give it a moment first. The
+  // timer holds the process up meanwhile: nothing else does before the listener (retries are unref'd).
+  else {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([registryLoaded.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
+    clearTimeout(timer);
+  }
   // Provenance: execution records to the DAG (through the spool when the database is away), spans.
   const tracing = tracingFromEnv(opts.env ?? process.env, log);
   const durability = config.provenanceDurability;
@@ -188,7 +207,8 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     pool,
     sql,
     registry: () => registry,
-    refresh: () => (readyStore ? reload(readyStore) : Promise.resolve()),
+    refresh: reload,
+    registryProblem: () => storeProblem,
     record: {
       enabled: () => provenance.recording,
       executions: (s, r) => provenance.executions(s, r),
@@ -199,7 +219,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       if (readyStore === null) return [];
       const store = readyStore;
       const r = await store.query(
-        `SELECT ARRAY(${membershipsOf('(SELECT oid FROM pg_roles WHERE rolname = $1)')}) AS roles`,
+        `SELECT ARRAY(${membershipsOf('(SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1)')}) AS roles`,
         [user],
       );
       return (r.rows[0]?.['roles'] as string[] | undefined) ?? [];
@@ -254,9 +274,12 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
 
 /**
  * Log in to a remote upstream as the proxy and bring the schema up to date, retrying with
- * back-off while it cannot (the upstream may be down when the proxy starts).
+ * back-off while it cannot (the upstream may be down when the proxy starts, or refuse the
+ * proxy's password until someone fixes it); each failure's reason goes to `failed`.
  */
-async function connectWithRetry(url: string, upstream: RemoteUpstream, log: (m: string) => void, stopped: () => boolean): Promise<StateStore> {
+async function connectWithRetry(
+  url: string, upstream: RemoteUpstream, log: (m: string) => void, stopped: () => boolean, failed: (reason: string) => void,
+): Promise<StateStore> {
   let delay = 500;
   for (;;) {
     try {
@@ -271,13 +294,29 @@ async function connectWithRetry(url: string, upstream: RemoteUpstream, log: (m: 
       return store;
     } catch (err) {
       if (stopped()) throw err;
-      log(`provenance schema: ${err instanceof Error ? err.message : String(err)}; retrying in ${delay / 1000}s ` +
-        '(the proxy logs in with the --upstream URL\'s user and password, or PGUSER/PGPASSWORD)');
+      const reason = storeFailure(err, upstream);
+      failed(reason);
+      log(`provenance schema: ${reason}; retrying in ${delay / 1000}s`);
       await new Promise((r) => setTimeout(r, delay).unref());
       if (stopped()) throw err;
       delay = Math.min(delay * 2, 30_000);
     }
   }
+}
+
+/** Why the proxy's own login failed, in words an operator can act on. */
+function storeFailure(err: unknown, upstream: RemoteUpstream): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
+  const at = `${upstream.target.host}:${upstream.target.port}`;
+  if (code === '28P01' || code === '28000') {
+    return `the upstream at ${at} rejected the proxy's login (${message}); ` +
+      'the proxy logs in with the --upstream URL\'s user and password, or PGUSER/PGPASSWORD';
+  }
+  if ((typeof code === 'string' && /^(E[A-Z]+|08...)$/.test(code)) || /timeout|ECONN|ENOTFOUND|EHOSTUNREACH|terminated/i.test(message)) {
+    return `the upstream at ${at} is unreachable (${message})`;
+  }
+  return `the proxy cannot set up its schema on the upstream at ${at} (${message})`;
 }
 
 /** A URL as it may be shown: without its password. */

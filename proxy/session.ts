@@ -147,6 +147,8 @@ export class Session {
   private outBytes = 0;
   /** Whether the unit not closed yet contains a plugin's watched word. */
   private openMarked = false;
+  /** A marked unit ended inside a transaction: plugins hear of it once the transaction ends. */
+  private markedInTransaction = false;
   /** Statements of the unit not closed yet by a Sync (tracked statements only). */
   private openStatements: StatementTrace[] = [];
   /** Tracked statements not ended yet: while any is, the scanner watches what ends them. */
@@ -845,7 +847,9 @@ export class Session {
       for (const b of unit.beforeReady) this.write(b);
       // Only outside a transaction: what it did is committed (or undone), and the proxy's own
       // SQL can run (the embedded backend is held by an open transaction until it ends).
-      if (unit.marked && this.ready && this.txStatus === 'I') {
+      if (unit.marked && this.txStatus !== 'I') this.markedInTransaction = true;
+      if ((unit.marked || this.markedInTransaction) && this.ready && this.txStatus === 'I') {
+        this.markedInTransaction = false;
         return this.plugins.unitDone(this.info).then(() => {
           if (!unit.suppressReady) this.write(raw);
           this.emitLocalUnits();

@@ -35,10 +35,30 @@ function sslOptions(target: RemoteTarget): ConnectionOptions | false {
   }
 }
 
+/**
+ * What the proxy's own connections search for unqualified names: the catalog only, temporary
+ * objects last (never first, where a relation of pg_temp would shadow one of pg_catalog).
+ * Nothing any other role can create in is on it, so no one can slip a function or operator under
+ * a name the proxy's SQL uses; the SQL qualifies every name besides.
+ */
+export const OWN_SEARCH_PATH = 'pg_catalog, pg_temp';
+
 class RemoteStore implements StateStore {
   private closing = false;
+  /**
+   * One query at a time on the connection: pg queues overlapping calls itself but is deprecating
+   * that (it stops in its next major version), and callers here (registry reloads, role lookups,
+   * provenance writes) overlap freely.
+   */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly client: pg.Client) {}
+
+  private serial<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(run, run);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
 
   onLost(cb: () => void): void {
     let fired = false;
@@ -52,21 +72,21 @@ class RemoteStore implements StateStore {
   }
 
   async query(sql: string, params: readonly unknown[] = [], prepare?: string): Promise<{ rows: Record<string, unknown>[] }> {
-    const r = await this.client.query<Record<string, unknown>>(
+    const r = await this.serial(() => this.client.query<Record<string, unknown>>(
       prepare === undefined ? { text: sql, values: [...params] } : { name: prepare, text: sql, values: [...params] },
-    );
+    ));
     return { rows: r.rows };
   }
 
   async exec(sql: string): Promise<void> {
-    await this.client.query(sql);
+    await this.serial(() => this.client.query(sql));
   }
 
   async listen(channel: string, cb: (payload: string) => void): Promise<void> {
     this.client.on('notification', (n) => {
       if (n.channel === channel) cb(n.payload ?? '');
     });
-    await this.client.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
+    await this.serial(() => this.client.query(`LISTEN "${channel.replace(/"/g, '""')}"`));
   }
 
   async close(): Promise<void> {
@@ -91,6 +111,12 @@ export async function connectRemoteStore(url: string, target: RemoteTarget): Pro
     const client = new pg.Client({ ...config, ssl: useSsl });
     client.on('error', () => undefined);
     await client.connect();
+    try {
+      await client.query(`SET search_path = ${OWN_SEARCH_PATH}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     return client;
   };
   let client: pg.Client;

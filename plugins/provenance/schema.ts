@@ -77,15 +77,15 @@ export const INSERT_EXECUTIONS_SQL = `INSERT INTO provenance.execution
    current_role_name, roles, database, application_name, session_id, statement_fingerprint, statement_text, params,
    kind, outcome, error, trace_id, span_id, proxy_id)
 SELECT r.id, r.result_id, r.parent_id, r.chain_end, c.transform_name, c.transform_version, c.function_hash, c.table_oid,
-       c.table_name, c.columns, decode(r.input_hash, 'hex'), decode(r.output_hash, 'hex'), r.rows_in, r.rows_out,
+       c.table_name, c.columns, pg_catalog.decode(r.input_hash, 'hex'), pg_catalog.decode(r.output_hash, 'hex'), r.rows_in, r.rows_out,
        r.executed_at, r.duration_ms, c.client_addr, c.client_port, c.user_name, c.current_role_name, c.roles, c.database,
        c.application_name, c.session_id, c.statement_fingerprint, c.statement_text, c.params, c.kind, r.outcome, r.error,
        r.trace_id, r.span_id, c.proxy_id
-  FROM json_to_recordset($1::json) AS r(
+  FROM pg_catalog.json_to_recordset($1::json) AS r(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
        error text, trace_id text, span_id text, c integer)
-  JOIN json_to_recordset($2::json) AS c(
+  JOIN pg_catalog.json_to_recordset($2::json) AS c(
        c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
        columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
        database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
@@ -140,7 +140,7 @@ export function insertExecutionsParams(records: readonly ExecutionRecord[]): [st
  * the view, whose hex hashes no index covers), so it is written once here.
  */
 const EXECUTION_COLUMNS = `e.id, e.transform_name, e.transform_version, e.function_hash, e.table_name, e.columns,
-       encode(e.input_hash, 'hex') AS input_hash, encode(e.output_hash, 'hex') AS output_hash,
+       pg_catalog.encode(e.input_hash, 'hex') AS input_hash, pg_catalog.encode(e.output_hash, 'hex') AS output_hash,
        e.rows_in, e.rows_out, e.executed_at, e.duration_ms, e.client_addr, e.user_name, e.roles, e.database,
        e.application_name, e.session_id, e.statement_fingerprint, e.params, e.kind, e.trace_id, e.span_id,
        e.result_id, e.parent_id, e.chain_end, e.table_oid, e.client_port, e.current_role_name, e.statement_text,
@@ -168,13 +168,86 @@ WITH RECURSIVE scope AS MATERIALIZED (
 )
 SELECT ${EXECUTION_COLUMNS}, ch.depth
   FROM scope e LEFT JOIN chain ch ON ch.id = e.id
- ORDER BY min(e.executed_at) OVER (PARTITION BY e.result_id), e.result_id,
+ ORDER BY pg_catalog.min(e.executed_at) OVER (PARTITION BY e.result_id), e.result_id,
           ch.root_table NULLS LAST, ch.root_at, ch.root_id, ch.depth, e.executed_at, e.id`;
 }
 
+/**
+ * The audit functions, created (`create` = 'CREATE') or brought up to date ('CREATE OR REPLACE')
+ * by a later migration.
+ */
+function queryFunctions(create: 'CREATE' | 'CREATE OR REPLACE'): string {
+  return `-- The functions are plain SQL, STABLE and not STRICT so that the planner inlines them into the
+-- calling query: each then runs as an index scan planned for its actual arguments. Their bodies
+-- are SQL-standard (BEGIN ATOMIC): parsed when created, under the migration's search path, with
+-- every function qualified, so the caller's search path never decides what they call and no one
+-- can slip a function or operator of their own into an auditor's query. (A SET search_path
+-- clause would do that too, but keeps the planner from inlining them.) Hashes are given as hex
+-- (either case); malformed hex is an error (22023).
+
+-- The DAG of one result: its executions in data-flow order (see lineage_step for depth).
+${create} FUNCTION provenance.lineage(result uuid) RETURNS SETOF provenance.lineage_step
+LANGUAGE sql STABLE
+BEGIN ATOMIC${lineageQuery('s.result_id = $1')}
+;
+END;
+
+-- The lineage of every result whose chain end produced this output hash (a result's output is
+-- the combination of its chain ends' outputs).
+${create} FUNCTION provenance.lineage_of_output(output_hash text) RETURNS SETOF provenance.lineage_step
+LANGUAGE sql STABLE
+BEGIN ATOMIC${lineageQuery(`s.result_id IN (
+    SELECT o.result_id FROM provenance.execution o WHERE o.output_hash = pg_catalog.decode($1, 'hex') AND o.chain_end)`)}
+;
+END;
+
+-- Every execution of a function, named by transform name or by function hash, with executed_at
+-- in [from_ts, to_ts).
+${create} FUNCTION provenance.executions_of(fn text, from_ts timestamptz, to_ts timestamptz)
+RETURNS SETOF provenance.executions LANGUAGE sql STABLE
+BEGIN ATOMIC
+SELECT ${EXECUTION_COLUMNS}
+  FROM provenance.execution e
+ WHERE (e.transform_name = $1 OR e.function_hash = pg_catalog.lower($1))
+   AND e.executed_at >= $2 AND e.executed_at < $3
+ ORDER BY e.executed_at, e.id
+;
+END;
+
+-- What produced an output hash: every execution whose output it was.
+${create} FUNCTION provenance.produced(output_hash text) RETURNS SETOF provenance.executions
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+SELECT ${EXECUTION_COLUMNS}
+  FROM provenance.execution e
+ WHERE e.output_hash = pg_catalog.decode($1, 'hex')
+ ORDER BY e.executed_at, e.id
+;
+END;
+
+-- The history of one table's served data: the executions on it with executed_at in
+-- [from_ts, to_ts), oldest first. The table is named as recorded ('public.customers'), or without
+-- the schema for a table in public ('customers').
+${create} FUNCTION provenance.table_history(tbl text, from_ts timestamptz, to_ts timestamptz)
+RETURNS SETOF provenance.executions LANGUAGE sql STABLE
+BEGIN ATOMIC
+SELECT ${EXECUTION_COLUMNS}
+  FROM provenance.execution e
+ WHERE e.table_name IN ($1, 'public.' || $1)
+   AND e.executed_at >= $2 AND e.executed_at < $3
+ ORDER BY e.executed_at, e.id
+;
+END;
+
+`;
+}
+
+/** Migration 3's part: the audit functions with a fixed search path and qualified names. */
+export const PROVENANCE_FUNCTIONS_UPDATE = queryFunctions('CREATE OR REPLACE');
+
 /** The role statements ran as is recorded as NULL when the proxy cannot know it (see role-tracker.ts). */
 export const UNKNOWN_ROLE_MIGRATION: Migration = {
-  version: 3,
+  version: 4,
   description: 'execution role may be unknown',
   sql: 'ALTER TABLE provenance.execution ALTER COLUMN current_role_name DROP NOT NULL;',
 };
@@ -262,54 +335,7 @@ CREATE TYPE provenance.lineage_step AS (
   recorded_at timestamptz, depth integer
 );
 
--- The functions are plain SQL, STABLE and not STRICT so that the planner inlines them into the
--- calling query: each then runs as an index scan planned for its actual arguments. Hashes are
--- given as hex (either case); malformed hex is an error (22023).
-
--- The DAG of one result: its executions in data-flow order (see lineage_step for depth).
-CREATE FUNCTION provenance.lineage(result uuid) RETURNS SETOF provenance.lineage_step
-LANGUAGE sql STABLE AS $$${lineageQuery('s.result_id = $1')}
-$$;
-
--- The lineage of every result whose chain end produced this output hash (a result's output is
--- the combination of its chain ends' outputs).
-CREATE FUNCTION provenance.lineage_of_output(output_hash text) RETURNS SETOF provenance.lineage_step
-LANGUAGE sql STABLE AS $$${lineageQuery(`s.result_id IN (
-    SELECT o.result_id FROM provenance.execution o WHERE o.output_hash = decode($1, 'hex') AND o.chain_end)`)}
-$$;
-
--- Every execution of a function, named by transform name or by function hash, with executed_at
--- in [from_ts, to_ts).
-CREATE FUNCTION provenance.executions_of(fn text, from_ts timestamptz, to_ts timestamptz)
-RETURNS SETOF provenance.executions LANGUAGE sql STABLE AS $$
-SELECT ${EXECUTION_COLUMNS}
-  FROM provenance.execution e
- WHERE (e.transform_name = $1 OR e.function_hash = lower($1))
-   AND e.executed_at >= $2 AND e.executed_at < $3
- ORDER BY e.executed_at, e.id
-$$;
-
--- What produced an output hash: every execution whose output it was.
-CREATE FUNCTION provenance.produced(output_hash text) RETURNS SETOF provenance.executions
-LANGUAGE sql STABLE AS $$
-SELECT ${EXECUTION_COLUMNS}
-  FROM provenance.execution e
- WHERE e.output_hash = decode($1, 'hex')
- ORDER BY e.executed_at, e.id
-$$;
-
--- The history of one table's served data: the executions on it with executed_at in
--- [from_ts, to_ts), oldest first. The table is named as recorded ('public.customers'), or without
--- the schema for a table in public ('customers').
-CREATE FUNCTION provenance.table_history(tbl text, from_ts timestamptz, to_ts timestamptz)
-RETURNS SETOF provenance.executions LANGUAGE sql STABLE AS $$
-SELECT ${EXECUTION_COLUMNS}
-  FROM provenance.execution e
- WHERE e.table_name IN ($1, 'public.' || $1)
-   AND e.executed_at >= $2 AND e.executed_at < $3
- ORDER BY e.executed_at, e.id
-$$;
-
+${queryFunctions('CREATE')}
 -- The functions keep PUBLIC's EXECUTE: they run with the caller's rights, so only those who may
 -- SELECT from the table get answers from them.
 REVOKE ALL ON provenance.execution, provenance.executions, provenance.dag_edges FROM PUBLIC;

@@ -21,7 +21,8 @@ INSERT INTO public.customers VALUES
   (2, 'Alan Turing',     'alan@bletchley.example',   '+44 1908 640404',  'GB33BUKB20201555555555', '1912-06-23'),
   (3, 'Grace Hopper',    'grace@cobol.example',      '+1 202 555 0143',  'US64SVBKUS6S3300958879', '1906-12-09'),
   (4, 'Edsger Dijkstra', 'edsger@goto.example',      '+31 20 555 0199',  'NL91ABNA0417164300',     '1930-05-11'),
-  (5, 'Barbara Liskov',  NULL,                       '+1 617 555 0110',  'US12BOFA0000123456789',  '1939-11-07');
+  (5, 'Barbara Liskov',  NULL,                       '+1 617 555 0110',  'US12BOFA0000123456789',  '1939-11-07'),
+  (6, 'Kristen Nygaard', 'kristen@simula.example',   NULL,               NULL,                     '1926-08-27');
 GRANT SELECT ON public.customers TO alice, audrey;
 `;
 
@@ -36,6 +37,6 @@ export async function seedDemo(db: SqlRunner): Promise<void> {
   );
   await db.query(
     "SELECT provenance.register_transform('mask_iban', 'public.customers', ARRAY['iban'], $1)",
-    ["(iban, params, ctx) => ctx.roles.includes('auditor') ? iban : iban.slice(0, 4) + ' **** ' + iban.slice(-4)"],
+    ["(iban, params, ctx) => iban === null || ctx.roles.includes('auditor') ? iban : iban.slice(0, 4) + ' **** ' + iban.slice(-4)"],
   );
 }

@@ -71,15 +71,17 @@ export async function syncTransformFiles(db: SqlRunner, dir: string, log: (msg: 
     const name = file.slice(0, -3);
     try {
       const t = parseTransformFile(name, await readFile(path.join(dir, file), 'utf8'));
+      // The proxy's own connection searches only pg_catalog: a bare table name means public's.
+      const target = t.target.includes('.') ? t.target : `public.${t.target}`;
       const { rows } = await db.query(
         `SELECT 1 FROM provenance.transforms
-          WHERE name = $1 AND target_oid = $2::regclass::oid AND columns IS NOT DISTINCT FROM $3::text[]
-            AND params = $4::jsonb AND source = $5`,
-        [t.name, t.target, t.columns, JSON.stringify(t.params), t.source],
+          WHERE name = $1 AND target_oid = $2::pg_catalog.regclass::pg_catalog.oid AND columns IS NOT DISTINCT FROM $3::pg_catalog.text[]
+            AND params = $4::pg_catalog.jsonb AND source = $5`,
+        [t.name, target, t.columns, JSON.stringify(t.params), t.source],
       );
       if (rows.length > 0) continue;
-      await db.query('SELECT provenance.register_transform($1, $2::regclass, $3::text[], $4, $5::jsonb, $6)', [
-        t.name, t.target, t.columns, t.source, JSON.stringify(t.params), `file:${file}`,
+      await db.query('SELECT provenance.register_transform($1, $2::pg_catalog.regclass, $3::pg_catalog.text[], $4, $5::pg_catalog.jsonb, $6)', [
+        t.name, target, t.columns, t.source, JSON.stringify(t.params), `file:${file}`,
       ]);
       changed.push(t.name);
     } catch (err) {

@@ -13,21 +13,21 @@ export interface SqlRunner {
 }
 
 /** Every proxy starting on the database takes this lock, so migrations never run twice. */
-const MIGRATION_LOCK = "hashtext('provenance-proxy migrations')";
+const MIGRATION_LOCK = "pg_catalog.hashtext('provenance-proxy migrations')";
 
 export async function migrate(db: SqlRunner, sandboxRuntimeVersion: string): Promise<number[]> {
   await db.exec('BEGIN');
   try {
     await db.exec(`
-      SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});
+      SELECT pg_catalog.pg_advisory_xact_lock(${MIGRATION_LOCK});
       CREATE SCHEMA IF NOT EXISTS provenance;
       CREATE TABLE IF NOT EXISTS provenance.schema_migrations (
         version integer PRIMARY KEY,
         description text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
+        applied_at timestamptz NOT NULL DEFAULT pg_catalog.now()
       );
       DO $$ BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'provenance_admin') THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'provenance_admin') THEN
           CREATE ROLE provenance_admin NOLOGIN;
         END IF;
       EXCEPTION WHEN duplicate_object THEN
@@ -49,10 +49,10 @@ export async function migrate(db: SqlRunner, sandboxRuntimeVersion: string): Pro
     // The database owner may manage transforms too, as the documentation promises.
     await db.exec(`
       DO $$ DECLARE owner name; BEGIN
-        SELECT r.rolname INTO owner FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
-         WHERE d.datname = current_database() AND NOT r.rolsuper;
-        IF owner IS NOT NULL AND NOT pg_has_role(owner, 'provenance_admin', 'MEMBER') THEN
-          EXECUTE format('GRANT provenance_admin TO %I', owner);
+        SELECT r.rolname INTO owner FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
+         WHERE d.datname = pg_catalog.current_database() AND NOT r.rolsuper;
+        IF owner IS NOT NULL AND NOT pg_catalog.pg_has_role(owner, 'provenance_admin', 'MEMBER') THEN
+          EXECUTE pg_catalog.format('GRANT provenance_admin TO %I', owner);
         END IF;
       END $$;`);
     await db.exec('COMMIT');

@@ -7,6 +7,7 @@
  * table grants no UPDATE or DELETE to anyone but its owner, so history is never overwritten.
  */
 import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from '../provenance/schema.js';
+import { guardsMigration } from './schema-guards.js';
 
 export interface Migration {
   readonly version: number;
@@ -163,5 +164,6 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
 `,
   },
   PROVENANCE_MIGRATION,
+  guardsMigration(REGISTRY_CHANNEL),
   UNKNOWN_ROLE_MIGRATION,
 ];

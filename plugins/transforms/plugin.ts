@@ -19,6 +19,7 @@ import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
+import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
 /**
@@ -103,6 +104,8 @@ export interface TransformsOptions {
    * statement sees the change without waiting for the NOTIFY.
    */
   readonly refresh?: () => Promise<void>;
+  /** Why the registry cannot be read now, if known (the refusal says it). */
+  readonly registryProblem?: () => string | null;
   /**
    * Receives each result's executions once it ended (provenance). Whether to record is asked at
    * each RowDescription; a returned promise holds the CommandComplete back until it settles.
@@ -210,16 +213,20 @@ function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, d
 
 export class TransformsPlugin implements Plugin {
   readonly name = PLUGIN;
-  readonly unitWords = ['provenance.'];
+  /**
+   * A registry change, or DDL that may drop or re-create a transform's target (the registry binds
+   * by OID and must learn of a table taking a target's place before that table's next read).
+   */
+  readonly unitWords = ['provenance.', 'create ', 'drop ', 'alter '];
   /** Keyed by the result's id, which the seam hands to every hook of that result. */
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
 
   constructor(private readonly opts: TransformsOptions) {}
 
-  /** Results need a look only when some transform is registered, or while the registry is unknown. */
+  /** Results need a look only when some transform is registered or table refused, or while the registry is unknown. */
   wantsResults(): boolean {
     const registry = this.opts.registry();
-    return registry === null || registry.tables.size > 0;
+    return registry === null || registry.tables.size > 0 || registry.refused.size > 0;
   }
 
   /**
@@ -251,14 +258,19 @@ export class TransformsPlugin implements Plugin {
     s.pluginState.set(PLUGIN, roles);
   }
 
-  rowDescription(_s: SessionInfo, result: ResultInfo): DescriptionDecision {
+  rowDescription(s: SessionInfo, result: ResultInfo): DescriptionDecision {
     const registry = this.opts.registry();
     if (registry === null) {
       // Fail closed: without the registry there is no telling which columns must be masked.
       if (result.fields.every((f) => f.tableID === 0)) return { action: 'pass' };
-      return { action: 'deny', error: new PgError(SqlState.CannotConnectNow, 'the transform registry is not loaded yet: table data cannot be served', 'ERROR', {
+      const why = this.opts.registryProblem?.();
+      return { action: 'deny', error: new PgError(SqlState.CannotConnectNow, `the transform registry is not loaded yet: table data cannot be served${why ? ` (${why})` : ''}`, 'ERROR', {
         hint: 'The proxy logs in with the --upstream URL\'s user and password (or PGUSER/PGPASSWORD) to read it; see its log.',
       }) };
+    }
+    if (registry.refused.size > 0) {
+      const refused = refusedTable(registry, result.fields, sessionRoles(s));
+      if (refused !== null) return { action: 'deny', error: refused };
     }
     if (registry.tables.size === 0) return { action: 'pass' };
     const byTable = new Map<number, Map<number, number>>();

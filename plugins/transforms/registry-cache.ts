@@ -25,15 +25,31 @@ export interface TableTransforms {
   readonly chain: readonly BoundTransform[];
 }
 
-export interface Registry {
-  readonly tables: ReadonlyMap<number, TableTransforms>;
+export interface RefusedTable {
+  /** The name the gone target was registered under. */
+  readonly name: string;
+  readonly transforms: readonly string[];
 }
 
+export interface Registry {
+  readonly tables: ReadonlyMap<number, TableTransforms>;
+  /**
+   * Tables that took the place (or a column's name) of a transform's target that is gone: table
+   * OID → the transforms concerned. Their data is refused to everyone but provenance_admin until
+   * an admin registers the transforms again or adopts the table (fail closed).
+   */
+  readonly refused: ReadonlyMap<number, RefusedTable>;
+}
+
+/** Members of this role may read a refused table, to decide what to do with it. */
+export const REGISTRY_ADMIN_ROLE = 'provenance_admin';
+
+// Every name qualified: this runs as the proxy's own login (see state-store.ts). Columns bind by
+// number, as registered, so renames are followed; target_status says whether the target is there.
 const LOAD_SQL = `
-SELECT t.name, t.version, t.target_oid::int8 AS target_oid,
-       coalesce((SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.oid = t.target_oid), t.target) AS target, t.columns, t.source, t.params, t.position,
-       (SELECT json_object_agg(a.attnum, a.attname) FROM pg_attribute a
+SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_status,
+       t.replaced_by::pg_catalog.int8 AS replaced_by, t.target, t.column_attnums, t.source, t.params, t.position,
+       (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames
   FROM provenance.transforms t
  WHERE t.enabled
@@ -46,7 +62,15 @@ function asJson(v: unknown): unknown {
 export async function loadRegistry(db: SqlRunner): Promise<Registry> {
   const { rows } = await db.query(LOAD_SQL);
   const tables = new Map<number, { oid: number; name: string; columnNames: Map<number, string>; chain: BoundTransform[] }>();
+  const refused = new Map<number, RefusedTable>();
   for (const r of rows) {
+    const name = String(r['name']);
+    const status = String(r['target_status']);
+    if (status === 'replaced') {
+      const by = Number(r['replaced_by']);
+      refused.set(by, { name: String(r['target']), transforms: [...(refused.get(by)?.transforms ?? []), name] });
+    }
+    if (status === 'dropped' || (status === 'replaced' && Number(r['replaced_by']) !== Number(r['target_oid']))) continue;
     const oid = Number(r['target_oid']);
     let table = tables.get(oid);
     if (!table) {
@@ -59,13 +83,8 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
       };
       tables.set(oid, table);
     }
-    const columnList = r['columns'] as string[] | null;
-    let columns: Set<number> | null = null;
-    if (columnList) {
-      columns = new Set();
-      for (const [attnum, name] of table.columnNames) if (columnList.includes(name)) columns.add(attnum);
-    }
-    const name = String(r['name']);
+    const attnums = r['column_attnums'] as (number | null)[] | null;
+    const columns = attnums === null ? null : new Set(attnums.filter((a): a is number => a !== null && table.columnNames.has(a)));
     table.chain.push({
       name,
       version: Number(r['version']),
@@ -75,5 +94,5 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
       columns,
     });
   }
-  return { tables };
+  return { tables, refused };
 }

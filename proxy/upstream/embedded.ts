@@ -30,7 +30,7 @@ import {
   encodeQuery, encodeSimple, encodeTarget, type StartupMessage,
 } from '../wire/frontend-messages.js';
 import type { ClientEndpoint, LinkEvents, Upstream, UpstreamLink } from './link.js';
-import type { StateStore } from '../state-store.js';
+import { OWN_SEARCH_PATH, type StateStore } from '../state-store.js';
 import type { SqlAnalyser } from '../../plugins/sql/analyser.js';
 import { copyInNotAlone, EmbeddedSql, type CopyInPlan } from './embedded-sql.js';
 
@@ -46,8 +46,8 @@ const REPORTED_PARAMS = [
  * that counts a superuser as a member of every role, which would unmask everything for it.
  */
 export function membershipsOf(roleOid: string): string {
-  return `WITH RECURSIVE m(id) AS (SELECT ${roleOid} UNION SELECT a.roleid FROM pg_auth_members a JOIN m ON a.member = m.id)
-  SELECT b.rolname::text FROM m JOIN pg_roles b ON b.oid = m.id ORDER BY b.rolname`;
+  return `WITH RECURSIVE m(id) AS (SELECT ${roleOid} UNION SELECT a.roleid FROM pg_catalog.pg_auth_members a JOIN m ON a.member OPERATOR(pg_catalog.=) m.id)
+  SELECT b.rolname::pg_catalog.text FROM m JOIN pg_catalog.pg_roles b ON b.oid OPERATOR(pg_catalog.=) m.id ORDER BY b.rolname`;
 }
 
 /** Startup parameters that are not settings. */
@@ -267,7 +267,7 @@ export class EmbeddedUpstream implements Upstream {
   }
 
   private async init(): Promise<void> {
-    const r = await this.query(`SELECT pg_backend_pid(), session_user, ${REPORTED_PARAMS.map((n) => `current_setting(${quoteLiteral(n)}, true)`).join(', ')}`);
+    const r = await this.query(`SELECT pg_catalog.pg_backend_pid(), session_user, ${REPORTED_PARAMS.map((n) => `pg_catalog.current_setting(${quoteLiteral(n)}, true)`).join(', ')}`);
     const row = r.rows[0] ?? [];
     this.backendPid = Number(row[0] ?? 0);
     this.superuser = row[1] ?? 'postgres';
@@ -294,9 +294,10 @@ export class EmbeddedUpstream implements Upstream {
         this.tasks.push({
           link,
           run: async () => {
-            if (this.applied !== null) {
-              await this.query(`SET SESSION AUTHORIZATION ${quoteIdent(this.superuser)}; RESET ALL`);
-              this.applied = null;
+            // The proxy's own state, whatever a session left on the backend (see OWN_SEARCH_PATH).
+            if (this.applied !== link) {
+              await this.query(`SET SESSION AUTHORIZATION ${quoteIdent(this.superuser)}; RESET ALL; SET search_path = ${OWN_SEARCH_PATH}`);
+              this.applied = link;
             }
             try {
               resolve(await fn(this.db));
@@ -368,7 +369,7 @@ export class EmbeddedUpstream implements Upstream {
     this.checkRole(link.user);
     const err = await this.apply(link);
     if (err) throw new PgError(err.code, err.message, 'FATAL', err.fields);
-    const shown = await this.query(`SELECT ${REPORTED_PARAMS.map((n) => `current_setting(${quoteLiteral(n)}, true)`).join(', ')}`);
+    const shown = await this.query(`SELECT ${REPORTED_PARAMS.map((n) => `pg_catalog.current_setting(${quoteLiteral(n)}, true)`).join(', ')}`);
     const values = new Map<string, string>();
     REPORTED_PARAMS.forEach((name, i) => {
       const v = shown.rows[0]?.[i];
@@ -406,8 +407,8 @@ export class EmbeddedUpstream implements Upstream {
 
   private async loadRoles(): Promise<void> {
     const r = await this.query(`SELECT r.rolname, r.rolcanlogin, r.rolsuper,
-      array_to_string(ARRAY(${membershipsOf('r.oid')}), chr(1))
-      FROM pg_roles r`);
+      pg_catalog.array_to_string(ARRAY(${membershipsOf('r.oid')}), pg_catalog.chr(1))
+      FROM pg_catalog.pg_roles r`);
     this.roles.clear();
     for (const [name, canLogin, superuser, member] of r.rows) {
       this.roles.set(name ?? '', { canLogin: canLogin === 't', superuser: superuser === 't', memberOf: (member ?? '').split('\u0001').filter((x) => x !== '') });
@@ -689,7 +690,7 @@ export class EmbeddedUpstream implements Upstream {
 
   /** ParameterStatus for each reported setting whose value differs from what the client was told. */
   private async reportChanges(link: EmbeddedLink): Promise<Buffer[]> {
-    const shown = await this.query(`SELECT ${REPORTED_PARAMS.map((n) => `current_setting(${quoteLiteral(n)}, true)`).join(', ')}`);
+    const shown = await this.query(`SELECT ${REPORTED_PARAMS.map((n) => `pg_catalog.current_setting(${quoteLiteral(n)}, true)`).join(', ')}`);
     const out: Buffer[] = [];
     REPORTED_PARAMS.forEach((name, i) => {
       const v = shown.rows[0]?.[i];

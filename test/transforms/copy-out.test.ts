@@ -12,7 +12,7 @@ beforeAll(async () => {
 });
 
 const table = (oid: number, name: string): TableTransforms => ({ oid, name, columnNames: new Map(), chain: [] });
-const registry: Registry = { tables: new Map([[1, table(1, 'public.customers')], [2, table(2, 'sales."Orders"')]]) };
+const registry: Registry = { tables: new Map([[1, table(1, 'public.customers')], [2, table(2, 'sales."Orders"')]]), refused: new Map() };
 
 /** The refusal's SQLSTATE, or null when the text may be served. */
 function verdict(text: string, reg: Registry | null = registry): string | null {
@@ -124,7 +124,7 @@ describe('COPY TO STDOUT, read by PostgreSQL\'s parser', () => {
     // A byte that was not UTF-8 (U+FFFD once decoded) may be half of a character to the server.
     expect(verdict("select E'\uFFFD\\'; copy customers to stdout; --'")).toBe('22021');
     // A query too deep to walk is not proven safe.
-    expect(verdict(`copy (select ${'1+'.repeat(5000)}1) to stdout`, { tables: new Map() })).toBe('0A000');
+    expect(verdict(`copy (select ${'1+'.repeat(5000)}1) to stdout`, { tables: new Map(), refused: new Map() })).toBe('0A000');
     // Parsing runs on the event loop: a text too long to parse quickly is not served.
     expect(verdict(`copy (select '${'x'.repeat(2 * 1024 * 1024)}') to stdout`)).toBe('54000');
   });

@@ -30,6 +30,9 @@ describe('a fresh embedded database', () => {
       expect((await audrey.query('SELECT iban FROM customers WHERE id = 1')).rows[0]).toEqual({ iban: 'GB82WEST12345698765432' });
       const alice = await connect('alice');
       expect((await alice.query('SELECT iban FROM customers WHERE id = 1')).rows[0]).toEqual({ iban: 'GB82 **** 5432' });
+      // NULLs pass through the demo's transforms, masked or not.
+      await admin.query('UPDATE customers SET iban = NULL, email = NULL WHERE id = 2');
+      for (const c of [alice, audrey]) expect((await c.query('SELECT email, iban FROM customers WHERE id = 2')).rows).toEqual([{ email: null, iban: null }]);
       await Promise.all([admin.end(), audrey.end(), alice.end()]);
     } finally {
       await proxy.stop();
