@@ -96,7 +96,15 @@ for (const kind of ['embedded', 'postgres'] as const) {
                  FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'provenance'::regnamespace`);
             expect(fns.rows.length).toBeGreaterThan(10);
             expect(fns.rows.filter((f) => !f.fixed)).toEqual([]);
-            expect(fns.rows.filter((f) => f.definer).map((f) => f.name).sort()).toEqual(['_new_version', 'adopt_table', 'register_transform']);
+            // In front of PostgreSQL the proxy (a superuser here) also creates the auth query's lookup,
+            // which reads pg_authid as its owner and which no one else may run.
+            const definers = ['_new_version', 'adopt_table', 'register_transform', ...(kind === 'postgres' ? ['user_lookup'] : [])];
+            expect(fns.rows.filter((f) => f.definer).map((f) => f.name).sort()).toEqual(definers);
+            if (kind === 'postgres') {
+              const may = await admin.query<{ may: boolean }>(
+                "SELECT pg_catalog.has_function_privilege($1, 'provenance.user_lookup(text)', 'EXECUTE') AS may", [role]);
+              expect(may.rows[0]!.may).toBe(false);
+            }
           } finally {
             await mallory.end();
           }
