@@ -18,11 +18,11 @@ import { Framer } from './wire/framer.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
 import { BodyReader } from './wire/reader.js';
 import {
-  commandComplete, errorResponse, readyForQuery, rowDescription, textResult,
+  commandComplete, errorResponse, readyForQuery, rowDescription,
   type FieldDescription, type TxStatus,
 } from './wire/backend-messages.js';
 import {
-  decodeBind, decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeParse, encodeQuery, encodeSimple,
+  decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeQuery, encodeSimple,
   type StartupMessage,
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
@@ -31,6 +31,7 @@ import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
 import { ClientChannel } from './auth/client-channel.js';
 import { AnswerFollower, type Expected, type Portal, type UnitAnswers } from './portals.js';
+import { StatementPath, localAnswer } from './statement-path.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -47,7 +48,6 @@ export interface SessionRegistry {
 type Unit =
   | {
       readonly kind: 'upstream';
-      readonly beforeReady: readonly Buffer[];
       readonly suppressReady?: boolean;
       /** The answers to Describes and Executes of this unit the session follows (see portals.ts). */
       readonly answers?: UnitAnswers | null;
@@ -55,17 +55,19 @@ type Unit =
       readonly statements?: StatementTrace[];
       /** A Query or Parse of it contained a word a plugin watches (see Plugin.unitWords). */
       readonly marked?: boolean;
+      /** Told at its ReadyForQuery whether an error ended it (see flushExtended). */
+      readonly onReady?: (failed: boolean) => void;
     }
   | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
 
 /** The common unit: the upstream answers, nothing is added. Shared, so counting costs no allocation. */
-const PLAIN_UNIT: Unit = Object.freeze({ kind: 'upstream', beforeReady: [] });
+const PLAIN_UNIT: Unit = Object.freeze({ kind: 'upstream' });
 
 /** Extended-protocol messages held until Sync or Flush, when statement hooks need to see them. */
 interface PendingExtended {
   frames: Buffer[];
-  /** Set once a hook denied a message of this unit: the rest up to Sync is dropped. */
-  denied: PgError | null;
+  /** Set once a message of this unit failed (a hook denied it, or the upstream): the rest up to Sync is dropped. */
+  denied: boolean;
   /** Whether any message of this unit already went upstream. */
   forwarded: boolean;
 }
@@ -112,6 +114,9 @@ export class Session {
   private backendSecret = 0;
   /** Statement texts by name, so a Bind hook can see what it binds. */
   private readonly statements = new Map<string, string>();
+  private readonly path: StatementPath;
+  /** The upstream sent an ErrorResponse since its last ReadyForQuery. */
+  private unitFailed = false;
 
   /** Client input waiting for an async hook to finish; order is kept. */
   private clientBacklog: Buffer[] = [];
@@ -172,8 +177,10 @@ export class Session {
       startupParams: p,
       backendPid: 0,
       pluginState: new Map(),
+      statementPlugins: new Set(),
       statement: null,
     };
+    this.path = new StatementPath(plugins, this.info, this.statements);
     this.framer = new Framer({ maxMessageSize: opts.maxMessageSize, codes: FRONTEND_CODES, peer: 'client' });
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
@@ -256,7 +263,7 @@ export class Session {
       return;
     }
     if (frames.length === 0) return;
-    if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.holdsCopyParse(frames))) {
+    if (!this.ready || !(this.ext !== null || this.path.wanted(frames))) {
       this.forwardFrames(frames);
       return;
     }
@@ -272,16 +279,6 @@ export class Session {
       },
       (err: unknown) => this.fail(toPgError(err, 'statement processing failed')),
     );
-  }
-
-  /**
-   * Whether these frames hold a Parse that may be a COPY … TO STDOUT a plugin refuses (see
-   * Plugin.copyOut): they take the statement-hook path, which holds a unit's extended messages
-   * until its Sync and can end it with an error in the server's place.
-   */
-  private holdsCopyParse(frames: readonly { code: number; raw: Buffer }[]): boolean {
-    for (const f of frames) if (f.code === Frontend.Parse && this.plugins.mayCopyOut(f.raw)) return true;
-    return false;
   }
 
   /** Fast path: no statement hooks, so frames go upstream as they are; only units are counted. */
@@ -329,15 +326,15 @@ export class Session {
   }
 
   /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
-  private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
+  private closeUnit(extra: { suppressReady?: boolean; onReady?: (failed: boolean) => void } = {}): Unit {
     const answers = this.answers.closeUnit();
-    if (answers === null && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
+    if (answers === null && this.openStatements.length === 0 && !this.openMarked && !extra.suppressReady) {
       return PLAIN_UNIT;
     }
     const unit: Unit = {
       kind: 'upstream',
-      beforeReady: extra.beforeReady ?? [],
       suppressReady: extra.suppressReady ?? false,
+      onReady: extra.onReady,
       answers,
       statements: this.openStatements,
       marked: this.openMarked,
@@ -352,7 +349,7 @@ export class Session {
     const answer = this.plugins.localCommand(this.info, text);
     if (answer === null) return false;
     if (answer instanceof PgError) this.answerLocally(text, () => [errorResponse(answer)], answer.code);
-    else this.answerLocally(text, () => textResult(answer.columns, answer.rows, answer.tag), null);
+    else this.answerLocally(text, () => localAnswer(answer), null);
     return true;
   }
 
@@ -503,7 +500,7 @@ export class Session {
         case Frontend.Execute:
         case Frontend.Close:
           // Messages of this unit the fast path already sent count as forwarded (see flushExtended).
-          this.ext ??= { frames: [], denied: null, forwarded: this.openForwarded };
+          this.ext ??= { frames: [], denied: false, forwarded: this.openForwarded };
           this.openForwarded = false;
           if (!this.ext.denied) this.ext.frames.push(f.raw);
           break;
@@ -537,93 +534,91 @@ export class Session {
         return;
       case 'answer': {
         const r = outcome.result;
-        this.answerLocally(text, () => textResult(r.columns, r.rows, r.tag), null);
+        this.answerLocally(text, () => localAnswer(r), null);
         return;
       }
     }
   }
 
   /**
-   * Runs the statement hooks over the held extended messages and sends what passes. A denied
-   * message ends its unit as an error would on a server: the client gets the ErrorResponse
-   * after the answers to the messages before it, and the rest up to Sync is dropped.
+   * Runs the statement hooks over the held extended messages, in order, and sends upstream what
+   * goes there. An answer made here (a local statement, or a denial) must reach the client after
+   * the upstream's answers to what this unit sent before it, and not at all if one of those
+   * failed (the server skips to Sync after an error): so what went before is closed with a Sync of
+   * the proxy's own, whose ReadyForQuery the client never sees, and the rest of the unit waits
+   * for it. That Sync ends an implicit transaction there, as a Sync of the client's would.
+   * A denial ends the unit as an error does on a server: the rest up to Sync is dropped.
    */
   private async flushExtended(code: number, raw: Buffer): Promise<void> {
-    const ext = this.ext ?? { frames: [], denied: null, forwarded: this.openForwarded };
+    const ext = this.ext ?? { frames: [], denied: false, forwarded: this.openForwarded };
     this.ext = null;
     this.openForwarded = false;
-    const out: Buffer[] = [];
-    let denied: PgError | null = null;
+    let batch: Buffer[] = [];
     if (!ext.denied) {
       for (const frame of ext.frames) {
-        const rewritten = await this.extendedHook(frame);
-        if (rewritten instanceof PgError) {
-          denied = ext.denied = rewritten;
+        const step = await this.path.step(frame);
+        if (this.closed) return;
+        if (step.kind === 'upstream') {
+          batch.push(step.raw);
+          continue;
+        }
+        if (ext.forwarded || batch.length > 0) {
+          const failed = await this.upstreamMark(batch);
+          batch = [];
+          ext.forwarded = false;
+          if (failed) {
+            ext.denied = true;
+            break;
+          }
+        }
+        this.pushLocal(() => (step.kind === 'deny' ? [errorResponse(step.error)] : [...step.answer]), false);
+        if (step.kind === 'deny') {
+          ext.denied = true;
           break;
         }
-        out.push(rewritten);
       }
     }
     ext.frames = [];
     const link = this.link;
     if (!link) return;
-    const send: Buffer[] = [];
-    const tracking = this.plugins.tracksStatements;
-    for (const b of out) this.extendedFrame(b[0]!, b, send, tracking);
-    for (const b of send) link.write(b);
-    if (out.length > 0) ext.forwarded = true;
-    if (denied) {
-      if (!ext.forwarded && this.units.length === 0) this.write(errorResponse(denied));
-      else {
-        // The error must follow the upstream's answers to what was sent: a Sync makes the upstream
-        // mark that point with a ReadyForQuery, which is replaced by the error (the client's own
-        // Sync is answered later).
-        link.write(encodeSimple(Frontend.Sync));
-        this.units.push(this.closeUnit({ beforeReady: [errorResponse(denied)], suppressReady: true }));
-      }
+    if (batch.length > 0) {
+      this.sendExtended(link, batch);
+      ext.forwarded = true;
     }
     if (code === Frontend.Flush) {
-      if (!ext.denied) link.write(raw);
+      if (ext.forwarded) link.write(raw);
       this.ext = ext;
       return;
     }
-    if (ext.denied) this.pushLocal(() => []);
+    if (ext.denied || !ext.forwarded) this.pushLocal(() => []);
     else {
       this.units.push(this.closeUnit());
       link.write(raw);
     }
   }
 
-  /** One Parse or Bind through the statement hooks: the bytes to send, or the denial. */
-  private async extendedHook(frame: Buffer): Promise<Buffer | PgError> {
-    const code = frame[0];
-    if (code === Frontend.Parse) {
-      const parse = decodeParse(frame);
-      if (this.plugins.mayCopyOut(frame)) {
-        const refused = this.plugins.copyOut(this.info, parse.text);
-        if (refused) return refused;
-      }
-      const outcome = await this.plugins.statement(this.info, { kind: 'parse', ...parse });
-      if (outcome.action === 'deny') return outcome.error;
-      if (outcome.action !== 'pass' || outcome.statement.kind !== 'parse') return frame;
-      this.statements.set(parse.name, outcome.statement.text);
-      return outcome.statement.text === parse.text ? frame : encodeParse({ ...parse, text: outcome.statement.text });
-    }
-    if (code === Frontend.Bind) {
-      const bind = decodeBind(frame);
-      const outcome = await this.plugins.statement(this.info, {
-        kind: 'bind', portal: bind.portal, statement: bind.statement, text: this.statements.get(bind.statement),
-        params: bind.params, paramFormats: bind.paramFormats, resultFormats: bind.resultFormats,
-      });
-      if (outcome.action === 'deny') return outcome.error;
-      return frame;
-    }
-    return frame;
+  private sendExtended(link: UpstreamLink, frames: readonly Buffer[]): void {
+    const send: Buffer[] = [];
+    const tracking = this.plugins.tracksStatements;
+    for (const b of frames) this.extendedFrame(b[0]!, b, send, tracking);
+    for (const b of send) link.write(b);
+  }
+
+  /**
+   * Sends these messages of the open unit with a Sync of the proxy's own; resolves, once the
+   * upstream answered all of the unit, with whether an error ended it.
+   */
+  private upstreamMark(frames: readonly Buffer[]): Promise<boolean> {
+    const link = this.link;
+    if (!link) return Promise.resolve(true);
+    this.sendExtended(link, frames);
+    link.write(encodeSimple(Frontend.Sync));
+    return new Promise((resolve) => this.units.push(this.closeUnit({ suppressReady: true, onReady: resolve })));
   }
 
   /** Queue an answer made here; it goes out once everything before it was answered. */
-  private pushLocal(make: () => Buffer[]): void {
-    const unit: Unit = { kind: 'local', answer: (status) => [...make(), readyForQuery(status)] };
+  private pushLocal(make: () => Buffer[], endsUnit = true): void {
+    const unit: Unit = { kind: 'local', answer: endsUnit ? (status) => [...make(), readyForQuery(status)] : make };
     this.units.push(unit);
     if (this.units.length === 1) this.emitLocalUnits();
   }
@@ -735,6 +730,7 @@ export class Session {
         return index;
       }
       case Backend.ErrorResponse: {
+        this.unitFailed = true;
         // A FATAL from the server (wrong password, terminated backend) is the client's last word.
         if (isFatal(raw)) this.upstreamSaidFatal = true;
         this.answers.endResult();
@@ -828,9 +824,11 @@ export class Session {
     this.answers.unitDone(unit && unit.kind === 'upstream' ? unit.answers ?? undefined : undefined);
     if (this.liveTraces > 0) this.traceUnitEnd(unit);
     if (this.ready) this.plugins.readyForQuery(this.info, this.txStatus);
+    const failed = this.unitFailed;
+    this.unitFailed = false;
     if (unit && unit.kind === 'upstream') {
       this.units.shift();
-      for (const b of unit.beforeReady) this.write(b);
+      unit.onReady?.(failed);
       // Only outside a transaction: what it did is committed (or undone), and the proxy's own
       // SQL can run (the embedded backend is held by an open transaction until it ends).
       if (unit.marked && this.ready && this.txStatus === 'I') {

@@ -18,6 +18,7 @@ import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } f
 import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
+import { mayChangeRegistry } from './registry-change.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
@@ -211,6 +212,10 @@ function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, d
 export class TransformsPlugin implements Plugin {
   readonly name = PLUGIN;
   readonly unitWords = ['provenance.'];
+  /** Only a statement that may change the registry waits for it to be read again (see registry-change.ts). */
+  marksUnit(text: string): boolean {
+    return mayChangeRegistry(this.opts.sql.analyse(text));
+  }
   /** Keyed by the result's id, which the seam hands to every hook of that result. */
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
 
