@@ -84,6 +84,19 @@ export interface LocalResult {
   readonly rows?: readonly (readonly (string | null)[])[];
   /** CommandComplete tag, e.g. `SHOW`, `SET` or `SELECT 3`. */
   readonly tag: string;
+  /**
+   * Called when the statement runs, to do what it does then and make its rows and tag (the columns
+   * above describe them): at each Execute of a statement or portal answered here, at once for a
+   * Query. So a SET takes effect where the server's would, and a SHOW shows the value then.
+   * Omitted: the rows and tag above, at every run.
+   */
+  readonly run?: () => LocalRun;
+}
+
+/** What a locally answered statement returned when it ran. */
+export interface LocalRun {
+  readonly rows?: readonly (readonly (string | null)[])[];
+  readonly tag: string;
 }
 
 export type StatementDecision =

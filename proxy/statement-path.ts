@@ -42,8 +42,9 @@ function describe(r: LocalResult): Buffer {
 
 /** A local result's rows and CommandComplete: what an Execute of it (or a Query, after its RowDescription) gets. */
 function rows(r: LocalResult): Buffer[] {
-  const out = (r.rows ?? []).map((row) => dataRow(row.map((v) => (v === null ? null : Buffer.from(v)))));
-  out.push(commandComplete(r.tag));
+  const ran = r.run ? r.run() : r;
+  const out = (ran.rows ?? []).map((row) => dataRow(row.map((v) => (v === null ? null : Buffer.from(v)))));
+  out.push(commandComplete(ran.tag));
   return out;
 }
 
