@@ -7,46 +7,17 @@
 import { expect, it } from 'vitest';
 import type pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { eachUpstream, type Target } from '../support/proxy-matrix.js';
-import { RawClient, sqlstate, type RawMessage } from '../support/raw-client.js';
+import { eachUpstream } from '../support/proxy-matrix.js';
+import { rawClient, runUnit as run } from '../support/raw-unit.js';
 import { demoPlugin, type DemoPlugin } from '../support/demo-plugin.js';
 import { PluginHost } from '../../plugins/host.js';
 import type { Plugin } from '../../plugins/hooks.js';
 
 const { parse, bind, describe, execute, sync, flush, query } = serialize;
 
-/** DataRow: Int16 count, then per field Int32 length (-1: null) and the bytes (text format here). */
-function values(m: RawMessage): (string | null)[] {
-  const n = m.body.readInt16BE(0);
-  const out: (string | null)[] = [];
-  let off = 2;
-  for (let i = 0; i < n; i++) {
-    const len = m.body.readInt32BE(off);
-    off += 4;
-    out.push(len < 0 ? null : m.body.toString('utf8', off, off + len));
-    if (len > 0) off += len;
-  }
-  return out;
-}
-
-async function run(raw: RawClient, ...messages: Buffer[]): Promise<{ codes: string; rows: (string | null)[][]; errors: string[]; tags: string[] }> {
-  raw.write(Buffer.concat(messages));
-  const answer = await raw.untilReady();
-  return {
-    codes: answer.map((m) => m.code).join(''),
-    rows: answer.filter((m) => m.code === 'D').map(values),
-    errors: answer.filter((m) => m.code === 'E').map((m) => sqlstate(m.body)),
-    tags: answer.filter((m) => m.code === 'C').map((m) => m.body.toString('utf8', 0, m.body.length - 1)),
-  };
-}
-
 /** A statement pg sends with Parse/Bind/Execute although it has no parameters. */
 function extended(text: string, name?: string): pg.QueryConfig {
   return { text, name, values: [], queryMode: 'extended' } as pg.QueryConfig;
-}
-
-function rawClient(t: Target): Promise<RawClient> {
-  return RawClient.connect(t.port, t.kind === 'postgres' ? 'trustuser' : 'postgres');
 }
 
 /** Rewrites a Parse's text and a Bind's parameters, when the statement asks for it in a comment. */
