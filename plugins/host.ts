@@ -140,11 +140,17 @@ export class PluginHost {
   }
 
   /**
-   * Whether a Parse may prepare a COPY … TO STDOUT some plugin could refuse later, whatever it
-   * would say now: its Binds are asked about again (a transform registered in between applies).
+   * Whether a Query or Parse holds the word COPY (see mayCopyOut) while some plugin may refuse a
+   * COPY, whatever it would say now: a prepared one is asked about again at its Binds (a
+   * transform registered in between applies).
    */
-  mayPrepareCopyOut(raw: Buffer): boolean {
-    return this.copyOutPlugins.length > 0 && holdsWordAnyCase(raw, 'copy') && holdsWordAnyCase(raw, 'stdout');
+  mayHoldCopy(raw: Buffer): boolean {
+    return this.copyOutPlugins.length > 0 && holdsWordAnyCase(raw, 'copy');
+  }
+
+  /** Whether a message holding COPY holds STDOUT too: only then can it send the client CopyData. */
+  mayCopyToStdout(raw: Buffer): boolean {
+    return holdsWordAnyCase(raw, 'stdout');
   }
 
   /** The first plugin's refusal of a statement holding COPY, or null; a plugin that fails refuses. */

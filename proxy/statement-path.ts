@@ -104,8 +104,12 @@ export class StatementPath {
     for (const f of frames) {
       switch (f.code) {
         case Frontend.Parse:
-          if (this.plugins.mayCopyOut(f.raw) || this.plugins.mentionsStatementWord(f.raw)) return true;
-          this.noteParse(f.raw, null);
+          if (this.plugins.mentionsStatementWord(f.raw)) return true;
+          // One look for the word COPY: refused now, or remembered for its Binds.
+          if (this.plugins.mayHoldCopy(f.raw)) {
+            if (this.plugins.checksCopyOut) return true;
+            this.noteParse(f.raw, null, true);
+          } else if (this.copyStatements.size > 0) this.noteParse(f.raw, null, false);
           break;
         case Frontend.Query:
           if (this.plugins.mentionsStatementWord(f.raw)) return true;
@@ -159,8 +163,9 @@ export class StatementPath {
 
   private async parse(frame: Buffer): Promise<Step> {
     const parse = decodeParse(frame);
-    this.noteParse(frame, parse);
-    if (this.plugins.mayCopyOut(frame)) {
+    const copy = this.plugins.mayHoldCopy(frame);
+    this.noteParse(frame, parse, copy);
+    if (copy && this.plugins.checksCopyOut) {
       const refused = this.plugins.copyOut(this.info, parse.text);
       if (refused) return { kind: 'deny', error: refused };
     }
@@ -198,8 +203,8 @@ export class StatementPath {
   }
 
   /** Remembers (or forgets) the statement a Parse prepares as a possible COPY … TO STDOUT. */
-  private noteParse(raw: Buffer, parse: { name: string; text: string } | null): void {
-    if (this.plugins.mayPrepareCopyOut(raw)) {
+  private noteParse(raw: Buffer, parse: { name: string; text: string } | null, copy = this.plugins.mayHoldCopy(raw)): void {
+    if (copy && this.plugins.mayCopyToStdout(raw)) {
       parse ??= decodeParse(raw);
       this.copyStatements.set(parse.name, parse.text);
     } else if (this.copyStatements.size > 0) {
