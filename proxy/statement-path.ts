@@ -78,6 +78,12 @@ function encodeBind(b: BindDetail): Buffer {
   return w.end().flush();
 }
 
+/** The statement name of a Parse (its first field), without decoding its text. */
+function statementName(raw: Buffer): string {
+  const end = raw.indexOf(0, 5);
+  return raw.toString('utf8', 5, end < 0 ? raw.length : end);
+}
+
 export class StatementPath {
   private readonly localStatements = new Map<string, LocalStatement>();
   private readonly localPortals = new Map<string, LocalResult>();
@@ -208,7 +214,7 @@ export class StatementPath {
       parse ??= decodeParse(raw);
       this.copyStatements.set(parse.name, parse.text);
     } else if (this.copyStatements.size > 0) {
-      this.copyStatements.delete((parse ?? decodeParse(raw)).name);
+      this.copyStatements.delete(parse ? parse.name : statementName(raw));
     }
   }
 

@@ -27,6 +27,7 @@ const rewriter: Plugin = {
   statement(_s, st) {
     if (st.kind === 'parse' && st.text.includes('/* rewrite_text */')) return { action: 'rewrite', text: st.text.replace("'before'", "'after'") };
     if (st.kind === 'bind' && st.text?.includes('/* rewrite_params */')) return { action: 'rewrite', params: [Buffer.from('42')], paramFormats: [0] };
+    if (st.kind === 'bind' && st.text?.includes('/* rewrite_answer */')) return { action: 'answer', result: { columns: ['answered'], rows: [['at bind']], tag: 'SELECT 1' } };
     return { action: 'pass' };
   },
 };
@@ -116,12 +117,15 @@ eachUpstream('statements answered by a plugin', (t) => {
     }
   });
 
-  it('sends rewritten Parse texts and Bind parameters upstream', async () => {
+  it('sends rewritten Parse texts and Bind parameters upstream, and answers a Bind here', async () => {
     const c = await t().pg();
     try {
       expect((await c.query(extended("SELECT 'before'::text AS v /* rewrite_text */"))).rows).toEqual([{ v: 'after' }]);
       expect((await c.query('SELECT $1::int * 2 AS doubled /* rewrite_params */', [1])).rows).toEqual([{ doubled: 84 }]);
       expect((await c.query('SELECT $1::int * 2 AS doubled', [1])).rows).toEqual([{ doubled: 2 }]);
+      // A Bind answered here, of a statement the upstream prepared.
+      expect((await c.query(extended('SELECT 1 AS x /* rewrite_answer */'))).rows).toEqual([{ answered: 'at bind' }]);
+      expect((await c.query(extended('SELECT 2 AS x'))).rows).toEqual([{ x: 2 }]);
     } finally {
       await c.end();
     }
