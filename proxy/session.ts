@@ -22,7 +22,7 @@ import {
   type FieldDescription, type TxStatus,
 } from './wire/backend-messages.js';
 import {
-  decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeQuery, encodeSimple,
+  decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeSimple,
   type StartupMessage,
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
@@ -31,7 +31,8 @@ import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
 import { ClientChannel } from './auth/client-channel.js';
 import { AnswerFollower, type Expected, type Portal, type UnitAnswers } from './portals.js';
-import { StatementPath, localAnswer } from './statement-path.js';
+import { StatementPath } from './statement-path.js';
+import { localAnswer } from './statement-steps.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -55,22 +56,13 @@ type Unit =
       readonly statements?: StatementTrace[];
       /** A Query or Parse of it contained a word a plugin watches (see Plugin.unitWords). */
       readonly marked?: boolean;
-      /** Told at its ReadyForQuery whether an error ended it (see flushExtended). */
+      /** Told at its ReadyForQuery whether an error ended it (see statement-path.ts). */
       readonly onReady?: (failed: boolean) => void;
     }
   | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
 
 /** The common unit: the upstream answers, nothing is added. Shared, so counting costs no allocation. */
 const PLAIN_UNIT: Unit = Object.freeze({ kind: 'upstream' });
-
-/** Extended-protocol messages held until Sync or Flush, when statement hooks need to see them. */
-interface PendingExtended {
-  frames: Buffer[];
-  /** Set once a message of this unit failed (a hook denied it, or the upstream): the rest up to Sync is dropped. */
-  denied: boolean;
-  /** Whether any message of this unit already went upstream. */
-  forwarded: boolean;
-}
 
 let nextSessionId = 1;
 
@@ -104,7 +96,6 @@ export class Session {
   private readonly framer: Framer;
   private readonly scanner: ServerScanner;
   private readonly units: Unit[] = [];
-  private ext: PendingExtended | null = null;
   /** Extended messages of the unit not yet closed by a Sync went upstream by the fast path. */
   private openForwarded = false;
   private txStatus: TxStatus = 'I';
@@ -180,7 +171,32 @@ export class Session {
       statementPlugins: new Set(),
       statement: null,
     };
-    this.path = new StatementPath(plugins, this.info, this.statements);
+    this.path = new StatementPath(plugins, this.info, this.statements, {
+      closed: () => this.closed,
+      takeForwarded: () => {
+        const forwarded = this.openForwarded;
+        this.openForwarded = false;
+        return forwarded;
+      },
+      terminate: () => this.clientTerminated(),
+      relay: (f) => this.forwardFrames([f]),
+      answeredByCommand: (raw, text) =>
+        (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) || (this.plugins.mayCopyOut(raw) && this.refusedCopyOut(text)),
+      answerQuery: (text, make, errorCode) => this.answerLocally(text, make, errorCode),
+      sendQuery: (raw, rewritten, text) => {
+        if (this.plugins.tracksStatements) this.beginTrace(text, 'simple');
+        if (this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
+        this.units.push(this.closeUnit());
+        this.link?.write(rewritten);
+      },
+      sendExtended: (frames) => this.sendExtended(frames),
+      flush: (raw) => this.link?.write(raw),
+      endUnit: (sync, onReady) => {
+        this.units.push(this.closeUnit({ suppressReady: onReady !== undefined, onReady }));
+        this.link?.write(sync);
+      },
+      pushLocal: (make, endsUnit) => this.pushLocal(make, endsUnit),
+    });
     this.framer = new Framer({ maxMessageSize: opts.maxMessageSize, codes: FRONTEND_CODES, peer: 'client' });
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
@@ -224,7 +240,7 @@ export class Session {
 
   /** Requests the upstream has not answered yet (each ends with a ReadyForQuery). */
   get inFlight(): number {
-    return this.units.length + (this.ext ? 1 : 0);
+    return this.units.length + (this.path.holding ? 1 : 0);
   }
 
   get isClosed(): boolean {
@@ -263,13 +279,13 @@ export class Session {
       return;
     }
     if (frames.length === 0) return;
-    if (!this.ready || !(this.ext !== null || this.path.wanted(frames))) {
+    if (!this.ready || !this.path.wanted(frames)) {
       this.forwardFrames(frames);
       return;
     }
     this.clientBusy = true;
     this.socket.pause();
-    void this.processWithHooks(frames).then(
+    void this.path.process(frames).then(
       () => {
         this.clientBusy = false;
         if (!this.closed) this.socket.resume();
@@ -484,136 +500,15 @@ export class Session {
     this.close();
   }
 
-  private async processWithHooks(frames: readonly { code: number; raw: Buffer }[]): Promise<void> {
-    for (const f of frames) {
-      if (this.closed) return;
-      switch (f.code) {
-        case Frontend.Terminate:
-          this.clientTerminated();
-          return;
-        case Frontend.Query:
-          await this.simpleQuery(f.raw);
-          break;
-        case Frontend.Parse:
-        case Frontend.Bind:
-        case Frontend.Describe:
-        case Frontend.Execute:
-        case Frontend.Close:
-          // Messages of this unit the fast path already sent count as forwarded (see flushExtended).
-          this.ext ??= { frames: [], denied: false, forwarded: this.openForwarded };
-          this.openForwarded = false;
-          if (!this.ext.denied) this.ext.frames.push(f.raw);
-          break;
-        case Frontend.Flush:
-        case Frontend.Sync:
-          await this.flushExtended(f.code, f.raw);
-          break;
-        default:
-          // CopyData/CopyDone/CopyFail, FunctionCall, password messages: relayed as they are.
-          this.forwardFrames([f]);
-      }
-    }
-  }
-
-  private async simpleQuery(raw: Buffer): Promise<void> {
-    const text = decodeQuery(raw);
-    if (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) return;
-    if (this.plugins.mayCopyOut(raw) && this.refusedCopyOut(text)) return;
-    const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
-    switch (outcome.action) {
-      case 'pass': {
-        const rewritten = outcome.statement.text ?? text;
-        if (this.plugins.tracksStatements) this.beginTrace(text, 'simple');
-        if (this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
-        this.units.push(this.closeUnit());
-        this.link?.write(rewritten === text ? raw : encodeQuery(rewritten));
-        return;
-      }
-      case 'deny':
-        this.answerLocally(text, () => [errorResponse(outcome.error)], outcome.error.code);
-        return;
-      case 'answer': {
-        const r = outcome.result;
-        this.answerLocally(text, () => localAnswer(r), null);
-        return;
-      }
-    }
-  }
-
-  /**
-   * Runs the statement hooks over the held extended messages, in order, and sends upstream what
-   * goes there. An answer made here (a local statement, or a denial) must reach the client after
-   * the upstream's answers to what this unit sent before it, and not at all if one of those
-   * failed (the server skips to Sync after an error): so what went before is closed with a Sync of
-   * the proxy's own, whose ReadyForQuery the client never sees, and the rest of the unit waits
-   * for it. That Sync ends an implicit transaction there, as a Sync of the client's would.
-   * A denial ends the unit as an error does on a server: the rest up to Sync is dropped.
-   */
-  private async flushExtended(code: number, raw: Buffer): Promise<void> {
-    const ext = this.ext ?? { frames: [], denied: false, forwarded: this.openForwarded };
-    this.ext = null;
-    this.openForwarded = false;
-    let batch: Buffer[] = [];
-    if (!ext.denied) {
-      for (const frame of ext.frames) {
-        const step = await this.path.step(frame);
-        if (this.closed) return;
-        if (step.kind === 'upstream') {
-          batch.push(step.raw);
-          continue;
-        }
-        if (ext.forwarded || batch.length > 0) {
-          const failed = await this.upstreamMark(batch);
-          batch = [];
-          ext.forwarded = false;
-          if (failed) {
-            ext.denied = true;
-            break;
-          }
-        }
-        this.pushLocal(() => (step.kind === 'deny' ? [errorResponse(step.error)] : [...step.answer]), false);
-        if (step.kind === 'deny') {
-          ext.denied = true;
-          break;
-        }
-      }
-    }
-    ext.frames = [];
+  /** Extended messages of the open unit, on their way upstream; false when the upstream is gone. */
+  private sendExtended(frames: readonly Buffer[]): boolean {
     const link = this.link;
-    if (!link) return;
-    if (batch.length > 0) {
-      this.sendExtended(link, batch);
-      ext.forwarded = true;
-    }
-    if (code === Frontend.Flush) {
-      if (ext.forwarded) link.write(raw);
-      this.ext = ext;
-      return;
-    }
-    if (ext.denied || !ext.forwarded) this.pushLocal(() => []);
-    else {
-      this.units.push(this.closeUnit());
-      link.write(raw);
-    }
-  }
-
-  private sendExtended(link: UpstreamLink, frames: readonly Buffer[]): void {
+    if (!link) return false;
     const send: Buffer[] = [];
     const tracking = this.plugins.tracksStatements;
     for (const b of frames) this.extendedFrame(b[0]!, b, send, tracking);
     for (const b of send) link.write(b);
-  }
-
-  /**
-   * Sends these messages of the open unit with a Sync of the proxy's own; resolves, once the
-   * upstream answered all of the unit, with whether an error ended it.
-   */
-  private upstreamMark(frames: readonly Buffer[]): Promise<boolean> {
-    const link = this.link;
-    if (!link) return Promise.resolve(true);
-    this.sendExtended(link, frames);
-    link.write(encodeSimple(Frontend.Sync));
-    return new Promise((resolve) => this.units.push(this.closeUnit({ suppressReady: true, onReady: resolve })));
+    return true;
   }
 
   /** Queue an answer made here; it goes out once everything before it was answered. */

@@ -1,234 +1,187 @@
 /**
- * What the statement hooks make of a session's extended-protocol messages, one at a time: each
- * goes upstream (as it came, or rewritten), is answered here, or is refused. The session places
- * the answers among the upstream's (see Session.flushExtended).
+ * The statement-hook path of a session: client messages of a session whose statements some plugin
+ * looks at (see StatementSteps.wanted) come here instead of going straight upstream. A simple Query
+ * goes through the hooks at once; extended-protocol messages are held until Flush or Sync, then go
+ * through them in order (statement-steps.ts decides each one's fate).
  *
- * A statement a plugin answers itself (a Parse answered with a LocalResult) lives here, not on the
- * server: its Binds, Describes, Executes and Close are answered here as the server would answer
- * them (ParseComplete, BindComplete, ParameterDescription and RowDescription or NoData, the
- * DataRows and CommandComplete, CloseComplete). So does a portal a plugin answered at its Bind.
- *
- * A prepared `COPY … TO STDOUT` is remembered whatever the plugins said at its Parse (no transform
- * may have been registered then): its Binds and Executes ask Plugin.copyOut again.
+ * An answer made here (a statement the proxy answers, or a denial) must reach the client after
+ * the upstream's answers to what the unit sent before it, and not at all if one of those failed
+ * (the server skips to Sync after an error): so what went before is closed with a Sync of the
+ * proxy's own, whose ReadyForQuery the client never sees, and the rest of the unit waits for it.
+ * That Sync ends an implicit transaction there, as a Sync of the client's would. A denial ends
+ * the unit as an error does on a server: the rest up to Sync is dropped.
  */
-import { PgError } from './errors.js';
-import { Backend, Frontend } from './wire/codes.js';
-import { commandComplete, dataRow, rowDescription } from './wire/backend-messages.js';
-import { decodeBind, decodeBindHead, decodeExecute, decodeParse, decodeTarget, encodeParse, type BindDetail } from './wire/frontend-messages.js';
-import { MessageWriter } from './wire/writer.js';
+import { Frontend } from './wire/codes.js';
+import { errorResponse } from './wire/backend-messages.js';
+import { decodeQuery, encodeQuery, encodeSimple } from './wire/frontend-messages.js';
+import { StatementSteps, localAnswer } from './statement-steps.js';
 import type { PluginHost } from '../plugins/host.js';
-import type { LocalResult, SessionInfo } from '../plugins/hooks.js';
+import type { SessionInfo } from '../plugins/hooks.js';
 
-/** One message's fate: sent upstream (these bytes), answered here (these messages), or refused. */
-export type Step =
-  | { readonly kind: 'upstream'; readonly raw: Buffer }
-  | { readonly kind: 'local'; readonly answer: readonly Buffer[] }
-  | { readonly kind: 'deny'; readonly error: PgError };
-
-interface LocalStatement {
-  readonly result: LocalResult;
-  readonly paramTypes: readonly number[];
+export interface Frame {
+  readonly code: number;
+  readonly raw: Buffer;
 }
 
-const TEXT_OID = 25;
-
-/** A local result's RowDescription (text columns), or NoData for a command without rows. */
-function describe(r: LocalResult): Buffer {
-  if (!r.columns) return emptyMessage(Backend.NoData);
-  return rowDescription(r.columns.map((name) => ({
-    name, tableID: 0, columnID: 0, dataTypeID: TEXT_OID, dataTypeSize: -1, dataTypeModifier: -1, format: 0,
-  })));
+/** What the path asks of its session: the unit queue, the upstream link, and the fast path's work. */
+export interface SessionUnits {
+  closed(): boolean;
+  /** Whether messages of the open unit already went upstream by the fast path (then forgotten). */
+  takeForwarded(): boolean;
+  /** The client sent Terminate. */
+  terminate(): void;
+  /** Relays a message as the fast path does (CopyData, FunctionCall, …). */
+  relay(frame: Frame): void;
+  /** A simple Query answered or refused by a plugin's localCommand or copyOut: queued, true. */
+  answeredByCommand(raw: Buffer, text: string): boolean;
+  /** Queues the proxy's own answer to a simple Query, in its place among the units. */
+  answerQuery(text: string, make: () => Buffer[], errorCode: string | null): void;
+  /** Sends a Query upstream as a unit of its own (`raw`, or `rewritten` if the hooks changed it). */
+  sendQuery(raw: Buffer, rewritten: Buffer, text: string): void;
+  /** Sends extended messages of the open unit upstream; false when the upstream is gone. */
+  sendExtended(frames: readonly Buffer[]): boolean;
+  /** Sends a Flush upstream. */
+  flush(raw: Buffer): void;
+  /** Closes the open unit with a Sync upstream (the client's, or one of the proxy's own with onReady). */
+  endUnit(sync: Buffer, onReady?: (failed: boolean) => void): void;
+  /** Queues an answer made here; with endsUnit, a ReadyForQuery follows it. */
+  pushLocal(make: () => Buffer[], endsUnit?: boolean): void;
 }
 
-/** A local result's rows and CommandComplete: what an Execute of it (or a Query, after its RowDescription) gets. */
-function rows(r: LocalResult): Buffer[] {
-  const ran = r.run ? r.run() : r;
-  const out = (ran.rows ?? []).map((row) => dataRow(row.map((v) => (v === null ? null : Buffer.from(v)))));
-  out.push(commandComplete(ran.tag));
-  return out;
-}
-
-/** A simple Query's local answer: RowDescription (when it has columns), DataRows, CommandComplete. */
-export function localAnswer(r: LocalResult): Buffer[] {
-  return r.columns ? [describe(r), ...rows(r)] : rows(r);
-}
-
-function emptyMessage(code: number): Buffer {
-  return new MessageWriter(5).begin(code).end().flush();
-}
-
-/** ParameterDescription: Int16 count, then an Int32 type OID per parameter. */
-function parameterDescription(types: readonly number[]): Buffer {
-  const w = new MessageWriter().begin(Backend.ParameterDescription).int16(types.length);
-  for (const t of types) w.uint32(t);
-  return w.end().flush();
-}
-
-/** Bind: portal, statement, Int16 format count + formats, Int16 value count + (Int32 length, bytes), Int16 result format count + formats. */
-function encodeBind(b: BindDetail): Buffer {
-  const w = new MessageWriter().begin(Frontend.Bind).cstring(b.portal).cstring(b.statement).int16(b.paramFormats.length);
-  for (const f of b.paramFormats) w.int16(f);
-  w.int16(b.params.length);
-  for (const v of b.params) {
-    if (v === null) w.int32(-1);
-    else w.int32(v.length).bytes(v);
-  }
-  w.int16(b.resultFormats.length);
-  for (const f of b.resultFormats) w.int16(f);
-  return w.end().flush();
-}
-
-/** The statement name of a Parse (its first field), without decoding its text. */
-function statementName(raw: Buffer): string {
-  const end = raw.indexOf(0, 5);
-  return raw.toString('utf8', 5, end < 0 ? raw.length : end);
+/** Extended-protocol messages held until Sync or Flush. */
+interface PendingExtended {
+  frames: Buffer[];
+  /** Set once a message of this unit failed (a hook denied it, or the upstream): the rest up to Sync is dropped. */
+  denied: boolean;
+  /** Whether any message of this unit already went upstream. */
+  forwarded: boolean;
 }
 
 export class StatementPath {
-  private readonly localStatements = new Map<string, LocalStatement>();
-  private readonly localPortals = new Map<string, LocalResult>();
-  /** Prepared statements whose Parse may hold a COPY … TO STDOUT, by name: their text. */
-  private readonly copyStatements = new Map<string, string>();
-  /** Portals bound to such a statement: the statement's text. */
-  private readonly copyPortals = new Map<string, string>();
+  private readonly steps: StatementSteps;
+  private ext: PendingExtended | null = null;
 
   constructor(
     private readonly plugins: PluginHost,
     private readonly info: SessionInfo,
-    /** Statement texts by name, shared with the session's statement tracking. */
-    private readonly texts: Map<string, string>,
-  ) {}
+    texts: Map<string, string>,
+    private readonly session: SessionUnits,
+  ) {
+    this.steps = new StatementSteps(plugins, info, texts);
+  }
+
+  /** Whether an extended unit is held here (it counts as a request in flight). */
+  get holding(): boolean {
+    return this.ext !== null;
+  }
+
+  /** Whether client frames must come here rather than take the fast path (see StatementSteps.wanted). */
+  wanted(frames: readonly Frame[]): boolean {
+    return this.ext !== null || this.steps.wanted(frames);
+  }
+
+  async process(frames: readonly Frame[]): Promise<void> {
+    const session = this.session;
+    for (const f of frames) {
+      if (session.closed()) return;
+      switch (f.code) {
+        case Frontend.Terminate:
+          session.terminate();
+          return;
+        case Frontend.Query:
+          await this.simpleQuery(f.raw);
+          break;
+        case Frontend.Parse:
+        case Frontend.Bind:
+        case Frontend.Describe:
+        case Frontend.Execute:
+        case Frontend.Close:
+          // Messages of this unit the fast path already sent count as forwarded.
+          this.ext ??= { frames: [], denied: false, forwarded: session.takeForwarded() };
+          if (!this.ext.denied) this.ext.frames.push(f.raw);
+          break;
+        case Frontend.Flush:
+        case Frontend.Sync:
+          await this.flushExtended(f.code, f.raw);
+          break;
+        default:
+          // CopyData/CopyDone/CopyFail, FunctionCall, password messages: relayed as they are.
+          session.relay(f);
+      }
+    }
+  }
+
+  private async simpleQuery(raw: Buffer): Promise<void> {
+    const text = decodeQuery(raw);
+    if (this.session.answeredByCommand(raw, text)) return;
+    const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
+    switch (outcome.action) {
+      case 'pass': {
+        const rewritten = outcome.statement.text ?? text;
+        this.session.sendQuery(raw, rewritten === text ? raw : encodeQuery(rewritten), text);
+        return;
+      }
+      case 'deny':
+        this.session.answerQuery(text, () => [errorResponse(outcome.error)], outcome.error.code);
+        return;
+      case 'answer': {
+        const r = outcome.result;
+        this.session.answerQuery(text, () => localAnswer(r), null);
+        return;
+      }
+    }
+  }
+
+  /** Runs the held messages through the hooks in order; see the top of this file for the order of answers. */
+  private async flushExtended(code: number, raw: Buffer): Promise<void> {
+    const session = this.session;
+    const ext = this.ext ?? { frames: [], denied: false, forwarded: session.takeForwarded() };
+    this.ext = null;
+    let batch: Buffer[] = [];
+    if (!ext.denied) {
+      for (const frame of ext.frames) {
+        const step = await this.steps.step(frame);
+        if (session.closed()) return;
+        if (step.kind === 'upstream') {
+          batch.push(step.raw);
+          continue;
+        }
+        if (ext.forwarded || batch.length > 0) {
+          const failed = await this.mark(batch);
+          batch = [];
+          ext.forwarded = false;
+          if (failed) {
+            ext.denied = true;
+            break;
+          }
+        }
+        session.pushLocal(() => (step.kind === 'deny' ? [errorResponse(step.error)] : [...step.answer]), false);
+        if (step.kind === 'deny') {
+          ext.denied = true;
+          break;
+        }
+      }
+    }
+    ext.frames = [];
+    if (batch.length > 0) {
+      if (!session.sendExtended(batch)) return;
+      ext.forwarded = true;
+    }
+    if (code === Frontend.Flush) {
+      if (ext.forwarded) session.flush(raw);
+      this.ext = ext;
+      return;
+    }
+    if (ext.denied || !ext.forwarded) session.pushLocal(() => []);
+    else session.endUnit(raw);
+  }
 
   /**
-   * Whether client frames on the fast path must take the statement path instead: the session
-   * has statement hooks on, or the proxy answers some of its statements, or a frame holds a word a
-   * plugin watches, or may prepare, bind or run a COPY … TO STDOUT a plugin refuses now. Only
-   * Parse and Query bytes are looked at, unless the session prepared a COPY.
+   * Sends these messages of the open unit with a Sync of the proxy's own; resolves, once the
+   * upstream answered all of the unit, with whether an error ended it.
    */
-  wanted(frames: readonly { code: number; raw: Buffer }[]): boolean {
-    if (this.info.statementPlugins.size > 0 || this.localStatements.size > 0 || this.localPortals.size > 0) return true;
-    for (const f of frames) {
-      switch (f.code) {
-        case Frontend.Parse:
-          if (this.plugins.mentionsStatementWord(f.raw)) return true;
-          // One look for the word COPY: refused now, or remembered for its Binds.
-          if (this.plugins.mayHoldCopy(f.raw)) {
-            if (this.plugins.checksCopyOut) return true;
-            this.noteParse(f.raw, null, true);
-          } else if (this.copyStatements.size > 0) this.noteParse(f.raw, null, false);
-          break;
-        case Frontend.Query:
-          if (this.plugins.mentionsStatementWord(f.raw)) return true;
-          break;
-        case Frontend.Bind:
-          if (this.copyStatements.size > 0 && this.noteBind(decodeBindHead(f.raw)) !== undefined && this.plugins.checksCopyOut) return true;
-          break;
-        case Frontend.Execute:
-          if (this.copyPortals.size > 0 && this.copyPortals.has(decodeExecute(f.raw).portal) && this.plugins.checksCopyOut) return true;
-          break;
-      }
-    }
-    return false;
-  }
-
-  /** One Parse, Bind, Describe, Execute or Close of a unit on the statement path. */
-  async step(frame: Buffer): Promise<Step> {
-    switch (frame[0]) {
-      case Frontend.Parse:
-        return this.parse(frame);
-      case Frontend.Bind:
-        return this.bind(frame);
-      case Frontend.Describe: {
-        if (this.localStatements.size === 0 && this.localPortals.size === 0) break;
-        const t = decodeTarget(frame);
-        const s = t.target === 'S' ? this.localStatements.get(t.name) : undefined;
-        if (s) return { kind: 'local', answer: [parameterDescription(s.paramTypes), describe(s.result)] };
-        const p = t.target === 'P' ? this.localPortals.get(t.name) : undefined;
-        if (p) return { kind: 'local', answer: [describe(p)] };
-        break;
-      }
-      case Frontend.Execute: {
-        if (this.localPortals.size === 0 && this.copyPortals.size === 0) break;
-        const portal = decodeExecute(frame).portal;
-        const local = this.localPortals.get(portal);
-        if (local) return { kind: 'local', answer: rows(local) };
-        const refused = this.copyRefusal(this.copyPortals.get(portal));
-        if (refused) return { kind: 'deny', error: refused };
-        break;
-      }
-      case Frontend.Close: {
-        if (this.localStatements.size === 0 && this.localPortals.size === 0) break;
-        const t = decodeTarget(frame);
-        const map = t.target === 'S' ? this.localStatements : this.localPortals;
-        if (map.delete(t.name)) return { kind: 'local', answer: [emptyMessage(Backend.CloseComplete)] };
-        break;
-      }
-    }
-    return { kind: 'upstream', raw: frame };
-  }
-
-  private async parse(frame: Buffer): Promise<Step> {
-    const parse = decodeParse(frame);
-    const copy = this.plugins.mayHoldCopy(frame);
-    this.noteParse(frame, parse, copy);
-    if (copy && this.plugins.checksCopyOut) {
-      const refused = this.plugins.copyOut(this.info, parse.text);
-      if (refused) return { kind: 'deny', error: refused };
-    }
-    const outcome = await this.plugins.statement(this.info, { kind: 'parse', ...parse });
-    if (outcome.action === 'deny') return { kind: 'deny', error: outcome.error };
-    this.texts.set(parse.name, parse.text);
-    if (outcome.action === 'answer') {
-      this.localStatements.set(parse.name, { result: outcome.result, paramTypes: parse.paramTypes });
-      return { kind: 'local', answer: [emptyMessage(Backend.ParseComplete)] };
-    }
-    this.localStatements.delete(parse.name);
-    const text = outcome.statement.text ?? parse.text;
-    this.texts.set(parse.name, text);
-    return { kind: 'upstream', raw: text === parse.text ? frame : encodeParse({ ...parse, text }) };
-  }
-
-  private async bind(frame: Buffer): Promise<Step> {
-    const bind = decodeBind(frame);
-    const refused = this.copyRefusal(this.noteBind(bind));
-    if (refused) return { kind: 'deny', error: refused };
-    const local = this.localStatements.get(bind.statement);
-    const outcome = await this.plugins.statement(this.info, {
-      kind: 'bind', portal: bind.portal, statement: bind.statement, text: this.texts.get(bind.statement),
-      params: bind.params, paramFormats: bind.paramFormats, resultFormats: bind.resultFormats,
-    });
-    if (outcome.action === 'deny') return { kind: 'deny', error: outcome.error };
-    if (outcome.action === 'answer' || local) {
-      this.localPortals.set(bind.portal, outcome.action === 'answer' ? outcome.result : local!.result);
-      return { kind: 'local', answer: [emptyMessage(Backend.BindComplete)] };
-    }
-    this.localPortals.delete(bind.portal);
-    const s = outcome.statement;
-    if (s.kind !== 'bind' || (s.params === bind.params && s.paramFormats === bind.paramFormats)) return { kind: 'upstream', raw: frame };
-    return { kind: 'upstream', raw: encodeBind({ ...bind, params: s.params, paramFormats: s.paramFormats }) };
-  }
-
-  /** Remembers (or forgets) the statement a Parse prepares as a possible COPY … TO STDOUT. */
-  private noteParse(raw: Buffer, parse: { name: string; text: string } | null, copy = this.plugins.mayHoldCopy(raw)): void {
-    if (copy && this.plugins.mayCopyToStdout(raw)) {
-      parse ??= decodeParse(raw);
-      this.copyStatements.set(parse.name, parse.text);
-    } else if (this.copyStatements.size > 0) {
-      this.copyStatements.delete(parse ? parse.name : statementName(raw));
-    }
-  }
-
-  /** The text of the COPY a Bind binds its portal to, if it is one; the portal is remembered. */
-  private noteBind(bind: { portal: string; statement: string }): string | undefined {
-    const text = this.copyStatements.get(bind.statement);
-    if (text === undefined) this.copyPortals.delete(bind.portal);
-    else this.copyPortals.set(bind.portal, text);
-    return text;
-  }
-
-  /** Plugin.copyOut asked again about a prepared COPY, in the server's place. */
-  private copyRefusal(text: string | undefined): PgError | null {
-    if (text === undefined || !this.plugins.checksCopyOut) return null;
-    return this.plugins.copyOut(this.info, text);
+  private mark(frames: readonly Buffer[]): Promise<boolean> {
+    if (!this.session.sendExtended(frames)) return Promise.resolve(true);
+    return new Promise((resolve) => this.session.endUnit(encodeSimple(Frontend.Sync), resolve));
   }
 }
