@@ -189,7 +189,8 @@ export interface Plugin {
   rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
   /**
    * A simple Query, or a Parse, whose text holds the word COPY (in any case), while the plugin
-   * wants results (wantsResults). What a
+   * wants results (wantsResults); asked again at each Bind and Execute of a statement whose Parse
+   * held COPY and STDOUT, whatever was said at its Parse. What a
    * `COPY … TO STDOUT` sends the client are CopyData messages, which no result hook sees, so a
    * plugin that changes rows on their way out returns an error here to refuse the statement (the
    * client gets it where the server's answer would be; the session goes on).

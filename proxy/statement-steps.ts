@@ -1,7 +1,7 @@
 /**
  * What the statement hooks make of a session's extended-protocol messages, one at a time: each
- * goes upstream (as it came, or rewritten), is answered here, or is refused. The statement path places
- * the answers among the upstream's (see statement-path.ts).
+ * goes upstream (as it came, or rewritten), is answered here, or is refused. statement-path.ts
+ * places the answers among the upstream's.
  *
  * A statement a plugin answers itself (a Parse answered with a LocalResult) lives here, not on the
  * server: its Binds, Describes, Executes and Close are answered here as the server would answer
