@@ -8,8 +8,9 @@
  * the upstream's answers to what the unit sent before it, and not at all if one of those failed
  * (the server skips to Sync after an error): so what went before is closed with a Sync of the
  * proxy's own, whose ReadyForQuery the client never sees, and the rest of the unit waits for it.
- * That Sync ends an implicit transaction there, as a Sync of the client's would. A denial ends
- * the unit as an error does on a server: the rest up to Sync is dropped.
+ * That Sync ends an implicit transaction there, and portals outside a transaction, as a Sync of
+ * the client's would. A denial ends the unit as an error does on a server: the rest up to Sync is
+ * dropped.
  */
 import { Frontend } from './wire/codes.js';
 import { errorResponse } from './wire/backend-messages.js';
