@@ -182,7 +182,7 @@ export class Session {
       relay: (f) => this.forwardFrames([f]),
       answeredByCommand: (raw, text) =>
         (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) || (this.plugins.mayCopyOut(raw) && this.refusedCopyOut(text)),
-      answerQuery: (text, make, errorCode) => this.answerLocally(text, make, errorCode),
+      answerStatement: (text, make, errorCode, protocol) => this.answerLocally(text, make, errorCode, protocol),
       sendQuery: (raw, rewritten, text) => {
         if (this.plugins.tracksStatements) this.beginTrace(text, 'simple');
         if (this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
@@ -379,15 +379,17 @@ export class Session {
 
   /**
    * Queues the proxy's own answer to a simple Query (a local command, or a statement a plugin
-   * denied or answered). While statements are tracked it is a client statement like any other:
-   * it starts now and ends when its answer is written.
+   * denied or answered), or to an Execute of a statement the proxy answers (its unit goes on).
+   * While statements are tracked it is a client statement like any other: it starts now and ends
+   * when its answer is written.
    */
-  private answerLocally(text: string, make: () => Buffer[], errorCode: string | null): void {
+  private answerLocally(text: string, make: () => Buffer[], errorCode: string | null, protocol: 'simple' | 'extended' = 'simple'): void {
+    const endsUnit = protocol === 'simple';
     if (!this.plugins.tracksStatements) {
-      this.pushLocal(make);
+      this.pushLocal(make, endsUnit);
       return;
     }
-    const trace = newTrace(text, 'simple');
+    const trace = newTrace(text, protocol);
     this.plugins.statementStart(this.info, trace);
     this.pushLocal(() => {
       const out = make();
@@ -395,7 +397,7 @@ export class Session {
       trace.ended = true;
       this.plugins.statementEnd(this.info, trace);
       return out;
-    });
+    }, endsUnit);
   }
 
   // ─────────────── statement tracking (spans, the statement behind a result) ───────────────

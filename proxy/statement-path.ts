@@ -35,8 +35,11 @@ export interface SessionUnits {
   relay(frame: Frame): void;
   /** A simple Query answered or refused by a plugin's localCommand or copyOut: queued, true. */
   answeredByCommand(raw: Buffer, text: string): boolean;
-  /** Queues the proxy's own answer to a simple Query, in its place among the units. */
-  answerQuery(text: string, make: () => Buffer[], errorCode: string | null): void;
+  /**
+   * Queues the proxy's own answer to a client statement, in its place among the units: a simple
+   * Query's (a ReadyForQuery follows), or an Execute's. While statements are tracked it is one.
+   */
+  answerStatement(text: string, make: () => Buffer[], errorCode: string | null, protocol: 'simple' | 'extended'): void;
   /** Sends a Query upstream as a unit of its own (`raw`, or `rewritten` if the hooks changed it). */
   sendQuery(raw: Buffer, rewritten: Buffer, text: string): void;
   /** Sends extended messages of the open unit upstream; false when the upstream is gone. */
@@ -123,11 +126,11 @@ export class StatementPath {
         return;
       }
       case 'deny':
-        this.session.answerQuery(text, () => [errorResponse(outcome.error)], outcome.error.code);
+        this.session.answerStatement(text, () => [errorResponse(outcome.error)], outcome.error.code, 'simple');
         return;
       case 'answer': {
         const r = outcome.result;
-        this.session.answerQuery(text, () => localAnswer(r), null);
+        this.session.answerStatement(text, () => localAnswer(r), null, 'simple');
         return;
       }
     }
@@ -156,11 +159,14 @@ export class StatementPath {
             break;
           }
         }
-        session.pushLocal(() => (step.kind === 'deny' ? [errorResponse(step.error)] : [...step.answer]), false);
         if (step.kind === 'deny') {
+          session.pushLocal(() => [errorResponse(step.error)], false);
           ext.denied = true;
           break;
         }
+        const answer = step.answer;
+        if (step.ran === undefined) session.pushLocal(() => [...answer], false);
+        else session.answerStatement(step.ran, () => [...answer], null, 'extended');
       }
     }
     ext.frames = [];

@@ -22,7 +22,8 @@ import type { LocalResult, SessionInfo } from '../plugins/hooks.js';
 /** One message's fate: sent upstream (these bytes), answered here (these messages), or refused. */
 export type Step =
   | { readonly kind: 'upstream'; readonly raw: Buffer }
-  | { readonly kind: 'local'; readonly answer: readonly Buffer[] }
+  /** ran: for an Execute, the text of the statement that ran here (a client statement, as for spans). */
+  | { readonly kind: 'local'; readonly answer: readonly Buffer[]; readonly ran?: string }
   | { readonly kind: 'deny'; readonly error: PgError };
 
 interface LocalStatement {
@@ -86,7 +87,7 @@ function statementName(raw: Buffer): string {
 
 export class StatementSteps {
   private readonly localStatements = new Map<string, LocalStatement>();
-  private readonly localPortals = new Map<string, LocalResult>();
+  private readonly localPortals = new Map<string, { readonly result: LocalResult; readonly text: string }>();
   /** Prepared statements whose Parse may hold a COPY … TO STDOUT, by name: their text. */
   private readonly copyStatements = new Map<string, string>();
   /** Portals bound to such a statement: the statement's text. */
@@ -144,14 +145,14 @@ export class StatementSteps {
         const s = t.target === 'S' ? this.localStatements.get(t.name) : undefined;
         if (s) return { kind: 'local', answer: [parameterDescription(s.paramTypes), describe(s.result)] };
         const p = t.target === 'P' ? this.localPortals.get(t.name) : undefined;
-        if (p) return { kind: 'local', answer: [describe(p)] };
+        if (p) return { kind: 'local', answer: [describe(p.result)] };
         break;
       }
       case Frontend.Execute: {
         if (this.localPortals.size === 0 && this.copyPortals.size === 0) break;
         const portal = decodeExecute(frame).portal;
         const local = this.localPortals.get(portal);
-        if (local) return { kind: 'local', answer: rows(local) };
+        if (local) return { kind: 'local', answer: rows(local.result), ran: local.text };
         const refused = this.copyRefusal(this.copyPortals.get(portal));
         if (refused) return { kind: 'deny', error: refused };
         break;
@@ -199,7 +200,8 @@ export class StatementSteps {
     });
     if (outcome.action === 'deny') return { kind: 'deny', error: outcome.error };
     if (outcome.action === 'answer' || local) {
-      this.localPortals.set(bind.portal, outcome.action === 'answer' ? outcome.result : local!.result);
+      const result = outcome.action === 'answer' ? outcome.result : local!.result;
+      this.localPortals.set(bind.portal, { result, text: this.texts.get(bind.statement) ?? '' });
       return { kind: 'local', answer: [emptyMessage(Backend.BindComplete)] };
     }
     this.localPortals.delete(bind.portal);

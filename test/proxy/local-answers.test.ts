@@ -34,6 +34,12 @@ const rewriter: Plugin = {
 
 /** One plugin object serves both upstreams' proxies: each test reads what it was asked. */
 const demo: DemoPlugin = demoPlugin();
+/** Client statements as they ended: protocol, text, SQLSTATE. */
+const ended: string[] = [];
+const statements: Plugin = {
+  name: 'statements',
+  statementEnd: (_s, t) => void ended.push(`${t.protocol} ${t.text} ${t.errorCode ?? 'ok'}`),
+};
 
 eachUpstream('statements answered by a plugin', (t) => {
   it('answers SET, SHOW and RESET of its setting with pg, in the simple and the extended protocol', async () => {
@@ -80,6 +86,7 @@ eachUpstream('statements answered by a plugin', (t) => {
   it('places local answers among the upstream\'s in a pipeline, and skips them after an error as the server does', async () => {
     const raw = await rawClient(t());
     try {
+      ended.length = 0;
       const r = await run(raw,
         parse({ text: 'SELECT 1' }), bind({}), execute({}),
         parse({ name: 's_show', text: 'SHOW demo.x' }), describe({ type: 'S', name: 's_show' }), bind({ statement: 's_show' }),
@@ -91,6 +98,8 @@ eachUpstream('statements answered by a plugin', (t) => {
       expect(r.codes).toBe('12DC' + '1tT2TDC' + '12nC' + '12DC' + '2DC' + 'Z');
       expect(r.rows).toEqual([['1'], [null], ['2'], ['piped']]);
       expect(r.tags).toEqual(['SELECT 1', 'SHOW', 'SET', 'SELECT 1', 'SHOW']);
+      // Each Execute answered here is a client statement (for spans), in its place among the others.
+      expect(ended.slice(-5)).toEqual(['extended SELECT 1 ok', 'extended SHOW demo.x ok', "extended SET demo.x = 'piped' ok", 'extended SELECT 2 ok', 'extended SHOW demo.x ok']);
       // An upstream error before a local answer: the rest up to Sync is skipped.
       const failed = await run(raw,
         parse({ text: 'SELECT 1/g FROM generate_series(0, 0) g' }), bind({}), execute({}),
@@ -149,7 +158,7 @@ eachUpstream('statements answered by a plugin', (t) => {
       await c.end();
     }
   });
-}, () => [rewriter, demo]);
+}, () => [rewriter, demo, statements]);
 
 it('runs plugins in their declared order, ties in the order given', () => {
   const host = new PluginHost([
