@@ -27,6 +27,13 @@ export interface SessionInfo {
   /** Per-session scratch space for plugins, keyed by plugin name. */
   readonly pluginState: Map<string, unknown>;
   /**
+   * The plugins (by name) whose statement hook sees every statement of this session. A plugin adds
+   * or removes its own name: from sessionStart, or from its statement hook when a statement it
+   * watches for (see Plugin.statementWords) arrives. While the set is empty and no statement holds
+   * such a word, the session's messages take the fast path: no statement is decoded.
+   */
+  readonly statementPlugins: Set<string>;
+  /**
    * The client statement whose answer is arriving, while statements are tracked (see
    * Plugin.wantsStatements): set when result hooks run, so they know what produced the result.
    */
@@ -66,19 +73,43 @@ export type Statement =
       readonly resultFormats: readonly number[];
     };
 
-/** A result the proxy builds itself, in text format. */
+/**
+ * An answer the proxy makes itself, in text format: a result set (`SHOW x`), or without columns a
+ * command tag only (`SET`, `RESET`), sent as the server would (no RowDescription; NoData to a
+ * Describe).
+ */
 export interface LocalResult {
-  readonly columns: readonly string[];
-  readonly rows: readonly (readonly (string | null)[])[];
-  /** CommandComplete tag, e.g. `SHOW` or `SELECT 3`. */
+  /** Omitted: the statement returns no rows. */
+  readonly columns?: readonly string[];
+  readonly rows?: readonly (readonly (string | null)[])[];
+  /** CommandComplete tag, e.g. `SHOW`, `SET` or `SELECT 3`. */
+  readonly tag: string;
+  /**
+   * Called when the statement runs, to do what it does then and make its rows and tag (the columns
+   * above describe them): at each Execute of a statement or portal answered here, at once for a
+   * Query. So a SET takes effect where the server's would, and a SHOW shows the value then.
+   * Omitted: the rows and tag above, at every run.
+   */
+  readonly run?: () => LocalRun;
+}
+
+/** What a locally answered statement returned when it ran. */
+export interface LocalRun {
+  readonly rows?: readonly (readonly (string | null)[])[];
   readonly tag: string;
 }
 
 export type StatementDecision =
   | { readonly action: 'pass' }
+  /** A Query's or a Parse's new text: what goes upstream, and what the plugins after this one see. */
   | { readonly action: 'rewrite'; readonly text: string }
+  /** A Bind's new parameter values (and their formats, if they change): what goes upstream. */
+  | { readonly action: 'rewrite'; readonly params: readonly (Buffer | null)[]; readonly paramFormats?: readonly number[] }
   | { readonly action: 'deny'; readonly error: PgError }
-  /** Only for simple Query statements: the proxy replies without asking the upstream. */
+  /**
+   * The proxy replies without asking the upstream. To a Parse: ParseComplete, and the statement is
+   * the proxy's (its Binds, Describes, Executes and Close are answered here). To a Bind: the portal is.
+   */
   | { readonly action: 'answer'; readonly result: LocalResult };
 
 /**
@@ -123,12 +154,27 @@ type Maybe<T> = T | Promise<T>;
 
 export interface Plugin {
   readonly name: string;
+  /**
+   * Where the plugin runs among the others: lower first, ties in the order given. Every hook
+   * sees what the plugins before it made of a statement or a result. Omitted means 0.
+   */
+  readonly order?: number;
   /** After login succeeded, before the client's first statement. */
   sessionStart?(session: SessionInfo): Maybe<void>;
   /** After the client left or the connection broke. */
   sessionEnd?(session: SessionInfo): Maybe<void>;
-  /** Each simple Query, and each Parse and Bind, before it goes upstream. */
+  /**
+   * Each simple Query, and each Parse and Bind, before it goes upstream: of sessions that name the
+   * plugin in SessionInfo.statementPlugins, and any Query or Parse that holds one of its
+   * statementWords (and Binds of such a statement). A plugin without statementWords is named
+   * in every session at its start, so it sees every statement (and every session is slower).
+   */
   statement?(session: SessionInfo, statement: Statement): Maybe<StatementDecision>;
+  /**
+   * Words (ASCII, found in the raw bytes in lower or upper case, e.g. `demo.`) that bring a Query
+   * or Parse to this plugin's statement hook in any session: a cheap check, not a reading of SQL.
+   */
+  readonly statementWords?: readonly string[];
   /**
    * Whether this plugin's result hooks (and copyOut) have anything to do right now; when no
    * plugin does, results pass through undecoded. Omitted means always.
@@ -143,7 +189,8 @@ export interface Plugin {
   rowDescription?(session: SessionInfo, result: ResultInfo): Maybe<DescriptionDecision>;
   /**
    * A simple Query, or a Parse, whose text holds the word COPY (in any case), while the plugin
-   * wants results (wantsResults). What a
+   * wants results (wantsResults); asked again at each Bind and Execute of a statement whose Parse
+   * held COPY and STDOUT, whatever was said at its Parse. What a
    * `COPY … TO STDOUT` sends the client are CopyData messages, which no result hook sees, so a
    * plugin that changes rows on their way out returns an error here to refuse the statement (the
    * client gets it where the server's answer would be; the session goes on).
@@ -196,6 +243,11 @@ export interface Plugin {
    * them (e.g. `provenance.` for registry changes); found in the raw bytes, in lower or upper case.
    */
   readonly unitWords?: readonly string[];
+  /**
+   * A Query or Parse text that holds one of unitWords: whether its unit is worth waiting for
+   * (unitDone). Omitted means yes.
+   */
+  marksUnit?(text: string): boolean;
   /**
    * Such a unit got its ReadyForQuery: the client gets it once this settles, so its next
    * statement sees whatever this hook made happen (e.g. the registry read again).

@@ -3,6 +3,9 @@
  * ErrorResponse for that statement (XX000 naming the plugin), never a crashed proxy.
  */
 import { PgError, SqlState } from '../proxy/errors.js';
+import { decodeParse, decodeQuery } from '../proxy/wire/frontend-messages.js';
+import { Frontend } from '../proxy/wire/codes.js';
+import { ByteWords, holdsWordAnyCase } from './words.js';
 import type { FieldDescription } from '../proxy/wire/backend-messages.js';
 import type {
   CompleteDecision, LocalResult, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo, Statement, StatementTrace,
@@ -45,7 +48,8 @@ function infoOf(result: WatchedResult, p: Plugin): ResultInfo {
 }
 
 export class PluginHost {
-  readonly statementHooks: boolean;
+  /** In their declared order (see Plugin.order). */
+  readonly plugins: readonly Plugin[];
   /** Whether some plugin may answer simple Queries itself. */
   readonly localCommands: boolean;
   private readonly resultPlugins: readonly Plugin[];
@@ -53,21 +57,30 @@ export class PluginHost {
   private readonly readyPlugins: readonly Plugin[];
   private readonly copyOutPlugins: readonly Plugin[];
   private readonly commandPlugins: readonly Plugin[];
-  /** Words whose presence in a Query or Parse marks its unit (see Plugin.unitWords), in both cases. */
-  private readonly unitWords: readonly Buffer[];
+  /** Words whose presence in a Query or Parse marks its unit (see Plugin.unitWords). */
+  private readonly unitWords: ByteWords;
+  private readonly unitPlugins: readonly { readonly plugin: Plugin; readonly words: ByteWords }[];
+  private readonly statementPlugins: readonly Plugin[];
+  /** Words that bring a Query or Parse to some plugin's statement hook (see Plugin.statementWords). */
+  private readonly statementWords: ByteWords;
+  private readonly wordsOf = new Map<Plugin, ByteWords>();
   /** Lower-case first keywords of locally answered Queries; null: any Query may be. */
   private readonly localKeywords: readonly Buffer[] | null;
 
-  constructor(readonly plugins: readonly Plugin[], private readonly log: Logger) {
-    this.statementHooks = plugins.some((p) => p.statement);
+  constructor(plugins: readonly Plugin[], private readonly log: Logger) {
+    // Array.prototype.sort is stable: plugins of the same order keep the order given.
+    plugins = this.plugins = [...plugins].sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
+    this.statementPlugins = plugins.filter((p) => p.statement);
+    for (const p of this.statementPlugins) if (p.statementWords) this.wordsOf.set(p, new ByteWords(p.statementWords));
+    this.statementWords = new ByteWords(this.statementPlugins.flatMap((p) => p.statementWords ?? []));
+    this.unitPlugins = plugins.filter((p) => p.unitWords).map((plugin) => ({ plugin, words: new ByteWords(plugin.unitWords!) }));
     this.resultPlugins = plugins.filter((p) => p.rowDescription || p.commandComplete);
     this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
     this.readyPlugins = plugins.filter((p) => p.readyForQuery);
     this.copyOutPlugins = plugins.filter((p) => p.copyOut);
     this.commandPlugins = plugins.filter((p) => p.localCommand);
     this.localCommands = this.commandPlugins.length > 0;
-    this.unitWords = [...new Set(plugins.flatMap((p) => p.unitWords ?? []))]
-      .flatMap((w) => [Buffer.from(w.toLowerCase(), 'latin1'), Buffer.from(w.toUpperCase(), 'latin1')]);
+    this.unitWords = new ByteWords(plugins.flatMap((p) => p.unitWords ?? []));
     const keywords = this.commandPlugins.map((p) => p.localCommandKeywords);
     this.localKeywords = keywords.some((k) => k === undefined)
       ? null
@@ -117,12 +130,27 @@ export class PluginHost {
    * ASCII is ASCII), so nothing that can copy is missed.
    */
   mayCopyOut(raw: Buffer): boolean {
-    if (!this.copyOutPlugins.some((p) => (p.wantsResults ? p.wantsResults() : true))) return false;
-    const end = raw.length - 3;
-    for (let i = 5; i < end; i++) {
-      if ((raw[i]! | 0x20) === 0x63 && (raw[i + 1]! | 0x20) === 0x6f && (raw[i + 2]! | 0x20) === 0x70 && (raw[i + 3]! | 0x20) === 0x79) return true;
-    }
+    return this.checksCopyOut && holdsWordAnyCase(raw, 'copy');
+  }
+
+  /** Whether some plugin checks COPY now (asked as for result hooks, see Plugin.wantsResults). */
+  get checksCopyOut(): boolean {
+    for (const p of this.copyOutPlugins) if (p.wantsResults ? p.wantsResults() : true) return true;
     return false;
+  }
+
+  /**
+   * Whether a Query or Parse holds the word COPY (see mayCopyOut) while some plugin may refuse a
+   * COPY, whatever it would say now: a prepared one is asked about again at its Binds (a
+   * transform registered in between applies).
+   */
+  mayHoldCopy(raw: Buffer): boolean {
+    return this.copyOutPlugins.length > 0 && holdsWordAnyCase(raw, 'copy');
+  }
+
+  /** Whether a message holding COPY holds STDOUT too: only then can it send the client CopyData. */
+  mayCopyToStdout(raw: Buffer): boolean {
+    return holdsWordAnyCase(raw, 'stdout');
   }
 
   /** The first plugin's refusal of a statement holding COPY, or null; a plugin that fails refuses. */
@@ -136,8 +164,25 @@ export class PluginHost {
    * waited for, and the registry's NOTIFY applies its change moments later.
    */
   mentionsUnitWord(raw: Buffer): boolean {
-    for (const w of this.unitWords) if (raw.indexOf(w, 5) >= 0) return true;
+    if (this.unitWords.empty || !this.unitWords.inMessage(raw)) return false;
+    let text: string | null = null;
+    for (const { plugin, words } of this.unitPlugins) {
+      if (!words.inMessage(raw)) continue;
+      if (!plugin.marksUnit) return true;
+      text ??= raw[0] === Frontend.Parse ? decodeParse(raw).text : decodeQuery(raw);
+      try {
+        if (plugin.marksUnit(text)) return true;
+      } catch (err) {
+        this.log(`plugin ${plugin.name}: marksUnit failed: ${err instanceof Error ? err.message : String(err)}`);
+        return true;
+      }
+    }
     return false;
+  }
+
+  /** Whether a Query or Parse holds a word that brings it to some plugin's statement hook. */
+  mentionsStatementWord(raw: Buffer): boolean {
+    return !this.statementWords.empty && this.statementWords.inMessage(raw);
   }
 
   /** A marked unit is complete; never throws (a failure is logged, the client still gets its answer). */
@@ -219,6 +264,7 @@ export class PluginHost {
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {
+    for (const p of this.statementPlugins) if (!p.statementWords) s.statementPlugins.add(p.name);
     for (const p of this.plugins) if (p.sessionStart) await guard(p, 'sessionStart', this.log, () => p.sessionStart!(s));
   }
 
@@ -229,11 +275,18 @@ export class PluginHost {
     }
   }
 
-  /** Plugins see the statement in order; a rewrite is what the next one sees. */
+  /**
+   * Plugins see the statement in order; a rewrite is what the next one sees. Asked are those the
+   * session names (SessionInfo.statementPlugins) and those whose statementWords the text holds
+   * (a Bind: the text of its statement).
+   */
   async statement(s: SessionInfo, stmt: Statement): Promise<StatementOutcome> {
     let current = stmt;
-    for (const p of this.plugins) {
-      if (!p.statement) continue;
+    for (const p of this.statementPlugins) {
+      if (!s.statementPlugins.has(p.name)) {
+        const words = this.wordsOf.get(p);
+        if (!words || !words.inText(current.text ?? '')) continue;
+      }
       let d;
       try {
         d = await guard(p, 'statement', this.log, () => p.statement!(s, current));
@@ -244,14 +297,16 @@ export class PluginHost {
         case 'pass':
           break;
         case 'rewrite':
-          current = current.kind === 'bind' ? { ...current, text: d.text } : { ...current, text: d.text };
+          if ('text' in d && current.kind !== 'bind') current = { ...current, text: d.text };
+          else if ('params' in d && current.kind === 'bind') {
+            current = { ...current, params: d.params, paramFormats: d.paramFormats ?? current.paramFormats };
+          } else {
+            const what = current.kind === 'bind' ? 'the parameters of a Bind (its text is rewritten at its Parse)' : 'the text of a statement';
+            return { action: 'deny', error: new PgError(SqlState.FeatureNotSupported, `plugin "${p.name}" can rewrite only ${what}`) };
+          }
           break;
         case 'deny':
-          return d;
         case 'answer':
-          if (current.kind !== 'query') {
-            return { action: 'deny', error: new PgError(SqlState.FeatureNotSupported, `plugin "${p.name}" can only answer simple queries`) };
-          }
           return d;
       }
     }

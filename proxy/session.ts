@@ -19,11 +19,11 @@ import { Framer } from './wire/framer.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
 import { BodyReader } from './wire/reader.js';
 import {
-  commandComplete, errorResponse, readyForQuery, rowDescription, textResult,
+  commandComplete, errorResponse, readyForQuery, rowDescription,
   type FieldDescription, type TxStatus,
 } from './wire/backend-messages.js';
 import {
-  decodeBind, decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeParse, encodeQuery, encodeSimple,
+  decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget, encodeSimple,
   type StartupMessage,
 } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
@@ -32,6 +32,8 @@ import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { RowBatch } from './wire/row-batch.js';
 import { ClientChannel } from './auth/client-channel.js';
 import { AnswerFollower, type Expected, type Portal, type UnitAnswers } from './portals.js';
+import { StatementPath } from './statement-path.js';
+import { localAnswer } from './statement-steps.js';
 
 export interface SessionOptions {
   readonly maxMessageSize: number;
@@ -48,7 +50,6 @@ export interface SessionRegistry {
 type Unit =
   | {
       readonly kind: 'upstream';
-      readonly beforeReady: readonly Buffer[];
       readonly suppressReady?: boolean;
       /** The answers to Describes and Executes of this unit the session follows (see portals.ts). */
       readonly answers?: UnitAnswers | null;
@@ -56,20 +57,13 @@ type Unit =
       readonly statements?: StatementTrace[];
       /** A Query or Parse of it contained a word a plugin watches (see Plugin.unitWords). */
       readonly marked?: boolean;
+      /** Told at its ReadyForQuery whether an error ended it (see statement-path.ts). */
+      readonly onReady?: (failed: boolean) => void;
     }
   | { readonly kind: 'local'; readonly answer: (status: TxStatus) => Buffer[] };
 
 /** The common unit: the upstream answers, nothing is added. Shared, so counting costs no allocation. */
-const PLAIN_UNIT: Unit = Object.freeze({ kind: 'upstream', beforeReady: [] });
-
-/** Extended-protocol messages held until Sync or Flush, when statement hooks need to see them. */
-interface PendingExtended {
-  frames: Buffer[];
-  /** Set once a hook denied a message of this unit: the rest up to Sync is dropped. */
-  denied: PgError | null;
-  /** Whether any message of this unit already went upstream. */
-  forwarded: boolean;
-}
+const PLAIN_UNIT: Unit = Object.freeze({ kind: 'upstream' });
 
 let nextSessionId = 1;
 
@@ -103,7 +97,6 @@ export class Session {
   private readonly framer: Framer;
   private readonly scanner: ServerScanner;
   private readonly units: Unit[] = [];
-  private ext: PendingExtended | null = null;
   /** Extended messages of the unit not yet closed by a Sync went upstream by the fast path. */
   private openForwarded = false;
   private txStatus: TxStatus = 'I';
@@ -113,6 +106,9 @@ export class Session {
   private backendSecret = 0;
   /** Statement texts by name, so a Bind hook can see what it binds. */
   private readonly statements = new Map<string, string>();
+  private readonly path: StatementPath;
+  /** The upstream sent an ErrorResponse since its last ReadyForQuery. */
+  private unitFailed = false;
 
   /** Client input waiting for an async hook to finish; order is kept. */
   private clientBacklog: Buffer[] = [];
@@ -177,8 +173,35 @@ export class Session {
       startupParams: p,
       backendPid: 0,
       pluginState: new Map(),
+      statementPlugins: new Set(),
       statement: null,
     };
+    this.path = new StatementPath(plugins, this.info, this.statements, {
+      closed: () => this.closed,
+      takeForwarded: () => {
+        const forwarded = this.openForwarded;
+        this.openForwarded = false;
+        return forwarded;
+      },
+      terminate: () => this.clientTerminated(),
+      relay: (f) => this.forwardFrames([f]),
+      answeredByCommand: (raw, text) =>
+        (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) || (this.plugins.mayCopyOut(raw) && this.refusedCopyOut(text)),
+      answerStatement: (text, make, errorCode, protocol) => this.answerLocally(text, make, errorCode, protocol),
+      sendQuery: (raw, rewritten, text) => {
+        if (this.plugins.tracksStatements) this.beginTrace(text, 'simple');
+        if (this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
+        this.units.push(this.closeUnit());
+        this.link?.write(rewritten);
+      },
+      sendExtended: (frames) => this.sendExtended(frames),
+      flush: (raw) => this.link?.write(raw),
+      endUnit: (sync, onReady) => {
+        this.units.push(this.closeUnit({ suppressReady: onReady !== undefined, onReady }));
+        this.link?.write(sync);
+      },
+      pushLocal: (make, endsUnit) => this.pushLocal(make, endsUnit),
+    });
     this.framer = new Framer({ maxMessageSize: opts.maxMessageSize, codes: FRONTEND_CODES, peer: 'client' });
     this.scanner = new ServerScanner((code) =>
       code === Backend.ReadyForQuery ||
@@ -222,7 +245,7 @@ export class Session {
 
   /** Requests the upstream has not answered yet (each ends with a ReadyForQuery). */
   get inFlight(): number {
-    return this.units.length + (this.ext ? 1 : 0);
+    return this.units.length + (this.path.holding ? 1 : 0);
   }
 
   get isClosed(): boolean {
@@ -257,7 +280,7 @@ export class Session {
     try {
       frames = this.framer.push(chunk);
       if (frames.length === 0) return;
-      if (!this.ready || !(this.plugins.statementHooks || this.ext !== null || this.holdsCopyParse(frames))) {
+      if (!this.ready || !this.path.wanted(frames)) {
         this.forwardFrames(frames);
         return;
       }
@@ -267,7 +290,7 @@ export class Session {
     }
     this.clientBusy = true;
     this.socket.pause();
-    void this.processWithHooks(frames).then(
+    void this.path.process(frames).then(
       () => {
         this.clientBusy = false;
         if (!this.closed && !this.upstreamBlocked) this.socket.resume();
@@ -275,18 +298,8 @@ export class Session {
         this.clientBacklog = [];
         for (const c of backlog) this.onClientData(c);
       },
-      (err: unknown) => this.fail(toPgError(err, 'statement processing failed')),
+      (err: unknown) => this.fail(clientInputError(err)),
     );
-  }
-
-  /**
-   * Whether these frames hold a Parse that may be a COPY … TO STDOUT a plugin refuses (see
-   * Plugin.copyOut): they take the statement-hook path, which holds a unit's extended messages
-   * until its Sync and can end it with an error in the server's place.
-   */
-  private holdsCopyParse(frames: readonly { code: number; raw: Buffer }[]): boolean {
-    for (const f of frames) if (f.code === Frontend.Parse && this.plugins.mayCopyOut(f.raw)) return true;
-    return false;
   }
 
   /** Fast path: no statement hooks, so frames go upstream as they are; only units are counted. */
@@ -343,15 +356,15 @@ export class Session {
   }
 
   /** The unit a Sync (or Query) ends, carrying the Describes and the statements sent in it. */
-  private closeUnit(extra: { beforeReady?: Buffer[]; suppressReady?: boolean } = {}): Unit {
+  private closeUnit(extra: { suppressReady?: boolean; onReady?: (failed: boolean) => void } = {}): Unit {
     const answers = this.answers.closeUnit();
-    if (answers === null && this.openStatements.length === 0 && !this.openMarked && !extra.beforeReady && !extra.suppressReady) {
+    if (answers === null && this.openStatements.length === 0 && !this.openMarked && !extra.suppressReady) {
       return PLAIN_UNIT;
     }
     const unit: Unit = {
       kind: 'upstream',
-      beforeReady: extra.beforeReady ?? [],
       suppressReady: extra.suppressReady ?? false,
+      onReady: extra.onReady,
       answers,
       statements: this.openStatements,
       marked: this.openMarked,
@@ -366,7 +379,7 @@ export class Session {
     const answer = this.plugins.localCommand(this.info, text);
     if (answer === null) return false;
     if (answer instanceof PgError) this.answerLocally(text, () => [errorResponse(answer)], answer.code);
-    else this.answerLocally(text, () => textResult(answer.columns, answer.rows, answer.tag), null);
+    else this.answerLocally(text, () => localAnswer(answer), null);
     return true;
   }
 
@@ -380,15 +393,17 @@ export class Session {
 
   /**
    * Queues the proxy's own answer to a simple Query (a local command, or a statement a plugin
-   * denied or answered). While statements are tracked it is a client statement like any other:
-   * it starts now and ends when its answer is written.
+   * denied or answered), or to an Execute of a statement the proxy answers (its unit goes on).
+   * While statements are tracked it is a client statement like any other: it starts now and ends
+   * when its answer is written.
    */
-  private answerLocally(text: string, make: () => Buffer[], errorCode: string | null): void {
+  private answerLocally(text: string, make: () => Buffer[], errorCode: string | null, protocol: 'simple' | 'extended' = 'simple'): void {
+    const endsUnit = protocol === 'simple';
     if (!this.plugins.tracksStatements) {
-      this.pushLocal(make);
+      this.pushLocal(make, endsUnit);
       return;
     }
-    const trace = newTrace(text, 'simple');
+    const trace = newTrace(text, protocol);
     this.plugins.statementStart(this.info, trace);
     this.pushLocal(() => {
       const out = make();
@@ -396,7 +411,7 @@ export class Session {
       trace.ended = true;
       this.plugins.statementEnd(this.info, trace);
       return out;
-    });
+    }, endsUnit);
   }
 
   // ─────────────── statement tracking (spans, the statement behind a result) ───────────────
@@ -501,143 +516,20 @@ export class Session {
     this.close();
   }
 
-  private async processWithHooks(frames: readonly { code: number; raw: Buffer }[]): Promise<void> {
-    for (const f of frames) {
-      if (this.closed) return;
-      switch (f.code) {
-        case Frontend.Terminate:
-          this.clientTerminated();
-          return;
-        case Frontend.Query:
-          await this.simpleQuery(f.raw);
-          break;
-        case Frontend.Parse:
-        case Frontend.Bind:
-        case Frontend.Describe:
-        case Frontend.Execute:
-        case Frontend.Close:
-          // Messages of this unit the fast path already sent count as forwarded (see flushExtended).
-          this.ext ??= { frames: [], denied: null, forwarded: this.openForwarded };
-          this.openForwarded = false;
-          if (!this.ext.denied) this.ext.frames.push(f.raw);
-          break;
-        case Frontend.Flush:
-        case Frontend.Sync:
-          await this.flushExtended(f.code, f.raw);
-          break;
-        default:
-          // CopyData/CopyDone/CopyFail, FunctionCall, password messages: relayed as they are.
-          this.forwardFrames([f]);
-      }
-    }
-  }
-
-  private async simpleQuery(raw: Buffer): Promise<void> {
-    const text = decodeQuery(raw);
-    if (this.plugins.mayAnswerLocally(raw) && this.answeredLocally(text)) return;
-    if (this.plugins.mayCopyOut(raw) && this.refusedCopyOut(text)) return;
-    const outcome = await this.plugins.statement(this.info, { kind: 'query', text });
-    switch (outcome.action) {
-      case 'pass': {
-        const rewritten = outcome.statement.text ?? text;
-        if (this.plugins.tracksStatements) this.beginTrace(text, 'simple');
-        if (this.plugins.mentionsUnitWord(raw)) this.openMarked = true;
-        this.units.push(this.closeUnit());
-        this.link?.write(rewritten === text ? raw : encodeQuery(rewritten));
-        return;
-      }
-      case 'deny':
-        this.answerLocally(text, () => [errorResponse(outcome.error)], outcome.error.code);
-        return;
-      case 'answer': {
-        const r = outcome.result;
-        this.answerLocally(text, () => textResult(r.columns, r.rows, r.tag), null);
-        return;
-      }
-    }
-  }
-
-  /**
-   * Runs the statement hooks over the held extended messages and sends what passes. A denied
-   * message ends its unit as an error would on a server: the client gets the ErrorResponse
-   * after the answers to the messages before it, and the rest up to Sync is dropped.
-   */
-  private async flushExtended(code: number, raw: Buffer): Promise<void> {
-    const ext = this.ext ?? { frames: [], denied: null, forwarded: this.openForwarded };
-    this.ext = null;
-    this.openForwarded = false;
-    const out: Buffer[] = [];
-    let denied: PgError | null = null;
-    if (!ext.denied) {
-      for (const frame of ext.frames) {
-        const rewritten = await this.extendedHook(frame);
-        if (rewritten instanceof PgError) {
-          denied = ext.denied = rewritten;
-          break;
-        }
-        out.push(rewritten);
-      }
-    }
-    ext.frames = [];
+  /** Extended messages of the open unit, on their way upstream; false when the upstream is gone. */
+  private sendExtended(frames: readonly Buffer[]): boolean {
     const link = this.link;
-    if (!link) return;
+    if (!link) return false;
     const send: Buffer[] = [];
     const tracking = this.plugins.tracksStatements;
-    for (const b of out) this.extendedFrame(b[0]!, b, send, tracking);
+    for (const b of frames) this.extendedFrame(b[0]!, b, send, tracking);
     for (const b of send) link.write(b);
-    if (out.length > 0) ext.forwarded = true;
-    if (denied) {
-      if (!ext.forwarded && this.units.length === 0) this.write(errorResponse(denied));
-      else {
-        // The error must follow the upstream's answers to what was sent: a Sync makes the upstream
-        // mark that point with a ReadyForQuery, which is replaced by the error (the client's own
-        // Sync is answered later).
-        link.write(encodeSimple(Frontend.Sync));
-        this.units.push(this.closeUnit({ beforeReady: [errorResponse(denied)], suppressReady: true }));
-      }
-    }
-    if (code === Frontend.Flush) {
-      if (!ext.denied) link.write(raw);
-      this.ext = ext;
-      return;
-    }
-    if (ext.denied) this.pushLocal(() => []);
-    else {
-      this.units.push(this.closeUnit());
-      link.write(raw);
-    }
-  }
-
-  /** One Parse or Bind through the statement hooks: the bytes to send, or the denial. */
-  private async extendedHook(frame: Buffer): Promise<Buffer | PgError> {
-    const code = frame[0];
-    if (code === Frontend.Parse) {
-      const parse = decodeParse(frame);
-      if (this.plugins.mayCopyOut(frame)) {
-        const refused = this.plugins.copyOut(this.info, parse.text);
-        if (refused) return refused;
-      }
-      const outcome = await this.plugins.statement(this.info, { kind: 'parse', ...parse });
-      if (outcome.action === 'deny') return outcome.error;
-      if (outcome.action !== 'pass' || outcome.statement.kind !== 'parse') return frame;
-      this.statements.set(parse.name, outcome.statement.text);
-      return outcome.statement.text === parse.text ? frame : encodeParse({ ...parse, text: outcome.statement.text });
-    }
-    if (code === Frontend.Bind) {
-      const bind = decodeBind(frame);
-      const outcome = await this.plugins.statement(this.info, {
-        kind: 'bind', portal: bind.portal, statement: bind.statement, text: this.statements.get(bind.statement),
-        params: bind.params, paramFormats: bind.paramFormats, resultFormats: bind.resultFormats,
-      });
-      if (outcome.action === 'deny') return outcome.error;
-      return frame;
-    }
-    return frame;
+    return true;
   }
 
   /** Queue an answer made here; it goes out once everything before it was answered. */
-  private pushLocal(make: () => Buffer[]): void {
-    const unit: Unit = { kind: 'local', answer: (status) => [...make(), readyForQuery(status)] };
+  private pushLocal(make: () => Buffer[], endsUnit = true): void {
+    const unit: Unit = { kind: 'local', answer: endsUnit ? (status) => [...make(), readyForQuery(status)] : make };
     this.units.push(unit);
     if (this.units.length === 1) this.emitLocalUnits();
   }
@@ -749,6 +641,7 @@ export class Session {
         return index;
       }
       case Backend.ErrorResponse: {
+        this.unitFailed = true;
         // A FATAL from the server (wrong password, terminated backend) is the client's last word.
         if (isFatal(raw)) this.upstreamSaidFatal = true;
         this.answers.endResult();
@@ -842,9 +735,11 @@ export class Session {
     this.answers.unitDone(unit && unit.kind === 'upstream' ? unit.answers ?? undefined : undefined);
     if (this.liveTraces > 0) this.traceUnitEnd(unit);
     if (this.ready) this.plugins.readyForQuery(this.info, this.txStatus);
+    const failed = this.unitFailed;
+    this.unitFailed = false;
     if (unit && unit.kind === 'upstream') {
       this.units.shift();
-      for (const b of unit.beforeReady) this.write(b);
+      unit.onReady?.(failed);
       // Only outside a transaction: what it did is committed (or undone), and the proxy's own
       // SQL can run (the embedded backend is held by an open transaction until it ends).
       if (unit.marked && this.txStatus !== 'I') this.markedInTransaction = true;

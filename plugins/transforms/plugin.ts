@@ -18,6 +18,7 @@ import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } f
 import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
+import { mayChangeRegistry } from './registry-change.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
@@ -218,6 +219,13 @@ export class TransformsPlugin implements Plugin {
    * by OID and must learn of a table taking a target's place before that table's next read).
    */
   readonly unitWords = ['provenance.', 'create ', 'drop ', 'alter '];
+  /**
+   * Only a statement that may change the registry, or DDL, waits for it to be read again (see
+   * registry-change.ts): settings and reads that merely name `provenance.` do not.
+   */
+  marksUnit(text: string): boolean {
+    return mayChangeRegistry(this.opts.sql.analyse(text));
+  }
   /** Keyed by the result's id, which the seam hands to every hook of that result. */
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
 

@@ -10,43 +10,14 @@ import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { eachUpstream, type Target } from '../support/proxy-matrix.js';
 import { maskedTable } from '../support/masked-table.js';
-import { RawClient, sqlstate, type RawMessage } from '../support/raw-client.js';
+import { rawClient, runUnit as run } from '../support/raw-unit.js';
 import type { Plugin } from '../../plugins/hooks.js';
 
 function setup(t: Target, c: pg.Client): Promise<string> {
   return maskedTable(t, c, 'customers');
 }
 
-/** DataRow: Int16 count, then per field Int32 length (-1: null) and the bytes (text format here). */
-function values(m: RawMessage): (string | null)[] {
-  const n = m.body.readInt16BE(0);
-  const out: (string | null)[] = [];
-  let off = 2;
-  for (let i = 0; i < n; i++) {
-    const len = m.body.readInt32BE(off);
-    off += 4;
-    out.push(len < 0 ? null : m.body.toString('utf8', off, off + len));
-    if (len > 0) off += len;
-  }
-  return out;
-}
-
-/** The answer to what was sent: message codes, and the rows as text. */
-async function run(raw: RawClient, ...messages: Buffer[]): Promise<{ codes: string; rows: (string | null)[][]; errors: string[] }> {
-  raw.write(Buffer.concat(messages));
-  const answer = await raw.untilReady();
-  return {
-    codes: answer.map((m) => m.code).join(''),
-    rows: answer.filter((m) => m.code === 'D').map(values),
-    errors: answer.filter((m) => m.code === 'E').map((m) => sqlstate(m.body)),
-  };
-}
-
 const { parse, bind, describe, execute, sync, close, query } = serialize;
-
-async function rawClient(t: Target): Promise<RawClient> {
-  return RawClient.connect(t.port, t.kind === 'postgres' ? 'trustuser' : 'postgres');
-}
 
 /** A plugin after transforms that renames a result's email column: the rows must stay masked. */
 const renamer: Plugin = {
