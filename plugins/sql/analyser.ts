@@ -105,7 +105,11 @@ export class SqlAnalyser {
    * `SELECT 3 FROM t WHERE a = $1` share one), or null if the text does not parse. Cached.
    */
   fingerprint(text: string): string | null {
-    return this.cachedText(this.fingerprints, text, fingerprintSync);
+    // Some texts the grammar rejects come back from fingerprintSync as the error message.
+    return this.cachedText(this.fingerprints, text, (t) => {
+      const fp = fingerprintSync(t);
+      return /^[0-9a-f]{16}$/.test(fp) ? fp : false;
+    });
   }
 
   /** The text with its constants replaced by `$n` parameters, or null if it does not parse. Cached. */
@@ -113,12 +117,12 @@ export class SqlAnalyser {
     return this.cachedText(this.normalized, text, normalizeSync);
   }
 
-  private cachedText(cache: LRUCache<string, string | false>, text: string, fn: (t: string) => string): string | null {
+  private cachedText(cache: LRUCache<string, string | false>, text: string, fn: (t: string) => string | false): string | null {
     const hit = cache.get(text);
     if (hit !== undefined) return hit === false ? null : hit;
     let out: string | false;
     try {
-      out = text.length > MAX_TEXT ? false : fn(text);
+      out = this.analyse(text).ok ? fn(text) : false;
     } catch {
       out = false;
     }

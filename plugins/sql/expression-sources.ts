@@ -149,7 +149,7 @@ export function filter(e: ExprEnv, node: Node | undefined, clause: FilterClause)
   if ('NullTest' in node) return operandUse(e, node.NullTest.arg, clause);
   if ('BooleanTest' in node) return operandUse(e, node.BooleanTest.arg, clause);
   if ('SubLink' in node) {
-    sublink(e, node.SubLink, clause);
+    e.a.filter(sublink(e, node.SubLink, clause), clause, true);
     return;
   }
   e.a.filter(value(e, node), clause, true);
@@ -167,7 +167,7 @@ function operandUse(e: ExprEnv, operand: Node | undefined, clause: FilterClause)
     return;
   }
   if ('SubLink' in operand) {
-    sublink(e, operand.SubLink, clause);
+    e.a.filter(sublink(e, operand.SubLink, clause), clause, true);
     return;
   }
   e.a.filter(value(e, operand), clause, true);

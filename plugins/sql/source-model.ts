@@ -150,6 +150,9 @@ export class Analysis {
 
   /** Schemas searched for a relation: the temporary one first unless listed, then pg_catalog unless listed. */
   private schemas(forRelation: boolean): { schemas: string[]; anyTemp: boolean } {
+    if (this.session.user === undefined && this.session.searchPath.includes('$user')) {
+      this.uncertain('the session user is not known, so "$user" in the search_path cannot be resolved');
+    }
     const path = this.session.searchPath.flatMap((s) => (s === '$user' ? (this.session.user === undefined ? [] : [this.session.user]) : [s]));
     const out: string[] = [];
     let anyTemp = false;
@@ -170,6 +173,7 @@ export class Analysis {
   /** A relation as the server finds it, or a reason why not. */
   relation(schema: string | undefined, name: string): CatalogRelation | string {
     if (schema !== undefined) {
+      if (schema === 'pg_temp' && this.session.tempSchema === undefined) return 'the session\'s temporary schema is not known';
       const s = schema === 'pg_temp' && typeof this.session.tempSchema === 'string' ? this.session.tempSchema : schema;
       const r = this.catalog.relation(s, name);
       if (r === undefined) return this.need('relation', s, name);

@@ -125,6 +125,9 @@ export const CASES: readonly Case[] = [
   c('select email from customers where email OPERATOR(pg_catalog.=) $1', { cols: ['customers.email'], filters: ['where:customers.email'] }),
 
   // Reading around: expressions, whole rows, subqueries, set operations, views, functions.
+  c('select id from customers where (select max(email) from customers) = $1', { cols: ['customers.id'], filters: ['where:~customers.email'] }),
+  c('select id from customers where (select bool_or(email is null) from customers)', { cols: ['customers.id'], filters: ['where:~customers.email'] }),
+  c('select lower(email) as e from customers group by e', { cols: ['expr(customers.email)'], filters: ['group by:~customers.email'] }),
   c("select email || '' from customers", { cols: ['expr(customers.email)'] }),
   c('select lower(email) from customers', { cols: ['expr(customers.email)'] }),
   c('select row_to_json(c) from customers c', { cols: [ALL] }),
@@ -208,6 +211,7 @@ export const CASES: readonly Case[] = [
   c('create index on customers (email)', { results: 0, certain: false }),
   c('set search_path = app; select email from customers', { certain: false }, { statement: 1 }),
   c('set search_path = app', { results: 0, certain: true }),
+  c('select email from customers', { certain: false }, { session: { searchPath: ['$user', 'public'], tempSchema: null } }),
   c('create view v2 as select email from customers', { results: 0, certain: true, flows: [] }),
 ];
 

@@ -43,7 +43,7 @@ function memoryCatalog(): MemoryCatalog {
   for (const r of RELATIONS) c.addRelation(r);
   c.addRelation({ ...rel(16420, 'pg_temp', 'orders', ['id']), schema: 'pg_temp' });
   for (const f of [
-    fn('lower', 1), fn('upper', 1), fn('length', 1), fn('row_to_json', 1), fn('row_to_json', 2), fn('to_jsonb', 1),
+    fn('lower', 1), fn('bool_or', 1, { kind: 'aggregate' }), fn('upper', 1), fn('length', 1), fn('row_to_json', 1), fn('row_to_json', 2), fn('to_jsonb', 1),
     fn('max', 1, { kind: 'aggregate' }), fn('count', 0, { kind: 'aggregate' }), fn('count', 1, { kind: 'aggregate' }),
     fn('string_agg', 2, { kind: 'aggregate' }), fn('row_number', 0, { kind: 'window' }), fn('lag', 3, { kind: 'window', defaults: 2 }),
     fn('split_part', 3), fn('generate_series', 2, { returnsSet: true }), fn('generate_series', 3, { returnsSet: true }),
@@ -98,6 +98,9 @@ describe('column sources over an in-memory catalog', () => {
     const unsure = sourcesOf('select id from orders', { searchPath: ['public'] })[0];
     expect(unsure?.certain).toBe(false);
     expect(unsure?.reasons.join()).toMatch(/temporary table/);
+    const explicit = sourcesOf('select id from pg_temp.orders', { searchPath: ['public'], tempSchema: 'pg_temp_3' })[0];
+    expect(explicit?.results[0]?.columns).toEqual([{ kind: 'column', oid: 16420, attnum: 1 }]);
+    expect(sourcesOf('select id from pg_temp.orders', { searchPath: ['public'] })[0]?.certain).toBe(false);
   });
 
   it('names what was not understood', () => {

@@ -1,0 +1,142 @@
+/**
+ * PgCatalog against a real PostgreSQL: it loads what statements need with its own queries, the
+ * column-source cases give the same answers as over the in-memory catalog, built-ins are told from
+ * functions that may read tables, and invalidation makes changed views read again.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import pg from 'pg';
+import { SqlAnalyser } from '../../plugins/sql/analyser.js';
+import { PgCatalog } from '../../plugins/sql/catalog.js';
+import { loadColumnSources, type SessionNames, type StatementSources } from '../../plugins/sql/column-sources.js';
+import type { SqlRunner } from '../../plugins/registry/migrate.js';
+import { attachPgCluster } from '../support/pg-cluster.js';
+import { CASES, check, SCHEMA_SQL, type NameOf } from './column-sources-cases.js';
+
+const cluster = attachPgCluster(inject('pg'));
+const DATABASE = 'sql_catalog_test';
+
+let client: pg.Client;
+let runner: SqlRunner & { count: number };
+let analyser: SqlAnalyser;
+const names = new Map<string, string>();
+
+const nameOf: NameOf = (oid, attnum) => names.get(`${oid}.${attnum}`) ?? `${oid}.${attnum}`;
+const SESSION: SessionNames = { searchPath: ['$user', 'public'], user: 'postgres', tempSchema: null };
+
+beforeAll(async () => {
+  await cluster.psql(`DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE};`);
+  client = new pg.Client({ connectionString: cluster.url({ database: DATABASE }) });
+  await client.connect();
+  await client.query(SCHEMA_SQL);
+  runner = {
+    count: 0,
+    async query(sql, params = []) {
+      runner.count++;
+      return { rows: (await client.query<Record<string, unknown>>(sql, [...params])).rows };
+    },
+    async exec(sql) {
+      await client.query(sql);
+    },
+  };
+  analyser = await SqlAnalyser.load();
+  const { rows } = await client.query<{ oid: string; attnum: number; name: string }>(`
+    SELECT c.oid::int8 AS oid, a.attnum, CASE WHEN n.nspname = 'public' THEN '' ELSE n.nspname || '.' END || c.relname || '.' || a.attname AS name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+     WHERE n.nspname IN ('public', 'app') AND a.attnum > 0`);
+  for (const r of rows) names.set(`${r.oid}.${r.attnum}`, r.name);
+});
+
+afterAll(async () => {
+  await client.end();
+  await cluster.psql(`DROP DATABASE IF EXISTS ${DATABASE}`);
+});
+
+async function sources(catalog: PgCatalog, sql: string, session: SessionNames = SESSION): Promise<StatementSources[]> {
+  const parsed = analyser.analyse(sql);
+  if (!parsed.ok) throw new Error(parsed.message);
+  return loadColumnSources(parsed.readings[0] ?? [], { catalog, session, analyser });
+}
+
+describe('the catalog of a real PostgreSQL', () => {
+  it('gives every case the same sources as the in-memory catalog', async () => {
+    const catalog = new PgCatalog(runner);
+    for (const t of CASES) {
+      const got = (await sources(catalog, t.sql, t.session))[t.statement ?? 0];
+      if (got === undefined) throw new Error(`no statement in ${t.sql}`);
+      try {
+        check(got, t.expect, nameOf);
+      } catch (err) {
+        throw new Error(`${t.sql}: ${String(err)}`);
+      }
+      expect(got.needs, t.sql).toEqual([]);
+    }
+  });
+
+  it('loads a statement once, then answers from its cache', async () => {
+    const catalog = new PgCatalog(runner);
+    await sources(catalog, 'select domain, lower(domain) from email_domains');
+    const before = runner.count;
+    await sources(catalog, 'select domain, lower(domain) from email_domains');
+    expect(runner.count).toBe(before);
+  });
+
+  it('tells built-ins that compute from their arguments from functions that may read tables', async () => {
+    const catalog = new PgCatalog(runner);
+    await catalog.load([
+      { what: 'function', schema: 'pg_catalog', name: 'lower' },
+      { what: 'function', schema: 'pg_catalog', name: 'count' },
+      { what: 'function', schema: 'pg_catalog', name: 'query_to_xml' },
+      { what: 'function', schema: 'pg_catalog', name: 'jsonb_each' },
+      { what: 'function', schema: 'public', name: 'leak' },
+      { what: 'function', schema: 'public', name: 'keep' },
+    ]);
+    expect(catalog.functions('pg_catalog', 'lower')?.every((f) => !f.mayReadTables && f.volatility === 'immutable')).toBe(true);
+    expect(catalog.functions('pg_catalog', 'count')?.map((f) => f.kind)).toContain('aggregate');
+    expect(catalog.functions('pg_catalog', 'query_to_xml')?.every((f) => f.mayReadTables)).toBe(true);
+    expect(catalog.functions('pg_catalog', 'jsonb_each')?.[0]?.outputColumns).toEqual(['key', 'value']);
+    expect(catalog.functions('public', 'leak')).toEqual([expect.objectContaining({ language: 'sql', volatility: 'stable', mayReadTables: true, argCount: 1 })]);
+    expect(catalog.functions('public', 'keep')?.[0]?.kind).toBe('procedure');
+    expect(catalog.functions('public', 'lower')).toEqual([]);
+  });
+
+  it('reads relations, their kinds and columns, and view definitions with every name qualified', async () => {
+    // The connection's own search_path must not change how definitions are printed.
+    await client.query('SET search_path = public, app');
+    const catalog = new PgCatalog(runner);
+    await catalog.load(['customers', 'nested', 'mv_emails', 'orders'].map((name) => ({ what: 'relation' as const, schema: 'public', name })));
+    expect(catalog.relation('public', 'customers')).toMatchObject({ kind: 'table', columns: [{ name: 'id', attnum: 1 }, { name: 'email', attnum: 2 }, { name: 'name', attnum: 3 }, { name: 'created', attnum: 4 }] });
+    expect(catalog.relation('app', 'customers')).toMatchObject({ kind: 'table', columns: [{ name: 'id', attnum: 1 }, { name: 'email', attnum: 2 }] });
+    expect(catalog.relation('public', 'nested')?.definition).toMatch(/public\.customer_emails/);
+    expect(catalog.relation('public', 'mv_emails')).toMatchObject({ kind: 'matview', definition: expect.stringMatching(/public\.customers/) });
+    expect(catalog.relation('public', 'nosuch')).toBeUndefined();
+    expect(catalog.relation('app', 'orders')).toBeNull();
+    await client.query('RESET search_path');
+  });
+
+  it('reads a changed view again once invalidated', async () => {
+    const catalog = new PgCatalog(runner);
+    const emailOf = async (): Promise<string | undefined> => {
+      const s = (await sources(catalog, 'select email from customer_emails'))[0]?.results[0]?.columns[0];
+      return s?.kind === 'column' ? nameOf(s.oid, s.attnum) : s?.kind;
+    };
+    expect(await emailOf()).toBe('customers.email');
+    await client.query('CREATE OR REPLACE VIEW public.customer_emails AS SELECT id, name AS email FROM public.customers');
+    try {
+      expect(await emailOf()).toBe('customers.email');
+      const version = catalog.version;
+      catalog.invalidate();
+      expect(catalog.version).toBe(version + 1);
+      expect(await emailOf()).toBe('customers.name');
+    } finally {
+      await client.query('CREATE OR REPLACE VIEW public.customer_emails AS SELECT id, email FROM public.customers');
+    }
+  });
+
+  it('drops a load that an invalidation overtook', async () => {
+    const catalog = new PgCatalog(runner);
+    const loading = catalog.load([{ what: 'relation', schema: 'public', name: 'orders' }]);
+    catalog.invalidate();
+    await loading;
+    expect(catalog.relation('public', 'orders')).toBeUndefined();
+  });
+});
