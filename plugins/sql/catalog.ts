@@ -109,9 +109,11 @@ const VOLATILITY = { i: 'immutable', s: 'stable', v: 'volatile' } as const;
 const PROKIND = { f: 'function', a: 'aggregate', w: 'window', p: 'procedure' } as const;
 
 // Every name and operator is qualified, so whatever the connection's search_path holds, these read
-// the system catalogs; the search_path is still fixed first because pg_get_viewdef qualifies only
-// the names that the current search_path would not find.
-const FIX_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)";
+// the system catalogs. pg_get_viewdef qualifies only the names the current search_path would not
+// find, so the relations query fixes the search_path first: a condition without columns is a
+// one-time filter, run before any row is read, and set_config(…, true) lasts until the end of the
+// transaction (this statement, on a connection not in a transaction block).
+const FIX_SEARCH_PATH = "(SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)) IS NOT NULL";
 
 const RELATIONS_SQL = `
 SELECT c.oid::pg_catalog.int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::pg_catalog.text AS kind,
@@ -121,7 +123,7 @@ SELECT c.oid::pg_catalog.int8 AS oid, n.nspname AS schema, c.relname AS name, c.
           FROM pg_catalog.pg_attribute a
          WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.relname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
+ WHERE ${FIX_SEARCH_PATH} AND c.relname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
 
 const FUNCTIONS_SQL = `
 SELECT p.oid::pg_catalog.int8 AS oid, n.nspname AS schema, p.proname AS name, l.lanname AS language,
@@ -167,7 +169,9 @@ function outputColumns(names: string[] | null, modes: string[] | null): string[]
 /**
  * A catalog read from a PostgreSQL (or PGlite) database over the proxy's own connection, loading
  * by name what statements need and keeping it until `invalidate()` (after DDL, or when told the
- * catalog changed). The connection's search_path is set to `pg_catalog, pg_temp` by every load.
+ * catalog changed). Its queries run on the connection as they come: give it one that is not left
+ * in a transaction block by another user (the relations query sets the search_path for its
+ * transaction).
  */
 export class PgCatalog implements LoadableCatalog {
   private relations = new Map<string, CatalogRelation | null>();
@@ -220,7 +224,6 @@ export class PgCatalog implements LoadableCatalog {
     const want = { relation: names('relation'), function: names('function'), operator: names('operator'), type: names('type') };
     if (Object.values(want).every((w) => w.length === 0)) return;
     const generation = this.generation;
-    await this.db.query(FIX_SEARCH_PATH);
     const [rels, fns, ops, tys] = await Promise.all([
       want.relation.length > 0 ? this.db.query(RELATIONS_SQL, [want.relation]) : { rows: [] },
       want.function.length > 0 ? this.db.query(FUNCTIONS_SQL, [want.function]) : { rows: [] },

@@ -3,7 +3,7 @@
  * table columns a predicate, ordering or grouping key compares.
  */
 import type { Node, SubLink, FuncCall, WindowDef, A_Expr } from 'libpg-query';
-import { resolveColumnRef, type Ctes, type Scope } from './source-scope.js';
+import { resolveColumnRef, rowField, type Ctes, type Scope } from './source-scope.js';
 import { EMPTY, merge, names, unknownVal, type Analysis, type FilterClause, type Val } from './source-model.js';
 import { selectOutputs } from './query-sources.js';
 
@@ -22,7 +22,7 @@ const COMBINING = new Set([
 ]);
 
 /** Nodes without a value of a table in them. */
-const CONSTANT = new Set(['A_Const', 'ParamRef', 'SQLValueFunction', 'SetToDefault', 'A_Star', 'String', 'Integer', 'Float', 'Boolean', 'TypeName']);
+const CONSTANT = new Set(['A_Const', 'ParamRef', 'SQLValueFunction', 'SetToDefault', 'CurrentOfExpr', 'A_Star', 'String', 'Integer', 'Float', 'Boolean', 'TypeName']);
 
 /** Comparison operators: their result shows no more of an operand than how it compares. */
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '!~~', '~~*', '!~~*', '~', '!~', '~*', '!~*']);
@@ -84,6 +84,14 @@ export function value(e: ExprEnv, node: Node | undefined): Val {
   }
   if ('FuncCall' in node) return call(e, node.FuncCall);
   if ('SubLink' in node) return sublink(e, node.SubLink, null);
+  if ('A_Indirection' in node) {
+    const { arg, indirection = [] } = node.A_Indirection;
+    const [first, ...rest] = indirection;
+    const field = arg !== undefined && 'ColumnRef' in arg && first !== undefined && 'String' in first
+      ? rowField(e.scope, arg.ColumnRef.fields ?? [], first.String.sval ?? '')
+      : null;
+    if (field !== null) return rest.length === 0 ? field : merge([field, ...rest.map((x) => value(e, x))]);
+  }
   if (COMBINING.has(kind)) return merge(children(bodyOf(node)).map((c) => value(e, c)));
   return unknownVal(`the expression form ${kind} is not understood`);
 }

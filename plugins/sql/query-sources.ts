@@ -2,7 +2,7 @@
  * A query's output columns and what each is made of: WITH, set operations, VALUES, the select
  * list (with `*` expanded), and the keys that filter, group and order its rows.
  */
-import type { Node, SelectStmt, WithClause } from 'libpg-query';
+import type { CommonTableExpr, Node, SelectStmt, WithClause } from 'libpg-query';
 import { filter, outputName, value, windowKeys, type ExprEnv } from './expression-sources.js';
 import { fromItem } from './from-sources.js';
 import { dmlOutputs } from './dml-sources.js';
@@ -32,9 +32,8 @@ export function renamed<T extends { readonly name: string }>(cols: readonly T[],
 export function withClause(a: Analysis, w: WithClause | undefined, outer: Scope | null, parent: Ctes | null): Ctes | null {
   if (w === undefined) return parent;
   const ctes: Ctes = { map: new Map(), parent };
-  for (const item of w.ctes ?? []) {
-    if (!('CommonTableExpr' in item)) continue;
-    const cte = item.CommonTableExpr;
+  const list = (w.ctes ?? []).flatMap((item) => ('CommonTableExpr' in item ? [item.CommonTableExpr] : []));
+  for (const cte of w.recursive === true ? recursiveOrder(a, list, ctes) : list) {
     const name = cte.ctename ?? '';
     const query = cte.ctequery;
     const aliases = names(cte.aliascolnames);
@@ -68,6 +67,27 @@ export function withClause(a: Analysis, w: WithClause | undefined, outer: Scope 
     ctes.map.set(name, [...outputs, ...extra]);
   }
   return ctes;
+}
+
+/**
+ * Under WITH RECURSIVE every CTE of the list is visible in every other (the server orders them
+ * by their references), so a name must never fall through to a table while its CTE is still to
+ * come: each is marked pending until analysed, in an order where the ones it names come first.
+ */
+function recursiveOrder(a: Analysis, list: readonly CommonTableExpr[], ctes: Ctes): CommonTableExpr[] {
+  const pending = new Map(list.map((c) => [c.ctename ?? '', c]));
+  for (const name of pending.keys()) ctes.map.set(name, `WITH query ${name} is referred to before it can be analysed`);
+  const ordered: CommonTableExpr[] = [];
+  while (pending.size > 0) {
+    const ready = [...pending.values()].find((c) => [...pending.keys()].every((n) => n === c.ctename || !referencesName(c.ctequery, n)));
+    if (ready === undefined) {
+      a.uncertain('WITH RECURSIVE queries refer to each other');
+      break;
+    }
+    ordered.push(ready);
+    pending.delete(ready.ctename ?? '');
+  }
+  return ordered;
 }
 
 function referencesName(node: unknown, name: string): boolean {

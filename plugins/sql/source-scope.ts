@@ -137,3 +137,16 @@ export function resolveColumnRef(scope: Scope | null, fields: readonly Node[]): 
   }
   return unknownVal(`missing FROM-clause entry for ${dotted(qualifier)}`);
 }
+
+/**
+ * `(t).c` or `(t.*).c` where t names a FROM item: the server reads it as the column itself. Null
+ * when the reference is not to a whole row (a field of a composite column is an expression).
+ */
+export function rowField(scope: Scope | null, fields: readonly Node[], field: string): Val | null {
+  const parts = fields.flatMap((f) => ('String' in f ? [f.String.sval ?? ''] : []));
+  const star = fields.some((f) => 'A_Star' in f);
+  if (!star && parts.length !== 1) return null;
+  if (!star) for (let s = scope; s !== null; s = s.parent) if (bareColumn(s.rtes, parts[0] ?? '') !== null) return null;
+  const rte = findRte(scope, parts.slice(-2));
+  return rte === null ? null : column(rte, field);
+}
