@@ -127,12 +127,13 @@ function rangeFunction(a: Analysis, r: NonNullable<Extract<Node, { RangeFunction
     if (typeof candidates === 'string') return unknownRte(a, refname, candidates);
     const reader = candidates.find((c) => c.mayReadTables);
     if (reader !== undefined) return unknownRte(a, refname, `function ${dotted([reader.schema, reader.name])} may read tables`);
-    const defined = coldefs !== undefined && 'List' in coldefs ? (coldefs.List.items ?? []).flatMap((c) => ('ColumnDef' in c ? [c.ColumnDef.colname ?? ''] : [])) : [];
+    // A column definition list belongs to its function in ROWS FROM, to the only one otherwise.
+    const defs = coldefs !== undefined && 'List' in coldefs ? coldefs.List.items ?? [] : single ? r.coldeflist ?? [] : [];
+    const defined = defs.flatMap((c) => ('ColumnDef' in c ? [c.ColumnDef.colname ?? ''] : []));
     const declared = candidates[0]?.outputColumns ?? null;
     const fnNames = defined.length > 0 ? defined : declared ?? [single && refname !== null ? refname : parts.at(-1) ?? '?column?'];
     for (const n of fnNames) columns.push({ name: n, val: args, bare: true, star: true });
   }
-  for (const c of r.coldeflist ?? []) if ('ColumnDef' in c && columns.length === 0) columns.push({ name: c.ColumnDef.colname ?? '', val: EMPTY, bare: true, star: true });
   if (r.ordinality === true) columns.push({ name: 'ordinality', val: EMPTY, bare: true, star: true });
   return { refname, schema: null, columns: renamed(columns, names(r.alias?.colnames)), opaque: EMPTY, system: false, visible: true };
 }

@@ -115,6 +115,22 @@ export const CASES: readonly Case[] = [
   c('with customers as (select email from customers) select email from customers', { cols: ['customers.email'] }),
   c('delete from orders where id = $1 returning *', { cols: ['orders.id', 'orders.customer_id', 'orders.amount'], filters: ['where:orders.id'] }),
   c('update customers set name = $1 where current of c1', { results: 0, flows: [] }),
+  c("select id from customers where email similar to 'a%' and name is distinct from $1 and (id, name) > (1, 'x')", {
+    cols: ['customers.id'], filters: ['where:customers.email', 'where:customers.name', 'where:~customers.id', 'where:~customers.name'],
+  }),
+  c('select count(*) filter (where email is null) over w from customers window w as (partition by name)', {
+    cols: ['expr(customers.email)'], filters: ['window:customers.name'],
+  }),
+  c('select name, created, count(*) from customers group by grouping sets ((name), (created), ())', {
+    cols: ['customers.name', 'customers.created', 'expr()'], filters: ['group by:customers.created', 'group by:customers.name'],
+  }),
+  c('select c.id, g from customers c left join lateral generate_series(1, c.id) g on true', { cols: ['customers.id', 'expr(customers.id)'] }),
+  c('select * from rows from (generate_series(1, 2), unnest(array[1])) with ordinality as r(a, b, n)', { cols: ['expr()', 'expr()', 'expr()'] }),
+  c('select o.amount, x.id from orders o join customers c using (id) as x', { cols: ['orders.amount', 'orders.id'], filters: ['join:customers.id', 'join:orders.id'] }),
+  c('select (select (select c.email) from orders o where o.customer_id = c.id limit 1) from customers c', {
+    cols: ['expr(customers.email)'], filters: ['where:customers.id', 'where:orders.customer_id'],
+  }),
+  c('declare c2 cursor with hold for select c.name from customer_emails e join customers c using (id)', { results: 0, cursor: ['customers.name'], filters: ['join:customers.id'] }),
   c('select email from customers c tablesample bernoulli (50)', { cols: ['customers.email'] }),
   c('select email from customers for update', { cols: ['customers.email'] }),
   c('select email from customers limit (select count(*) from orders)', { cols: ['customers.email'] }),
@@ -170,6 +186,12 @@ export const CASES: readonly Case[] = [
   c('select xmlelement(name e, email) from customers', { cols: ['expr(customers.email)'] }),
   c('select k, v from customers c, jsonb_each(to_jsonb(c)) as x(k, v)', { cols: [ALL, ALL] }),
   c('select g from generate_series(1, 3) g', { cols: ['expr()'] }),
+  c('select nullif(email, name), greatest(id, 0), substring(email from 2 for 3), extract(year from created) from customers', {
+    cols: ['expr(customers.email,customers.name)', 'expr(customers.id)', 'expr(customers.email)', 'expr(customers.created)'],
+  }),
+  c("select r.a from customers c, json_to_record(json_build_object('a', c.email)) as r(a text)", { cols: ['expr(customers.email)'] }),
+  c("select x.v from customers c, xmltable('/r' passing xmlelement(name r, c.email) columns v text path '.') x", { cols: ['expr(customers.email)'] }),
+  c('insert into app.customers default values returning *', { cols: ['app.customers.id', 'app.customers.email'], flows: [] }),
   c('select u from customers c, unnest(array[c.email]) u', { cols: ['expr(customers.email)'] }),
   c('select v.column1 from (values ((select email from customers limit 1))) v', { cols: ['expr(customers.email)'] }),
   c("values (1, 'a')", { cols: ['expr()', 'expr()'] }),

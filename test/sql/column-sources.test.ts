@@ -49,11 +49,12 @@ function memoryCatalog(): MemoryCatalog {
     fn('split_part', 3), fn('generate_series', 2, { returnsSet: true }), fn('generate_series', 3, { returnsSet: true }),
     fn('unnest', 1, { returnsSet: true }), fn('json_build_object', 1, { variadic: true }),
     fn('jsonb_each', 1, { returnsSet: true, outputColumns: ['key', 'value'] }),
-    fn('query_to_xml', 4, { mayReadTables: true }),
+    fn('query_to_xml', 4, { mayReadTables: true }), fn('nullif', 2), fn('substring', 3), fn('extract', 2), fn('json_to_record', 1, { returnsSet: false }),
+    fn('similar_to_escape', 1), fn('similar_to_escape', 2),
     user('public', 'leak', 1), user('public', 'same', 1), user('public', 'all_emails', 0, { returnsSet: true }),
     user('public', 'keep', 1, { kind: 'procedure' }), user('public', 'eq3', 2), user('app', 'lower', 1),
   ]) c.addFunction(f);
-  for (const op of ['=', '<>', '<', '>', '<=', '>=', '||', '+', '*', '~~']) c.addOperator('pg_catalog', op, true);
+  for (const op of ['=', '<>', '<', '>', '<=', '>=', '||', '+', '*', '~~', '~']) c.addOperator('pg_catalog', op, true);
   c.addOperator('public', '===', false);
   for (const t of ['int4', 'text', 'varchar', 'numeric', 'date', 'bool']) c.addType('pg_catalog', t, true);
   c.addType('public', 'email_address', false);
