@@ -6,47 +6,57 @@
  * - `results`: each result the statement returns (a SELECT, RETURNING), column by column:
  *   `{kind:'column', oid, attnum}` for a plain reference to a table column, `{kind:'expression',
  *   reads}` for a value computed from the table columns `reads`, `{kind:'unknown', reason, reads}`
- *   where the analysis cannot be sure (`reads` then holds what it did see);
+ *   where the analysis cannot be sure (`reads` then holds what it did see). A plain reference
+ *   through a view is reported as the view's table column, while the server's RowDescription
+ *   names the view's own column;
  * - `filters`: table columns compared, grouped or ordered by (WHERE, JOIN ON/USING/NATURAL,
  *   GROUP BY, HAVING, ORDER BY, DISTINCT ON, window PARTITION BY/ORDER BY, LIMIT/OFFSET, ON CONFLICT
- *   and MERGE conditions), `direct` when compared as they are rather than through an expression;
+ *   and MERGE conditions, a view's own WHERE), `direct` when compared as they are rather than
+ *   through an expression (a function or cast on a column can show its value in an error message
+ *   or through a side effect);
  * - `flows`: table columns whose values go elsewhere than to a result: INSERT (… SELECT, VALUES,
  *   ON CONFLICT DO UPDATE), UPDATE SET, MERGE, CREATE TABLE AS / CREATE MATERIALIZED VIEW, SELECT
  *   INTO, COPY (table or query) TO, CALL arguments, EXPLAIN ANALYZE, REFRESH MATERIALIZED VIEW;
  * - `cursor` for DECLARE (its query's columns, for the FETCHes that return them) and `fetch` for
- *   FETCH; `prepare` for PREPARE (the analysis of its statement) and `execute` for EXECUTE;
+ *   FETCH; `prepare` for PREPARE (the analysis of its statement) and `execute` for EXECUTE: the
+ *   caller maps them, by name, within the session;
  * - `certain`, false with `reasons` when anything above is not sure.
  *
  * Understood:
  * - names: the session's search_path (pg_catalog first unless listed, the temporary schema first
  *   for relations unless listed, `$user`), schema-qualified names, quoted and `U&` identifiers (the
- *   parser resolves them), CTE names before tables, aliases and column aliases, system columns;
+ *   parser resolves them), CTE names before tables (a CTE is not visible in its own body unless
+ *   RECURSIVE, where every CTE of the list sees every other), aliases and column aliases, system
+ *   columns, outer-level (correlated) references;
  * - FROM: tables, partitioned and foreign tables, views (their definitions from the catalog analysed
  *   like any query, recursively), materialized views (their columns are copies: expressions of what
  *   their query reads), CTEs (RECURSIVE, SEARCH, CYCLE, data-modifying ones with RETURNING),
  *   subqueries, LATERAL, joins of every kind with ON, USING (and its alias), NATURAL and join
  *   aliases, VALUES, TABLESAMPLE, XMLTABLE, functions (ROWS FROM, WITH ORDINALITY, column
  *   definition lists) when they are built-ins that compute from their arguments;
- * - select lists: `*` and `t.*` expanded, whole-row references (`c`, `c.*` in an expression, `(c).x`)
- *   reading every column, operators, casts, function calls, aggregates (ORDER BY, FILTER), window
- *   functions, CASE, COALESCE, GREATEST/LEAST, NULLIF, arrays, rows, COLLATE, subscripts, XML
- *   expressions, scalar/ARRAY/EXISTS/IN/ANY/ALL subqueries (correlated too), set operations (every
- *   arm feeds every output column, which is never plain);
+ * - select lists: `*` and `t.*` expanded, `(t).c` as the column c, whole-row references (`t`, `t.*`
+ *   in an expression) reading every column, operators, casts, function calls, aggregates (ORDER BY,
+ *   FILTER), window functions, CASE, COALESCE, GREATEST/LEAST, NULLIF, arrays, rows, COLLATE,
+ *   subscripts and fields, XML expressions, scalar/ARRAY/EXISTS/IN/ANY/ALL subqueries, set
+ *   operations (every arm feeds every output column, which is never plain);
  * - statements: SELECT, INSERT, UPDATE, DELETE, MERGE, CREATE TABLE AS, SELECT INTO, COPY, CALL,
  *   DECLARE/FETCH, PREPARE/EXECUTE, EXPLAIN, REFRESH MATERIALIZED VIEW, and utility statements that
  *   read no table data (SET, SHOW, BEGIN…, CREATE TABLE/VIEW/FUNCTION, DROP, GRANT…).
  *
  * Reported as unknown (and `certain: false`): a function, procedure or operator that is not a
  * built-in computing from its arguments only (user-defined, or built-ins that run queries or read
- * files, cursors and large objects: query_to_xml, cursor_to_xml, ts_stat…), a cast to a
- * user-defined type (its input function or domain checks may run any code), a name that does not
- * resolve or is ambiguous, a temporary table that may shadow a name when the session's temporary
- * schema is not given, `*` over a FROM function whose columns are not known, a view definition that
- * cannot be read or nests too deep, an expression or FROM form not listed above, DO, any other
- * utility statement (ALTER TABLE, CREATE INDEX… can show values through errors), and statements
- * after one in the same text that may change what names mean (DDL, SET).
- * Not seen: inheritance children and partitions are reported as their parent's columns; the
- * statistics catalogs (pg_stats) are reported as their own columns.
+ * files, cursors and large objects: query_to_xml, cursor_to_xml, ts_stat…), a cast or column
+ * definition to a user-defined type (its input function or domain checks may run any code), a
+ * name that does not resolve or is ambiguous, a temporary table that may shadow a name when the
+ * session's temporary schema is not given, `$user` when the user is not, `*` over a FROM function
+ * whose columns are not known, a view definition that cannot be read or nests too deep, an
+ * expression or FROM form not listed above, DO, any other utility statement (ALTER TABLE, CREATE
+ * INDEX, CREATE TRIGGER… can show values through errors or later), and the statements after one
+ * in the same text that may change what names mean (DDL, SET, a call of set_config, anything the
+ * analysis is unsure of).
+ * Not seen: code the server runs on its own (triggers, rules, column defaults, policies);
+ * inheritance children and partitions are reported as their parent's columns; the statistics
+ * catalogs (pg_stats) are reported as their own columns.
  */
 import type { Node } from 'libpg-query';
 import type { Reading, SqlAnalyser } from './analyser.js';
@@ -90,7 +100,7 @@ const NO_DATA = new Set([
 /** Statements after which the next ones of a text still mean what the catalog and session say. */
 const KEEPS_NAMES = new Set([
   'SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'TransactionStmt', 'VariableShowStmt', 'DeclareCursorStmt',
-  'FetchStmt', 'ClosePortalStmt', 'ExplainStmt', 'CopyStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'CallStmt', 'ExecuteStmt',
+  'FetchStmt', 'ClosePortalStmt', 'ExplainStmt', 'CopyStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'ExecuteStmt',
   'PrepareStmt', 'DeallocateStmt', 'LockStmt',
 ]);
 
@@ -254,9 +264,28 @@ export function readingSources(reading: Reading, env: SourcesEnv): StatementSour
       const reason = `an earlier statement of the same text (${changer}) may change what its names mean`;
       out.push({ ...s, certain: false, reasons: [...s.reasons, reason] });
     }
-    if (changer === null && !KEEPS_NAMES.has(kindOf(stmt))) changer = kindOf(stmt);
+    if (changer === null) changer = mayChangeNames(stmt, s);
   }
   return out;
+}
+
+/**
+ * Why the statements after `stmt` in its text may not mean what the catalog and the session say,
+ * or null: DDL and SET change them, and so may anything the analysis is unsure of or a call of
+ * set_config (search_path, role).
+ */
+function mayChangeNames(stmt: Node, s: StatementSources): string | null {
+  if (!KEEPS_NAMES.has(kindOf(stmt))) return kindOf(stmt);
+  if (!s.certain) return `a ${kindOf(stmt)} the analysis is unsure of`;
+  return callsSetConfig(stmt) ? 'a call of set_config' : null;
+}
+
+function callsSetConfig(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(callsSetConfig);
+  if (node === null || typeof node !== 'object') return false;
+  const f = (node as { FuncCall?: { funcname?: Node[] } }).FuncCall;
+  if (f !== undefined && names(f.funcname).at(-1) === 'set_config') return true;
+  return Object.values(node).some(callsSetConfig);
 }
 
 const MAX_LOAD_ROUNDS = 8;

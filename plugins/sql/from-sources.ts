@@ -49,7 +49,8 @@ export function fromItem(a: Analysis, node: Node, left: readonly Rte[], outer: S
     for (const c of t.columns ?? []) {
       if (!('RangeTableFuncCol' in c)) continue;
       const col = c.RangeTableFuncCol;
-      const val = col.for_ordinality === true ? EMPTY : merge([doc, value(e, col.colexpr), value(e, col.coldefexpr)]);
+      const problem = col.typeName === undefined ? null : a.typeProblem(names(col.typeName.names));
+      const val = col.for_ordinality === true ? EMPTY : merge([doc, value(e, col.colexpr), value(e, col.coldefexpr), problem === null ? EMPTY : unknownVal(problem)]);
       cols.push({ name: col.colname ?? '', val, bare: true, star: true });
     }
     return [{ refname: t.alias?.aliasname ?? null, schema: null, columns: renamed(cols, names(t.alias?.colnames)), opaque: EMPTY, system: false, visible: true }];
@@ -130,6 +131,9 @@ function rangeFunction(a: Analysis, r: NonNullable<Extract<Node, { RangeFunction
     // A column definition list belongs to its function in ROWS FROM, to the only one otherwise.
     const defs = coldefs !== undefined && 'List' in coldefs ? coldefs.List.items ?? [] : single ? r.coldeflist ?? [] : [];
     const defined = defs.flatMap((c) => ('ColumnDef' in c ? [c.ColumnDef.colname ?? ''] : []));
+    // Values are converted to the declared types by their input functions.
+    const typeProblem = defs.map((c) => ('ColumnDef' in c ? a.typeProblem(names(c.ColumnDef.typeName?.names)) : null)).find((p) => p !== null);
+    if (typeProblem !== undefined && typeProblem !== null) return unknownRte(a, refname, typeProblem);
     const declared = candidates[0]?.outputColumns ?? null;
     const fnNames = defined.length > 0 ? defined : declared ?? [single && refname !== null ? refname : parts.at(-1) ?? '?column?'];
     for (const n of fnNames) columns.push({ name: n, val: args, bare: true, star: true });

@@ -238,6 +238,9 @@ export const CASES: readonly Case[] = [
   c('create index on customers (email)', { results: 0, certain: false }),
   c('set search_path = app; select email from customers', { certain: false }, { statement: 1 }),
   c('set search_path = app', { results: 0, certain: true }),
+  c("select set_config('search_path', 'app', false); select email from customers", { certain: false }, { statement: 1 }),
+  c("call keep('x'); select email from customers", { certain: false }, { statement: 1 }),
+  c("select r.a from json_to_record('{}') as r(a email_address)", { certain: false }),
   c('select email from customers', { certain: false }, { session: { searchPath: ['$user', 'public'], tempSchema: null } }),
   c('create view v2 as select email from customers', { results: 0, certain: true, flows: [] }),
 ];
