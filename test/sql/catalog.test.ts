@@ -10,7 +10,7 @@ import { PgCatalog } from '../../plugins/sql/catalog.js';
 import { loadColumnSources, type SessionNames, type StatementSources } from '../../plugins/sql/column-sources.js';
 import type { SqlRunner } from '../../plugins/registry/migrate.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
-import { CASES, check, SCHEMA_SQL, type NameOf } from './column-sources-cases.js';
+import { CASES, checkCases, NAMES_SQL, SCHEMA_SQL, type NameOf } from './column-sources-cases.js';
 
 const cluster = attachPgCluster(inject('pg'));
 const DATABASE = 'sql_catalog_test';
@@ -39,10 +39,7 @@ beforeAll(async () => {
     },
   };
   analyser = await SqlAnalyser.load();
-  const { rows } = await client.query<{ oid: string; attnum: number; name: string }>(`
-    SELECT c.oid::int8 AS oid, a.attnum, CASE WHEN n.nspname = 'public' THEN '' ELSE n.nspname || '.' END || c.relname || '.' || a.attname AS name
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
-     WHERE n.nspname IN ('public', 'app') AND a.attnum > 0`);
+  const { rows } = await client.query<{ oid: string; attnum: number; name: string }>(NAMES_SQL);
   for (const r of rows) names.set(`${r.oid}.${r.attnum}`, r.name);
 });
 
@@ -60,16 +57,7 @@ async function sources(catalog: PgCatalog, sql: string, session: SessionNames = 
 describe('the catalog of a real PostgreSQL', () => {
   it('gives every case the same sources as the in-memory catalog', async () => {
     const catalog = new PgCatalog(runner);
-    for (const t of CASES) {
-      const got = (await sources(catalog, t.sql, t.session))[t.statement ?? 0];
-      if (got === undefined) throw new Error(`no statement in ${t.sql}`);
-      try {
-        check(got, t.expect, nameOf);
-      } catch (err) {
-        throw new Error(`${t.sql}: ${String(err)}`);
-      }
-      expect(got.needs, t.sql).toEqual([]);
-    }
+    await checkCases(async (t) => (await sources(catalog, t.sql, t.session))[t.statement ?? 0], nameOf);
   });
 
   it('runs every case it is sure of on the server, and agrees with the origins of RowDescription', async () => {

@@ -267,3 +267,23 @@ export function check(got: StatementSources, exp: Expected, nameOf: NameOf): voi
   if (exp.fetch !== undefined) expect(got.fetch).toBe(exp.fetch);
   if (exp.prepared !== undefined) expect(got.prepare?.statement.results[0]?.columns.map((s) => source(s, nameOf))).toEqual(exp.prepared);
 }
+
+/** Every case, its statement analysed by `sourcesOf`; a failure names the statement. */
+export async function checkCases(sourcesOf: (t: Case) => Promise<StatementSources | undefined>, nameOf: NameOf): Promise<void> {
+  for (const t of CASES) {
+    const got = await sourcesOf(t);
+    if (got === undefined) throw new Error(`no statement in ${t.sql}`);
+    try {
+      check(got, t.expect, nameOf);
+      expect(got.needs).toEqual([]);
+    } catch (err) {
+      throw new Error(`${t.sql}: ${String(err)}`);
+    }
+  }
+}
+
+/** Names of the tables of SCHEMA_SQL by oid and attnum, as the cases write them. */
+export const NAMES_SQL = `
+SELECT c.oid::int8 AS oid, a.attnum, CASE WHEN n.nspname = 'public' THEN '' ELSE n.nspname || '.' END || c.relname || '.' || a.attname AS name
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+ WHERE n.nspname IN ('public', 'app') AND a.attnum > 0`;
