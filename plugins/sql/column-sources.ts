@@ -65,7 +65,7 @@ import { value } from './expression-sources.js';
 import { rangeVar, viewColumns } from './from-sources.js';
 import { dmlOutputs } from './dml-sources.js';
 import { selectOutputs, type Output } from './query-sources.js';
-import { Analysis, fromSource, merge, names, toSource, uniqueColumns, type ColumnSource, type FilterUse, type Flow, type FlowTarget, type SessionNames } from './source-model.js';
+import { Analysis, fromSource, merge, names, toSource, type ColumnSource, type FilterUse, type Flow, type FlowTarget, type SessionNames } from './source-model.js';
 
 export type { ColumnSource, FilterUse, Flow, SessionNames, TableColumn } from './source-model.js';
 
@@ -134,8 +134,15 @@ function parseView(analyser: SqlAnalyser): (text: string) => Node | null {
 export function statementSources(stmt: Node, env: SourcesEnv): StatementSources {
   const a = new Analysis(env.catalog, env.session, parseView(env.analyser));
   const extra: Deferred = {};
-  const results = statement(a, stmt, env, extra);
-  return finish(a, results, extra);
+  try {
+    return finish(a, statement(a, stmt, env, extra), extra);
+  } catch (err) {
+    // The parser accepts nesting deeper than the analysis's recursion can follow.
+    if (!(err instanceof RangeError)) throw err;
+    const deep = new Analysis(env.catalog, env.session, a.parseView);
+    deep.uncertain('the statement nests too deeply for the analysis');
+    return finish(deep, [], {});
+  }
 }
 
 function finish(a: Analysis, results: ResultSources[], extra: Deferred): StatementSources {
@@ -307,9 +314,4 @@ export async function loadColumnSources(reading: Reading, env: SourcesEnv & { re
 
 function allNeeds(sources: readonly StatementSources[]): CatalogNeed[] {
   return sources.flatMap((s) => [...s.needs, ...(s.prepare === undefined ? [] : allNeeds([s.prepare.statement]))]);
-}
-
-/** Every table column a result column reads (a plain one reads itself). */
-export function columnReads(c: ColumnSource): readonly { oid: number; attnum: number }[] {
-  return c.kind === 'column' ? [{ oid: c.oid, attnum: c.attnum }] : uniqueColumns(c.reads);
 }

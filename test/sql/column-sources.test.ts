@@ -113,6 +113,18 @@ describe('column sources over an in-memory catalog', () => {
     expect(s?.results[0]?.columns[0]).toMatchObject({ kind: 'unknown', reads: [{ oid: 16401, attnum: 1 }] });
   });
 
+  it('reports a statement nested deeper than it can follow as uncertain rather than failing', () => {
+    // Where the parser's own limit lies depends on the stack; some depth below it is too deep for the analysis.
+    const reasons: string[] = [];
+    for (let depth = 1000; depth <= 8000; depth += 500) {
+      const parsed = analyser.analyse(`select ${'id + '.repeat(depth)}1 from customers`);
+      if (!parsed.ok) break;
+      const s = readingSources(parsed.readings[0] ?? [], { catalog: memoryCatalog(), session: SESSION, analyser })[0];
+      reasons.push(...(s?.reasons ?? []));
+    }
+    expect(reasons).toContain('the statement nests too deeply for the analysis');
+  });
+
   it('analyses every statement of a text', () => {
     const s = sourcesOf('select email from customers; select amount from orders; begin');
     expect(s.map((x) => x.results.length)).toEqual([1, 1, 0]);
