@@ -86,6 +86,12 @@ export interface StatementSources {
   readonly reasons: readonly string[];
   /** Catalog entries the analysis lacked (a LoadableCatalog loads them; see loadColumnSources). */
   readonly needs: readonly CatalogNeed[];
+  /**
+   * Why names may mean something else after this statement has run (DDL, SET, set_config,
+   * anything the analysis is unsure of), or null: the later statements of its text are then
+   * uncertain, and a session's later texts need the search_path and catalog read again.
+   */
+  readonly changesNames: string | null;
 }
 
 /** Utility statements that read no table data. */
@@ -100,7 +106,7 @@ const NO_DATA = new Set([
 /** Statements after which the next ones of a text still mean what the catalog and session say. */
 const KEEPS_NAMES = new Set([
   'SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'TransactionStmt', 'VariableShowStmt', 'DeclareCursorStmt',
-  'FetchStmt', 'ClosePortalStmt', 'ExplainStmt', 'CopyStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'ExecuteStmt',
+  'FetchStmt', 'ClosePortalStmt', 'ExplainStmt', 'CopyStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt',
   'PrepareStmt', 'DeallocateStmt', 'LockStmt',
 ]);
 
@@ -135,13 +141,14 @@ export function statementSources(stmt: Node, env: SourcesEnv): StatementSources 
   const a = new Analysis(env.catalog, env.session, parseView(env.analyser));
   const extra: Deferred = {};
   try {
-    return finish(a, statement(a, stmt, env, extra), extra);
+    const s = finish(a, statement(a, stmt, env, extra), extra);
+    return { ...s, changesNames: mayChangeNames(stmt, s) };
   } catch (err) {
     // The parser accepts nesting deeper than the analysis's recursion can follow.
     if (!(err instanceof RangeError)) throw err;
     const deep = new Analysis(env.catalog, env.session, a.parseView);
     deep.uncertain('the statement nests too deeply for the analysis');
-    return finish(deep, [], {});
+    return { ...finish(deep, [], {}), changesNames: 'a statement the analysis could not follow' };
   }
 }
 
@@ -158,7 +165,7 @@ function finish(a: Analysis, results: ResultSources[], extra: Deferred): Stateme
   });
   const reasons = [...a.reasons];
   if (extra.prepare !== undefined) reasons.push(...extra.prepare.statement.reasons);
-  return { results, filters, flows, ...extra, certain: reasons.length === 0, reasons, needs: a.needs };
+  return { results, filters, flows, ...extra, certain: reasons.length === 0, reasons, needs: a.needs, changesNames: null };
 }
 
 function flowAll(a: Analysis, outputs: readonly Output[], into: FlowTarget): void {
@@ -271,7 +278,7 @@ export function readingSources(reading: Reading, env: SourcesEnv): StatementSour
       const reason = `an earlier statement of the same text (${changer}) may change what its names mean`;
       out.push({ ...s, certain: false, reasons: [...s.reasons, reason] });
     }
-    if (changer === null) changer = mayChangeNames(stmt, s);
+    changer ??= s.changesNames;
   }
   return out;
 }

@@ -50,7 +50,7 @@ function memoryCatalog(): MemoryCatalog {
     fn('unnest', 1, { returnsSet: true }), fn('json_build_object', 1, { variadic: true }),
     fn('jsonb_each', 1, { returnsSet: true, outputColumns: ['key', 'value'] }),
     fn('query_to_xml', 4, { mayReadTables: true }), fn('nullif', 2), fn('substring', 3), fn('extract', 2), fn('json_to_record', 1, { returnsSet: false }),
-    fn('similar_to_escape', 1), fn('similar_to_escape', 2),
+    fn('similar_to_escape', 1), fn('similar_to_escape', 2), fn('set_config', 3, { volatility: 'volatile' }),
     user('public', 'leak', 1), user('public', 'same', 1), user('public', 'all_emails', 0, { returnsSet: true }),
     user('public', 'keep', 1, { kind: 'procedure' }), user('public', 'eq3', 2), user('app', 'lower', 1),
   ]) c.addFunction(f);
@@ -113,6 +113,14 @@ describe('column sources over an in-memory catalog', () => {
     expect(s?.results[0]?.columns[0]).toMatchObject({ kind: 'unknown', reads: [{ oid: 16401, attnum: 1 }] });
   });
 
+  it('says which statements may change what names mean after them', () => {
+    const s = sourcesOf("set role app; select set_config('search_path', 'app', false); execute p; create table t (a int); select 1");
+    expect(s.map((x) => x.changesNames)).toEqual([
+      'VariableSetStmt', 'a call of set_config', 'ExecuteStmt', 'CreateStmt', null,
+    ]);
+    expect(s.map((x) => x.certain)).toEqual([true, false, false, false, false]);
+  });
+
   it('reports a statement nested deeper than it can follow as uncertain rather than failing', () => {
     // Where the parser's own limit lies depends on the stack; some depth below it is too deep for the analysis.
     const reasons: string[] = [];
@@ -128,6 +136,7 @@ describe('column sources over an in-memory catalog', () => {
   it('analyses every statement of a text', () => {
     const s = sourcesOf('select email from customers; select amount from orders; begin');
     expect(s.map((x) => x.results.length)).toEqual([1, 1, 0]);
+    expect(s.map((x) => x.changesNames)).toEqual([null, null, null]);
     expect(s[1]?.results[0]?.columns).toEqual([{ kind: 'column', oid: 16402, attnum: 3 }]);
   });
 });
