@@ -68,6 +68,7 @@ import { selectOutputs, type Output } from './query-sources.js';
 import { Analysis, fromSource, merge, names, toSource, type ColumnSource, type FilterUse, type Flow, type FlowTarget, type SessionNames } from './source-model.js';
 
 export type { ColumnSource, FilterUse, Flow, SessionNames, TableColumn } from './source-model.js';
+export { parseSearchPath } from './source-model.js';
 
 export interface ResultSources {
   readonly names: readonly string[];

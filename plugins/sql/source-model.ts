@@ -39,15 +39,55 @@ export interface Flow extends TableColumn {
 
 /** The session's name resolution, as the server reports and keeps it. */
 export interface SessionNames {
-  /** The search_path, one schema a name, `$user` and `pg_temp` as written. */
+  /** The search_path, one schema a name, `$user` and `pg_temp` as written (see parseSearchPath). */
   readonly searchPath: readonly string[];
-  /** The session user, for `$user`. */
+  /** The current user (SET ROLE changes it), for `$user`. */
   readonly user?: string;
   /**
    * The session's temporary schema (`pg_temp_3`), null when it has none; when not given, a
    * temporary table of any session that could shadow a name makes the resolution uncertain.
    */
   readonly tempSchema?: string | null;
+}
+
+/**
+ * The schemas of a search_path setting as the server reads it (SplitIdentifierString): names
+ * separated by commas, double-quoted ones taken as written, unquoted ones folded to lower case.
+ * Null when the text is not a valid list (the server would not have accepted it).
+ */
+export function parseSearchPath(text: string): string[] | null {
+  const out: string[] = [];
+  let i = 0;
+  const space = (): void => {
+    while (i < text.length && /\s/.test(text[i] ?? '')) i++;
+  };
+  space();
+  if (i === text.length) return out;
+  for (;;) {
+    let name = '';
+    if (text[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= text.length) return null;
+        if (text[i] === '"') {
+          if (text[i + 1] !== '"') break;
+          i++;
+        }
+        name += text[i];
+      }
+      i++;
+    } else {
+      const start = i;
+      while (i < text.length && text[i] !== ',' && !/\s/.test(text[i] ?? '')) i++;
+      name = text.slice(start, i).toLowerCase();
+      if (name === '') return null;
+    }
+    out.push(name);
+    space();
+    if (i === text.length) return out;
+    if (text[i] !== ',') return null;
+    i++;
+    space();
+  }
 }
 
 /** A value under analysis: the table column it is a plain reference to, or what it reads. */

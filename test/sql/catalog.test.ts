@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { SqlAnalyser } from '../../plugins/sql/analyser.js';
 import { PgCatalog } from '../../plugins/sql/catalog.js';
-import { loadColumnSources, type SessionNames, type StatementSources } from '../../plugins/sql/column-sources.js';
+import { loadColumnSources, parseSearchPath, type SessionNames, type StatementSources } from '../../plugins/sql/column-sources.js';
 import type { SqlRunner } from '../../plugins/registry/migrate.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
 import { CASES, checkCases, NAMES_SQL, SCHEMA_SQL, type NameOf } from './column-sources-cases.js';
@@ -101,6 +101,13 @@ describe('the catalog of a real PostgreSQL', () => {
       compared++;
     }
     expect(compared).toBeGreaterThan(60);
+  });
+
+  it('reads the search_path the server shows', async () => {
+    await client.query('SET search_path = App, "My ""Schema"" X", "$user", public');
+    const shown = (await client.query<{ search_path: string }>('SHOW search_path')).rows[0]?.search_path ?? '';
+    await client.query('RESET search_path');
+    expect(parseSearchPath(shown)).toEqual(['app', 'My "Schema" X', '$user', 'public']);
   });
 
   it('loads a statement once, then answers from its cache', async () => {

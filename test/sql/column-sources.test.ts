@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SqlAnalyser } from '../../plugins/sql/analyser.js';
 import { MemoryCatalog, type CatalogFunction, type CatalogRelation } from '../../plugins/sql/catalog.js';
-import { readingSources, type StatementSources } from '../../plugins/sql/column-sources.js';
+import { parseSearchPath, readingSources, type StatementSources } from '../../plugins/sql/column-sources.js';
 import type { SessionNames } from '../../plugins/sql/source-model.js';
 import { CASES, check, type NameOf } from './column-sources-cases.js';
 
@@ -131,6 +131,15 @@ describe('column sources over an in-memory catalog', () => {
       reasons.push(...(s?.reasons ?? []));
     }
     expect(reasons).toContain('the statement nests too deeply for the analysis');
+  });
+
+  it('reads a search_path as the server reports it', () => {
+    expect(parseSearchPath('"$user", public')).toEqual(['$user', 'public']);
+    expect(parseSearchPath('App,  "My ""Schema"" X" ,pg_temp')).toEqual(['app', 'My "Schema" X', 'pg_temp']);
+    expect(parseSearchPath('')).toEqual([]);
+    expect(parseSearchPath('a b')).toBeNull();
+    expect(parseSearchPath('"open')).toBeNull();
+    expect(parseSearchPath('a,,b')).toBeNull();
   });
 
   it('analyses every statement of a text', () => {
