@@ -100,8 +100,9 @@ const READING_BUILTINS = new Set([
   'pg_stat_get_activity', 'currtid2',
 ]);
 
+/** Whether a function is one initdb made (in pg_catalog or information_schema) that reads nothing but its arguments. */
 export function builtinOnlyComputes(oid: number, schema: string, language: string, name: string): boolean {
-  return oid < FIRST_NORMAL_OID && schema === 'pg_catalog' && ['internal', 'c', 'sql'].includes(language) && !READING_BUILTINS.has(name);
+  return oid < FIRST_NORMAL_OID && (schema === 'pg_catalog' || schema === 'information_schema') && ['internal', 'c', 'sql'].includes(language) && !READING_BUILTINS.has(name);
 }
 
 const RELKINDS: Readonly<Record<string, RelationKind>> = { r: 'table', p: 'partitioned', v: 'view', m: 'matview', f: 'foreign', S: 'sequence' };
@@ -224,14 +225,14 @@ export class PgCatalog implements LoadableCatalog {
     const want = { relation: names('relation'), function: names('function'), operator: names('operator'), type: names('type') };
     if (Object.values(want).every((w) => w.length === 0)) return;
     const generation = this.generation;
-    const [rels, fns, ops, tys] = await Promise.all([
-      want.relation.length > 0 ? this.db.query(RELATIONS_SQL, [want.relation]) : { rows: [] },
-      want.function.length > 0 ? this.db.query(FUNCTIONS_SQL, [want.function]) : { rows: [] },
-      want.operator.length > 0 ? this.db.query(OPERATORS_SQL, [want.operator]) : { rows: [] },
-      want.type.length > 0 ? this.db.query(TYPES_SQL, [want.type]) : { rows: [] },
-    ]);
+    // One after the other: a connection runs one query at a time.
+    const run = async (sql: string, names: string[]): Promise<Record<string, unknown>[]> => (names.length > 0 ? (await this.db.query(sql, [names])).rows : []);
+    const rels = await run(RELATIONS_SQL, want.relation);
+    const fns = await run(FUNCTIONS_SQL, want.function);
+    const ops = await run(OPERATORS_SQL, want.operator);
+    const tys = await run(TYPES_SQL, want.type);
     if (generation !== this.generation) return;
-    for (const r of rels.rows) {
+    for (const r of rels) {
       const columns = ((asJson(r['columns']) ?? []) as [string, number][]).map(([n, a]) => ({ name: n, attnum: Number(a) }));
       const rel: CatalogRelation = {
         oid: Number(r['oid']),
@@ -244,7 +245,7 @@ export class PgCatalog implements LoadableCatalog {
       this.relations.set(key(rel.schema, rel.name), rel);
       if (String(r['persistence']) === 't') this.relations.set(key('pg_temp', rel.name), rel);
     }
-    for (const r of fns.rows) {
+    for (const r of fns) {
       const oid = Number(r['oid']);
       const schema = String(r['schema']);
       const name = String(r['name']);
@@ -263,8 +264,8 @@ export class PgCatalog implements LoadableCatalog {
       const k = key(schema, name);
       this.funcs.set(k, [...(this.funcs.get(k) ?? []), f]);
     }
-    for (const r of ops.rows) this.operators.set(key(String(r['schema']), String(r['name'])), r['builtin'] === true);
-    for (const r of tys.rows) {
+    for (const r of ops) this.operators.set(key(String(r['schema']), String(r['name'])), r['builtin'] === true);
+    for (const r of tys) {
       const k = key(String(r['schema']), String(r['name']));
       // Several types of one name in one schema cannot be; keep "not built-in" if ever in doubt.
       this.types.set(k, (this.types.get(k) ?? true) && r['builtin'] === true);

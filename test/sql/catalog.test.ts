@@ -135,6 +135,8 @@ describe('the catalog of a real PostgreSQL', () => {
     expect(catalog.functions('public', 'leak')).toEqual([expect.objectContaining({ language: 'sql', volatility: 'stable', mayReadTables: true, argCount: 1 })]);
     expect(catalog.functions('public', 'keep')?.[0]?.kind).toBe('procedure');
     expect(catalog.functions('public', 'lower')).toEqual([]);
+    const info = (await sources(catalog, "select column_name from information_schema.columns where table_name = 'customers'"))[0];
+    expect(info?.certain, info?.reasons.join('; ')).toBe(true);
   });
 
   it('reads relations, their kinds and columns, and view definitions with every name qualified', async () => {
