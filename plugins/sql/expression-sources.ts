@@ -18,7 +18,7 @@ export interface ExprEnv {
 const COMBINING = new Set([
   'BoolExpr', 'NullTest', 'BooleanTest', 'CoalesceExpr', 'MinMaxExpr', 'A_ArrayExpr', 'RowExpr', 'CaseExpr', 'CaseWhen',
   'CollateClause', 'NamedArgExpr', 'List', 'A_Indirection', 'A_Indices', 'XmlExpr', 'XmlSerialize', 'GroupingFunc', 'ResTarget',
-  'SortBy', 'MultiAssignRef',
+  'MultiAssignRef',
 ]);
 
 /** Nodes without a value of a table in them. */
@@ -84,6 +84,7 @@ export function value(e: ExprEnv, node: Node | undefined): Val {
   }
   if ('FuncCall' in node) return call(e, node.FuncCall);
   if ('SubLink' in node) return sublink(e, node.SubLink, null);
+  if ('SortBy' in node) return merge([value(e, node.SortBy.node), operatorCheck(e, node.SortBy.useOp)]);
   if ('A_Indirection' in node) {
     const { arg, indirection = [] } = node.A_Indirection;
     const [first, ...rest] = indirection;

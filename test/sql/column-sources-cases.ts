@@ -179,6 +179,7 @@ export const CASES: readonly Case[] = [
   c('select count(email), max(name) from customers', { cols: ['expr(customers.email)', 'expr(customers.name)'] }),
   c("select count(*) from customers where email like '%x'", { cols: ['expr()'], filters: ['where:customers.email'] }),
   c("select string_agg(email, ',' order by name) from customers", { cols: ['expr(customers.email,customers.name)'] }),
+  c("select string_agg(email, ',' order by name using ===) from customers", { cols: ['unknown'], certain: false }),
   c('select lag(email) over (order by id) from customers', { cols: ['expr(customers.email)'], filters: ['window:customers.id'] }),
   c("select case when email like '%@x' then 'x' else 'y' end from customers", { cols: ['expr(customers.email)'] }),
   c('select coalesce(name, email) from customers', { cols: ['expr(customers.email,customers.name)'] }),
