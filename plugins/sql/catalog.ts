@@ -60,12 +60,18 @@ export interface Catalog {
   operatorIsBuiltin(schema: string, name: string): boolean | null | undefined;
   /** A type by schema and name: whether it is built-in; null if there is none. */
   typeIsBuiltin(schema: string, name: string): boolean | null | undefined;
+  /**
+   * Whether a role may use a schema (USAGE): the server leaves the others out of a search_path.
+   * Null when the schema or the role does not exist.
+   */
+  schemaUsable(schema: string, role: string): boolean | null | undefined;
 }
 
 /** What the analysis could not find in the catalog. */
 export interface CatalogNeed {
-  readonly what: 'relation' | 'function' | 'operator' | 'type';
+  readonly what: 'relation' | 'function' | 'operator' | 'type' | 'usage';
   readonly schema: string;
+  /** The object's name; the role's for `usage`. */
   readonly name: string;
 }
 
@@ -149,6 +155,11 @@ SELECT n.nspname AS schema, t.typname AS name, t.oid OPERATOR(pg_catalog.<) ${FI
   FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
  WHERE t.typname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
 
+const USAGE_SQL = `
+SELECT n.nspname AS schema, r.rolname AS role, pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE') AS usable
+  FROM pg_catalog.pg_namespace n CROSS JOIN pg_catalog.pg_roles r
+ WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]) AND r.rolname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])`;
+
 const key = (schema: string, name: string): string => `${schema}\u0000${name}`;
 
 function asJson(v: unknown): unknown {
@@ -179,7 +190,8 @@ export class PgCatalog implements LoadableCatalog {
   private funcs = new Map<string, CatalogFunction[]>();
   private operators = new Map<string, boolean | null>();
   private types = new Map<string, boolean | null>();
-  private loadedNames = { relation: new Set<string>(), function: new Set<string>(), operator: new Set<string>(), type: new Set<string>() };
+  private usage = new Map<string, boolean>();
+  private loadedNames = { relation: new Set<string>(), function: new Set<string>(), operator: new Set<string>(), type: new Set<string>(), usage: new Set<string>() };
   private generation = 0;
 
   constructor(private readonly db: SqlRunner) {}
@@ -195,7 +207,8 @@ export class PgCatalog implements LoadableCatalog {
     this.funcs = new Map();
     this.operators = new Map();
     this.types = new Map();
-    this.loadedNames = { relation: new Set(), function: new Set(), operator: new Set(), type: new Set() };
+    this.usage = new Map();
+    this.loadedNames = { relation: new Set(), function: new Set(), operator: new Set(), type: new Set(), usage: new Set() };
   }
 
   relation(schema: string, name: string): CatalogRelation | null | undefined {
@@ -218,11 +231,25 @@ export class PgCatalog implements LoadableCatalog {
     return this.types.get(key(schema, name)) ?? null;
   }
 
+  schemaUsable(schema: string, role: string): boolean | null | undefined {
+    const k = key(schema, role);
+    if (!this.loadedNames.usage.has(k)) return undefined;
+    return this.usage.get(k) ?? null;
+  }
+
   /** Loads every object of the needed names, in every schema (one query per kind of object). */
   async load(needs: readonly CatalogNeed[]): Promise<void> {
-    const names = (what: CatalogNeed['what']): string[] =>
+    const names = (what: Exclude<CatalogNeed['what'], 'usage'>): string[] =>
       [...new Set(needs.filter((n) => n.what === what && !this.loadedNames[what].has(n.name)).map((n) => n.name))];
+    const usage = needs.filter((n) => n.what === 'usage' && !this.loadedNames.usage.has(key(n.schema, n.name)));
     const want = { relation: names('relation'), function: names('function'), operator: names('operator'), type: names('type') };
+    if (usage.length > 0) {
+      const generation = this.generation;
+      const { rows } = await this.db.query(USAGE_SQL, [[...new Set(usage.map((n) => n.schema))], [...new Set(usage.map((n) => n.name))]]);
+      if (generation !== this.generation) return;
+      for (const r of rows) this.usage.set(key(String(r['schema']), String(r['role'])), r['usable'] === true);
+      for (const n of usage) this.loadedNames.usage.add(key(n.schema, n.name));
+    }
     if (Object.values(want).every((w) => w.length === 0)) return;
     const generation = this.generation;
     // One after the other: a connection runs one query at a time.
@@ -280,6 +307,7 @@ export class MemoryCatalog implements Catalog {
   private readonly fns = new Map<string, CatalogFunction[]>();
   private readonly ops = new Map<string, boolean>();
   private readonly tys = new Map<string, boolean>();
+  private readonly usage = new Map<string, boolean>();
 
   addRelation(r: CatalogRelation): this {
     this.rels.set(key(r.schema, r.name), r);
@@ -316,5 +344,15 @@ export class MemoryCatalog implements Catalog {
 
   typeIsBuiltin(schema: string, name: string): boolean | null {
     return this.tys.get(key(schema, name)) ?? null;
+  }
+
+  /** Denies a role the use of a schema (every role may use every schema otherwise). */
+  denyUsage(schema: string, role: string): this {
+    this.usage.set(key(schema, role), false);
+    return this;
+  }
+
+  schemaUsable(schema: string, role: string): boolean {
+    return this.usage.get(key(schema, role)) ?? true;
   }
 }

@@ -24,7 +24,7 @@
  *
  * Understood:
  * - names: the session's search_path (pg_catalog first unless listed, the temporary schema first
- *   for relations unless listed, `$user`), schema-qualified names, quoted and `U&` identifiers (the
+ *   for relations unless listed, `$user`, schemas the user may not use left out), schema-qualified names, quoted and `U&` identifiers (the
  *   parser resolves them), CTE names before tables (a CTE is not visible in its own body unless
  *   RECURSIVE, where every CTE of the list sees every other), aliases and column aliases, system
  *   columns, outer-level (correlated) references;
@@ -48,7 +48,8 @@
  * files, cursors and large objects: query_to_xml, cursor_to_xml, ts_stat…), a cast or column
  * definition to a user-defined type (its input function or domain checks may run any code), a
  * name that does not resolve or is ambiguous, a temporary table that may shadow a name when the
- * session's temporary schema is not given, `$user` when the user is not, `*` over a FROM function
+ * session's temporary schema is not given, a table found in a schema of the search_path when the
+ * user is not given (the server skips schemas the user may not use), `*` over a FROM function
  * whose columns are not known, a view definition that cannot be read or nests too deep, an
  * expression or FROM form not listed above, DO, any other utility statement (ALTER TABLE, CREATE
  * INDEX, CREATE TRIGGER… can show values through errors or later), and the statements after one

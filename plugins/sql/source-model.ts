@@ -228,7 +228,15 @@ export class Analysis {
     for (const s of schemas) {
       const r = this.catalog.relation(s, name);
       if (r === undefined) return this.need('relation', s, name);
-      if (r !== null) return r;
+      if (r === null) continue;
+      if (s === 'pg_catalog' || s === this.session.tempSchema) return r;
+      // The server leaves schemas the user may not use out of the search_path.
+      const user = this.session.user;
+      if (user === undefined) return `the user is not known, so whether it may use schema ${dotted([s])} is not either`;
+      const usable = this.catalog.schemaUsable(s, user);
+      if (usable === undefined) return this.need('usage', s, user);
+      if (usable === null) return `role ${dotted([user])} is not known`;
+      if (usable) return r;
     }
     return `relation ${dotted([name])} does not exist`;
   }

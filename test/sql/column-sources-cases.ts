@@ -27,6 +27,11 @@ CREATE FUNCTION public.eq3(text, text) RETURNS bool LANGUAGE sql IMMUTABLE AS $$
 CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = public.eq3);
 CREATE DOMAIN public.email_address AS text CHECK (VALUE LIKE '%@%');
 CREATE FUNCTION app.lower(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
+DO $$ BEGIN CREATE ROLE app; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE outsider; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA app TO app;
+GRANT SELECT ON ALL TABLES IN SCHEMA app, public TO app;
+GRANT SELECT ON public.customers TO outsider;
 `;
 
 export interface Expected {
@@ -140,9 +145,11 @@ export const CASES: readonly Case[] = [
   c('select email from customers; select id from orders', { cols: ['orders.id'] }, { statement: 1 }),
   c('explain select email from customers', { results: 0 }),
   c('copy customers from stdin', { results: 0 }),
-  c('select email from customers', { cols: ['app.customers.email'] }, { session: { searchPath: ['app', 'public'], tempSchema: null } }),
+  c('select email from customers', { cols: ['app.customers.email'] }, { session: { searchPath: ['app', 'public'], user: 'postgres', tempSchema: null } }),
   c('select email from customers', { cols: ['app.customers.email'] }, { session: { searchPath: ['$user', 'public'], user: 'app', tempSchema: null } }),
-  c('select lower(email) from public.customers', { cols: ['unknown'], certain: false }, { session: { searchPath: ['app', 'public'], tempSchema: null } }),
+  c('select email from customers', { cols: ['customers.email'] }, { session: { searchPath: ['app', 'public'], user: 'outsider', tempSchema: null } }),
+  c('select email from customers', { certain: false }, { session: { searchPath: ['app', 'public'], tempSchema: null } }),
+  c('select lower(email) from public.customers', { cols: ['unknown'], certain: false }, { session: { searchPath: ['app', 'public'], user: 'postgres', tempSchema: null } }),
   c('select email from customers where email OPERATOR(pg_catalog.=) $1', { cols: ['customers.email'], filters: ['where:customers.email'] }),
 
   // Reading around: expressions, whole rows, subqueries, set operations, views, functions.

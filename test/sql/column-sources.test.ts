@@ -58,6 +58,7 @@ function memoryCatalog(): MemoryCatalog {
   c.addOperator('public', '===', false);
   for (const t of ['int4', 'text', 'varchar', 'numeric', 'date', 'bool']) c.addType('pg_catalog', t, true);
   c.addType('public', 'email_address', false);
+  c.denyUsage('app', 'outsider');
   return c;
 }
 
@@ -90,16 +91,16 @@ describe('column sources over an in-memory catalog', () => {
   }
 
   it('finds the session temporary table first, and is unsure when it cannot know the temporary schema', () => {
-    const temp = sourcesOf('select id from orders', { searchPath: ['public'], tempSchema: 'pg_temp_3' })[0];
+    const temp = sourcesOf('select id from orders', { searchPath: ['public'], user: 'postgres', tempSchema: 'pg_temp_3' })[0];
     expect(temp?.results[0]?.columns).toEqual([{ kind: 'column', oid: 16420, attnum: 1 }]);
-    const listed = sourcesOf('select id from orders', { searchPath: ['public', 'pg_temp'], tempSchema: 'pg_temp_3' })[0];
+    const listed = sourcesOf('select id from orders', { searchPath: ['public', 'pg_temp'], user: 'postgres', tempSchema: 'pg_temp_3' })[0];
     expect(listed?.results[0]?.columns).toEqual([{ kind: 'column', oid: 16402, attnum: 1 }]);
-    const none = sourcesOf('select id from orders', { searchPath: ['public'], tempSchema: null })[0];
+    const none = sourcesOf('select id from orders', { searchPath: ['public'], user: 'postgres', tempSchema: null })[0];
     expect(none?.results[0]?.columns).toEqual([{ kind: 'column', oid: 16402, attnum: 1 }]);
-    const unsure = sourcesOf('select id from orders', { searchPath: ['public'] })[0];
+    const unsure = sourcesOf('select id from orders', { searchPath: ['public'], user: 'postgres' })[0];
     expect(unsure?.certain).toBe(false);
     expect(unsure?.reasons.join()).toMatch(/temporary table/);
-    const explicit = sourcesOf('select id from pg_temp.orders', { searchPath: ['public'], tempSchema: 'pg_temp_3' })[0];
+    const explicit = sourcesOf('select id from pg_temp.orders', { searchPath: ['public'], user: 'postgres', tempSchema: 'pg_temp_3' })[0];
     expect(explicit?.results[0]?.columns).toEqual([{ kind: 'column', oid: 16420, attnum: 1 }]);
     expect(sourcesOf('select id from pg_temp.orders', { searchPath: ['public'] })[0]?.certain).toBe(false);
   });
