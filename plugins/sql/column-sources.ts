@@ -24,10 +24,10 @@
  *
  * Understood:
  * - names: the session's search_path (pg_catalog first unless listed, the temporary schema first
- *   for relations unless listed, `$user`, schemas the user may not use left out), schema-qualified names, quoted and `U&` identifiers (the
- *   parser resolves them), CTE names before tables (a CTE is not visible in its own body unless
- *   RECURSIVE, where every CTE of the list sees every other), aliases and column aliases, system
- *   columns, outer-level (correlated) references;
+ *   for relations unless listed, `$user`, schemas the user may not use left out), schema-qualified
+ *   names, quoted and `U&` identifiers (the parser resolves them), CTE names before tables (a CTE
+ *   is not visible in its own body unless RECURSIVE, where every CTE of the list sees every
+ *   other), aliases and column aliases, system columns, outer-level (correlated) references;
  * - FROM: tables, partitioned and foreign tables, views (their definitions from the catalog analysed
  *   like any query, recursively), materialized views (their columns are copies: expressions of what
  *   their query reads), CTEs (RECURSIVE, SEARCH, CYCLE, data-modifying ones with RETURNING),

@@ -214,6 +214,7 @@ export class Analysis {
   relation(schema: string | undefined, name: string): CatalogRelation | string {
     if (schema !== undefined) {
       if (schema === 'pg_temp' && this.session.tempSchema === undefined) return 'the session\'s temporary schema is not known';
+      if (schema === 'pg_temp' && this.session.tempSchema === null) return `relation ${dotted([schema, name])} does not exist`;
       const s = schema === 'pg_temp' && typeof this.session.tempSchema === 'string' ? this.session.tempSchema : schema;
       const r = this.catalog.relation(s, name);
       if (r === undefined) return this.need('relation', s, name);

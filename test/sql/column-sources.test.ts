@@ -103,6 +103,7 @@ describe('column sources over an in-memory catalog', () => {
     const explicit = sourcesOf('select id from pg_temp.orders', { searchPath: ['public'], user: 'postgres', tempSchema: 'pg_temp_3' })[0];
     expect(explicit?.results[0]?.columns).toEqual([{ kind: 'column', oid: 16420, attnum: 1 }]);
     expect(sourcesOf('select id from pg_temp.orders', { searchPath: ['public'] })[0]?.certain).toBe(false);
+    expect(sourcesOf('select id from pg_temp.orders', { searchPath: ['public'], tempSchema: null })[0]?.certain).toBe(false);
   });
 
   it('names what was not understood', () => {
