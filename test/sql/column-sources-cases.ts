@@ -27,8 +27,9 @@ CREATE FUNCTION public.eq3(text, text) RETURNS bool LANGUAGE sql IMMUTABLE AS $$
 CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = public.eq3);
 CREATE DOMAIN public.email_address AS text CHECK (VALUE LIKE '%@%');
 CREATE FUNCTION app.lower(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
-DO $$ BEGIN CREATE ROLE app; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-DO $$ BEGIN CREATE ROLE outsider; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+-- Roles belong to the cluster: another test database may have made them first, even concurrently.
+DO $$ BEGIN CREATE ROLE app; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE outsider; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
 GRANT USAGE ON SCHEMA app TO app;
 GRANT SELECT ON ALL TABLES IN SCHEMA app, public TO app;
 GRANT SELECT ON public.customers TO outsider;
