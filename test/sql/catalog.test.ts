@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { SqlAnalyser } from '../../plugins/sql/analyser.js';
 import { PgCatalog } from '../../plugins/sql/catalog.js';
+import { ColumnSourcesCache } from '../../plugins/sql/sources-cache.js';
 import { loadColumnSources, parseSearchPath, type SessionNames, type StatementSources } from '../../plugins/sql/column-sources.js';
 import type { SqlRunner } from '../../plugins/registry/migrate.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
@@ -171,6 +172,27 @@ describe('the catalog of a real PostgreSQL', () => {
     } finally {
       await client.query('CREATE OR REPLACE VIEW public.customer_emails AS SELECT id, email FROM public.customers');
     }
+  });
+
+  it('caches the sources of a text per session naming until the catalog changes', async () => {
+    const catalog = new PgCatalog(runner);
+    const cache = new ColumnSourcesCache(analyser, catalog);
+    const text = "select email from customer_emails; select 'a\\b' || email from customers";
+    const first = await cache.sources(text, SESSION);
+    if (!first.ok) throw new Error(first.message);
+    // A backslash in a plain string: the text has a second reading, analysed too.
+    expect(first.readings.length).toBe(2);
+    expect(first.readings[0]?.map((s) => s.results[0]?.columns[0]?.kind)).toEqual(['column', 'expression']);
+    const before = runner.count;
+    expect(await cache.sources(text, SESSION)).toBe(first);
+    expect(runner.count).toBe(before);
+    const other = await cache.sources(text, { ...SESSION, searchPath: ['app', 'public'] });
+    expect(other).not.toBe(first);
+    catalog.invalidate();
+    const again = await cache.sources(text, SESSION);
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+    expect(await cache.sources('select from where', SESSION)).toMatchObject({ ok: false, code: '42601' });
   });
 
   it('drops a load that an invalidation overtook', async () => {
