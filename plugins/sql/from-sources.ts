@@ -2,7 +2,7 @@
  * FROM items as range table entries: tables, views (their definitions analysed as queries), CTEs,
  * subqueries, functions, joins (USING, NATURAL, aliases) and table samples.
  */
-import type { FuncCall, JoinExpr, Node, RangeVar } from 'libpg-query';
+import type { FuncCall, JoinExpr, Node, RangeFunction, RangeVar } from 'libpg-query';
 import type { CatalogRelation } from './catalog.js';
 import { value, type ExprEnv, filter } from './expression-sources.js';
 import { renamed, selectOutputs } from './query-sources.js';
@@ -109,7 +109,7 @@ export function viewColumns(a: Analysis, rel: CatalogRelation): Val[] | string {
   return outputs.map((o) => o.val);
 }
 
-function rangeFunction(a: Analysis, r: NonNullable<Extract<Node, { RangeFunction: unknown }>['RangeFunction']>, lateral: Scope, ctes: Ctes | null): Rte {
+function rangeFunction(a: Analysis, r: RangeFunction, lateral: Scope, ctes: Ctes | null): Rte {
   const e: ExprEnv = { scope: lateral, ctes, a };
   const refname = r.alias?.aliasname ?? null;
   const columns: ScopeColumn[] = [];

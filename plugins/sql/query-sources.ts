@@ -105,8 +105,7 @@ function select(a: Analysis, s: SelectStmt, outer: Scope | null, ctesIn: Ctes | 
     const right = s.rarg === undefined ? [] : select(a, s.rarg, outer, ctes);
     if (left.length !== right.length) a.uncertain('the arms of a set operation have different numbers of columns');
     const outputs = left.map((o, i) => ({ name: o.name, val: merge([o.val, right[i]?.val ?? EMPTY]) }));
-    const scope: Scope = { rtes: [{ refname: null, schema: null, columns: outputs.map((o) => ({ ...o, bare: true, star: true })), opaque: EMPTY, system: false, visible: false }], parent: outer };
-    tail(a, s, { scope, ctes, a }, outputs);
+    tail(a, s, { scope: outputScope(outputs, outer), ctes, a }, outputs);
     return outputs;
   }
   if (s.valuesLists !== undefined) {
@@ -118,7 +117,7 @@ function select(a: Analysis, s: SelectStmt, outer: Scope | null, ctesIn: Ctes | 
       const vals = rows.map((r) => r[i] ?? EMPTY);
       outputs.push({ name: `column${i + 1}`, val: vals.length === 1 ? vals[0] ?? EMPTY : merge(vals) });
     }
-    tail(a, s, { scope: { rtes: [{ refname: null, schema: null, columns: outputs.map((o) => ({ ...o, bare: true, star: true })), opaque: EMPTY, system: false, visible: false }], parent: outer }, ctes, a }, outputs);
+    tail(a, s, { scope: outputScope(outputs, outer), ctes, a }, outputs);
     return outputs;
   }
   const scope: Scope = { rtes: [], parent: outer };
@@ -132,6 +131,12 @@ function select(a: Analysis, s: SelectStmt, outer: Scope | null, ctesIn: Ctes | 
   for (const d of s.distinctClause ?? []) if (Object.keys(d).length > 0) sortKey(e, d, outputs, 'distinct on');
   tail(a, s, e, outputs);
   return outputs;
+}
+
+/** What ORDER BY of a set operation or VALUES can name: its output columns. */
+function outputScope(outputs: readonly Output[], outer: Scope | null): Scope {
+  const columns = outputs.map((o) => ({ ...o, bare: true, star: true }));
+  return { rtes: [{ refname: null, schema: null, columns, opaque: EMPTY, system: false, visible: false }], parent: outer };
 }
 
 /** ORDER BY, LIMIT and OFFSET. */
