@@ -15,7 +15,7 @@
  * every reading.
  */
 import { LRUCache } from 'lru-cache';
-import { loadModule, parseSync, scanSync, type Node } from 'libpg-query';
+import { fingerprintSync, loadModule, normalizeSync, parseSync, scanSync, type Node } from 'libpg-query';
 
 export type { Node };
 
@@ -62,6 +62,8 @@ export class SqlAnalyser {
     maxSize: CACHE_BYTES,
     sizeCalculation: (_v, text) => 256 + 16 * text.length,
   });
+  private readonly fingerprints = new LRUCache<string, string | false>({ max: CACHE_ENTRIES, maxSize: CACHE_BYTES / 4, sizeCalculation: (_v, text) => 64 + 2 * text.length });
+  private readonly normalized = new LRUCache<string, string | false>({ max: CACHE_ENTRIES, maxSize: CACHE_BYTES / 4, sizeCalculation: (_v, text) => 64 + 4 * text.length });
   private parseCount = 0;
 
   private static loaded: Promise<SqlAnalyser> | null = null;
@@ -95,6 +97,37 @@ export class SqlAnalyser {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * The parser's fingerprint of a text (libpg_query's: a hash of the parse tree with constants,
+   * aliases, names of savepoints and the like left out, so `select 1 from t where a = 2` and
+   * `SELECT 3 FROM t WHERE a = $1` share one), or null if the text does not parse. Cached.
+   */
+  fingerprint(text: string): string | null {
+    // Some texts the grammar rejects come back from fingerprintSync as the error message.
+    return this.cachedText(this.fingerprints, text, (t) => {
+      const fp = fingerprintSync(t);
+      return /^[0-9a-f]{16}$/.test(fp) ? fp : false;
+    });
+  }
+
+  /** The text with its constants replaced by `$n` parameters, or null if it does not parse. Cached. */
+  normalize(text: string): string | null {
+    return this.cachedText(this.normalized, text, normalizeSync);
+  }
+
+  private cachedText(cache: LRUCache<string, string | false>, text: string, fn: (t: string) => string | false): string | null {
+    const hit = cache.get(text);
+    if (hit !== undefined) return hit === false ? null : hit;
+    let out: string | false;
+    try {
+      out = this.analyse(text).ok ? fn(text) : false;
+    } catch {
+      out = false;
+    }
+    cache.set(text, out);
+    return out === false ? null : out;
   }
 
   analyse(text: string): SqlAnalysis {
