@@ -80,9 +80,11 @@ eachUpstream('transforms among other plugins', (t) => {
       await c.query('SELECT current_setting($1) AS v', ['provenance.x']);
       expect(waits.count).toBe(0);
       const table = uniqueName('waited');
+      // DDL waits too: a new table may take the name of a dropped target (see refused-tables.ts).
       await c.query(`CREATE TABLE ${table} (v text)`);
-      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['v'], '(v) => v')", [uniqueName('noop'), table]);
       expect(waits.count).toBe(1);
+      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['v'], '(v) => v')", [uniqueName('noop'), table]);
+      expect(waits.count).toBe(2);
     } finally {
       await c.end();
     }
