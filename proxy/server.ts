@@ -28,7 +28,7 @@ import { Spool } from '../plugins/provenance/spool.js';
 import { StoreLink } from '../plugins/provenance/store-link.js';
 import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../plugins/provenance/schema.js';
 import { tracingFromEnv } from '../plugins/provenance/tracing.js';
-import { CoalescedTask } from './coalesced-task.js';
+import { CoalescedTask } from '../plugins/transforms/coalesced-task.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
 const REGISTRY_RELOAD_INTERVAL_MS = 100;
