@@ -18,7 +18,7 @@
  * functions run with the caller's rights and read the table itself, because its raw hashes are
  * what the indexes hold; the view shows them as lowercase hex.
  */
-import type { Migration } from '../registry/schema.js';
+import type { Migration } from './schema.js';
 
 /**
  * One execution as the writer hands it to INSERT_EXECUTIONS_SQL: the table's columns, with the
