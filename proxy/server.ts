@@ -26,7 +26,7 @@ import { ProvenancePlugin } from '../plugins/provenance/plugin.js';
 import { Recorder } from '../plugins/provenance/recorder.js';
 import { Spool } from '../plugins/provenance/spool.js';
 import { StoreLink } from '../plugins/provenance/store-link.js';
-import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../plugins/registry/schema-dag.js';
+import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../plugins/provenance/execution-insert.js';
 import { tracingFromEnv } from '../plugins/provenance/tracing.js';
 import { CoalescedTask } from '../plugins/transforms/coalesced-task.js';
 

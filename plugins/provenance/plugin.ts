@@ -15,7 +15,7 @@ import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
 import { RoleTracker } from './role-tracker.js';
-import type { ExecutionRecord } from '../registry/schema-dag.js';
+import type { ExecutionRecord } from './execution-insert.js';
 
 export type Durability = 'off' | 'async' | 'sync';
 
