@@ -19,6 +19,7 @@ import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
+import type { ProvenanceService } from '../services.js';
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
@@ -45,12 +46,6 @@ export interface Execution {
   readonly parent: Execution | null;
   /** Last of its table's chain: its output is what the client got. */
   chainEnd: boolean;
-}
-
-export interface ResultExecutions {
-  readonly executions: readonly Execution[];
-  readonly outcome: 'complete' | 'error';
-  readonly error: string | null;
 }
 
 /** One table's part of a result: which fields come from it. */
@@ -107,13 +102,10 @@ export interface TransformsOptions {
   /** Why the registry cannot be read now, if known (the refusal says it). */
   readonly registryProblem?: () => string | null;
   /**
-   * Receives each result's executions once it ended (provenance). Whether to record is asked at
-   * each RowDescription; a returned promise holds the CommandComplete back until it settles.
+   * Where each result's executions go once it ended, if anywhere. Whether to record is asked at
+   * each RowDescription.
    */
-  readonly record?: {
-    readonly enabled: () => boolean;
-    readonly executions: (s: SessionInfo, r: ResultExecutions) => void | Promise<void>;
-  };
+  readonly provenance?: () => ProvenanceService | undefined;
 }
 
 const PLUGIN = 'transforms';
@@ -281,7 +273,7 @@ export class TransformsPlugin implements Plugin {
       m.set(i, f.columnID);
     });
     const tables: TablePlan[] = [];
-    const recording = this.opts.record?.enabled() ?? false;
+    const recording = this.opts.provenance?.()?.recording ?? false;
     for (const [oid, fields] of byTable) {
       const table = registry.tables.get(oid)!;
       const applies = table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)));
@@ -374,10 +366,11 @@ export class TransformsPlugin implements Plugin {
 
   /** Hands a result's executions to provenance, once. */
   private async report(s: SessionInfo, plan: ResultPlan, outcome: 'complete' | 'error', error: string | null): Promise<void> {
-    if (plan.reported || !this.opts.record) return;
+    const provenance = this.opts.provenance?.();
+    if (plan.reported || !provenance) return;
     plan.reported = true;
     const executions = plan.tables.flatMap((tp) => [...tp.executions.values()].map((p) => p.execution));
-    if (executions.length > 0) await this.opts.record.executions(s, { executions, outcome, error });
+    if (executions.length > 0) await provenance.record(s, { kind: 'read', executions, outcome, error, roles: sessionRoles(s) });
   }
 
   private context(s: SessionInfo, clock: Date): SandboxValue {
