@@ -25,7 +25,7 @@ import type { BoundTransform, Registry, TableTransforms } from './registry-cache
 
 /**
  * What one transform version did over one result (all its batches): the provenance record's
- * substance. Hashes cover the portion it processed (see canonical-hash.ts).
+ * substance. Hashes cover the portion it processed (see plugins/shared/canonical-hash.ts).
  */
 export interface Execution {
   readonly transform: BoundTransform;
