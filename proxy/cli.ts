@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** `provenance-proxy`: parse options, start, print where to connect, stop cleanly on signals. */
 import { ConfigError, USAGE, parseConfig } from './config.js';
-import { startProxy } from './server.js';
+import { startProxy } from './compose.js';
 import { DataDirInUse } from './datadir-lock.js';
 import { exitWhenIdle } from '../sandbox/index.js';
 import { missingNodeFlags } from './node-flags.js';

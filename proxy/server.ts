@@ -1,5 +1,7 @@
-/** Puts the parts together: upstream, plugins, listener. Used by the CLI and by tests. */
-import { randomBytes } from 'node:crypto';
+/**
+ * The proxy's own parts put together: data-directory lock, upstream, state store, listener. The
+ * plugins, and the services they start and stop, come from the composition (proxy/compose.ts).
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -8,32 +10,18 @@ import type { ProxyConfig } from './config.js';
 import { Listener } from './listener.js';
 import { lockDataDir } from './datadir-lock.js';
 import { EmbeddedUpstream, membershipsOf } from './upstream/embedded.js';
-import { RemoteUpstream, parseUpstreamUrl } from './upstream/remote.js';
+import { RemoteUpstream, parseUpstreamUrl, type RemoteTarget } from './upstream/remote.js';
 import { DEFAULT_AUTH_QUERY } from './auth/auth-query.js';
 import type { Upstream } from './upstream/link.js';
 import { PluginHost } from '../plugins/host.js';
 import type { Plugin } from '../plugins/hooks.js';
-import { migrate, type SqlRunner } from '../plugins/registry/migrate.js';
-import { SANDBOX_RUNTIME_VERSION, SandboxPool } from '../sandbox/index.js';
-import { TransformsPlugin } from '../plugins/transforms/plugin.js';
-import { SqlAnalyser } from '../plugins/sql/analyser.js';
-import { loadRegistry, type Registry } from '../plugins/transforms/registry-cache.js';
-import { REGISTRY_CHANNEL } from '../plugins/registry/schema.js';
-import { syncTransformFiles } from '../plugins/registry/file-sync.js';
-import { seedDemo } from '../plugins/registry/demo.js';
+import type { ProxyServices } from '../plugins/services.js';
+import type { SqlRunner } from '../plugins/registry/migrate.js';
+import type { SqlAnalyser } from '../plugins/sql/analyser.js';
 import { connectRemoteStore, type StateStore } from './state-store.js';
-import { ProvenancePlugin } from '../plugins/provenance/plugin.js';
-import { Recorder } from '../plugins/provenance/recorder.js';
-import { Spool } from '../plugins/provenance/spool.js';
-import { StoreLink } from '../plugins/provenance/store-link.js';
-import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../plugins/provenance/schema.js';
-import { tracingFromEnv } from '../plugins/provenance/tracing.js';
-import { CoalescedTask } from './coalesced-task.js';
+import { StateLink } from './state-link.js';
 
-/** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
-const REGISTRY_RELOAD_INTERVAL_MS = 100;
-
-export interface RunningProxy {
+export interface RunningServer {
   readonly address: AddressInfo;
   readonly upstream: Upstream;
   readonly listener: Listener;
@@ -43,23 +31,31 @@ export interface RunningProxy {
    * background while the upstream cannot be reached.
    */
   readonly stateReady: Promise<StateStore>;
-  /** Settles once the transform registry was first read. */
-  readonly registryLoaded: Promise<void>;
   /** Graceful stop: running statements finish (up to the timeout), sessions close, state is flushed. */
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export interface StartOptions {
-  readonly plugins?: readonly Plugin[];
-  readonly log?: (msg: string) => void;
-  /** Where the OTEL_* variables are read; process.env by default. */
-  readonly env?: NodeJS.ProcessEnv;
+/** The plugins on the seam, in order, and how to stop what they started. */
+export interface Composition {
+  readonly plugins: readonly Plugin[];
+  /** Called once the sessions are closed, before the state store and the upstream go. */
+  close(): Promise<void>;
 }
 
-export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): Promise<RunningProxy> {
-  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  // Loaded before anything listens: every statement that needs the parser finds it ready.
-  const sql = await SqlAnalyser.load();
+export interface ServerOptions {
+  readonly log: (msg: string) => void;
+  /** PostgreSQL's parser, loaded: the embedded upstream needs it. */
+  readonly sql: SqlAnalyser;
+  /** Brings a new state store connection's schema up to date, before anything uses it. */
+  readonly prepareStore: (store: SqlRunner) => Promise<void>;
+  /** Fills an embedded database created by this start. */
+  readonly seedFresh?: (store: SqlRunner) => Promise<void>;
+  /** Builds the plugins once the upstream is open; may wait for what they need before the proxy listens. */
+  readonly compose: (proxy: ProxyServices) => Promise<Composition>;
+}
+
+export async function startServer(config: ProxyConfig, opts: ServerOptions): Promise<RunningServer> {
+  const { log, sql } = opts;
   const unlock = lockDataDir(config.dataDir);
   let upstream: Upstream;
   const pgliteDir = path.join(config.dataDir, 'pglite');
@@ -73,151 +69,39 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     throw err;
   }
   let stopped = false;
-  /** Why the registry cannot be read, while it cannot (said in the 57P03 refusing table data). */
-  let storeProblem: string | null = null;
-  const onStoreFailure = (reason: string): void => {
-    storeProblem = reason;
-  };
-  const stateReady: Promise<StateStore> =
-    upstream instanceof EmbeddedUpstream
-      ? Promise.resolve(upstream.store())
-      : connectWithRetry(config.upstream ?? '', (upstream as RemoteUpstream), log, () => stopped, onStoreFailure);
-  if (upstream instanceof EmbeddedUpstream) {
+  const embedded = upstream instanceof EmbeddedUpstream ? upstream : null;
+  const remote = upstream instanceof RemoteUpstream ? upstream : null;
+  const state = new StateLink({
+    connect: embedded
+      ? () => Promise.resolve(embedded.store())
+      : (failed) => connectWithRetry(config.upstream ?? '', remote as RemoteUpstream, opts.prepareStore, log, () => stopped, failed),
+    open: (url) => openStore(url, parseUpstreamUrl(url), opts.prepareStore),
+    stopped: () => stopped,
+    log,
+  });
+  const stateReady = state.ready;
+  if (embedded) {
     try {
       const store = await stateReady;
-      await migrate(store, SANDBOX_RUNTIME_VERSION);
-      if (freshEmbedded && config.demo) await seedDemo(store);
+      await opts.prepareStore(store);
+      if (freshEmbedded && opts.seedFresh) await opts.seedFresh(store);
     } catch (err) {
       await upstream.close();
       unlock();
       throw err;
     }
   }
-  /** The store in use, once attached (and again after each reconnection). */
-  let readyStore: StateStore | null = null;
-
-  // Transforms: the registry is read once the state store is up, and again on every change.
-  let registry: Registry | null = null;
-  const pool = new SandboxPool({
-    isolates: config.transformIsolates,
-    timeoutMs: config.transformTimeoutMs,
-    memoryMb: config.transformMemoryMb,
-    // The isolate was abandoned and replaced; its thread may linger, so say so loudly.
-    onCatastrophicError: (message) => log(`sandbox: an isolate failed beyond recovery and was replaced (${message}); restarting the proxy when convenient reclaims it`),
-  });
-  // The store connection can break (the upstream restarts): then the registry is unknown until
-  // it is read again, and table data is refused meanwhile rather than served with stale rules.
-  // A NOTIFY on the channel may come from anyone: all it can cause is a reload, coalesced.
-  const reloads = new CoalescedTask(async () => {
-    const store = readyStore;
-    if (store === null) return;
-    try {
-      const loaded = await loadRegistry(store);
-      if (readyStore === store) registry = loaded;
-    } catch (err) {
-      log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }, REGISTRY_RELOAD_INTERVAL_MS);
-  const reload = (): Promise<void> => reloads.request();
-  const attach = async (store: StateStore): Promise<void> => {
-    readyStore = store;
-    storeProblem = null;
-    store.onLost(() => {
-      if (stopped) return;
-      readyStore = null;
-      registry = null;
-      storeProblem = 'the proxy lost its connection to the database; reconnecting';
-      log('state store: connection lost; reconnecting');
-      void connectWithRetry(config.upstream ?? '', upstream as RemoteUpstream, log, () => stopped, onStoreFailure).then(attach, () => undefined);
-    });
-    await store.listen(REGISTRY_CHANNEL, () => void reload());
-    await reload();
-  };
-  const registryLoaded = stateReady.then(async (store) => {
-    await attach(store);
-    const synced = await syncTransformFiles(store, config.transformsDir, log);
-    if (synced.length > 0) {
-      log(`transforms directory: registered ${synced.join(', ')}`);
-      await reload();
-    }
-  });
-  registryLoaded.catch(() => undefined);
-  if (upstream instanceof EmbeddedUpstream) await registryLoaded;
-  // Until the registry is read, table data is refused (fail closed); give it a moment first. The
-  // timer holds the process up meanwhile: nothing else does before the listener (retries are unref'd).
-  else {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([registryLoaded.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
-    clearTimeout(timer);
-  }
-  // Provenance: execution records to the DAG (through the spool when the database is away), spans.
-  const tracing = tracingFromEnv(opts.env ?? process.env, log);
-  const durability = config.provenanceDurability;
-  let recorder: Recorder | null = null;
-  let storeLink: StoreLink | null = null;
-  if (durability !== 'off') {
-    const spool = new Spool(path.join(config.dataDir, 'provenance.spool'));
-    await spool.open();
-    let current: () => SqlRunner | null;
-    if (!config.provenanceStore && upstream instanceof EmbeddedUpstream) {
-      const embedded = upstream;
-      const store = embedded.store();
-      // With sync durability a statement waits for its records: while a session holds the single
-      // embedded backend (an open transaction), they go to the spool rather than wait for it.
-      current = durability === 'sync' ? () => (embedded.busy ? null : store) : () => store;
-    } else {
-      const url = config.provenanceStore ?? config.upstream ?? '';
-      const target = parseUpstreamUrl(url);
-      const link = (storeLink = new StoreLink(async () => {
-        const store = await connectRemoteStore(url, target);
-        try {
-          await migrate(store, SANDBOX_RUNTIME_VERSION);
-        } catch (err) {
-          await store.close().catch(() => undefined);
-          throw err;
-        }
-        return store;
-      }, log, () => recorder?.kick()));
-      current = () => link.current();
-      void link.start();
-    }
-    recorder = new Recorder({
-      spool,
-      store: current,
-      insertSql: INSERT_EXECUTIONS_SQL,
-      insertName: 'provenance_insert_executions',
-      // The recorder holds what ProvenancePlugin gave it (or the spool kept): ExecutionRecords.
-      insertParams: (rows) => insertExecutionsParams(rows as readonly ExecutionRecord[]),
-      log,
-    });
-    recorder.start();
-  }
-  const upstreamTarget = config.upstream ? parseUpstreamUrl(config.upstream) : null;
-  const provenance = new ProvenancePlugin({
-    durability,
-    recorder,
-    tracing,
-    transformsActive: () => registry !== null && registry.tables.size > 0,
-    proxyId: randomBytes(4).toString('hex'),
-    server: upstreamTarget ? { address: upstreamTarget.host, port: upstreamTarget.port } : { address: 'pglite', port: null },
-    storeName: config.provenanceStore ? redactUrl(config.provenanceStore) : upstreamTarget ? 'upstream' : 'embedded',
+  const composition = await opts.compose({
     log,
-  });
-  const transforms = new TransformsPlugin({
-    pool,
     sql,
-    registry: () => registry,
-    refresh: reload,
-    registryProblem: () => storeProblem,
-    record: {
-      enabled: () => provenance.recording,
-      executions: (s, r) => provenance.executions(s, r),
-    },
+    state,
+    upstream: remote ? { host: remote.target.host, port: remote.target.port } : null,
+    embedded: embedded ? { store: embedded.store(), busy: () => embedded.busy } : null,
     roles: async (user) => {
-      if (upstream instanceof EmbeddedUpstream) return upstream.memberships(user);
+      if (embedded) return embedded.memberships(user);
       // Never hold a login up waiting for the store: without it, the context has no roles.
-      if (readyStore === null) return [];
-      const store = readyStore;
+      const store = state.current();
+      if (store === null) return [];
       const r = await store.query(
         `SELECT ARRAY(${membershipsOf('(SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1)')}) AS roles`,
         [user],
@@ -225,10 +109,11 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       return (r.rows[0]?.['roles'] as string[] | undefined) ?? [];
     },
   });
+  state.attached().catch(() => undefined);
   const secure = config.tlsCert && config.tlsKey
     ? tls.createSecureContext({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) })
     : null;
-  const plugins = new PluginHost([transforms, provenance, ...(opts.plugins ?? [])], log);
+  const plugins = new PluginHost(composition.plugins, log);
   const listener = new Listener(upstream, plugins, {
     host: config.listenHost,
     port: config.listenPort,
@@ -253,17 +138,12 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     upstream,
     listener,
     stateReady,
-    registryLoaded,
     stop(timeoutMs = config.shutdownTimeoutMs) {
       stopping ??= (async () => {
         stopped = true;
         await listener.shutdown(timeoutMs);
-        // Every record still in memory is written (or spooled) before the database goes away.
-        await recorder?.close().catch((err: unknown) => log(`provenance: closing the recorder failed: ${String(err)}`));
-        await storeLink?.close();
-        await tracing.shutdown().catch(() => undefined);
-        await readyStore?.close();
-        await pool.close();
+        await composition.close();
+        await state.close();
         await upstream.close();
         unlock();
       })();
@@ -272,26 +152,34 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   };
 }
 
+/** A connection to a remote database as the proxy, its schema brought up to date (closed again if that fails). */
+async function openStore(
+  url: string, target: RemoteTarget, prepare: (store: SqlRunner) => Promise<void>, stopped: () => boolean = () => false,
+): Promise<StateStore> {
+  const store = await connectRemoteStore(url, target);
+  try {
+    if (stopped()) throw new Error('the proxy is stopping');
+    await prepare(store);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  return store;
+}
+
 /**
  * Log in to a remote upstream as the proxy and bring the schema up to date, retrying with
  * back-off while it cannot (the upstream may be down when the proxy starts, or refuse the
  * proxy's password until someone fixes it); each failure's reason goes to `failed`.
  */
 async function connectWithRetry(
-  url: string, upstream: RemoteUpstream, log: (m: string) => void, stopped: () => boolean, failed: (reason: string) => void,
+  url: string, upstream: RemoteUpstream, prepare: (store: SqlRunner) => Promise<void>,
+  log: (m: string) => void, stopped: () => boolean, failed: (reason: string) => void,
 ): Promise<StateStore> {
   let delay = 500;
   for (;;) {
     try {
-      const store = await connectRemoteStore(url, upstream.target);
-      try {
-        if (stopped()) throw new Error('the proxy is stopping');
-        await migrate(store, SANDBOX_RUNTIME_VERSION);
-      } catch (err) {
-        await store.close().catch(() => undefined);
-        throw err;
-      }
-      return store;
+      return await openStore(url, upstream.target, prepare, stopped);
     } catch (err) {
       if (stopped()) throw err;
       const reason = storeFailure(err, upstream);
@@ -317,15 +205,4 @@ function storeFailure(err: unknown, upstream: RemoteUpstream): string {
     return `the upstream at ${at} is unreachable (${message})`;
   }
   return `the proxy cannot set up its schema on the upstream at ${at} (${message})`;
-}
-
-/** A URL as it may be shown: without its password. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'another database';
-  }
 }

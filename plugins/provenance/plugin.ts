@@ -9,13 +9,13 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { LocalResult, Plugin, SessionInfo, StatementTrace } from '../hooks.js';
-import { sessionRoles, type Execution, type ResultExecutions } from '../transforms/plugin.js';
+import type { Execution, ProvenanceService, ResultExecutions } from '../services.js';
 import { shapeOf, type StatementShape } from './sql-text.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
 import { RoleTracker } from './role-tracker.js';
-import type { ExecutionRecord } from './schema.js';
+import type { ExecutionRecord } from './execution-insert.js';
 
 export type Durability = 'off' | 'async' | 'sync';
 
@@ -57,7 +57,7 @@ function clientAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
-export class ProvenancePlugin implements Plugin {
+export class ProvenancePlugin implements Plugin, ProvenanceService {
   readonly name = PLUGIN;
   readonly localCommandKeywords = ['show'];
   /** Statement texts repeat (prepared statements, ORMs): normalise each once. */
@@ -109,15 +109,15 @@ export class ProvenancePlugin implements Plugin {
    * sync durability the client's CommandComplete waits for them; otherwise they are made once the
    * client has its answer (hashing the portions is most of the work).
    */
-  executions(s: SessionInfo, r: ResultExecutions): Promise<void> | void {
+  record(s: SessionInfo, r: ResultExecutions): Promise<void> | void {
     const trace = s.statement;
     const span = this.statementSpanOf(s, trace, r);
     const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
     const currentRole = state ? state.role.role : null;
-    if (this.opts.durability === 'sync') return this.record(s, trace, span, currentRole, r);
+    if (this.opts.durability === 'sync') return this.write(s, trace, span, currentRole, r);
     setImmediate(() => {
       try {
-        void this.record(s, trace, span, currentRole, r);
+        void this.write(s, trace, span, currentRole, r);
       } catch (err) {
         this.opts.log(`provenance: recording an execution failed: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -135,7 +135,7 @@ export class ProvenancePlugin implements Plugin {
     return { span: made, own: trace === null };
   }
 
-  private record(
+  private write(
     s: SessionInfo, trace: StatementTrace | null, statementSpan: { span: StatementSpan; own: boolean }, currentRole: string | null, r: ResultExecutions,
   ): Promise<void> | void {
     const shape = this.shape(trace?.text ?? '');
@@ -185,14 +185,14 @@ export class ProvenancePlugin implements Plugin {
         client_port: s.clientPort,
         user_name: sessionUser(s),
         current_role_name: currentRole,
-        roles: sessionRoles(s),
+        roles: r.roles,
         database: s.database,
         application_name: s.applicationName,
         session_id: `${this.opts.proxyId}-${s.id}`,
         statement_fingerprint: shape.fingerprint,
         statement_text: shape.normalized,
         params: t.params,
-        kind: 'read',
+        kind: r.kind,
         outcome: r.outcome,
         error: r.error,
         trace_id: child.traceId,

@@ -10,7 +10,7 @@
  * RESET ROLE. What it cannot see: a function whose body runs SET ROLE, and statements sent while
  * statements were not tracked (no transform registered).
  */
-import { identifierName } from '../../proxy/identifier.js';
+import { identifierName } from '../shared/identifier.js';
 
 /** A statement that is one SET [SESSION | LOCAL] ROLE, SET ROLE NONE, or RESET ROLE, nothing else. */
 const SET_ROLE = /^\s*(?:set\s+(session\s+|local\s+)?role\s+(?:to\s+|=\s*)?("(?:[^"]|"")+"|'(?:[^']|'')+'|[^\s;'"]+)|reset\s+role)\s*;?\s*$/i;

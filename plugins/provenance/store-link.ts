@@ -4,15 +4,15 @@
  * so the spool is written without waiting for its next retry.
  */
 import type { SqlRunner } from '../registry/migrate.js';
-import type { StateStore } from '../../proxy/state-store.js';
+import type { StoreConnection } from '../services.js';
 
 export class StoreLink {
-  private store: StateStore | null = null;
+  private store: StoreConnection | null = null;
   private stopped = false;
   private connecting: Promise<void> | null = null;
 
   constructor(
-    private readonly connect: () => Promise<StateStore>,
+    private readonly connect: () => Promise<StoreConnection>,
     private readonly log: (msg: string) => void,
     private readonly onUp: () => void,
   ) {}

@@ -19,7 +19,7 @@
  *   each other; no row is ever updated or deleted.
  */
 import type { Migration } from './schema.js';
-import { PROVENANCE_FUNCTIONS_UPDATE } from '../provenance/schema.js';
+import { PROVENANCE_FUNCTIONS_UPDATE } from './schema-dag.js';
 
 /** How every function of the schema resolves names. */
 const FIXED_PATH = 'SET search_path = pg_catalog, pg_temp';

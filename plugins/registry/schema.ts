@@ -6,7 +6,7 @@
  * state, or a drop) adds a row; a version's end of validity is the start of the next one. The
  * table grants no UPDATE or DELETE to anyone but its owner, so history is never overwritten.
  */
-import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from '../provenance/schema.js';
+import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from './schema-dag.js';
 import { guardsMigration } from './schema-guards.js';
 
 export interface Migration {

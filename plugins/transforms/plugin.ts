@@ -13,19 +13,20 @@ import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
 import type { DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo } from '../hooks.js';
 import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
-import { PortionHash } from '../provenance/canonical-hash.js';
-import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from './codecs.js';
+import { PortionHash } from '../shared/canonical-hash.js';
+import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from '../shared/codecs/codecs.js';
 import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
 import { mayChangeRegistry } from './registry-change.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
+import type { ProvenanceService } from '../services.js';
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 
 /**
  * What one transform version did over one result (all its batches): the provenance record's
- * substance. Hashes cover the portion it processed (see canonical-hash.ts).
+ * substance. Hashes cover the portion it processed (see plugins/shared/canonical-hash.ts).
  */
 export interface Execution {
   readonly transform: BoundTransform;
@@ -46,12 +47,6 @@ export interface Execution {
   readonly parent: Execution | null;
   /** Last of its table's chain: its output is what the client got. */
   chainEnd: boolean;
-}
-
-export interface ResultExecutions {
-  readonly executions: readonly Execution[];
-  readonly outcome: 'complete' | 'error';
-  readonly error: string | null;
 }
 
 /** One table's part of a result: which fields come from it. */
@@ -108,13 +103,10 @@ export interface TransformsOptions {
   /** Why the registry cannot be read now, if known (the refusal says it). */
   readonly registryProblem?: () => string | null;
   /**
-   * Receives each result's executions once it ended (provenance). Whether to record is asked at
-   * each RowDescription; a returned promise holds the CommandComplete back until it settles.
+   * Where each result's executions go once it ended, if anywhere. Whether to record is asked at
+   * each RowDescription.
    */
-  readonly record?: {
-    readonly enabled: () => boolean;
-    readonly executions: (s: SessionInfo, r: ResultExecutions) => void | Promise<void>;
-  };
+  readonly provenance?: () => ProvenanceService | undefined;
 }
 
 const PLUGIN = 'transforms';
@@ -289,7 +281,7 @@ export class TransformsPlugin implements Plugin {
       m.set(i, f.columnID);
     });
     const tables: TablePlan[] = [];
-    const recording = this.opts.record?.enabled() ?? false;
+    const recording = this.opts.provenance?.()?.recording ?? false;
     for (const [oid, fields] of byTable) {
       const table = registry.tables.get(oid)!;
       const applies = table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)));
@@ -382,10 +374,11 @@ export class TransformsPlugin implements Plugin {
 
   /** Hands a result's executions to provenance, once. */
   private async report(s: SessionInfo, plan: ResultPlan, outcome: 'complete' | 'error', error: string | null): Promise<void> {
-    if (plan.reported || !this.opts.record) return;
+    const provenance = this.opts.provenance?.();
+    if (plan.reported || !provenance) return;
     plan.reported = true;
     const executions = plan.tables.flatMap((tp) => [...tp.executions.values()].map((p) => p.execution));
-    if (executions.length > 0) await this.opts.record.executions(s, { executions, outcome, error });
+    if (executions.length > 0) await provenance.record(s, { kind: 'read', executions, outcome, error, roles: sessionRoles(s) });
   }
 
   private context(s: SessionInfo, clock: Date): SandboxValue {

@@ -9,7 +9,7 @@
 import { isAscii } from 'node:buffer';
 import { UNCHANGED, type TextColumn } from '../../sandbox/index.js';
 import type { RowBatch } from '../../proxy/wire/row-batch.js';
-import { encodeValue, type ColumnType } from './codecs.js';
+import { encodeValue, type ColumnType } from '../shared/codecs/codecs.js';
 
 const TEXT_OID = 25;
 const VARCHAR_OID = 1043;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { PortionHash } from '../../plugins/provenance/canonical-hash.js';
+import { PortionHash } from '../../plugins/shared/canonical-hash.js';
 import { RowBatch } from '../../proxy/wire/row-batch.js';
-import type { ColumnType } from '../../plugins/transforms/codecs.js';
+import type { ColumnType } from '../../plugins/shared/codecs/codecs.js';
 import { mulberry32 } from '../support/rng.js';
 
 const TEXT: ColumnType = { oid: 25, typmod: -1, format: 0 };

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../../plugins/provenance/schema.js';
+import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../../plugins/provenance/execution-insert.js';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
 
 /** The columns auditors rely on, in order. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { startProxy } from '../../proxy/server.js';
+import { startProxy } from '../../proxy/compose.js';
 import { baseConfig, uniqueName, useTarget } from '../support/proxy-matrix.js';
 
 describe('embedded PGlite shared by many clients', () => {

@@ -17,7 +17,7 @@ import pg from 'pg';
 import { sharedCluster, startTarget, uniqueName } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
 import { MIGRATIONS } from '../../plugins/registry/schema.js';
-import { INSERT_EXECUTIONS_SQL } from '../../plugins/provenance/schema.js';
+import { INSERT_EXECUTIONS_SQL } from '../../plugins/provenance/execution-insert.js';
 
 /** The shadow the issue shows: a format(text, name, name) that makes its caller's login superuser. */
 const FORMAT_SHADOW = (victim: string): string => `

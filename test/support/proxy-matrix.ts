@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startProxy, type RunningProxy } from '../../proxy/server.js';
+import { startProxy, type RunningProxy } from '../../proxy/compose.js';
 import type { ProxyConfig } from '../../proxy/config.js';
 import type { Plugin } from '../../plugins/hooks.js';
 import { attachPgCluster, type PgCluster } from './pg-cluster.js';

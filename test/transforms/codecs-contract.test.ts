@@ -3,7 +3,7 @@
  * values a transform did not change), and the shape of what decodeValue hands out.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CodecError, decodeValue, encodeValue, isSupportedType, TYPE_NAMES, type ColumnType } from '../../plugins/transforms/codecs.js';
+import { CodecError, decodeValue, encodeValue, isSupportedType, TYPE_NAMES, type ColumnType } from '../../plugins/shared/codecs/codecs.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
 import { WireClient } from './wire-client.js';
 

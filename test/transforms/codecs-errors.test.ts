@@ -3,7 +3,7 @@
  * they do not fit; field bytes the server would not send for a type are a CodecError too.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from '../../plugins/transforms/codecs.js';
+import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from '../../plugins/shared/codecs/codecs.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
 import { ServerError, WireClient } from './wire-client.js';
 

@@ -4,7 +4,7 @@
  * The generator is seeded so that a failure reproduces.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CodecError, decodeValue, encodeValue, type ColumnType } from '../../plugins/transforms/codecs.js';
+import { CodecError, decodeValue, encodeValue, type ColumnType } from '../../plugins/shared/codecs/codecs.js';
 import { mulberry32 } from '../support/rng.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
 import { ServerError, WireClient, type Result } from './wire-client.js';

@@ -4,7 +4,7 @@
  * what the server itself reads and prints back.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { decodeValue, encodeValue, TYPE_NAMES, type ColumnType, type JsValue } from '../../plugins/transforms/codecs.js';
+import { decodeValue, encodeValue, TYPE_NAMES, type ColumnType, type JsValue } from '../../plugins/shared/codecs/codecs.js';
 import { attachPgCluster } from '../support/pg-cluster.js';
 import { WireClient } from './wire-client.js';
 

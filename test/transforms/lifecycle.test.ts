@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startProxy } from '../../proxy/server.js';
+import { startProxy } from '../../proxy/compose.js';
 import { baseConfig, sharedCluster, startTarget, uniqueName, useTarget } from '../support/proxy-matrix.js';
 import { startCli } from '../support/cli-process.js';
 import { eventually } from '../support/eventually.js';

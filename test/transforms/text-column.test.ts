@@ -1,7 +1,7 @@
 /** Text fields as one TextColumn into the sandbox and back (plugins/transforms/text-column.ts). */
 import { describe, expect, it } from 'vitest';
 import { UNCHANGED } from '../../sandbox/index.js';
-import { CodecError } from '../../plugins/transforms/codecs.js';
+import { CodecError } from '../../plugins/shared/codecs/codecs.js';
 import { RowBatch } from '../../proxy/wire/row-batch.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from '../../plugins/transforms/text-column.js';
 

@@ -19,7 +19,7 @@
  */
 import { createHash, hash as hashAtOnce, type Hash } from 'node:crypto';
 import { int32At, type RowBatch } from '../../proxy/wire/row-batch.js';
-import { decodeValue, encodeValue, isSupportedType, type ColumnType } from '../transforms/codecs.js';
+import { decodeValue, encodeValue, isSupportedType, type ColumnType } from './codecs/codecs.js';
 
 const JSONB_OID = 3802;
 const JSONB_VERSION = Buffer.from([1]);

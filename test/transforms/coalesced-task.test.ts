@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CoalescedTask } from '../../proxy/coalesced-task.js';
+import { CoalescedTask } from '../../plugins/transforms/coalesced-task.js';
 
 describe('a coalesced task (registry reloads asked for by NOTIFY)', () => {
   it('runs once in flight and once pending however many ask, and each asker waits for a run that started after it asked', async () => {

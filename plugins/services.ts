@@ -1,0 +1,114 @@
+/**
+ * The typed services plugins meet through. A plugin never imports another plugin: what it needs
+ * from one is declared here, offered by that plugin's factory and wired by the program's entry
+ * (proxy/compose.ts). What the proxy itself offers plugins (its state store, the upstream's
+ * roles) is declared here too, and implemented in proxy/.
+ */
+import type { SessionInfo } from './hooks.js';
+import type { SqlRunner } from './registry/migrate.js';
+import type { SqlAnalyser } from './sql/analyser.js';
+
+/** A connection to the database that holds the proxy's state. */
+export interface StoreConnection extends SqlRunner {
+  listen(channel: string, cb: (payload: string) => void): Promise<void>;
+  /** Called once if the connection breaks. */
+  onLost(cb: () => void): void;
+  close(): Promise<void>;
+}
+
+/** Hears when the state store is attached (at start, and again after each reconnection) and lost. */
+export interface StoreWatcher {
+  attached(store: StoreConnection): Promise<void>;
+  lost(): void;
+}
+
+/** The proxy's connection to the database that holds its state (the registry, the DAG). */
+export interface StateService {
+  /** The store in use; null while it is not connected. */
+  current(): StoreConnection | null;
+  /** Why the store cannot be used now, if known. */
+  problem(): string | null;
+  /** Registers a watcher; only before attached() is first called. */
+  watch(watcher: StoreWatcher): void;
+  /** Settles once the store was first attached and every watcher has seen it. */
+  attached(): Promise<StoreConnection>;
+  /** A new connection to another database (a separate provenance store), its schema brought up to date. */
+  open(url: string): Promise<StoreConnection>;
+}
+
+/** What the proxy offers every plugin. */
+export interface ProxyServices {
+  readonly log: (msg: string) => void;
+  /** PostgreSQL's parser, loaded. */
+  readonly sql: SqlAnalyser;
+  readonly state: StateService;
+  /** The PostgreSQL server clients reach; null for the embedded database. */
+  readonly upstream: { readonly host: string; readonly port: number } | null;
+  /** The embedded database when it holds the state; `busy` while a session holds its single backend. */
+  readonly embedded: { readonly store: SqlRunner; busy(): boolean } | null;
+  /** The roles a user belongs to; empty when that cannot be known now. */
+  roles(user: string): Promise<readonly string[]>;
+}
+
+/** A transform version as an execution names it. */
+export interface ExecutedTransform {
+  readonly name: string;
+  readonly version: number;
+  readonly fn: { readonly hash: string };
+  readonly params: unknown;
+}
+
+/** A hash of the portion of a result an execution processed (see plugins/shared/canonical-hash.ts). */
+export interface PortionDigest {
+  hex(): string;
+}
+
+/** What one transform version did over one result (all its batches): a DAG node's substance. */
+export interface Execution {
+  readonly transform: ExecutedTransform;
+  readonly table: { readonly oid: number; readonly name: string };
+  /** The portion's column names in table order; null for a row transform (it saw every field of the table). */
+  readonly columns: readonly string[] | null;
+  readonly input: PortionDigest;
+  readonly output: PortionDigest;
+  readonly rowsIn: number;
+  readonly rowsOut: number;
+  /** Epoch milliseconds of its first batch. */
+  readonly startedAt: number;
+  readonly durationMs: number;
+  /** The execution before it in its table's chain (null: it read the table's rows). */
+  readonly parent: Execution | null;
+  /** Last of its table's chain: its output is what the client got. */
+  readonly chainEnd: boolean;
+}
+
+/** One result's executions, with the context the transforms ran in. */
+export interface ResultExecutions {
+  /** `read`: served to a client; `replay`: recomputed for a read of the past. */
+  readonly kind: 'read' | 'replay';
+  readonly executions: readonly Execution[];
+  readonly outcome: 'complete' | 'error';
+  readonly error: string | null;
+  /** The roles of the session's user the transforms saw. */
+  readonly roles: readonly string[];
+}
+
+/** Offered by provenance: records executions. */
+export interface ProvenanceService {
+  /** Whether executions are to be reported at all; asked at each result. */
+  readonly recording: boolean;
+  /** Records one result's executions; a returned promise holds the client's CommandComplete back until it settles. */
+  record(s: SessionInfo, r: ResultExecutions): void | Promise<void>;
+}
+
+/** Offered by transforms. */
+export interface TransformsService {
+  /** Whether any transform is registered (without one there is nothing to record). */
+  active(): boolean;
+}
+
+/** Every service, as the entry wires them; a plugin's own service is set once its factory ran. */
+export interface Services extends ProxyServices {
+  provenance?: ProvenanceService;
+  transforms?: TransformsService;
+}
