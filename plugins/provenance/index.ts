@@ -75,6 +75,7 @@ export async function createProvenancePlugin(services: Services, config: Provena
     proxyId: randomBytes(4).toString('hex'),
     server: upstream ? { address: upstream.host, port: upstream.port } : { address: 'pglite', port: null },
     storeName: config.store ? redactUrl(config.store) : upstream ? 'upstream' : 'embedded',
+    sql: services.sql,
     log,
   });
   return {

@@ -15,6 +15,7 @@ import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
 import { RoleTracker } from './role-tracker.js';
+import type { SqlAnalyser } from '../sql/analyser.js';
 import type { ExecutionRecord } from './execution-insert.js';
 
 export type Durability = 'off' | 'async' | 'sync';
@@ -32,6 +33,8 @@ export interface ProvenanceOptions {
   readonly server: { readonly address: string; readonly port: number | null };
   /** Where records go, for SHOW provenance.status. */
   readonly storeName: string;
+  /** PostgreSQL's parser, to read the statements that change the role. */
+  readonly sql: SqlAnalyser;
   readonly log: (msg: string) => void;
 }
 
@@ -75,7 +78,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
   }
 
   sessionStart(s: SessionInfo): void {
-    s.pluginState.set(PLUGIN, { role: new RoleTracker(sessionUser(s), startupSetsRole(s)) } satisfies SessionState);
+    s.pluginState.set(PLUGIN, { role: new RoleTracker(this.opts.sql, sessionUser(s), startupSetsRole(s)) } satisfies SessionState);
   }
 
   statementStart(s: SessionInfo, t: StatementTrace): void {

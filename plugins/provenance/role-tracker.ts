@@ -6,23 +6,12 @@
  * server applies them: a SET ROLE is undone when its transaction (explicit, or the implicit one
  * of a Query or of extended messages up to Sync) rolls back; SET LOCAL ROLE ends with its
  * transaction; ROLLBACK TO SAVEPOINT after a change, and any statement that may change the role
- * some other way (see MAY_CHANGE_ROLE), make it unknown until the next lone SET ROLE or
+ * some other way (see role-statements.ts), make it unknown until the next lone SET ROLE or
  * RESET ROLE. What it cannot see: a function whose body runs SET ROLE, and statements sent while
  * statements were not tracked (no transform registered).
  */
-import { identifierName } from '../shared/identifier.js';
-
-/** A statement that is one SET [SESSION | LOCAL] ROLE, SET ROLE NONE, or RESET ROLE, nothing else. */
-const SET_ROLE = /^\s*(?:set\s+(session\s+|local\s+)?role\s+(?:to\s+|=\s*)?("(?:[^"]|"")+"|'(?:[^']|'')+'|[^\s;'"]+)|reset\s+role)\s*;?\s*$/i;
-/**
- * Anything else that may change the role, or reset it to a default the proxy does not know:
- * SET ROLE among other statements, set_config (its setting's name may be a parameter), SET SESSION
- * AUTHORIZATION, RESET ALL, DISCARD ALL.
- */
-const MAY_CHANGE_ROLE = /\b(?:(?:set|reset)\s+(?:(?:session|local)\s+)?role\b|set_config\b|session\s+authorization\b|reset\s+all\b|discard\s+all\b)/i;
-const ROLLBACK_TO = /^\s*rollback\s+(?:work\s+|transaction\s+)?to\b/i;
-const COMMIT = /^\s*(?:commit|end)(?:\s+(?:work|transaction))?\s*;?\s*$/i;
-const ROLLBACK = /^\s*(?:rollback|abort)(?:\s+(?:work|transaction))?\s*;?\s*$/i;
+import type { SqlAnalyser } from '../sql/analyser.js';
+import { endsTransaction, roleEffect } from './role-statements.js';
 
 export class RoleTracker {
   /** The role in force now. */
@@ -43,7 +32,7 @@ export class RoleTracker {
    * @param user the session user the server authenticated
    * @param startupRole whether the startup packet may have set the role (options, a role parameter)
    */
-  constructor(private readonly user: string, startupRole: boolean) {
+  constructor(private readonly sql: SqlAnalyser, private readonly user: string, startupRole: boolean) {
     this.current = this.kept = this.before = startupRole ? null : user;
   }
 
@@ -59,20 +48,27 @@ export class RoleTracker {
       this.failed = true;
       return;
     }
-    const m = SET_ROLE.exec(text);
-    if (m) {
-      const word = m[2];
-      const role = word === undefined || /^none$/i.test(word) ? this.user : roleName(word);
-      this.current = role;
-      if (!/^local/i.test(m[1] ?? '')) this.kept = role;
-      this.changed = true;
-    } else if (ROLLBACK_TO.test(text)) {
-      // The block goes on (an error before is undone), but what the savepoint undid is not followed.
-      this.failed = false;
-      if (this.changed) this.current = this.kept = null;
-    } else if (MAY_CHANGE_ROLE.test(text)) {
-      this.current = this.kept = null;
-      this.changed = true;
+    const effect = roleEffect(this.sql, text);
+    switch (effect.kind) {
+      case 'set':
+      case 'reset': {
+        const role = effect.kind === 'set' ? effect.role ?? this.user : this.user;
+        this.current = role;
+        if (effect.kind === 'reset' || !effect.local) this.kept = role;
+        this.changed = true;
+        break;
+      }
+      case 'rollback-to':
+        // The block goes on (an error before is undone), but what the savepoint undid is not followed.
+        this.failed = false;
+        if (this.changed) this.current = this.kept = null;
+        break;
+      case 'unknown':
+        this.current = this.kept = null;
+        this.changed = true;
+        break;
+      case 'none':
+        break;
     }
   }
 
@@ -87,17 +83,11 @@ export class RoleTracker {
       let committed: boolean | null;
       if (this.failed) committed = false;
       else if (!this.block) committed = true;
-      else committed = COMMIT.test(this.lastText) ? true : ROLLBACK.test(this.lastText) ? false : null;
+      else committed = endsTransaction(this.sql, this.lastText);
       if (committed === null) this.kept = null;
       else if (!committed) this.kept = this.before;
       this.current = this.before = this.kept;
     }
     this.changed = this.failed = this.block = false;
   }
-}
-
-/** A role as SET ROLE names it: an identifier (folded unless quoted) or a string literal. */
-function roleName(word: string): string {
-  if (word.startsWith("'")) return word.slice(1, -1).replace(/''/g, "'");
-  return identifierName(word);
 }

@@ -172,6 +172,15 @@ for (const kind of ['embedded', 'postgres'] as const) {
         await read(null);
         await c.query('RESET ROLE');
         await read(t.user);
+        // Read as the server reads it: comments and line breaks between the words change nothing.
+        await c.query(`SET/**/ROLE --x\n ${team}`);
+        await read(team);
+        await c.query('reset/* y */role');
+        await read(t.user);
+        await c.query(`SELECT 1; SET ROLE ${team}`);
+        await read(null);
+        await c.query('SET ROLE NONE');
+        await read(t.user);
         const recs = await records(reader, table, since, expected.length);
         expect(recs.map((r) => r.current_role_name)).toEqual(expected);
         expect(new Set(recs.map((r) => r.user_name))).toEqual(new Set([t.user]));
