@@ -1,0 +1,459 @@
+/**
+ * Migration 5 of the `provenance` schema: the history of the original rows of tracked tables,
+ * captured inside the database so that writes that bypass the proxy are kept too.
+ *
+ * - Each tracked table has a history table `provenance.history_<table oid>`: the table's columns
+ *   (by name and type), then `provenance_valid_from`, `provenance_valid_to` (NULL: still valid)
+ *   and `provenance_row_hash` (finds the open version of a row that changes; tables need no key).
+ * - Statement-level triggers with transition tables (INSERT, incl. COPY FROM and the insert arm of
+ *   ON CONFLICT; UPDATE; DELETE; TRUNCATE) close the versions a statement replaces and add the
+ *   ones it writes, in one query each.
+ * - A version is valid from its writing transaction's start (`now()`, as SQL:2011 system
+ *   versioning): the answer as of a moment holds every transaction that had started by then and
+ *   committed, also one still open when a read at that moment ran (which did not see it).
+ * - ALTER TABLE on a tracked table: columns added are added to the history (older versions read
+ *   NULL); a column dropped, renamed or retyped is refused. With a superuser login an event trigger
+ *   does both at the ALTER; otherwise the next write finds it (adds the column, or refuses the
+ *   write) and reads give added columns NULL.
+ *
+ * The trigger and event-trigger functions and the admin functions run as the schema's owner
+ * (SECURITY DEFINER, reviewed below): only the owner writes history tables. Reading goes through
+ * `provenance.rows_as_of`, run as the caller: the history table grants SELECT to the roles that
+ * may read the table (kept in step on GRANT/REVOKE and at every write), and the function checks
+ * the caller's SELECT on the table itself.
+ */
+import type { Migration } from '../registry/schema.js';
+
+const FIXED_PATH = 'SET search_path = pg_catalog, pg_temp';
+
+/** A row's hash, from any row holding the table's columns (history rows too: its own columns are removed). */
+const ROW_HASH = (alias: string): string =>
+  `pg_catalog.md5((pg_catalog.jsonb_strip_nulls(pg_catalog.to_jsonb(${alias})) OPERATOR(pg_catalog.-) ` +
+  `ARRAY['provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash'])::text)`;
+
+/** The live columns of table `rel`, quoted, in order (prefixed with `alias.` when given). */
+const LIVE_COLUMNS = (rel: string, alias: string): string => `(
+  SELECT pg_catalog.string_agg(${alias === '' ? '' : `'${alias}.' || `}pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+    FROM pg_catalog.pg_attribute a WHERE a.attrelid = ${rel} AND a.attnum > 0 AND NOT a.attisdropped)`;
+
+export const HISTORY_MIGRATION: Migration = {
+  version: 5,
+  description: 'history of the original rows of tracked tables',
+  sql: `
+CREATE TABLE provenance.history_table (
+  target_oid oid PRIMARY KEY,
+  target text NOT NULL,
+  history regclass NOT NULL,
+  since timestamptz NOT NULL,
+  tracking boolean NOT NULL DEFAULT true,
+  until timestamptz,
+  retention interval CHECK (retention > interval '0')
+);
+
+-- Moments whose versions pruning keeps whatever the retention (materialised reads will pin theirs).
+CREATE TABLE provenance.history_pin (
+  target_oid oid NOT NULL REFERENCES provenance.history_table,
+  at timestamptz NOT NULL,
+  reason text NOT NULL,
+  PRIMARY KEY (target_oid, at, reason)
+);
+
+-- Columns of the history table the table no longer has as they were (dropped, renamed, retyped)
+-- are refused; columns the table gained are added. Returns how many were added.
+CREATE FUNCTION provenance._history_sync(h provenance.history_table) RETURNS integer
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+DECLARE
+  bad record;
+  col record;
+  added integer := 0;
+BEGIN
+  SELECT hc.attname, lc.attname IS NULL AS gone INTO bad
+    FROM pg_catalog.pg_attribute hc
+    LEFT JOIN pg_catalog.pg_attribute lc
+      ON lc.attrelid = h.target_oid AND lc.attname = hc.attname AND lc.attnum > 0 AND NOT lc.attisdropped
+   WHERE hc.attrelid = h.history AND hc.attnum > 0 AND NOT hc.attisdropped
+     AND hc.attname NOT IN ('provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash')
+     AND (lc.attname IS NULL OR lc.atttypid <> hc.atttypid OR lc.atttypmod <> hc.atttypmod)
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'column "%" of tracked table % cannot be %: its history would no longer match the table',
+      bad.attname, h.target, CASE WHEN bad.gone THEN 'dropped or renamed' ELSE 'given another type' END
+      USING ERRCODE = '0A000',
+            HINT = 'Add a column instead, or stop tracking the table with provenance.untrack first.';
+  END IF;
+  FOR col IN SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
+               FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = h.target_oid AND a.attnum > 0 AND NOT a.attisdropped
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute x
+                                 WHERE x.attrelid = h.history AND x.attname = a.attname AND NOT x.attisdropped)
+              ORDER BY a.attnum LOOP
+    IF col.attname IN ('provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash') THEN
+      RAISE EXCEPTION 'column name "%" is reserved in tracked table %', col.attname, h.target USING ERRCODE = '42701';
+    END IF;
+    EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.history, col.attname, col.typ);
+    added := added + 1;
+  END LOOP;
+  RETURN added;
+END $$;
+
+-- The history table grants SELECT to exactly the roles the table grants it to (owner included).
+CREATE FUNCTION provenance._history_grants(h provenance.history_table) RETURNS void
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+DECLARE
+  g record;
+BEGIN
+  FOR g IN
+    WITH want AS (
+      SELECT DISTINCT x.grantee FROM pg_catalog.pg_class c,
+             pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))) x
+       WHERE c.oid = h.target_oid AND x.privilege_type = 'SELECT'
+         AND x.grantee <> (SELECT o.relowner FROM pg_catalog.pg_class o WHERE o.oid = h.history)),
+    have AS (
+      SELECT DISTINCT x.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) x
+       WHERE c.oid = h.history AND x.privilege_type = 'SELECT' AND x.grantee <> c.relowner)
+    SELECT w.grantee, true AS give FROM want w WHERE w.grantee NOT IN (SELECT grantee FROM have)
+    UNION ALL
+    SELECT v.grantee, false FROM have v WHERE v.grantee NOT IN (SELECT grantee FROM want)
+  LOOP
+    EXECUTE pg_catalog.format(CASE WHEN g.give THEN 'GRANT SELECT ON %s TO %s' ELSE 'REVOKE SELECT ON %s FROM %s' END,
+      h.history, CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);
+  END LOOP;
+END $$;
+
+-- Every version still valid ends at \`at\` (no earlier than it started).
+CREATE FUNCTION provenance._history_end(h provenance.history_table, at timestamptz) RETURNS void
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+BEGIN
+  EXECUTE pg_catalog.format(
+    'UPDATE %s v SET provenance_valid_to = GREATEST(v.provenance_valid_from, $1) WHERE v.provenance_valid_to IS NULL', h.history)
+    USING at;
+END $$;
+
+-- The table's current rows become versions valid from \`at\`; open versions end there.
+CREATE FUNCTION provenance._history_snapshot(h provenance.history_table, at timestamptz) RETURNS void
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+DECLARE
+  cols text := ${LIVE_COLUMNS('h.target_oid', '')};
+BEGIN
+  PERFORM provenance._history_end(h, at);
+  EXECUTE pg_catalog.format(
+    $q$INSERT INTO %1$s (%2$s provenance_valid_from, provenance_row_hash) SELECT %3$s $1, ${ROW_HASH('t')} FROM %4$s t$q$,
+    h.history, coalesce(cols || ', ', ''), coalesce(${LIVE_COLUMNS('h.target_oid', 't')} || ', ', ''), h.target_oid::regclass)
+    USING at;
+END $$;
+
+-- SECURITY DEFINER (reviewed): runs as the owner of the history tables, the only role that
+-- writes them. It reads only the statement's transition tables and the catalogs, builds SQL from
+-- quoted catalog names alone, and writes only the history table of the table it fires on.
+CREATE FUNCTION provenance.capture_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
+DECLARE
+  h provenance.history_table;
+  at timestamptz := pg_catalog.now();
+  cols text;
+  closed bigint;
+  expected bigint;
+BEGIN
+  SELECT * INTO h FROM provenance.history_table t WHERE t.target_oid = TG_RELID AND t.tracking;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  PERFORM provenance._history_sync(h);
+  PERFORM provenance._history_grants(h);
+  IF TG_OP = 'TRUNCATE' THEN
+    PERFORM provenance._history_end(h, at);
+    RETURN NULL;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    -- Each old row ends one open version with the same content (identical rows are interchangeable).
+    EXECUTE pg_catalog.format($q$
+      WITH gone AS (SELECT ${ROW_HASH('o')} AS k, pg_catalog.count(*) AS n FROM provenance_old o GROUP BY 1),
+      victims AS (
+        SELECT v.ctid AS t FROM (
+          SELECT x.ctid, x.provenance_row_hash AS k,
+                 pg_catalog.row_number() OVER (PARTITION BY x.provenance_row_hash) AS i
+            FROM %1$s x WHERE x.provenance_valid_to IS NULL AND x.provenance_row_hash IN (SELECT g.k FROM gone g)) v
+        JOIN gone g ON g.k = v.k AND v.i <= g.n)
+      UPDATE %1$s v SET provenance_valid_to = GREATEST(v.provenance_valid_from, $1)
+       WHERE v.ctid IN (SELECT t FROM victims)$q$, h.history) USING at;
+    GET DIAGNOSTICS closed = ROW_COUNT;
+    EXECUTE 'SELECT pg_catalog.count(*) FROM provenance_old' INTO expected;
+    IF closed <> expected THEN
+      RAISE EXCEPTION 'history of tracked table % does not hold % of the rows this % changes', h.target, expected - closed, TG_OP
+        USING ERRCODE = 'XX000', HINT = 'Track the table again with provenance.untrack and provenance.track.';
+    END IF;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    cols := ${LIVE_COLUMNS('TG_RELID', '')};
+    EXECUTE pg_catalog.format(
+      $q$INSERT INTO %1$s (%2$s provenance_valid_from, provenance_row_hash) SELECT %3$s $1, ${ROW_HASH('n')} FROM provenance_new n$q$,
+      h.history, coalesce(cols || ', ', ''), coalesce(${LIVE_COLUMNS('TG_RELID', 'n')} || ', ', ''))
+      USING at;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- SECURITY DEFINER (reviewed): only provenance_admin may call it. It creates the history table
+-- and triggers from quoted catalog names; the owner needs TRIGGER and SELECT on the table.
+CREATE FUNCTION provenance.track(target regclass) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
+#variable_conflict use_variable
+DECLARE
+  h provenance.history_table;
+  started timestamptz := pg_catalog.now();
+  qualified text;
+  hist text;
+  cols text;
+  stmt text;
+BEGIN
+  IF target IS NULL THEN
+    RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO qualified
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = target AND c.relkind = 'r';
+  IF qualified IS NULL THEN
+    RAISE EXCEPTION '% is not an ordinary table: only those can be tracked', target USING ERRCODE = '42809';
+  END IF;
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('provenance.history:' || target::oid::text));
+  SELECT * INTO h FROM provenance.history_table t WHERE t.target_oid = target;
+  IF FOUND AND h.tracking THEN
+    RETURN h.since;
+  END IF;
+  -- No write may fall between the first versions and the triggers.
+  EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
+  IF h.target_oid IS NULL THEN
+    hist := pg_catalog.format('provenance.%I', 'history_' || target::oid::text);
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s, ', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), '' ORDER BY a.attnum)
+      INTO cols FROM pg_catalog.pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format(
+      'CREATE TABLE %s (%s provenance_valid_from timestamptz NOT NULL, provenance_valid_to timestamptz, provenance_row_hash text NOT NULL,'
+      ' CHECK (provenance_valid_to >= provenance_valid_from))', hist, coalesce(cols, ''));
+    EXECUTE pg_catalog.format(
+      'CREATE INDEX ON %s USING gist (pg_catalog.tstzrange(provenance_valid_from, provenance_valid_to))', hist);
+    EXECUTE pg_catalog.format('CREATE INDEX ON %s (provenance_row_hash) WHERE provenance_valid_to IS NULL', hist);
+    EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM PUBLIC', hist);
+    INSERT INTO provenance.history_table (target_oid, target, history, since)
+      VALUES (target, qualified, hist::regclass, started) RETURNING * INTO h;
+  ELSE
+    UPDATE provenance.history_table t SET tracking = true, until = NULL, since = started, target = qualified
+     WHERE t.target_oid = target RETURNING * INTO h;
+    PERFORM provenance._history_sync(h);
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = target AND NOT a.attisdropped
+                AND a.attname IN ('provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash')) THEN
+    RAISE EXCEPTION 'table % has a column whose name is reserved for its history (provenance_valid_from, provenance_valid_to, provenance_row_hash)', target
+      USING ERRCODE = '42701';
+  END IF;
+  FOREACH stmt IN ARRAY ARRAY[
+    'insert AFTER INSERT ON %s REFERENCING NEW TABLE AS provenance_new',
+    'update AFTER UPDATE ON %s REFERENCING OLD TABLE AS provenance_old NEW TABLE AS provenance_new',
+    'delete AFTER DELETE ON %s REFERENCING OLD TABLE AS provenance_old',
+    'truncate AFTER TRUNCATE ON %s'] LOOP
+    EXECUTE pg_catalog.format('CREATE TRIGGER provenance_history_' || stmt || ' FOR EACH STATEMENT EXECUTE FUNCTION provenance.capture_history()', target);
+  END LOOP;
+  PERFORM provenance._history_snapshot(h, started);
+  PERFORM provenance._history_grants(h);
+  RETURN started;
+END $$;
+
+-- SECURITY DEFINER (reviewed): provenance_admin only; drops the capture triggers, keeps the history.
+CREATE FUNCTION provenance.untrack(target regclass) RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
+#variable_conflict use_variable
+DECLARE
+  h provenance.history_table;
+  ended timestamptz := pg_catalog.now();
+  op text;
+BEGIN
+  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('provenance.history:' || target::oid::text));
+  SELECT * INTO h FROM provenance.history_table t WHERE t.target_oid = target AND t.tracking;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % is not tracked', target USING ERRCODE = '55000';
+  END IF;
+  FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', 'provenance_history_' || op, target);
+  END LOOP;
+  PERFORM provenance._history_end(h, ended);
+  UPDATE provenance.history_table t SET tracking = false, until = ended WHERE t.target_oid = target;
+  RETURN ended;
+END $$;
+
+-- The rows of a tracked table as of a moment, as the table's own row type:
+--   SELECT * FROM provenance.rows_as_of(NULL::public.customers, '2026-10-27 10:00+00') AS customers
+-- Runs as the caller, who needs SELECT on the table.
+CREATE FUNCTION provenance.rows_as_of(target anyelement, at timestamptz) RETURNS SETOF anyelement
+LANGUAGE plpgsql STABLE ${FIXED_PATH} AS $$
+DECLARE
+  rel oid;
+  h provenance.history_table;
+  cols text;
+BEGIN
+  SELECT t.typrelid INTO rel FROM pg_catalog.pg_type t WHERE t.oid = pg_catalog.pg_typeof(target);
+  IF rel IS NULL OR rel = 0 THEN
+    RAISE EXCEPTION 'rows_as_of takes a row of the table, e.g. NULL::customers' USING ERRCODE = '42809';
+  END IF;
+  IF at IS NULL THEN
+    RAISE EXCEPTION 'the moment must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT pg_catalog.has_table_privilege(rel, 'SELECT') THEN
+    RAISE EXCEPTION 'permission denied for table %', rel::regclass USING ERRCODE = '42501';
+  END IF;
+  SELECT * INTO h FROM provenance.history_table t WHERE t.target_oid = rel;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % is not tracked: it has no history', rel::regclass USING ERRCODE = '55000',
+      HINT = 'An admin can start its history with provenance.track.';
+  END IF;
+  IF at > pg_catalog.clock_timestamp() THEN
+    RAISE EXCEPTION 'moment % is in the future: the history of table % starts at % and ends now', at, rel::regclass, h.since
+      USING ERRCODE = '22023';
+  END IF;
+  IF at < h.since THEN
+    RAISE EXCEPTION 'moment % is before the history of table % starts: the earliest moment available is %', at, rel::regclass, h.since
+      USING ERRCODE = '22023';
+  END IF;
+  IF NOT h.tracking AND at >= h.until THEN
+    RAISE EXCEPTION 'moment % is after the history of table % ends at % (history available from %)', at, rel::regclass, h.until, h.since
+      USING ERRCODE = '22023';
+  END IF;
+  -- Columns the history does not have yet (added without an event trigger) read NULL.
+  SELECT pg_catalog.string_agg(
+           CASE WHEN x.attname IS NULL THEN pg_catalog.format('NULL::%s', pg_catalog.format_type(a.atttypid, a.atttypmod))
+                ELSE pg_catalog.format('v.%I', a.attname) END, ', ' ORDER BY a.attnum)
+    INTO cols FROM pg_catalog.pg_attribute a
+    LEFT JOIN pg_catalog.pg_attribute x ON x.attrelid = h.history AND x.attname = a.attname AND NOT x.attisdropped
+   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
+  RETURN QUERY EXECUTE pg_catalog.format(
+    'SELECT %s FROM %s v WHERE pg_catalog.tstzrange(v.provenance_valid_from, v.provenance_valid_to) OPERATOR(pg_catalog.@>) $1',
+    coalesce(cols, ''), h.history) USING at;
+END $$;
+
+-- SECURITY DEFINER (reviewed): provenance_admin only; counts the versions of one history table.
+CREATE FUNCTION provenance._history_versions(h regclass) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER ${FIXED_PATH} AS $$
+DECLARE
+  n bigint;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM provenance.history_table t WHERE t.history = h) THEN
+    RAISE EXCEPTION '% is not a history table', h USING ERRCODE = '42809';
+  END IF;
+  EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', h) INTO n;
+  RETURN n;
+END $$;
+
+CREATE VIEW provenance.tracked AS
+SELECT coalesce((SELECT c.oid::regclass::text FROM pg_catalog.pg_class c WHERE c.oid = t.target_oid), t.target) AS target,
+       t.target_oid, t.since, t.tracking, t.until,
+       provenance._history_versions(t.history) AS versions,
+       pg_catalog.pg_total_relation_size(t.history) AS bytes,
+       t.retention, t.history
+  FROM provenance.history_table t;
+
+-- SECURITY DEFINER (reviewed): provenance_admin only.
+CREATE FUNCTION provenance.set_retention(target regclass, keep interval) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
+#variable_conflict use_variable
+BEGIN
+  UPDATE provenance.history_table t SET retention = keep WHERE t.target_oid = target;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % is not tracked', target USING ERRCODE = '55000';
+  END IF;
+END $$;
+
+-- SECURITY DEFINER (reviewed): provenance_admin only. Removes the versions that ended before the
+-- retention window starts and are valid at no pinned moment; the history then starts at the
+-- window's start. Returns how many versions it removed.
+CREATE FUNCTION provenance.prune_history() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
+DECLARE
+  h provenance.history_table;
+  cutoff timestamptz;
+  n bigint;
+  total bigint := 0;
+BEGIN
+  FOR h IN SELECT * FROM provenance.history_table t WHERE t.retention IS NOT NULL ORDER BY t.target_oid LOOP
+    cutoff := pg_catalog.now() - h.retention;
+    EXECUTE pg_catalog.format(
+      'DELETE FROM %s v WHERE v.provenance_valid_to <= $1
+          AND NOT EXISTS (SELECT 1 FROM provenance.history_pin p WHERE p.target_oid = $2
+                             AND pg_catalog.tstzrange(v.provenance_valid_from, v.provenance_valid_to) OPERATOR(pg_catalog.@>) p.at)',
+      h.history) USING cutoff, h.target_oid;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    UPDATE provenance.history_table t SET since = GREATEST(t.since, cutoff) WHERE t.target_oid = h.target_oid;
+  END LOOP;
+  RETURN total;
+END $$;
+
+-- A table gets tracked when a transform is registered on it. A table that cannot be (not an
+-- ordinary table, no privilege) does not stop the registration: the registering session gets a
+-- WARNING and reads as of a moment will refuse the table.
+CREATE FUNCTION provenance._track_for_transform(target_oid oid) RETURNS void
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM provenance.history_table t WHERE t.target_oid = _track_for_transform.target_oid AND t.tracking)
+     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = _track_for_transform.target_oid AND c.relkind = 'r') THEN
+    RETURN;
+  END IF;
+  PERFORM provenance.track(target_oid::regclass);
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'table % is not tracked: %', target_oid::regclass, SQLERRM;
+END $$;
+
+CREATE FUNCTION provenance.track_transform_target() RETURNS trigger
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+BEGIN
+  IF NOT NEW.dropped THEN
+    PERFORM provenance._track_for_transform(NEW.target_oid);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER track_target AFTER INSERT ON provenance.transform_version
+  FOR EACH ROW EXECUTE FUNCTION provenance.track_transform_target();
+
+SELECT provenance._track_for_transform(t.target_oid)
+  FROM (SELECT DISTINCT x.target_oid FROM provenance.transforms x WHERE x.target_status = 'ok') t;
+
+-- SECURITY DEFINER (reviewed): an event trigger runs as whoever runs the DDL, and only the owner
+-- alters history tables. It acts on tracked tables named by the command alone.
+CREATE FUNCTION provenance.history_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
+DECLARE
+  h provenance.history_table;
+BEGIN
+  IF TG_TAG IN ('GRANT', 'REVOKE') THEN
+    FOR h IN SELECT * FROM provenance.history_table t WHERE t.tracking
+               AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.target_oid) LOOP
+      PERFORM provenance._history_grants(h);
+    END LOOP;
+    RETURN;
+  END IF;
+  FOR h IN SELECT t.* FROM provenance.history_table t
+            WHERE t.tracking AND t.target_oid IN (SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c) LOOP
+    -- A column added is a change of every row at this moment (its default is what rows hold now).
+    IF provenance._history_sync(h) > 0 THEN
+      PERFORM provenance._history_snapshot(h, pg_catalog.now());
+    END IF;
+  END LOOP;
+END $$;
+DO $$ BEGIN
+  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+    CREATE EVENT TRIGGER provenance_history_ddl ON ddl_command_end
+      WHEN TAG IN ('ALTER TABLE', 'GRANT', 'REVOKE')
+      EXECUTE FUNCTION provenance.history_ddl();
+  END IF;
+END $$;
+
+REVOKE ALL ON provenance.history_table, provenance.history_pin, provenance.tracked FROM PUBLIC;
+REVOKE ALL ON FUNCTION provenance._history_sync(provenance.history_table), provenance._history_grants(provenance.history_table),
+  provenance._history_end(provenance.history_table, timestamptz),
+  provenance._history_snapshot(provenance.history_table, timestamptz), provenance.capture_history(),
+  provenance.track(regclass), provenance.untrack(regclass), provenance._history_versions(regclass),
+  provenance.set_retention(regclass, interval), provenance.prune_history(), provenance._track_for_transform(oid),
+  provenance.track_transform_target(), provenance.history_ddl() FROM PUBLIC;
+GRANT SELECT ON provenance.history_table TO PUBLIC;
+GRANT SELECT ON provenance.tracked, provenance.history_pin TO provenance_admin;
+GRANT EXECUTE ON FUNCTION provenance.track(regclass), provenance.untrack(regclass), provenance._history_versions(regclass),
+  provenance.set_retention(regclass, interval), provenance.prune_history() TO provenance_admin;
+`,
+};
