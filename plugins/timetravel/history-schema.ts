@@ -26,10 +26,11 @@ import type { Migration } from '../registry/schema.js';
 
 const FIXED_PATH = 'SET search_path = pg_catalog, pg_temp';
 
-/** A row's hash, from any row holding the table's columns (history rows too: its own columns are removed). */
-const ROW_HASH = (alias: string): string =>
-  `pg_catalog.md5((pg_catalog.jsonb_strip_nulls(pg_catalog.to_jsonb(${alias})) OPERATOR(pg_catalog.-) ` +
-  `ARRAY['provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash'])::text)`;
+/**
+ * A row's hash, from its columns as JSON by the table's current column names (NULLs left out, so
+ * a column added without a value changes no hash).
+ */
+const ROW_HASH = (json: string): string => `pg_catalog.md5(pg_catalog.jsonb_strip_nulls(${json})::text)`;
 
 /** The live columns of table `rel`, quoted, in order (prefixed with `alias.` when given). */
 const LIVE_COLUMNS = (rel: string, alias: string): string => `(
@@ -50,6 +51,15 @@ CREATE TABLE provenance.history_table (
   retention interval CHECK (retention > interval '0')
 );
 
+-- Which column of the table (by number) each history column holds.
+CREATE TABLE provenance.history_column (
+  target_oid oid NOT NULL REFERENCES provenance.history_table,
+  attnum smallint NOT NULL,
+  history_name name NOT NULL,
+  dropped boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (target_oid, attnum)
+);
+
 -- Moments whose versions pruning keeps whatever the retention (materialised reads will pin theirs).
 CREATE TABLE provenance.history_pin (
   target_oid oid NOT NULL REFERENCES provenance.history_table,
@@ -58,41 +68,65 @@ CREATE TABLE provenance.history_pin (
   PRIMARY KEY (target_oid, at, reason)
 );
 
--- Columns of the history table the table no longer has as they were (dropped, renamed, retyped)
--- are refused; columns the table gained are added. Returns how many were added.
+-- History columns follow the table's columns by number: a column added is added (returns how
+-- many), a rename is followed, a dropped column's history is kept under another name
+-- (provenance_dropped_<number>_<name>); a column given another type is refused. When the columns
+-- change, the hashes of the open versions are computed again from the columns the table has now.
 CREATE FUNCTION provenance._history_sync(h provenance.history_table) RETURNS integer
 LANGUAGE plpgsql ${FIXED_PATH} AS $$
 DECLARE
-  bad record;
-  col record;
+  m record;
   added integer := 0;
+  changed boolean := false;
+  proj text;
 BEGIN
-  SELECT hc.attname, lc.attname IS NULL AS gone INTO bad
-    FROM pg_catalog.pg_attribute hc
-    LEFT JOIN pg_catalog.pg_attribute lc
-      ON lc.attrelid = h.target_oid AND lc.attname = hc.attname AND lc.attnum > 0 AND NOT lc.attisdropped
-   WHERE hc.attrelid = h.history AND hc.attnum > 0 AND NOT hc.attisdropped
-     AND hc.attname NOT IN ('provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash')
-     AND (lc.attname IS NULL OR lc.atttypid <> hc.atttypid OR lc.atttypmod <> hc.atttypmod)
+  SELECT a.attname INTO m FROM provenance.history_column c
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = h.target_oid AND a.attnum = c.attnum AND NOT a.attisdropped
+    JOIN pg_catalog.pg_attribute x ON x.attrelid = h.history AND x.attname = c.history_name AND NOT x.attisdropped
+   WHERE c.target_oid = h.target_oid AND NOT c.dropped AND (a.atttypid <> x.atttypid OR a.atttypmod <> x.atttypmod)
    LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'column "%" of tracked table % cannot be %: its history would no longer match the table',
-      bad.attname, h.target, CASE WHEN bad.gone THEN 'dropped or renamed' ELSE 'given another type' END
-      USING ERRCODE = '0A000',
-            HINT = 'Add a column instead, or stop tracking the table with provenance.untrack first.';
+    RAISE EXCEPTION 'column "%" of tracked table % cannot be given another type: its history would no longer match the table',
+      m.attname, h.target USING ERRCODE = '0A000',
+      HINT = 'Add a column of the new type instead, or stop tracking the table with provenance.untrack first.';
   END IF;
-  FOR col IN SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
-               FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = h.target_oid AND a.attnum > 0 AND NOT a.attisdropped
-                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute x
-                                 WHERE x.attrelid = h.history AND x.attname = a.attname AND NOT x.attisdropped)
-              ORDER BY a.attnum LOOP
-    IF col.attname IN ('provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash') THEN
-      RAISE EXCEPTION 'column name "%" is reserved in tracked table %', col.attname, h.target USING ERRCODE = '42701';
-    END IF;
-    EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.history, col.attname, col.typ);
+  SELECT a.attname INTO m FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid = h.target_oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text LIKE 'provenance\_%' LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'column name "%" of tracked table % is reserved: names starting with provenance_ are its history''s', m.attname, h.target
+      USING ERRCODE = '42701';
+  END IF;
+  -- Dropped and renamed columns first move out of the way (names may have been swapped).
+  FOR m IN SELECT c.attnum, c.history_name, a.attname IS NULL AS gone
+             FROM provenance.history_column c
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = h.target_oid AND a.attnum = c.attnum AND NOT a.attisdropped
+            WHERE c.target_oid = h.target_oid AND NOT c.dropped AND a.attname IS DISTINCT FROM c.history_name LOOP
+    proj := pg_catalog.left(pg_catalog.format('provenance_%s_%s_%s', CASE WHEN m.gone THEN 'dropped' ELSE 'moving' END, m.attnum, m.history_name), 63);
+    EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.history, m.history_name, proj);
+    UPDATE provenance.history_column c SET history_name = proj, dropped = m.gone WHERE c.target_oid = h.target_oid AND c.attnum = m.attnum;
+    changed := true;
+  END LOOP;
+  FOR m IN SELECT c.attnum, c.history_name, a.attname FROM provenance.history_column c
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = h.target_oid AND a.attnum = c.attnum AND NOT a.attisdropped
+            WHERE c.target_oid = h.target_oid AND NOT c.dropped AND a.attname <> c.history_name LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', h.history, m.history_name, m.attname);
+    UPDATE provenance.history_column c SET history_name = m.attname WHERE c.target_oid = h.target_oid AND c.attnum = m.attnum;
+  END LOOP;
+  FOR m IN SELECT a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
+             FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = h.target_oid AND a.attnum > 0 AND NOT a.attisdropped
+              AND NOT EXISTS (SELECT 1 FROM provenance.history_column c WHERE c.target_oid = h.target_oid AND c.attnum = a.attnum)
+            ORDER BY a.attnum LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE %s ADD COLUMN %I %s', h.history, m.attname, m.typ);
+    INSERT INTO provenance.history_column (target_oid, attnum, history_name) VALUES (h.target_oid, m.attnum, m.attname);
     added := added + 1;
   END LOOP;
+  IF changed OR added > 0 THEN
+    SELECT pg_catalog.string_agg(pg_catalog.format('v.%I', c.history_name), ', ' ORDER BY c.attnum) INTO proj
+      FROM provenance.history_column c WHERE c.target_oid = h.target_oid AND NOT c.dropped;
+    EXECUTE pg_catalog.format($q$UPDATE %s v SET provenance_row_hash = ${ROW_HASH('(SELECT pg_catalog.to_jsonb(r) FROM (SELECT %s) r)')}
+       WHERE v.provenance_valid_to IS NULL$q$, h.history, coalesce(proj, ''));
+  END IF;
   RETURN added;
 END $$;
 
@@ -137,7 +171,7 @@ DECLARE
 BEGIN
   PERFORM provenance._history_end(h, at);
   EXECUTE pg_catalog.format(
-    $q$INSERT INTO %1$s (%2$s provenance_valid_from, provenance_row_hash) SELECT %3$s $1, ${ROW_HASH('t')} FROM %4$s t$q$,
+    $q$INSERT INTO %1$s (%2$s provenance_valid_from, provenance_row_hash) SELECT %3$s $1, ${ROW_HASH('pg_catalog.to_jsonb(t)')} FROM %4$s t$q$,
     h.history, coalesce(cols || ', ', ''), coalesce(${LIVE_COLUMNS('h.target_oid', 't')} || ', ', ''), h.target_oid::regclass)
     USING at;
 END $$;
@@ -167,7 +201,7 @@ BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
     -- Each old row ends one open version with the same content (identical rows are interchangeable).
     EXECUTE pg_catalog.format($q$
-      WITH gone AS (SELECT ${ROW_HASH('o')} AS k, pg_catalog.count(*) AS n FROM provenance_old o GROUP BY 1),
+      WITH gone AS (SELECT ${ROW_HASH('pg_catalog.to_jsonb(o)')} AS k, pg_catalog.count(*) AS n FROM provenance_old o GROUP BY 1),
       victims AS (
         SELECT v.ctid AS t FROM (
           SELECT x.ctid, x.provenance_row_hash AS k,
@@ -186,7 +220,7 @@ BEGIN
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     cols := ${LIVE_COLUMNS('TG_RELID', '')};
     EXECUTE pg_catalog.format(
-      $q$INSERT INTO %1$s (%2$s provenance_valid_from, provenance_row_hash) SELECT %3$s $1, ${ROW_HASH('n')} FROM provenance_new n$q$,
+      $q$INSERT INTO %1$s (%2$s provenance_valid_from, provenance_row_hash) SELECT %3$s $1, ${ROW_HASH('pg_catalog.to_jsonb(n)')} FROM provenance_new n$q$,
       h.history, coalesce(cols || ', ', ''), coalesce(${LIVE_COLUMNS('TG_RELID', 'n')} || ', ', ''))
       USING at;
   END IF;
@@ -203,7 +237,6 @@ DECLARE
   started timestamptz := pg_catalog.now();
   qualified text;
   hist text;
-  cols text;
   stmt text;
 BEGIN
   IF target IS NULL THEN
@@ -224,11 +257,10 @@ BEGIN
   EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', target);
   IF h.target_oid IS NULL THEN
     hist := pg_catalog.format('provenance.%I', 'history_' || target::oid::text);
-    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s, ', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), '' ORDER BY a.attnum)
-      INTO cols FROM pg_catalog.pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
+    -- The table's columns are added by _history_sync below.
     EXECUTE pg_catalog.format(
-      'CREATE TABLE %s (%s provenance_valid_from timestamptz NOT NULL, provenance_valid_to timestamptz, provenance_row_hash text NOT NULL,'
-      ' CHECK (provenance_valid_to >= provenance_valid_from))', hist, coalesce(cols, ''));
+      'CREATE TABLE %s (provenance_valid_from timestamptz NOT NULL, provenance_valid_to timestamptz, provenance_row_hash text NOT NULL,'
+      ' CHECK (provenance_valid_to >= provenance_valid_from))', hist);
     EXECUTE pg_catalog.format(
       'CREATE INDEX ON %s USING gist (pg_catalog.tstzrange(provenance_valid_from, provenance_valid_to))', hist);
     EXECUTE pg_catalog.format('CREATE INDEX ON %s (provenance_row_hash) WHERE provenance_valid_to IS NULL', hist);
@@ -238,13 +270,8 @@ BEGIN
   ELSE
     UPDATE provenance.history_table t SET tracking = true, until = NULL, since = started, target = qualified
      WHERE t.target_oid = target RETURNING * INTO h;
-    PERFORM provenance._history_sync(h);
   END IF;
-  IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = target AND NOT a.attisdropped
-                AND a.attname IN ('provenance_valid_from', 'provenance_valid_to', 'provenance_row_hash')) THEN
-    RAISE EXCEPTION 'table % has a column whose name is reserved for its history (provenance_valid_from, provenance_valid_to, provenance_row_hash)', target
-      USING ERRCODE = '42701';
-  END IF;
+  PERFORM provenance._history_sync(h);
   FOREACH stmt IN ARRAY ARRAY[
     'insert AFTER INSERT ON %s REFERENCING NEW TABLE AS provenance_new',
     'update AFTER UPDATE ON %s REFERENCING OLD TABLE AS provenance_old NEW TABLE AS provenance_new',
@@ -316,12 +343,12 @@ BEGIN
     RAISE EXCEPTION 'moment % is after the history of table % ends at % (history available from %)', at, rel::regclass, h.until, h.since
       USING ERRCODE = '22023';
   END IF;
-  -- Columns the history does not have yet (added without an event trigger) read NULL.
+  -- Columns by number; those the history does not hold yet (added without an event trigger) read NULL.
   SELECT pg_catalog.string_agg(
-           CASE WHEN x.attname IS NULL THEN pg_catalog.format('NULL::%s', pg_catalog.format_type(a.atttypid, a.atttypmod))
-                ELSE pg_catalog.format('v.%I', a.attname) END, ', ' ORDER BY a.attnum)
+           CASE WHEN c.history_name IS NULL THEN pg_catalog.format('NULL::%s', pg_catalog.format_type(a.atttypid, a.atttypmod))
+                ELSE pg_catalog.format('v.%I', c.history_name) END, ', ' ORDER BY a.attnum)
     INTO cols FROM pg_catalog.pg_attribute a
-    LEFT JOIN pg_catalog.pg_attribute x ON x.attrelid = h.history AND x.attname = a.attname AND NOT x.attisdropped
+    LEFT JOIN provenance.history_column c ON c.target_oid = rel AND c.attnum = a.attnum AND NOT c.dropped
    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
   RETURN QUERY EXECUTE pg_catalog.format(
     'SELECT %s FROM %s v WHERE pg_catalog.tstzrange(v.provenance_valid_from, v.provenance_valid_to) OPERATOR(pg_catalog.@>) $1',
@@ -444,14 +471,14 @@ DO $$ BEGIN
   END IF;
 END $$;
 
-REVOKE ALL ON provenance.history_table, provenance.history_pin, provenance.tracked FROM PUBLIC;
+REVOKE ALL ON provenance.history_table, provenance.history_column, provenance.history_pin, provenance.tracked FROM PUBLIC;
 REVOKE ALL ON FUNCTION provenance._history_sync(provenance.history_table), provenance._history_grants(provenance.history_table),
   provenance._history_end(provenance.history_table, timestamptz),
   provenance._history_snapshot(provenance.history_table, timestamptz), provenance.capture_history(),
   provenance.track(regclass), provenance.untrack(regclass), provenance._history_versions(regclass),
   provenance.set_retention(regclass, interval), provenance.prune_history(), provenance._track_for_transform(oid),
   provenance.track_transform_target(), provenance.history_ddl() FROM PUBLIC;
-GRANT SELECT ON provenance.history_table TO PUBLIC;
+GRANT SELECT ON provenance.history_table, provenance.history_column TO PUBLIC;
 GRANT SELECT ON provenance.tracked, provenance.history_pin TO provenance_admin;
 GRANT EXECUTE ON FUNCTION provenance.track(regclass), provenance.untrack(regclass), provenance._history_versions(regclass),
   provenance.set_retention(regclass, interval), provenance.prune_history() TO provenance_admin;
