@@ -204,6 +204,14 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- Whether the four capture triggers of a table are there and fire.
+CREATE FUNCTION provenance._history_intact(target_oid oid) RETURNS boolean
+LANGUAGE sql STABLE ${FIXED_PATH} AS $$
+  SELECT pg_catalog.count(*) = 4 FROM pg_catalog.pg_trigger t
+   WHERE t.tgrelid = $1 AND t.tgfoid = 'provenance.capture_history()'::pg_catalog.regprocedure AND t.tgenabled IN ('O', 'A')
+     AND t.tgname IN ('provenance_history_insert', 'provenance_history_update', 'provenance_history_delete', 'provenance_history_truncate')
+$$;
+
 -- SECURITY DEFINER (reviewed): an event trigger runs as whoever runs the DDL, and only the owner
 -- alters history tables. It acts on tracked tables named by the command alone.
 CREATE FUNCTION provenance.history_ddl() RETURNS event_trigger
@@ -225,11 +233,18 @@ BEGIN
       PERFORM provenance._history_snapshot(h, pg_catalog.now());
     END IF;
   END LOOP;
+  -- Writes that no trigger captures would leave a silent gap in the history.
+  SELECT t.* INTO h FROM provenance.history_table t JOIN pg_catalog.pg_class c ON c.oid = t.target_oid
+   WHERE t.tracking AND NOT provenance._history_intact(t.target_oid) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'the capture triggers of tracked table % cannot be dropped, renamed or disabled', h.target_oid::regclass
+      USING ERRCODE = '55000', HINT = 'Stop tracking the table with provenance.untrack first.';
+  END IF;
 END $$;
 DO $$ BEGIN
   IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
     CREATE EVENT TRIGGER provenance_history_ddl ON ddl_command_end
-      WHEN TAG IN ('ALTER TABLE', 'GRANT', 'REVOKE')
+      WHEN TAG IN ('ALTER TABLE', 'GRANT', 'REVOKE', 'DROP TRIGGER', 'ALTER TRIGGER')
       EXECUTE FUNCTION provenance.history_ddl();
   END IF;
 END $$;

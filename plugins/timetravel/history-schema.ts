@@ -76,7 +76,6 @@ BEGIN
     UPDATE provenance.history_table t SET tracking = true, until = NULL, since = started, target = qualified
      WHERE t.target_oid = target RETURNING * INTO h;
   END IF;
-  PERFORM provenance._history_sync(h);
   FOREACH stmt IN ARRAY ARRAY[
     'insert AFTER INSERT ON %s REFERENCING NEW TABLE AS provenance_new',
     'update AFTER UPDATE ON %s REFERENCING OLD TABLE AS provenance_old NEW TABLE AS provenance_new',
@@ -84,6 +83,8 @@ BEGIN
     'truncate AFTER TRUNCATE ON %s'] LOOP
     EXECUTE pg_catalog.format('CREATE TRIGGER provenance_history_' || stmt || ' FOR EACH STATEMENT EXECUTE FUNCTION provenance.capture_history()', target);
   END LOOP;
+  -- After the triggers: the history's ALTERs below fire the event trigger, which checks them.
+  PERFORM provenance._history_sync(h);
   PERFORM provenance._history_snapshot(h, started);
   PERFORM provenance._history_grants(h);
   RETURN started;
@@ -103,11 +104,11 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % is not tracked', target USING ERRCODE = '55000';
   END IF;
+  UPDATE provenance.history_table t SET tracking = false, until = ended WHERE t.target_oid = target;
   FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', 'provenance_history_' || op, target);
   END LOOP;
   PERFORM provenance._history_end(h, ended);
-  UPDATE provenance.history_table t SET tracking = false, until = ended WHERE t.target_oid = target;
   RETURN ended;
 END $$;
 
@@ -139,6 +140,10 @@ BEGIN
   IF at > pg_catalog.clock_timestamp() THEN
     RAISE EXCEPTION 'moment % is in the future: the history of table % starts at % and ends now', at, rel::regclass, h.since
       USING ERRCODE = '22023';
+  END IF;
+  IF h.tracking AND NOT provenance._history_intact(rel) THEN
+    RAISE EXCEPTION 'the history of table % is incomplete: its capture triggers were dropped or disabled', rel::regclass
+      USING ERRCODE = '55000', HINT = 'Track it again: provenance.untrack, then provenance.track.';
   END IF;
   IF at < h.since THEN
     RAISE EXCEPTION 'moment % is before the history of table % starts: the earliest moment available is %', at, rel::regclass, h.since

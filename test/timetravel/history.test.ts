@@ -213,6 +213,30 @@ eachUpstream('history of tracked tables', (t) => {
     }
   });
 
+  it('refuses to drop or disable the capture triggers of a tracked table', async () => {
+    const c = await admin();
+    const table = uniqueName('guarded_triggers');
+    try {
+      await c.query(`CREATE TABLE ${table} (id int)`);
+      await c.query('SELECT provenance.track($1)', [table]);
+      for (const ddl of [
+        `ALTER TABLE ${table} DISABLE TRIGGER provenance_history_update`, `ALTER TABLE ${table} DISABLE TRIGGER ALL`,
+        `DROP TRIGGER provenance_history_insert ON ${table}`, `ALTER TRIGGER provenance_history_delete ON ${table} RENAME TO x`,
+      ]) {
+        const err = await refusal(c.query(ddl));
+        expect(err.code, ddl).toBe('55000');
+        expect(err.message).toContain(table);
+      }
+      await c.query(`INSERT INTO ${table} VALUES (1)`);
+      expect(await asOf(c, table, await moment(c), 'id, id')).toEqual([[1, 1]]);
+      // Untracking drops them.
+      await c.query('SELECT provenance.untrack($1)', [table]);
+      expect((await c.query('SELECT tgname FROM pg_catalog.pg_trigger WHERE tgrelid = $1::regclass', [table])).rows).toEqual([]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('keeps the versions the retention window or a pinned moment needs, and prunes the rest', async () => {
     const c = await admin();
     const table = uniqueName('pruned');
