@@ -162,6 +162,7 @@ DECLARE
   h provenance.history_table;
   at timestamptz := pg_catalog.now();
   cols text;
+  from_new text;
   closed bigint;
   expected bigint;
 BEGIN
@@ -169,8 +170,11 @@ BEGIN
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
-  PERFORM provenance._history_sync(h);
-  PERFORM provenance._history_grants(h);
+  -- The event trigger keeps columns and grants in step at the DDL; without it, every write does.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger e WHERE e.evtname = 'provenance_history_ddl' AND e.evtenabled <> 'D') THEN
+    PERFORM provenance._history_sync(h);
+    PERFORM provenance._history_grants(h);
+  END IF;
   IF TG_OP = 'TRUNCATE' THEN
     PERFORM provenance._history_end(h, at);
     RETURN NULL;
@@ -184,21 +188,24 @@ BEGIN
           SELECT x.ctid, x.provenance_row_hash AS k,
                  pg_catalog.row_number() OVER (PARTITION BY x.provenance_row_hash) AS i
             FROM %1$s x WHERE x.provenance_valid_to IS NULL AND x.provenance_row_hash IN (SELECT g.k FROM gone g)) v
-        JOIN gone g ON g.k = v.k AND v.i <= g.n)
-      UPDATE %1$s v SET provenance_valid_to = GREATEST(v.provenance_valid_from, $1)
-       WHERE v.ctid IN (SELECT t FROM victims)$q$, h.history) USING at;
-    GET DIAGNOSTICS closed = ROW_COUNT;
-    EXECUTE 'SELECT pg_catalog.count(*) FROM provenance_old' INTO expected;
+        JOIN gone g ON g.k = v.k AND v.i <= g.n),
+      closed AS (
+        UPDATE %1$s v SET provenance_valid_to = GREATEST(v.provenance_valid_from, $1)
+         WHERE v.ctid IN (SELECT t FROM victims) RETURNING 1)
+      SELECT (SELECT pg_catalog.count(*) FROM closed), (SELECT coalesce(pg_catalog.sum(g.n), 0) FROM gone g)$q$, h.history)
+      INTO closed, expected USING at;
     IF closed <> expected THEN
       RAISE EXCEPTION 'history of tracked table % does not hold % of the rows this % changes', h.target, expected - closed, TG_OP
         USING ERRCODE = 'XX000', HINT = 'Track the table again with provenance.untrack and provenance.track.';
     END IF;
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
-    cols := ${LIVE_COLUMNS('TG_RELID', '')};
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) || ', ', '' ORDER BY a.attnum),
+           pg_catalog.string_agg('n.' || pg_catalog.quote_ident(a.attname) || ', ', '' ORDER BY a.attnum)
+      INTO cols, from_new FROM pg_catalog.pg_attribute a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
     EXECUTE pg_catalog.format(
       $q$INSERT INTO %1$s (%2$s provenance_valid_from, provenance_row_hash) SELECT %3$s $1, ${ROW_HASH('pg_catalog.to_jsonb(n)')} FROM provenance_new n$q$,
-      h.history, coalesce(cols || ', ', ''), coalesce(${LIVE_COLUMNS('TG_RELID', 'n')} || ', ', ''))
+      h.history, coalesce(cols, ''), coalesce(from_new, ''))
       USING at;
   END IF;
   RETURN NULL;
