@@ -8,6 +8,7 @@
  */
 import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from './schema-dag.js';
 import { guardsMigration } from './schema-guards.js';
+import { HISTORY_MIGRATION } from '../timetravel/history-schema.js';
 
 export interface Migration {
   readonly version: number;
@@ -166,4 +167,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   PROVENANCE_MIGRATION,
   guardsMigration(REGISTRY_CHANNEL),
   UNKNOWN_ROLE_MIGRATION,
+  HISTORY_MIGRATION,
 ];

@@ -98,7 +98,10 @@ for (const kind of ['embedded', 'postgres'] as const) {
             expect(fns.rows.filter((f) => !f.fixed)).toEqual([]);
             // In front of PostgreSQL the proxy (a superuser here) also creates the auth query's lookup,
             // which reads pg_authid as its owner and which no one else may run.
-            const definers = ['_new_version', 'adopt_table', 'register_transform', ...(kind === 'postgres' ? ['user_lookup'] : [])];
+            const definers = [
+              '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'history_ddl', 'prune_history',
+              'register_transform', 'set_retention', 'track', 'untrack', ...(kind === 'postgres' ? ['user_lookup'] : []),
+            ].sort();
             expect(fns.rows.filter((f) => f.definer).map((f) => f.name).sort()).toEqual(definers);
             if (kind === 'postgres') {
               const may = await admin.query<{ may: boolean }>(
