@@ -184,9 +184,23 @@ eachUpstream('COPY TO STDOUT refused on the parser\'s reading', (t) => {
         await sql.unsafe(`SELECT email FROM ${f.table}`, [], { prepare: true });
       }
       expect(analyser.parses).toBe(before);
-      for (let i = 0; i < 3; i++) await expect(c.query(`COPY ${f.table} TO STDOUT`)).rejects.toMatchObject({ code: '0A000' });
-      // One text, parsed once; the registry's table names are read once per registry.
-      expect(analyser.parses - before).toBeLessThanOrEqual(1 + 1);
+      // Which texts reach the parser (cache hits do not): the analyser is this process's, the proxy's.
+      const parsed: string[] = [];
+      const analyse = analyser.analyse.bind(analyser);
+      analyser.analyse = (text) => {
+        const n = analyser.parses;
+        const out = analyse(text);
+        if (analyser.parses > n) parsed.push(text);
+        return out;
+      };
+      try {
+        for (let i = 0; i < 3; i++) await expect(c.query(`COPY ${f.table} TO STDOUT`)).rejects.toMatchObject({ code: '0A000' });
+      } finally {
+        analyser.analyse = analyse;
+      }
+      // One text, parsed once. The registry's table names are read too, once each: other suites
+      // of the run register tables in the same database, so how many there are is not fixed.
+      expect(parsed.filter((text) => !text.startsWith('TABLE '))).toEqual([`COPY ${f.table} TO STDOUT`]);
       await c.query('SELECT provenance.drop_transform($1)', [f.transform]);
     } finally {
       await c.end();
