@@ -91,11 +91,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
   }
 
   readyForQuery(s: SessionInfo, status: 'I' | 'T' | 'E'): void {
-    const role = (s.pluginState.get(PLUGIN) as SessionState | undefined)?.role;
-    // Statements are not followed while nothing is recorded: what this unit did to the role is
-    // not known, so later records say NULL rather than a role that may be wrong.
-    if (!this.wantsStatements()) role?.unfollowed();
-    role?.readyForQuery(status);
+    (s.pluginState.get(PLUGIN) as SessionState | undefined)?.role.readyForQuery(status);
   }
 
   localCommand(_s: SessionInfo, text: string): LocalResult | null {

@@ -7,8 +7,8 @@
  * of a Query or of extended messages up to Sync) rolls back; SET LOCAL ROLE ends with its
  * transaction; ROLLBACK TO SAVEPOINT after a change, and any statement that may change the role
  * some other way (see role-statements.ts), make it unknown until the next lone SET ROLE or
- * RESET ROLE; so do units sent while statements were not followed (no transform registered).
- * What it cannot see: a function whose body runs SET ROLE.
+ * RESET ROLE. What it cannot see: a function whose body runs SET ROLE, and statements sent while
+ * statements were not tracked (no transform registered).
  */
 import type { SqlAnalyser } from '../sql/analyser.js';
 import { endsTransaction, roleEffect } from './role-statements.js';
@@ -70,12 +70,6 @@ export class RoleTracker {
       case 'none':
         break;
     }
-  }
-
-  /** Statements of the unit just answered went by unseen: the role may have changed. */
-  unfollowed(): void {
-    this.current = this.kept = null;
-    this.changed = true;
   }
 
   /** A ReadyForQuery: in a block ('T', 'E'), or out of any transaction ('I'). */

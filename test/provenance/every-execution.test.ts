@@ -191,36 +191,3 @@ for (const kind of ['embedded', 'postgres'] as const) {
     });
   });
 }
-
-// A database in which no transform was ever registered: a new embedded one (the PostgreSQL
-// cluster's database is shared by every suite of the run). What is tested is the provenance
-// plugin's own bookkeeping, the same in front of either upstream.
-describe('the role of a session from before any transform [embedded]', () => {
-  const t = useTarget('embedded', [], () => ({ provenanceDurability: 'sync' }));
-
-  it('is NULL once a transform exists, when statements went by unfollowed', async () => {
-    const admin = await t.pg();
-    const c = await t.pg();
-    try {
-      await t.proxy.registryLoaded;
-      expect((await admin.query('SELECT count(*)::int AS n FROM provenance.transforms')).rows[0].n).toBe(0);
-      const team = uniqueName('team');
-      await admin.query(`CREATE ROLE ${team}`);
-      await admin.query(`GRANT ${team} TO ${t.user}`).catch(() => undefined);
-      await c.query(`SET ROLE ${team}`);
-      const since = new Date();
-      const table = await setup(t, admin);
-      await c.query(`SELECT email FROM ${table} WHERE id = 1`);
-      const [rec] = await records(admin, table, since, 1).then((rs) => rs.filter((r) => r.user_name === t.user && r.rows_in === '1'));
-      expect(rec?.current_role_name).toBe(null);
-      // Followed again from a SET ROLE or RESET ROLE on.
-      await c.query('RESET ROLE');
-      const later = new Date();
-      await c.query(`SELECT email FROM ${table} WHERE id = 2`);
-      expect((await records(admin, table, later, 1))[0]!.current_role_name).toBe(t.user);
-    } finally {
-      await c.end();
-      await admin.end();
-    }
-  });
-});
