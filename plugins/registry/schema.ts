@@ -8,7 +8,7 @@
  */
 import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from './schema-dag.js';
 import { guardsMigration } from './schema-guards.js';
-import { HISTORY_MIGRATION } from '../timetravel/history-schema.js';
+import { HISTORY_MIGRATION } from './history-schema.js';
 
 export interface Migration {
   readonly version: number;

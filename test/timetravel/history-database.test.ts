@@ -8,7 +8,7 @@ import { afterAll, expect, it } from 'vitest';
 import pg from 'pg';
 import { sharedCluster, startTarget, uniqueName } from '../support/proxy-matrix.js';
 import { MIGRATIONS } from '../../plugins/registry/schema.js';
-import { HISTORY_MIGRATION } from '../../plugins/timetravel/history-schema.js';
+import { HISTORY_MIGRATION } from '../../plugins/registry/history-schema.js';
 
 const cluster = sharedCluster();
 const databases: string[] = [];

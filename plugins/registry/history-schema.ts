@@ -24,7 +24,7 @@
  * may read the table (kept in step on GRANT/REVOKE and at every write), and the function checks
  * the caller's SELECT on the table itself.
  */
-import type { Migration } from '../registry/schema.js';
+import type { Migration } from './schema.js';
 import { FIXED_PATH, HISTORY_CAPTURE_SQL } from './history-capture.js';
 
 export const HISTORY_MIGRATION: Migration = {
