@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { runPsql, startTarget, uniqueName } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
+import { freePort } from '../support/pg-cluster.js';
 
 const socketDir = (): string => mkdtempSync(path.join(tmpdir(), 'pp-unix-'));
 
@@ -58,7 +59,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
 describe('Unix-domain socket files left behind', () => {
   it('replaces a stale socket whose lock names a process that is gone', async () => {
     const dir = socketDir();
-    const port = 50_000 + Math.floor(Math.random() * 10_000);
+    const port = await freePort();
     const socket = path.join(dir, `.s.PGSQL.${port}`);
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
     writeFileSync(socket, '');
@@ -76,7 +77,7 @@ describe('Unix-domain socket files left behind', () => {
 
   it('refuses to start on a socket whose lock names a live process', async () => {
     const dir = socketDir();
-    const port = 50_000 + Math.floor(Math.random() * 10_000);
+    const port = await freePort();
     const socket = path.join(dir, `.s.PGSQL.${port}`);
     writeFileSync(`${socket}.lock`, `${process.ppid}\n/elsewhere\n`);
     await expect(startTarget('postgres', [], { listenPort: port, listenUnix: dir })).rejects.toThrow(/another server \(PID \d+\)/);
