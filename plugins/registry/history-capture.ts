@@ -3,8 +3,7 @@
  * statement-level triggers that write it, and the event trigger that keeps its columns in step
  * with the table's (see history-schema.ts for the whole design).
  */
-
-export const FIXED_PATH = 'SET search_path = pg_catalog, pg_temp';
+import { FIXED_PATH, superuserEventTrigger } from './sql-fragments.js';
 
 /**
  * A row's hash, from its columns as JSON by the table's current column names (NULLs left out, so
@@ -248,12 +247,6 @@ BEGIN
       USING ERRCODE = '55000', HINT = 'Stop tracking the table with provenance.untrack first.';
   END IF;
 END $$;
-DO $$ BEGIN
-  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-    CREATE EVENT TRIGGER provenance_history_ddl ON ddl_command_end
-      WHEN TAG IN ('ALTER TABLE', 'GRANT', 'REVOKE', 'DROP TRIGGER', 'ALTER TRIGGER')
-      EXECUTE FUNCTION provenance.history_ddl();
-  END IF;
-END $$;
+${superuserEventTrigger('provenance_history_ddl', ['ALTER TABLE', 'GRANT', 'REVOKE', 'DROP TRIGGER', 'ALTER TRIGGER'], 'provenance.history_ddl')}
 
 `;

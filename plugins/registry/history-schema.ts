@@ -25,7 +25,8 @@
  * the caller's SELECT on the table itself.
  */
 import type { Migration } from './schema.js';
-import { FIXED_PATH, HISTORY_CAPTURE_SQL } from './history-capture.js';
+import { HISTORY_CAPTURE_SQL } from './history-capture.js';
+import { FIXED_PATH } from './sql-fragments.js';
 
 export const HISTORY_MIGRATION: Migration = {
   version: 5,

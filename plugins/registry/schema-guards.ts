@@ -20,9 +20,9 @@
  */
 import type { Migration } from './schema.js';
 import { PROVENANCE_FUNCTIONS_UPDATE } from './schema-dag.js';
+import { FIXED_PATH, superuserEventTrigger } from './sql-fragments.js';
 
 /** How every function of the schema resolves names. */
-const FIXED_PATH = 'SET search_path = pg_catalog, pg_temp';
 
 /**
  * The live state of a version's target, as a lateral subquery over `v` (a transform_versions
@@ -276,13 +276,7 @@ LANGUAGE plpgsql ${FIXED_PATH} AS $$
 BEGIN
   PERFORM pg_catalog.pg_notify('${channel}', '');
 END $$;
-DO $$ BEGIN
-  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
-    CREATE EVENT TRIGGER provenance_table_change ON ddl_command_end
-      WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'DROP TABLE')
-      EXECUTE FUNCTION provenance.announce_table_change();
-  END IF;
-END $$;
+${superuserEventTrigger('provenance_table_change', ['CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'DROP TABLE'], 'provenance.announce_table_change')}
 
 REVOKE ALL ON FUNCTION provenance.adopt_table(regclass), provenance.guard_transform_version(), provenance.announce_table_change() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION provenance.adopt_table(regclass) TO provenance_admin;
