@@ -107,8 +107,33 @@ export interface TransformsService {
   active(): boolean;
 }
 
+/** The moment an as-of session reads, and the context its replays run in. */
+export interface AsOfMoment {
+  /** The moment as PostgreSQL prints a timestamptz in UTC, to the microsecond ('2026-10-27 10:00:00.123456+00'). */
+  readonly at: string;
+  /** The same moment in epoch microseconds, for comparisons. */
+  readonly atMicros: bigint;
+  /** Whose context the replay runs in: `provenance.as_user`, or the session's own user. */
+  readonly user: string;
+  /** That user's roles at the moment: as recorded in their latest execution by then, or their current membership. */
+  readonly roles: readonly string[];
+}
+
+/** Offered by time travel. */
+export interface TimeTravelService {
+  /** The moment the session reads as of; null while it reads the present. */
+  asOf(session: SessionInfo): AsOfMoment | null;
+  /**
+   * A column of a relation an as-of statement reads in place of a tracked table (that table's
+   * history): the tracked table's oid and the column's number there. Null for any other relation,
+   * or a history column that is not one of the table's (validity, a dropped column).
+   */
+  sourceOf(relationOid: number, attnum: number): { readonly oid: number; readonly attnum: number } | null;
+}
+
 /** Every service, as the entry wires them; a plugin's own service is set once its factory ran. */
 export interface Services extends ProxyServices {
   provenance?: ProvenanceService;
   transforms?: TransformsService;
+  timetravel?: TimeTravelService;
 }
