@@ -869,7 +869,8 @@ export class Session {
     this.info.statement = this.currentTrace();
     try {
       const out = await this.plugins.commandComplete(this.info, watched, tag);
-      this.write(out === tag ? raw : commandComplete(out));
+      for (const n of out.notices) this.write(errorResponse(n, true));
+      this.write(out.tag === tag ? raw : commandComplete(out.tag));
       this.traceResultEnd(null);
     } catch (err) {
       this.abortResult(toPgError(err, 'command complete'));
