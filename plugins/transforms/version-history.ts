@@ -47,8 +47,8 @@ export interface ChainAt {
 const VERSIONS_SQL = `
 SELECT v.name, v.version, v.target_oid::pg_catalog.int8 AS target_oid, v.target, v.column_attnums, v.source,
        v.function_hash, v.params, v.position, v.enabled, v.dropped,
-       (pg_catalog.extract(epoch FROM v.valid_from) * 1000000)::pg_catalog.int8::text AS valid_from,
-       (pg_catalog.extract(epoch FROM v.valid_to) * 1000000)::pg_catalog.int8::text AS valid_to
+       (EXTRACT(epoch FROM v.valid_from) * 1000000)::pg_catalog.int8::text AS valid_from,
+       (EXTRACT(epoch FROM v.valid_to) * 1000000)::pg_catalog.int8::text AS valid_to
   FROM provenance.transform_versions v
  ORDER BY v.target_oid, v.name, v.version`;
 
@@ -57,11 +57,11 @@ SELECT h.target_oid::pg_catalog.int8 AS target_oid,
        (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = h.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames
   FROM provenance.history_table h
-UNION
-SELECT DISTINCT v.target_oid::pg_catalog.int8,
+UNION ALL
+SELECT v.target_oid::pg_catalog.int8,
        (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = v.target_oid AND a.attnum > 0 AND NOT a.attisdropped)
-  FROM provenance.transform_version v`;
+  FROM (SELECT DISTINCT x.target_oid FROM provenance.transform_version x) v`;
 
 function asJson(v: unknown): unknown {
   return typeof v === 'string' ? JSON.parse(v) : v;
