@@ -91,8 +91,8 @@ export interface ResultExecutions {
   readonly error: string | null;
   /** The roles of the session's user the transforms saw. */
   readonly roles: readonly string[];
-  /** A replay's moment (AsOfMoment.at); absent for a read. */
-  readonly asOf?: string;
+  /** A replay's moment (AsOfMoment.at) and the user whose reads it repeats; absent for a read. */
+  readonly asOf?: { readonly at: string; readonly user: string };
 }
 
 /** A replayed execution whose output differs from that of the recorded read it replays. */

@@ -152,7 +152,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
     const check = async (): Promise<readonly ReplayMismatch[]> => {
       let reads: (RecordedRead | null)[] = keys.map(() => null);
       if (records === null) this.opts.log('provenance: the records cannot be read now; replayed executions are recorded unchecked');
-      else reads = await recordedReads(records.db, keys, sessionUser(s), r.asOf ?? null);
+      else reads = await recordedReads(records.db, keys, r.asOf?.user ?? sessionUser(s), r.asOf?.at ?? null);
       const ids = new Map<Execution, string>();
       await this.write(s, trace, span, currentRole, r, (e, id) => {
         ids.set(e, id);
@@ -216,7 +216,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         'provenance.params': JSON.stringify(t.params),
         'provenance.outcome': r.outcome,
         'provenance.kind': r.kind,
-        ...(r.asOf !== undefined ? { 'provenance.as_of': r.asOf } : {}),
+        ...(r.asOf !== undefined ? { 'provenance.as_of': r.asOf.at } : {}),
         ...(read ? { 'provenance.replay_of': read.id, 'provenance.verified': verified === true } : {}),
       }, e.startedAt, e.startedAt + e.durationMs);
       rows.push({
@@ -253,7 +253,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         trace_id: child.traceId,
         span_id: child.spanId,
         proxy_id: this.opts.proxyId,
-        ...(r.kind === 'replay' ? { as_of: r.asOf ?? null, replay_of: read?.id ?? null, verified } : {}),
+        ...(r.kind === 'replay' ? { as_of: r.asOf?.at ?? null, replay_of: read?.id ?? null, verified } : {}),
       });
     }
     if (ownSpan) span.end(performance.timeOrigin + performance.now(), r.outcome === 'error' ? 'XX000' : null);

@@ -416,7 +416,7 @@ export class TransformsPlugin implements Plugin {
     if (executions.length === 0) return [];
     const replay = plan.replay;
     const recorded = await provenance.record(s, replay
-      ? { kind: 'replay', executions, outcome, error, roles: replay.moment.roles, asOf: replay.moment.at }
+      ? { kind: 'replay', executions, outcome, error, roles: replay.moment.roles, asOf: { at: replay.moment.at, user: replay.moment.user } }
       : { kind: 'read', executions, outcome, error, roles: sessionRoles(s) });
     return recorded ?? [];
   }

@@ -68,20 +68,25 @@ for (const kind of ['embedded', 'postgres'] as const) {
       await c.query(`SELECT provenance.register_transform($1, $2, ARRAY['name'], $3)`, [names.c, table, UPPER]);
       await tt.refresh(c);
       const current = (): Promise<pg.QueryResult<Row>> => c.query<Row>(`SELECT id, email, name FROM ${table} ORDER BY id`);
+      // PGlite's clock ticks in milliseconds: the next change must not share a moment's tick.
+      const mark = async (): Promise<void> => {
+        moments.push(await serverNow(c));
+        await new Promise((r) => setTimeout(r, 5));
+      };
       // Each moment follows a read served under the chain then (recorded before its CommandComplete).
       await eventually(current, (r) => r.rows[0]?.email === 'al***!' && r.rows[0]?.name === 'ALICE');
-      moments.push(await serverNow(c));
+      await mark();
       await c.query('SELECT provenance.set_transform_params($1, $2)', [names.a, '{"keep": 3}']);
       await eventually(current, (r) => r.rows[0]?.email === 'ali***!');
-      moments.push(await serverNow(c));
+      await mark();
       await c.query('SELECT provenance.move_transform($1, 0)', [names.b]);
       await eventually(current, (r) => r.rows[0]?.email === 'ali***');
-      moments.push(await serverNow(c));
+      await mark();
       await c.query('SELECT provenance.disable_transform($1)', [names.c]);
       await c.query('SELECT provenance.drop_transform($1)', [names.b]);
       await c.query(`SELECT provenance.register_transform($1, $2, ARRAY['name'], $3)`, [names.d, table, HASH]);
       await eventually(current, (r) => r.rows[0]?.name === 'alice#');
-      moments.push(await serverNow(c));
+      await mark();
       await c.query(`UPDATE ${table} SET email = 'zed@example.com' WHERE id = 1`);
       await eventually(current, (r) => r.rows[0]?.email === 'zed***');
     });
@@ -180,6 +185,18 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(notices[0]).toMatchObject({ severity: 'WARNING', code: '01000' });
       expect(notices[0]!.message).toContain(tampered.id);
       expect(notices[0]!.message).toContain(maskReplay.replay_of!);
+    });
+
+    it('replays inside a transaction, and checks the replay once the transaction lets it', async () => {
+      const at = moments[2]!;
+      const client = await asOf(at);
+      const since = await serverNow(c);
+      await client.query('BEGIN');
+      const r = await client.query<Row>(historySql(oid, null), [pgUtc(at)]);
+      expect(r.rows[0]).toEqual({ id: 1, email: 'ali***', name: 'ALICE' });
+      await client.query('COMMIT');
+      const recs = await eventually(() => replays(at, since), (x) => x.length === 3);
+      expect(recs.map((e) => [e.transform_name, e.verified]).sort()).toEqual([[names.a, true], [names.b, true], [names.c, true]].sort());
     });
 
     it('refuses the current rows of a tracked table in an as-of session, and goes on', async () => {
