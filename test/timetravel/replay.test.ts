@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { startTarget, uniqueName, type Target } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
 import { asOfApp, pgUtc, serverNow, TestTimeTravel } from './replay-service.js';
+import { startOtlpReceiver, type OtlpReceiver } from '../support/otlp-receiver.js';
 
 const MASK = '(v, p) => v === null ? null : v.slice(0, p.keep) + "***"';
 const SUFFIX = '(v, p) => v === null ? null : v + p.s';
@@ -37,6 +38,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
   describe(`replay [${kind}]`, () => {
     const tt = new TestTimeTravel();
     let t: Target;
+    let receiver: OtlpReceiver;
     let c: pg.Client;
     let table: string;
     let oid: number;
@@ -56,7 +58,8 @@ for (const kind of ['embedded', 'postgres'] as const) {
       [asOfApp(at), pgUtc(since)])).rows;
 
     beforeAll(async () => {
-      t = await startTarget(kind, [], { provenanceDurability: 'sync' }, undefined, () => tt);
+      receiver = await startOtlpReceiver();
+      t = await startTarget(kind, [], { provenanceDurability: 'sync' }, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }, () => tt);
       await t.proxy.registryLoaded;
       c = await t.pg();
       table = uniqueName('replay');
@@ -95,6 +98,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
       for (const client of open) await client.end().catch(() => undefined);
       await c?.end();
       await t?.proxy.stop(2_000);
+      await receiver?.close();
     });
 
     it('runs the chain in force at each moment, in both protocols, whatever the chain is now', async () => {
@@ -185,6 +189,12 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(notices[0]).toMatchObject({ severity: 'WARNING', code: '01000' });
       expect(notices[0]!.message).toContain(tampered.id);
       expect(notices[0]!.message).toContain(maskReplay.replay_of!);
+      // The spans say the same as the records.
+      const spans = await receiver.waitFor((x) => x.some((e) => e.attributes['provenance.execution.id'] === tampered.id), 20_000);
+      const span = spans.find((e) => e.attributes['provenance.execution.id'] === tampered.id)!;
+      expect(span.attributes).toMatchObject({
+        'provenance.kind': 'replay', 'provenance.as_of': pgUtc(at), 'provenance.replay_of': maskReplay.replay_of, 'provenance.verified': false,
+      });
     });
 
     it('replays inside a transaction, and checks the replay once the transaction lets it', async () => {
