@@ -241,10 +241,17 @@ export class TransformsPlugin implements Plugin {
 
   constructor(private readonly opts: TransformsOptions) {}
 
-  /** Results need a look only when some transform is registered or table refused, or while the registry is unknown. */
+  /**
+   * Results need a look only when some transform is registered or table refused, or while the
+   * registry is unknown; and while sessions may read as of a moment, whenever some table had
+   * transforms or history (its past may need the chain of then, though nothing is registered now).
+   */
   wantsResults(): boolean {
     const registry = this.opts.registry();
-    return registry === null || registry.tables.size > 0 || registry.refused.size > 0;
+    if (registry === null || registry.tables.size > 0 || registry.refused.size > 0) return true;
+    if (!this.opts.timetravel?.()) return false;
+    const versions = this.opts.versions?.() ?? null;
+    return versions === null || versions.tables.size > 0;
   }
 
   /**
