@@ -197,13 +197,17 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   }
 
   const samples = new Map<string, Sample[]>();
+  /** Batches per call into an isolate, for the pool's cases. */
+  const perCall = new Map<string, number[]>();
   for (let r = 0; r < opts.runs; r++) {
     cleanup.checkpoint();
     // Rotating order, so that no case always runs first or right after the same one.
     for (let k = 0; k < all.length; k++) {
       const c = all[(k + r) % all.length]!;
+      const calls = runners.pool.stats.calls;
       const s = await measure(fns.get(key(c))!, count(c), c.callers);
       samples.set(key(c), [...(samples.get(key(c)) ?? []), s]);
+      if (c.runner === 'pool') perCall.set(key(c), [...(perCall.get(key(c)) ?? []), count(c) / (runners.pool.stats.calls - calls)]);
     }
     log(`run ${r + 1}/${opts.runs} done`);
   }
@@ -229,6 +233,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       ratio(med(c, 'wallUs'), med(base, 'wallUs')),
       ratio(med(c, 'cpuUs'), med(base, 'cpuUs')),
       ratio(med(c, 'wallUs'), med(plain, 'wallUs')),
+      c.runner === 'pool' ? fixed(median(perCall.get(key(c)) ?? []), 1) : '',
     ];
   });
 
@@ -244,9 +249,9 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   out.push('');
   out.push(
     formatTable(
-      ['values', 'runner', 'us/batch', 'spread', 'cpu us', 'wall vs sync call', 'cpu vs sync call', 'wall vs plain Node'],
+      ['values', 'runner', 'us/batch', 'spread', 'cpu us', 'wall vs sync call', 'cpu vs sync call', 'wall vs plain Node', 'batches/call'],
       rows,
-      ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
   const pool1 = { runner: 'pool', size: 1, callers: 1 } as const;
