@@ -1,7 +1,8 @@
 /**
- * How the proxy writes execution records to `provenance.execution` (the table is created by
- * the registry's migrations, plugins/registry/schema-dag.ts).
+ * How the proxy writes execution records to the provenance DAG (its tables are created by the
+ * registry's migrations, plugins/registry/schema-dag.ts and schema-lineage.ts).
  */
+import { CONTEXT_KEY, STATEMENT_KEY, TRANSFORM_KEY } from '../registry/schema-lineage.js';
 
 /**
  * One execution as the writer hands it to INSERT_EXECUTIONS_SQL: the table's columns, with the
@@ -54,29 +55,48 @@ export interface ExecutionRecord {
  * makes: $1 a JSON array of each execution's own fields, each naming (`c`) an entry of $2, a JSON
  * array of the fields executions share (transform, context, statement), once per distinct set. A
  * batch is mostly a few sessions running the same statements, so the server parses a third of
- * the JSON it would for whole records, which was most of what an insert cost it. Ids already
- * recorded are skipped (ON CONFLICT DO NOTHING), so replaying a batch is harmless and the command
- * tag's row count says how many were new.
+ * the JSON it would for whole records, and stores each shared part once (plugins/registry/
+ * schema-lineage.ts): the parts a batch names are added unless present, and each execution's
+ * row holds their keys. Ids already recorded are skipped (ON CONFLICT DO NOTHING), so replaying a
+ * batch is harmless and the command tag's row count says how many were new.
+ *
+ * One statement of JSON rather than COPY: COPY would need a row-format encoder and a second
+ * statement for the shared parts, and rows already recorded would abort it, where a retried batch
+ * must be skipped; the JSON is parsed once per batch, whose cost is the rows' index entries.
  */
-export const INSERT_EXECUTIONS_SQL = `INSERT INTO provenance.execution
-  (id, result_id, parent_id, chain_end, transform_name, transform_version, function_hash, table_oid, table_name, columns,
-   input_hash, output_hash, rows_in, rows_out, executed_at, duration_ms, client_addr, client_port, user_name,
-   current_role_name, roles, database, application_name, session_id, statement_fingerprint, statement_text, params,
-   kind, outcome, error, trace_id, span_id, proxy_id, as_of, replay_of, verified)
-SELECT r.id, r.result_id, r.parent_id, r.chain_end, c.transform_name, c.transform_version, c.function_hash, c.table_oid,
-       c.table_name, c.columns, pg_catalog.decode(r.input_hash, 'hex'), pg_catalog.decode(r.output_hash, 'hex'), r.rows_in, r.rows_out,
-       r.executed_at, r.duration_ms, c.client_addr, c.client_port, c.user_name, c.current_role_name, c.roles, c.database,
-       c.application_name, c.session_id, c.statement_fingerprint, c.statement_text, c.params, c.kind, r.outcome, r.error,
-       r.trace_id, r.span_id, c.proxy_id, c.as_of, r.replay_of, r.verified
-  FROM pg_catalog.json_to_recordset($1::json) AS r(
+export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
+  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk
+    FROM pg_catalog.json_to_recordset($2::json) AS r(
+         c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
+         columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
+         database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
+         params jsonb, kind text, proxy_id text, as_of timestamptz)
+), t AS (
+  INSERT INTO provenance.executed_transform
+  SELECT DISTINCT ON (r.tk) r.tk, r.transform_name, r.transform_version, r.function_hash, r.table_oid, r.table_name, r.columns,
+         r.params FROM r
+  ON CONFLICT (key) DO NOTHING
+), x AS (
+  INSERT INTO provenance.execution_context
+  SELECT DISTINCT ON (r.ck) r.ck, r.client_addr, r.client_port, r.user_name, r.current_role_name, r.roles, r.database,
+         r.application_name, r.session_id, r.proxy_id FROM r
+  ON CONFLICT (key) DO NOTHING
+), s AS (
+  INSERT INTO provenance.statement
+  SELECT DISTINCT ON (r.sk) r.sk, r.statement_fingerprint, r.statement_text FROM r
+  ON CONFLICT (key) DO NOTHING
+)
+INSERT INTO provenance.execution_log
+  (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
+   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified)
+SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
+       pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
+       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified
+  FROM pg_catalog.json_to_recordset($1::json) AS e(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
        error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)
-  JOIN pg_catalog.json_to_recordset($2::json) AS c(
-       c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
-       columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
-       database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
-       params jsonb, kind text, proxy_id text, as_of timestamptz) USING (c)
+  JOIN r USING (c)
 ON CONFLICT (id) DO NOTHING`;
 
 /** The fields of a record that many executions share, in INSERT_EXECUTIONS_SQL's $2. */

@@ -298,7 +298,7 @@ eachUpstream('provenance DAG schema', (t) => {
     const sample = dags[0]!;
     try {
       await record(c, dags.flatMap((d) => d.all));
-      await c.query('ANALYZE provenance.execution');
+      await c.query('ANALYZE provenance.execution_log, provenance.executed_transform, provenance.execution_context, provenance.statement');
       await c.query('BEGIN');
       await c.query('SET LOCAL enable_seqscan = off');
       const plan = async (sql: string, params: unknown[]): Promise<string> =>
@@ -306,11 +306,14 @@ eachUpstream('provenance DAG schema', (t) => {
       const cases: [string, unknown[], string[]][] = [
         ['SELECT * FROM provenance.lineage($1)', [sample.r2], ['execution_result']],
         ['SELECT * FROM provenance.lineage_of_output($1)', [sample.e6.output_hash], ['execution_output', 'execution_result']],
-        ['SELECT * FROM provenance.executions_of($1, $2, $3)', [sample.maskEmail, FROM, TO], ['execution_transform', 'execution_function']],
+        ['SELECT * FROM provenance.executions_of($1, $2, $3)', [sample.maskEmail, FROM, TO], ['executed_transform_name', 'executed_transform_function', 'execution_transform']],
         ['SELECT * FROM provenance.produced($1)', [sample.e1.output_hash], ['execution_output']],
-        ['SELECT * FROM provenance.table_history($1, $2, $3)', [sample.tableA, FROM, TO], ['execution_table']],
+        ['SELECT * FROM provenance.table_history($1, $2, $3)', [sample.tableA, FROM, TO], ['executed_transform_table', 'execution_transform']],
         ['SELECT * FROM provenance.dag_edges WHERE result_id = $1', [sample.r2], ['execution_result']],
-        ['SELECT * FROM provenance.executions WHERE trace_id = $1', [sample.e1.trace_id], ['execution_trace']],
+        // From a span to its execution: spans carry the execution's id.
+        ['SELECT * FROM provenance.executions WHERE id = $1', [sample.e1.id], ['execution_log_pkey']],
+        // The replay check's lookup.
+        ['SELECT id FROM provenance.execution WHERE input_hash = decode($1, \'hex\')', [sample.e1.input_hash], ['execution_input']],
       ];
       for (const [sql, params, indexes] of cases) {
         const p = await plan(sql, params);
