@@ -87,3 +87,9 @@ export function decodeBackendKeyData(raw: Buffer): { readonly pid: number; reado
   const r = new BodyReader(raw, 5);
   return { pid: r.int32(), secret: r.int32() };
 }
+
+/** NotificationResponse: the notifying backend's pid, the channel and the payload. */
+export function decodeNotificationResponse(raw: Buffer): { readonly pid: number; readonly channel: string; readonly payload: string } {
+  const r = new BodyReader(raw, 5);
+  return { pid: r.int32(), channel: r.cstring(), payload: r.cstring() };
+}

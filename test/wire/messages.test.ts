@@ -13,7 +13,7 @@ import {
   notificationResponse, parameterStatus, readyForQuery, rowDescription, textResult, type FieldDescription,
 } from '../../proxy/wire/backend-messages.js';
 import {
-  decodeBackendKeyData, decodeCommandComplete, decodeErrorResponse, decodeParameterStatus, decodeReadyForQuery, decodeRowDescription,
+  decodeBackendKeyData, decodeCommandComplete, decodeErrorResponse, decodeNotificationResponse, decodeParameterStatus, decodeReadyForQuery, decodeRowDescription,
 } from '../../proxy/wire/backend-decoders.js';
 import { wholeFrames } from '../../proxy/wire/server-scanner.js';
 import { RowBatch } from '../../proxy/wire/row-batch.js';
@@ -343,6 +343,7 @@ describe('backend decoders (one per message kind, shared by the session, the emb
     expect(decodeCommandComplete(commandComplete('SELECT 3'))).toBe('SELECT 3');
     expect(decodeParameterStatus(parameterStatus('TimeZone', 'UTC'))).toEqual({ name: 'TimeZone', value: 'UTC' });
     expect(decodeBackendKeyData(backendKeyData(42, -7))).toEqual({ pid: 42, secret: -7 });
+    expect(decodeNotificationResponse(notificationResponse(7, 'ch', 'hi'))).toEqual({ pid: 7, channel: 'ch', payload: 'hi' });
   });
 
   it('read the severity from V, which is not localised, before S', () => {
