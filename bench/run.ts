@@ -28,6 +28,10 @@ const SUITES: Readonly<Record<string, SuiteEntry>> = {
     summary: 'select-only pgbench on a table with one transform: recording off vs async vs sync (TPS ratios, p50/p99), records checked',
     load: async () => (await import('./provenance.js')).suite,
   },
+  asof: {
+    summary: 'time travel: write cost of tracking history (tracked vs untracked table, periods where installed)',
+    load: async () => (await import('./asof.js')).suite,
+  },
 };
 
 function usage(): string {
