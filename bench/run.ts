@@ -29,7 +29,7 @@ const SUITES: Readonly<Record<string, SuiteEntry>> = {
     load: async () => (await import('./provenance.js')).suite,
   },
   asof: {
-    summary: 'time travel: write cost of tracking history (tracked vs untracked table, periods where installed)',
+    summary: 'time travel: write cost of tracking history (tracked vs untracked, periods where installed); as-of lookups, 1k vs 1M versions',
     load: async () => (await import('./asof.js')).suite,
   },
 };
