@@ -4,10 +4,12 @@
  *
  * - Each tracked table has a history table `provenance.history_<table oid>`: the table's columns
  *   (by name and type), then `provenance_valid_from`, `provenance_valid_to` (NULL: still valid)
- *   and `provenance_row_hash` (finds the open version of a row that changes; tables need no key).
+ *   and `provenance_row_hash` (finds the open version of a row that changes; tables need no key;
+ *   since migration 9 a table with a usable primary key is found by that, and its hash is NULL).
  * - Statement-level triggers with transition tables (INSERT, incl. COPY FROM and the insert arm of
  *   ON CONFLICT; UPDATE; DELETE; TRUNCATE) close the versions a statement replaces and add the
- *   ones it writes, in one query each.
+ *   ones it writes, in one query each (since migration 9 in a function generated per table:
+ *   history-compiled.ts).
  * - A version is valid from its writing transaction's start (`now()`, as SQL:2011 system
  *   versioning): the answer as of a moment holds every transaction that had started by then and
  *   committed, also one still open when a read at that moment ran (which did not see it).
