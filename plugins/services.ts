@@ -99,6 +99,10 @@ export interface ProvenanceService {
   readonly recording: boolean;
   /** Records one result's executions; a returned promise holds the client's CommandComplete back until it settles. */
   record(s: SessionInfo, r: ResultExecutions): void | Promise<void>;
+  /** Records not yet in the database: in memory, and in the spool file. */
+  backlog?(): { readonly queued: number; readonly spooled: number };
+  /** The database the records are written to, for reading them back; null while it is not connected. */
+  records?(): SqlRunner | null;
 }
 
 /** Offered by transforms. */
@@ -131,9 +135,16 @@ export interface TimeTravelService {
   sourceOf(relationOid: number, attnum: number): { readonly oid: number; readonly attnum: number } | null;
 }
 
+/** Counts that parts report for the proxy's metrics (served over HTTP at /metrics). */
+export interface MetricsService {
+  /** An as-of read found a recomputed result in its cache (hit), or had to recompute it (miss). */
+  replayCache(outcome: 'hit' | 'miss'): void;
+}
+
 /** Every service, as the entry wires them; a plugin's own service is set once its factory ran. */
 export interface Services extends ProxyServices {
   provenance?: ProvenanceService;
   transforms?: TransformsService;
   timetravel?: TimeTravelService;
+  metrics?: MetricsService;
 }
