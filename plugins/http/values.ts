@@ -44,10 +44,13 @@ export function jsonValue(oid: number, text: string | null): JsonValue {
   }
 }
 
-/** One CSV field as psql's `--csv` writes it: quoted when it holds a separator, quote or line break; NULL empty. */
+/**
+ * One CSV field as psql's `--csv` writes it: quoted when it holds a separator, quote or line
+ * break; NULL and the empty string both empty, as psql shows them.
+ */
 export function csvField(text: string | null): string {
   if (text === null) return '';
-  return /[",\r\n]/.test(text) || text === '' ? `"${text.replaceAll('"', '""')}"` : text;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 export function csvLine(fields: readonly (string | null)[]): string {
