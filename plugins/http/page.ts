@@ -19,7 +19,7 @@ export const PAGE = `<!doctype html>
   #lineage svg { max-width: 640px; height: auto; }
   #lineage g[id^="execution:"] { cursor: pointer; }
   #error { color: #b00; }
-  pre { background: #f7f7f7; padding: .8em; max-width: 640px; overflow: auto; }
+  pre { background: #f7f7f7; padding: .8em; max-width: 640px; max-height: 24em; overflow: auto; white-space: pre-wrap; word-break: break-all; }
 </style>
 </head>
 <body>
