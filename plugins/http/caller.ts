@@ -8,7 +8,7 @@ import { Socket } from 'node:net';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { Credentials } from './auth.js';
-import { HttpError, toHttpError } from './errors.js';
+import { toHttpError } from './errors.js';
 import { TEXT_TYPES } from './values.js';
 
 export interface ProxyAddress {
@@ -88,8 +88,4 @@ export async function withCaller<T>(at: ProxyAddress, who: Credentials, body: (s
   } finally {
     await session.close();
   }
-}
-
-export function notFound(what: string): HttpError {
-  return new HttpError(404, '42P01', what);
 }

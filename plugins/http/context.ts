@@ -20,7 +20,7 @@ export function callerOf(req: FastifyRequest): Credentials {
   return basicCredentials(req.headers.authorization);
 }
 
-/** The response format a request asks for: `?format=` first, then the Accept header. */
+/** Whether the Accept header asks for CSV (before JSON, when it names both). */
 export function wantsCsv(req: FastifyRequest): boolean {
   const accept = req.headers.accept ?? '';
   return /\btext\/csv\b/i.test(accept) && !/\bapplication\/json\b/i.test(accept.split('text/csv')[0] ?? '');
