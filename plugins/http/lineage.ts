@@ -31,7 +31,7 @@ SELECT e.id::text AS id, e.result_id::text AS result_id, e.parent_id::text AS pa
 export async function lineageOf(
   store: SqlRunner | null, ids: readonly string[], read: { object: string; asOf: string | null; key: string | null },
 ): Promise<Lineage> {
-  const rows = ids.length > 0 && store ? (await store.query(EXECUTIONS, [ids])).rows : [];
+  const rows = chainOrder(ids.length > 0 && store ? (await store.query(EXECUTIONS, [ids])).rows : []);
   const nodes = new Map<string, LineageNode>();
   const edges: { from: string; to: string }[] = [];
   const results = new Set<string>();
@@ -65,7 +65,31 @@ export async function lineageOf(
     edges.push({ from: data, to: 'result:' });
   }
   for (const r of results) nodes.set(r, { id: r, kind: 'result', label: 'result', result_id: r.slice('result:'.length) || null });
-  return { object: read.object, as_of: read.asOf, key: read.key, nodes: [...nodes.values()], edges };
+  // Data first, then the executions in the order they ran, then the results: the order data flows in.
+  const rank = { data: 0, execution: 1, result: 2 } as const;
+  return { object: read.object, as_of: read.asOf, key: read.key, nodes: [...nodes.values()].sort((a, b) => rank[a.kind] - rank[b.kind]), edges };
+}
+
+/**
+ * Executions in data-flow order: each chain from its first execution along its parents. Their
+ * times cannot say it: a chain's executions start within the same millisecond.
+ */
+function chainOrder(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  const children = new Map<unknown, Record<string, unknown>[]>();
+  const ids = new Set(rows.map((r) => r['id']));
+  for (const r of rows) {
+    const parent = ids.has(r['parent_id']) ? r['parent_id'] : null;
+    children.set(parent, [...(children.get(parent) ?? []), r]);
+  }
+  const out: Record<string, unknown>[] = [];
+  const walk = (parent: unknown): void => {
+    for (const r of children.get(parent) ?? []) {
+      out.push(r);
+      walk(r['id']);
+    }
+  };
+  walk(null);
+  return out;
 }
 
 function quoted(s: string): string {

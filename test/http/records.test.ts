@@ -49,6 +49,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
     it('draws the DAG of a read: data, each execution of the chain in order, the result', async () => {
       const g = (await call(t, `/lineage/${table}`, as(reader))).json<Graph>();
       expect(g.object).toBe(`public.${table}`);
+      expect(g.nodes.map((n) => n.kind)).toEqual(['data', 'execution', 'execution', 'result']);
       const executions = g.nodes.filter((n) => n.kind === 'execution');
       expect(executions.map((n) => n['transform'])).toEqual([first, second]);
       const data = g.nodes.filter((n) => n.kind === 'data');
