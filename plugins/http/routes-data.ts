@@ -63,6 +63,7 @@ async function startRead(ctx: HttpContext, req: ReadRequest, format: 'json' | 'c
     }
     return { object: table.name, asOf, body: closing(), executions: () => ids };
   } catch (err) {
+    ctx.own.forget(session.localPort);
     await session.close();
     throw err;
   }
