@@ -13,6 +13,7 @@ import { SqlAnalyser } from '../plugins/sql/analyser.js';
 import { SANDBOX_RUNTIME_VERSION } from '../sandbox/index.js';
 import { createTransformsPlugin } from '../plugins/transforms/index.js';
 import { createProvenancePlugin } from '../plugins/provenance/index.js';
+import { createTimeTravelPlugin } from '../plugins/timetravel/index.js';
 
 export interface RunningProxy extends RunningServer {
   /** Settles once the transform registry was first read. */
@@ -41,6 +42,8 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     ...(config.demo ? { seedFresh: seedDemo } : {}),
     compose: async (proxy) => {
       const services: Services = { ...proxy };
+      const timetravel = createTimeTravelPlugin(services);
+      services.timetravel = timetravel.service;
       const transforms = createTransformsPlugin(services, {
         isolates: config.transformIsolates,
         timeoutMs: config.transformTimeoutMs,
@@ -59,7 +62,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       });
       services.provenance = provenance.service;
       return {
-        plugins: [transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
+        plugins: [timetravel.plugin, transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
         async close() {
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();
