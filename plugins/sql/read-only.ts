@@ -43,6 +43,8 @@ function writeInside(tree: unknown): string | null {
   if (tree === null || typeof tree !== 'object') return null;
   for (const [k, v] of Object.entries(tree as Record<string, unknown>)) {
     if (WRITING_NODES.has(k)) return words(k);
+    // SELECT … INTO keeps its target in a field, not a node of its own.
+    if (k === 'intoClause') return words('IntoClause');
     if (k === 'FuncCall') {
       const names = (v as { funcname?: { String?: { sval?: string } }[] }).funcname ?? [];
       const name = names[names.length - 1]?.String?.sval;

@@ -67,14 +67,15 @@ SELECT c.oid::pg_catalog.int8::pg_catalog.text AS oid, n.nspname AS schema, c.re
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
   LEFT JOIN provenance.history_table h ON h.target_oid OPERATOR(pg_catalog.=) c.oid
- WHERE c.relname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f,S}'::pg_catalog."char"[])
+   AND ($1::pg_catalog.name[] IS NULL OR c.relname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]))`;
 
 const FUNCTIONS_SQL = `
 SELECT p.oid::pg_catalog.int8::pg_catalog.text AS oid, n.nspname AS schema, p.proname AS name, l.lanname AS language
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
   JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang
- WHERE p.proname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
+ WHERE $1::pg_catalog.name[] IS NULL OR p.proname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
 
 function micros(v: unknown): bigint | null {
   return v === null || v === undefined ? null : BigInt(String(v));
@@ -110,6 +111,9 @@ export class HistoryCatalog {
   /** History table oid → (history attnum → the tracked table's oid and attnum). */
   private readonly sources = new Map<number, Map<number, { readonly oid: number; readonly attnum: number }>>();
 
+  /** Every relation and function was read at once (snapshot): a name not held does not exist. */
+  private complete = false;
+
   /**
    * Every relation and function of these names. Read again when `store` is given; from what was
    * read before otherwise (null: a name never read, which the caller must refuse).
@@ -120,30 +124,46 @@ export class HistoryCatalog {
   } | null> {
     const rels = [...new Set(relationNames)];
     const fns = [...new Set(functionNames)];
-    if (store !== null) {
-      if (rels.length > 0) {
-        const { rows } = await store.query(RELATIONS_SQL, [rels]);
-        for (const name of rels) this.relations.set(name, []);
-        for (const r of rows.map(relation)) {
-          this.relations.get(r.name)?.push(r);
-          if (r.history !== null) this.noteSources(r);
-        }
-      }
-      if (fns.length > 0) {
-        const { rows } = await store.query(FUNCTIONS_SQL, [fns]);
-        for (const name of fns) this.functions.set(name, []);
-        for (const r of rows) {
-          const schema = String(r['schema']);
-          const name = String(r['name']);
-          this.functions.get(name)?.push({ schema, name, mayReadTables: !builtinOnlyComputes(Number(r['oid']), schema, String(r['language']), name) });
-        }
+    if (store !== null) await this.read(store, rels, fns);
+    const held = (map: Map<string, unknown>, n: string): boolean => this.complete || map.has(n);
+    if (rels.some((n) => !held(this.relations, n)) || fns.some((n) => !held(this.functions, n))) return null;
+    return {
+      relations: new Map(rels.map((n) => [n, this.relations.get(n) ?? []])),
+      functions: new Map(fns.map((n) => [n, this.functions.get(n) ?? []])),
+    };
+  }
+
+  /**
+   * Every relation and function, for a database the proxy cannot ask while a session's
+   * transaction holds it (the embedded one): read when a session starts reading as of a moment.
+   */
+  async snapshot(store: SqlRunner): Promise<void> {
+    this.relations.clear();
+    this.functions.clear();
+    await this.read(store, null, null);
+    this.complete = true;
+  }
+
+  private async read(store: SqlRunner, rels: readonly string[] | null, fns: readonly string[] | null): Promise<void> {
+    if (rels === null || rels.length > 0) {
+      const { rows } = await store.query(RELATIONS_SQL, [rels]);
+      for (const name of rels ?? []) this.relations.set(name, []);
+      for (const r of rows.map(relation)) {
+        const list = this.relations.get(r.name) ?? [];
+        this.relations.set(r.name, [...list.filter((x) => x.oid !== r.oid), r]);
+        if (r.history !== null) this.noteSources(r);
       }
     }
-    if (rels.some((n) => !this.relations.has(n)) || fns.some((n) => !this.functions.has(n))) return null;
-    return {
-      relations: new Map(rels.map((n) => [n, this.relations.get(n)!])),
-      functions: new Map(fns.map((n) => [n, this.functions.get(n)!])),
-    };
+    if (fns === null || fns.length > 0) {
+      const { rows } = await store.query(FUNCTIONS_SQL, [fns]);
+      for (const name of fns ?? []) this.functions.set(name, []);
+      for (const r of rows) {
+        const schema = String(r['schema']);
+        const name = String(r['name']);
+        const f = { schema, name, mayReadTables: !builtinOnlyComputes(Number(r['oid']), schema, String(r['language']), name) };
+        this.functions.set(name, [...(this.functions.get(name) ?? []), f]);
+      }
+    }
   }
 
   sourceOf(relationOid: number, attnum: number): { readonly oid: number; readonly attnum: number } | null {

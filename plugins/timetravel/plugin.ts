@@ -17,6 +17,7 @@ import { TxSetting } from './setting.js';
 import { rolesAt } from './as-user.js';
 
 const PLUGIN = 'timetravel';
+const STARTING = 'timetravel:start';
 const ADMIN_ROLE = 'provenance_admin';
 
 interface SessionState {
@@ -60,7 +61,17 @@ export class TimeTravelPlugin implements Plugin {
     return this.services.state.current();
   }
 
-  async sessionStart(s: SessionInfo): Promise<void> {
+  /**
+   * Settings given in the startup packet. The client's first statements may reach the statement
+   * hook before this settles: they wait for it there.
+   */
+  sessionStart(s: SessionInfo): Promise<void> {
+    const started = this.start(s);
+    s.pluginState.set(STARTING, started);
+    return started;
+  }
+
+  private async start(s: SessionInfo): Promise<void> {
     const given = startupSettings(s.startupParams.get('options'));
     let moment: Moment | null = null;
     let user: string | null = null;
@@ -76,8 +87,9 @@ export class TimeTravelPlugin implements Plugin {
     const st: SessionState = {
       asOf: new TxSetting(moment), asUser: new TxSetting(user), status: 'I', ending: null, failed: false, touched: false, prepared: new Map(), roles: new Map(),
     };
-    s.pluginState.set(PLUGIN, st);
     await this.ensureRoles(s, st);
+    if (moment !== null) await this.snapshot();
+    s.pluginState.set(PLUGIN, st);
     this.involve(s, st);
   }
 
@@ -101,6 +113,7 @@ export class TimeTravelPlugin implements Plugin {
   }
 
   async statement(s: SessionInfo, stmt: Statement): Promise<StatementDecision> {
+    await (s.pluginState.get(STARTING) as Promise<void> | undefined);
     const st = s.pluginState.get(PLUGIN) as SessionState | undefined;
     if (st === undefined) return { action: 'pass' };
     try {
@@ -191,6 +204,7 @@ export class TimeTravelPlugin implements Plugin {
     const moment = c.name === AS_OF ? (value === 'default' ? st.asOf.initial : value as Moment) : st.asOf.value;
     const user = c.name === AS_USER ? (value === 'default' ? st.asUser.initial : value as string) : st.asUser.value;
     await this.ensureRoles(s, st, moment, user ?? s.user);
+    if (c.name === AS_OF && value !== 'default') await this.snapshot();
     return {
       tag: 'SET',
       run: () => {
@@ -250,6 +264,15 @@ export class TimeTravelPlugin implements Plugin {
     else s.statementPlugins.delete(PLUGIN);
   }
 
+  /**
+   * The embedded database cannot be asked while the session's own transaction holds it: what its
+   * statements may name is read beforehand, when the session starts reading the past.
+   */
+  private async snapshot(): Promise<void> {
+    const store = this.services.embedded === null ? null : this.store();
+    if (store !== null) await this.catalog.snapshot(store);
+  }
+
   private async resolve(s: SessionInfo, input: string): Promise<Moment> {
     const store = this.store();
     if (store !== null) {
@@ -270,7 +293,12 @@ export class TimeTravelPlugin implements Plugin {
         detail: `Only members of ${ADMIN_ROLE} may read as another user.`,
       });
     }
-    if ((await this.services.roles(who)).length === 0) throw new PgError('42704', `role "${who}" does not exist`);
+    // The embedded database's memberships are read at logins: a role made since is asked for.
+    const store = this.store();
+    const exists = store !== null
+      ? (await store.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1', [who])).rows.length > 0
+      : (await this.services.roles(who)).length > 0;
+    if (!exists) throw new PgError('42704', `role "${who}" does not exist`);
     return who;
   }
 

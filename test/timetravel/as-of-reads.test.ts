@@ -61,4 +61,81 @@ eachUpstream('as-of reads', (t) => {
       await c.end();
     }
   });
+
+  it('refuses writes, locks, sequences and DDL with 25006; lets transaction control, SET, SHOW and reads run', async () => {
+    const c = await client();
+    try {
+      const p = await past(c);
+      await c.query(`CREATE SEQUENCE ${p.a}_seq; CREATE PROCEDURE ${p.a}_proc() LANGUAGE sql AS 'SELECT 1'`);
+      await c.query(`SET provenance.as_of = '${p.m[1]}'`);
+      const writes = [
+        `INSERT INTO ${p.a} VALUES (9, 'x', 0)`, `UPDATE ${p.a} SET balance = 0`, `DELETE FROM ${p.a}`,
+        `MERGE INTO ${p.a} t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE`,
+        `COPY ${p.a} FROM STDIN`, `CREATE TABLE ${p.a}_new (x int)`, `ALTER TABLE ${p.a} ADD COLUMN y int`, `DROP TABLE ${p.b}`,
+        `TRUNCATE ${p.b}`, `SELECT * FROM ${p.a} FOR UPDATE`, `SELECT id FROM ${p.a} FOR SHARE`, `SELECT nextval('${p.a}_seq')`,
+        `SELECT setval('${p.a}_seq', 5)`, `CALL ${p.a}_proc()`, `WITH d AS (DELETE FROM ${p.b} RETURNING *) SELECT * FROM d`,
+        `SELECT * INTO ${p.a}_copy FROM ${p.a}`, 'DO $$ BEGIN END $$', `GRANT SELECT ON ${p.a} TO PUBLIC`,
+      ];
+      const code = (q: Promise<unknown>): Promise<string> => q.then(() => 'none', (e: { code?: string }) => e.code ?? 'none');
+      for (const [i, w] of writes.entries()) {
+        expect(await code(c.query(w)), w).toBe('25006');
+        // The extended protocol: refused at its Parse.
+        if (!w.startsWith('COPY')) expect(await code(c.query({ text: w, values: [], name: `w${i}` })), w).toBe('25006');
+      }
+      await c.query('BEGIN');
+      await c.query('SAVEPOINT s');
+      expect((await c.query({ text: `SELECT id FROM ${p.a} ORDER BY id`, rowMode: 'array' })).rows).toEqual(p.rows[1]!.a.map((r) => [r[0]]));
+      await c.query('SET LOCAL work_mem = \'8MB\'');
+      await c.query('SHOW work_mem');
+      await c.query('RELEASE SAVEPOINT s');
+      await c.query('COMMIT');
+      await c.query('RESET provenance.as_of');
+      // Writes are back once the session reads the present.
+      await c.query(`INSERT INTO ${p.b} VALUES (3, 'later')`);
+      expect((await c.query(`SELECT count(*)::int AS n FROM ${p.b}`)).rows[0]!['n']).toBe(3);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('refuses untracked tables (55000), views and table-reading functions (0A000), moments outside the history (22023)', async () => {
+    const c = await client();
+    try {
+      const p = await past(c);
+      const plain = uniqueName('plain');
+      await c.query(`CREATE TABLE ${plain} (x int); CREATE VIEW ${plain}_v AS SELECT * FROM ${p.a}`);
+      await c.query(`CREATE FUNCTION ${plain}_f() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM ${p.a}'`);
+      const since = (await c.query<{ s: string }>('SELECT since::text AS s FROM provenance.tracked WHERE target = $1', [p.a])).rows[0]!.s;
+      await c.query(`SET provenance.as_of = '${p.m[0]}'`);
+      const untracked = await refusal(c.query(`SELECT * FROM ${p.a} JOIN ${plain} ON true`));
+      expect(untracked.code).toBe('55000');
+      expect(untracked.message).toContain(plain);
+      expect(untracked.hint).toContain('provenance.track');
+      expect((await refusal(c.query({ text: `SELECT * FROM public.${plain} WHERE x = $1`, values: [1] }))).code).toBe('55000');
+      expect((await refusal(c.query(`SELECT * FROM ${plain}_v`))).code).toBe('0A000');
+      const fn = await refusal(c.query(`SELECT ${plain}_f()`));
+      expect(fn.code).toBe('0A000');
+      expect(fn.message).toContain(`${plain}_f`);
+      expect((await refusal(c.query(`SELECT * FROM ${p.a} WHERE id < (SELECT ${plain}_f())`))).code).toBe('0A000');
+      // System catalogs read as now, also beside a tracked table.
+      const cat = await c.query({ text: `SELECT c.relname FROM pg_catalog.pg_class c, ${p.a} a WHERE c.relname = $1 AND a.id = 1`, values: [plain], rowMode: 'array' });
+      expect(cat.rows).toEqual([[plain]]);
+      expect((await c.query('SELECT count(*) > 0 AS ok FROM pg_class')).rows[0]!['ok']).toBe(true);
+
+      const before = (await c.query<{ m: string }>("SELECT ($1::timestamptz - interval '1 hour')::text AS m", [since])).rows[0]!.m;
+      await c.query(`SET provenance.as_of = '${before}'`);
+      const early = await refusal(c.query(`SELECT * FROM ${p.a}`));
+      expect(early.code).toBe('22023');
+      expect(early.message).toContain(p.a);
+      const earliest = (await c.query<{ m: string }>("SELECT to_char($1::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS m", [since])).rows[0]!.m;
+      expect(early.message).toContain(earliest);
+      await c.query("SET provenance.as_of = 'tomorrow'");
+      const future = await refusal(c.query({ text: `SELECT * FROM ${p.a} WHERE id = $1`, values: [1] }));
+      expect(future.code).toBe('22023');
+      expect(future.message).toContain('future');
+      expect(future.message).toContain(p.a);
+    } finally {
+      await c.end();
+    }
+  });
 });
