@@ -24,7 +24,13 @@ export interface ReadContext {
   readonly store: SqlRunner | null;
   readonly moment: Moment;
   readonly nowMicros: bigint;
+  /** The session's user, whose SELECT on each table read is checked first (for a message naming the table). */
+  readonly user: string;
 }
+
+const PRIVILEGE_SQL = `
+SELECT o::pg_catalog.int8::pg_catalog.text AS oid FROM pg_catalog.unnest($2::pg_catalog.oid[]) o
+ WHERE NOT pg_catalog.has_table_privilege($1::pg_catalog.name, o, 'SELECT')`;
 
 const notSupported = (message: string, hint?: string): PgError =>
   new PgError(SqlState.FeatureNotSupported, message, 'ERROR', hint === undefined ? {} : { hint });
@@ -137,6 +143,12 @@ export async function planRead(text: string, c: ReadContext): Promise<string | P
     replacements.push({ ref, table: r });
   }
   if (replacements.length === 0) return text;
+  // The rewritten statement makes the server check the same (under the session's current role).
+  if (c.store !== null) {
+    const { rows } = await c.store.query(PRIVILEGE_SQL, [c.user, [...new Set(replacements.map((r) => r.table.oid))]]);
+    const denied = replacements.find((r) => rows.some((x) => Number(x['oid']) === r.table.oid));
+    if (denied !== undefined) return new PgError(SqlState.InsufficientPrivilege, `permission denied for table ${denied.table.name}`);
+  }
   const tokens = c.sql.tokens(text);
   const rewritten = tokens === null ? null : rewriteText(text, tokens, replacements, c.moment);
   return rewritten ?? notSupported('the proxy could not rewrite this statement to read as of a moment');

@@ -9,7 +9,7 @@ import { PgError, SqlState } from '../../proxy/errors.js';
 import type { LocalResult, Plugin, SessionInfo, Statement, StatementDecision } from '../hooks.js';
 import type { AsOfMoment, Services } from '../services.js';
 import type { SqlRunner } from '../registry/migrate.js';
-import { planRead } from './as-of-read.js';
+import { planRead, type ReadContext } from './as-of-read.js';
 import { AS_OF, AS_USER, BadSetting, effectOf, settingCommand, startupSettings, type Effect, type SettingCommand } from './commands.js';
 import { HistoryCatalog } from './history-catalog.js';
 import { iso8601, momentWithOffset, resolveMoment, type Moment } from './moment.js';
@@ -154,9 +154,7 @@ export class TimeTravelPlugin implements Plugin {
       return { action: 'pass' };
     }
     await this.ensureRoles(s, st);
-    const planned = await planRead(stmt.text, {
-      sql: this.services.sql, catalog: this.catalog, store: this.store(), moment, nowMicros: BigInt(Date.now()) * 1000n,
-    });
+    const planned = await planRead(stmt.text, this.readContext(s, moment));
     if (planned instanceof PgError) return { action: 'deny', error: planned };
     if (stmt.kind === 'parse') st.prepared.set(stmt.name, moment.at);
     return planned === stmt.text ? { action: 'pass' } : { action: 'rewrite', text: planned };
@@ -176,13 +174,15 @@ export class TimeTravelPlugin implements Plugin {
       return deny(SqlState.FeatureNotSupported, `prepared statement "${stmt.statement}" reads as of ${prepared}, and this session no longer does: prepare it again`);
     }
     const text = stmt.text;
-    const planned = text === undefined ? null : await planRead(text, {
-      sql: this.services.sql, catalog: this.catalog, store: this.store(), moment, nowMicros: BigInt(Date.now()) * 1000n,
-    });
+    const planned = text === undefined ? null : await planRead(text, this.readContext(s, moment));
     if (planned === text) return { action: 'pass' };
     if (planned instanceof PgError && prepared === undefined) return { action: 'deny', error: planned };
     return deny(SqlState.FeatureNotSupported,
       `prepared statement "${stmt.statement}" was prepared ${prepared === undefined ? 'before provenance.as_of was set' : `to read as of ${prepared}`}: prepare it again to read as of ${moment.at}`);
+  }
+
+  private readContext(s: SessionInfo, moment: Moment): ReadContext {
+    return { sql: this.services.sql, catalog: this.catalog, store: this.store(), moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user };
   }
 
   /** The proxy's answer to a SET, RESET or SHOW of its settings (checked now, in effect when it runs). */
