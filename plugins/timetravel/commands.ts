@@ -2,7 +2,7 @@
  * The statements that change what an as-of session is: SET, RESET and SHOW of
  * `provenance.as_of` and `provenance.as_user` (answered by the proxy), and those the server runs
  * that change them too (RESET ALL, DISCARD ALL) or decide whether a change lasts (transaction
- * control). Read from PostgreSQL's parse tree; setting names are case-insensitive, as the server's.
+ * control), and those that prepare or run a query later (DEALLOCATE, DECLARE, FETCH, CLOSE). Read from PostgreSQL's parse tree; setting names are case-insensitive, as the server's.
  */
 import type { Node } from '../sql/analyser.js';
 
@@ -20,7 +20,13 @@ export type Effect =
   | { readonly kind: 'savepoint' | 'rollback to' | 'release'; readonly name: string }
   | { readonly kind: 'reset all' }
   | { readonly kind: 'discard all' }
-  | { readonly kind: 'deallocate'; readonly name: string | null };
+  | { readonly kind: 'deallocate'; readonly name: string | null }
+  | { readonly kind: 'declare'; readonly name: string; readonly hold: boolean }
+  | { readonly kind: 'fetch'; readonly name: string }
+  | { readonly kind: 'close'; readonly name: string | null };
+
+/** DECLARE's option bit for WITH HOLD (CURSOR_OPT_HOLD): the cursor outlives its transaction. */
+const CURSOR_OPT_HOLD = 0x20;
 
 function settingName(name: string | undefined): SettingName | null {
   const n = (name ?? '').toLowerCase();
@@ -84,6 +90,12 @@ export function effectOf(stmt: Node): Effect | null {
   if ('VariableSetStmt' in stmt && stmt.VariableSetStmt.kind === 'VAR_RESET_ALL') return { kind: 'reset all' };
   if ('DiscardStmt' in stmt && stmt.DiscardStmt.target === 'DISCARD_ALL') return { kind: 'discard all' };
   if ('DeallocateStmt' in stmt) return { kind: 'deallocate', name: stmt.DeallocateStmt.name ?? null };
+  if ('DeclareCursorStmt' in stmt) {
+    const d = stmt.DeclareCursorStmt;
+    return { kind: 'declare', name: d.portalname ?? '', hold: ((d.options ?? 0) & CURSOR_OPT_HOLD) !== 0 };
+  }
+  if ('FetchStmt' in stmt) return { kind: 'fetch', name: stmt.FetchStmt.portalname ?? '' };
+  if ('ClosePortalStmt' in stmt) return { kind: 'close', name: stmt.ClosePortalStmt.portalname ?? null };
   return null;
 }
 

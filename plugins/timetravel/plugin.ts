@@ -32,6 +32,8 @@ interface SessionState {
   touched: boolean;
   /** Prepared statements by name: the moment (its `at`) their text was rewritten for, or '' for the proxy's own. */
   readonly prepared: Map<string, string>;
+  /** Cursors by name: the moment they were declared to read as of ('' for the present), and whether WITH HOLD. */
+  readonly cursors: Map<string, { readonly at: string; readonly hold: boolean }>;
   /** Roles by `user@moment`, read when a statement made that pair current. */
   readonly roles: Map<string, readonly string[]>;
 }
@@ -85,7 +87,7 @@ export class TimeTravelPlugin implements Plugin {
       throw err;
     }
     const st: SessionState = {
-      asOf: new TxSetting(moment), asUser: new TxSetting(user), status: 'I', ending: null, failed: false, touched: false, prepared: new Map(), roles: new Map(),
+      asOf: new TxSetting(moment), asUser: new TxSetting(user), status: 'I', ending: null, failed: false, touched: false, prepared: new Map(), cursors: new Map(), roles: new Map(),
     };
     await this.ensureRoles(s, st);
     if (moment !== null) await this.snapshot();
@@ -106,6 +108,7 @@ export class TimeTravelPlugin implements Plugin {
     // A transaction that failed ends in a rollback, whatever its last word.
     const committed = st.ending === true && !st.failed;
     this.each(st, (x) => x.end(committed));
+    for (const [name, c] of st.cursors) if (!c.hold || !committed) st.cursors.delete(name);
     st.ending = null;
     st.failed = false;
     st.touched = false;
@@ -144,11 +147,17 @@ export class TimeTravelPlugin implements Plugin {
       if (stmt.kind === 'parse') st.prepared.set(stmt.name, '');
       return { action: 'answer', result: await this.answer(s, st, command) };
     }
+    const moment = st.asOf.value;
     for (const node of reading) {
       const e = effectOf(node);
-      if (e !== null) this.apply(st, e);
+      if (e === null) continue;
+      if (e.kind === 'fetch') {
+        const refused = this.fetchRefusal(st, e.name, moment);
+        if (refused !== null) return { action: 'deny', error: refused };
+      }
+      if (e.kind === 'declare') st.cursors.set(e.name, { at: moment?.at ?? '', hold: e.hold });
+      this.apply(st, e);
     }
-    const moment = st.asOf.value;
     if (moment === null) {
       if (stmt.kind === 'parse') st.prepared.delete(stmt.name);
       return { action: 'pass' };
@@ -183,6 +192,15 @@ export class TimeTravelPlugin implements Plugin {
 
   private readContext(s: SessionInfo, moment: Moment): ReadContext {
     return { sql: this.services.sql, catalog: this.catalog, store: this.store(), moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user };
+  }
+
+  /** A cursor runs the query it was declared with: one declared for another moment reads the wrong one. */
+  private fetchRefusal(st: SessionState, name: string, moment: Moment | null): PgError | null {
+    const declared = st.cursors.get(name);
+    const now = moment?.at ?? '';
+    if (declared === undefined ? moment === null : declared.at === now) return null;
+    const then = declared === undefined || declared.at === '' ? 'to read the present' : `to read as of ${declared.at}`;
+    return new PgError(SqlState.FeatureNotSupported, `cursor "${name}" was declared ${then}: declare it again to read ${moment === null ? 'the present' : `as of ${moment.at}`}`);
   }
 
   /** The proxy's answer to a SET, RESET or SHOW of its settings (checked now, in effect when it runs). */
@@ -245,6 +263,13 @@ export class TimeTravelPlugin implements Plugin {
         this.each(st, (x) => x.set('default', false));
         st.prepared.clear();
         break;
+      case 'close':
+        if (e.name === null) st.cursors.clear();
+        else st.cursors.delete(e.name);
+        break;
+      case 'declare':
+      case 'fetch':
+        break;
       case 'deallocate':
         if (e.name === null) st.prepared.clear();
         else st.prepared.delete(e.name);
@@ -259,7 +284,8 @@ export class TimeTravelPlugin implements Plugin {
 
   /** Sees every statement of the session only while it reads the past, or may (a pending change, statements prepared for a moment). */
   private involve(s: SessionInfo, st: SessionState): void {
-    const needed = st.asOf.value !== null || st.touched || [...st.prepared.values()].some((v) => v !== '');
+    const needed = st.asOf.value !== null || st.touched || [...st.prepared.values()].some((v) => v !== '')
+      || [...st.cursors.values()].some((c) => c.at !== '');
     if (needed) s.statementPlugins.add(PLUGIN);
     else s.statementPlugins.delete(PLUGIN);
   }

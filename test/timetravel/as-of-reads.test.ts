@@ -138,4 +138,39 @@ eachUpstream('as-of reads', (t) => {
       await c.end();
     }
   });
+
+  it('rewrites every form of reference: subqueries, a CTE named as its table, column aliases, ONLY, several statements, EXPLAIN, cursors', async () => {
+    const c = await client();
+    try {
+      const p = await past(c);
+      const at = p.m[0]!;
+      const then = p.rows[0]!;
+      await c.query(`SET provenance.as_of = '${at}'`);
+      const q = async (text: string): Promise<unknown[][]> => (await c.query({ text, rowMode: 'array' })).rows as unknown[][];
+      expect(await q(`SELECT s.owner FROM (SELECT * FROM ${p.a} WHERE balance > 5) s ORDER BY 1`)).toEqual(then.a.map((r) => [r[1]]));
+      // The CTE's own body still names the table; the query names the CTE.
+      expect(await q(`WITH ${p.a} AS (SELECT id, balance * 2 AS b FROM ${p.a}) SELECT b FROM ${p.a} ORDER BY 1`))
+        .toEqual(then.a.map((r) => [(r[2] as number) * 2]));
+      expect(await q(`SELECT x.k, x.o FROM ONLY ${p.a} AS x(k, o) ORDER BY 1`)).toEqual(then.a.map((r) => [r[0], r[1]]));
+      expect(await q(`SELECT (SELECT count(*) FROM ${p.b} n WHERE n.acct = a.id)::int FROM "public".${p.a} a ORDER BY a.id`))
+        .toEqual(then.a.map((r) => [then.b.filter((n) => n[0] === r[0]).length]));
+      const several = await c.query(`SELECT count(*)::int AS n FROM ${p.a}; SELECT count(*)::int AS n FROM ${p.b}`) as unknown as pg.QueryResult[];
+      expect(several.map((r) => r.rows[0]!['n'])).toEqual([then.a.length, then.b.length]);
+      const plan = await q(`EXPLAIN SELECT * FROM ${p.a}`);
+      expect(plan.flat().join('\n')).toMatch(/history_\d+/);
+      await c.query('BEGIN');
+      await c.query(`DECLARE cur CURSOR FOR SELECT id FROM ${p.a} ORDER BY id`);
+      expect(await q('FETCH ALL FROM cur')).toEqual(then.a.map((r) => [r[0]]));
+      await c.query('COMMIT');
+      // A cursor declared to read the present is not fetched from as of a moment.
+      await c.query('RESET provenance.as_of');
+      await c.query('BEGIN');
+      await c.query(`DECLARE now_cur CURSOR FOR SELECT id FROM ${p.a}`);
+      await c.query(`SET provenance.as_of = '${at}'`);
+      expect((await refusal(c.query('FETCH ALL FROM now_cur'))).code).toBe('0A000');
+      await c.query('ROLLBACK');
+    } finally {
+      await c.end();
+    }
+  });
 });
