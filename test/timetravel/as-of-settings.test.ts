@@ -8,6 +8,20 @@ import type pg from 'pg';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
 import { moment, refusal } from './as-of-support.js';
 
+/** A psql login with these startup settings running SELECT 1: rejects with the SQLSTATE of its error. */
+async function psqlLogin(psql: (args: readonly string[], input?: string) => Promise<{ stderr: string; code: number }>, setting: string): Promise<void> {
+  const env = process.env['PGOPTIONS'];
+  process.env['PGOPTIONS'] = `-c ${setting}`;
+  try {
+    const r = await psql(['-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose'], 'SELECT 1;\n');
+    const code = /(?:FATAL|ERROR):\s+([0-9A-Z]{5})/.exec(r.stderr)?.[1];
+    if (r.code !== 0 || code !== undefined) throw Object.assign(new Error(r.stderr), { code: code ?? 'none' });
+  } finally {
+    if (env === undefined) delete process.env['PGOPTIONS'];
+    else process.env['PGOPTIONS'] = env;
+  }
+}
+
 async function show(c: pg.Client, name = 'provenance.as_of'): Promise<string> {
   const r = await c.query({ text: `SHOW ${name}`, rowMode: 'array' });
   return String((r.rows[0] as unknown[])[0]);
@@ -115,6 +129,9 @@ eachUpstream('as-of settings', (t) => {
     } finally {
       await c.end();
     }
+    // A moment the server does not read ends the login with its error.
+    const bad = await refusal(psqlLogin(t().psql.bind(null), 'provenance.as_of=garbage'));
+    expect(bad.code).toBe('22007');
     const sql = t().sql({ connection: { options: '-c provenance.as_of=2026-10-27T11:00:00Z' } });
     try {
       const [row] = await sql.unsafe('SHOW provenance.as_of');
