@@ -35,16 +35,24 @@ export function historySubquery(table: RelationInfo, moment: Moment): string {
     + ` AND NOT EXISTS (SELECT FROM ONLY ${qualified} WHERE false))`;
 }
 
-/** Where the name a reference starts with ends (after `schema.name`, and a legacy `*`), in bytes. */
-function nameSpan(tokens: readonly SqlToken[], location: number): { start: number; end: number } | null {
+const isKeyword = (t: SqlToken | undefined, word: string): t is SqlToken => t !== undefined && t.keyword && t.text.toLowerCase() === word;
+
+/**
+ * Where a reference stands, in bytes: its name (`schema.name`, a legacy `*` after it), with ONLY
+ * before it, and the TABLE of a `TABLE name` query (which takes only a name: it becomes
+ * `SELECT * FROM …`).
+ */
+function nameSpan(tokens: readonly SqlToken[], location: number): { start: number; end: number; table: boolean } | null {
   const i = tokens.findIndex((t) => t.start === location);
   if (i < 0) return null;
   let j = i;
   while (tokens[j + 1]?.text === '.' && tokens[j + 2] !== undefined) j += 2;
   if (tokens[j + 1]?.text === '*') j++;
-  const before = tokens[i - 1];
-  const only = before !== undefined && before.keyword && before.text.toLowerCase() === 'only';
-  return { start: only ? before.start : tokens[i]!.start, end: tokens[j]!.end };
+  let k = i;
+  if (isKeyword(tokens[k - 1], 'only')) k--;
+  const table = isKeyword(tokens[k - 1], 'table');
+  if (table) k--;
+  return { start: tokens[k]!.start, end: tokens[j]!.end, table };
 }
 
 /** The text with each reference replaced; null when a reference is not where the tokens say. */
@@ -57,7 +65,8 @@ export function rewriteText(text: string, tokens: readonly SqlToken[], replaceme
     const span = nameSpan(tokens, ref.location);
     if (span === null || span.start < at) return null;
     const alias = ref.aliased ? '' : ` AS ${quoteIdent(ref.name)}`;
-    parts.push(bytes.subarray(at, span.start), Buffer.from(` ${historySubquery(table, moment)}${alias} `, 'utf8'));
+    const select = span.table ? ' SELECT * FROM' : '';
+    parts.push(bytes.subarray(at, span.start), Buffer.from(`${select} ${historySubquery(table, moment)}${alias} `, 'utf8'));
     at = span.end;
   }
   parts.push(bytes.subarray(at));

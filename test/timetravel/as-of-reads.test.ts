@@ -139,7 +139,7 @@ eachUpstream('as-of reads', (t) => {
     }
   });
 
-  it('rewrites every form of reference: subqueries, a CTE named as its table, column aliases, ONLY, several statements, EXPLAIN, cursors', async () => {
+  it('rewrites every form of reference: subqueries, a CTE named as its table, column aliases, ONLY, TABLE, several statements, EXPLAIN, cursors', async () => {
     const c = await client();
     try {
       const p = await past(c);
@@ -152,6 +152,8 @@ eachUpstream('as-of reads', (t) => {
       expect(await q(`WITH ${p.a} AS (SELECT id, balance * 2 AS b FROM ${p.a}) SELECT b FROM ${p.a} ORDER BY 1`))
         .toEqual(then.a.map((r) => [(r[2] as number) * 2]));
       expect(await q(`SELECT x.k, x.o FROM ONLY ${p.a} AS x(k, o) ORDER BY 1`)).toEqual(then.a.map((r) => [r[0], r[1]]));
+      expect(await q(`TABLE ${p.a} ORDER BY id`)).toEqual(then.a);
+      expect(await q(`SELECT count(*)::int FROM (TABLE ONLY public.${p.b}) n`)).toEqual([[then.b.length]]);
       expect(await q(`SELECT (SELECT count(*) FROM ${p.b} n WHERE n.acct = a.id)::int FROM "public".${p.a} a ORDER BY a.id`))
         .toEqual(then.a.map((r) => [then.b.filter((n) => n[0] === r[0]).length]));
       const several = await c.query(`SELECT count(*)::int AS n FROM ${p.a}; SELECT count(*)::int AS n FROM ${p.b}`) as unknown as pg.QueryResult[];
