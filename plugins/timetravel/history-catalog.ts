@@ -106,13 +106,10 @@ function relation(r: Record<string, unknown>): RelationInfo {
 }
 
 export class HistoryCatalog {
-  private readonly relations = new Map<string, RelationInfo[]>();
-  private readonly functions = new Map<string, FunctionInfo[]>();
+  private relations = new Map<string, RelationInfo[]>();
+  private functions = new Map<string, FunctionInfo[]>();
   /** History table oid → (history attnum → the tracked table's oid and attnum). */
   private readonly sources = new Map<number, Map<number, { readonly oid: number; readonly attnum: number }>>();
-
-  /** Every relation and function was read at once (snapshot): a name not held does not exist. */
-  private complete = false;
 
   /**
    * Every relation and function of these names. Read again when `store` is given; from what was
@@ -125,8 +122,8 @@ export class HistoryCatalog {
     const rels = [...new Set(relationNames)];
     const fns = [...new Set(functionNames)];
     if (store !== null) await this.read(store, rels, fns);
-    const held = (map: Map<string, unknown>, n: string): boolean => this.complete || map.has(n);
-    if (rels.some((n) => !held(this.relations, n)) || fns.some((n) => !held(this.functions, n))) return null;
+    // Without the store, a name not read before may be an object made since: refused, not guessed.
+    if (rels.some((n) => !this.relations.has(n)) || fns.some((n) => !this.functions.has(n))) return null;
     return {
       relations: new Map(rels.map((n) => [n, this.relations.get(n) ?? []])),
       functions: new Map(fns.map((n) => [n, this.functions.get(n) ?? []])),
@@ -136,12 +133,14 @@ export class HistoryCatalog {
   /**
    * Every relation and function, for a database the proxy cannot ask while a session's
    * transaction holds it (the embedded one): read when a session starts reading as of a moment.
+   * Taken in whole once read, so that a statement in between never sees half of it.
    */
   async snapshot(store: SqlRunner): Promise<void> {
-    this.relations.clear();
-    this.functions.clear();
-    await this.read(store, null, null);
-    this.complete = true;
+    const fresh = new HistoryCatalog();
+    await fresh.read(store, null, null);
+    this.relations = fresh.relations;
+    this.functions = fresh.functions;
+    for (const [oid, m] of fresh.sources) this.sources.set(oid, m);
   }
 
   private async read(store: SqlRunner, rels: readonly string[] | null, fns: readonly string[] | null): Promise<void> {

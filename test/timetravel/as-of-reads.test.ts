@@ -175,4 +175,25 @@ eachUpstream('as-of reads', (t) => {
       await c.end();
     }
   });
+
+  it('never serves a table made after the moment was set, also inside a transaction (embedded: looked up beforehand)', async () => {
+    const c = await client();
+    const other = await client();
+    try {
+      const p = await past(c);
+      await c.query(`SET provenance.as_of = '${p.m[0]}'`);
+      const later = uniqueName('later');
+      await other.query(`CREATE TABLE ${later} (x int); INSERT INTO ${later} VALUES (1)`);
+      await c.query('BEGIN');
+      // Tracked tables read then are known; a name never looked up cannot be while the transaction holds the embedded database.
+      expect((await c.query(`SELECT count(*)::int AS n FROM ${p.a}`)).rows[0]!['n']).toBe(p.rows[0]!.a.length);
+      const refused = await refusal(c.query(`SELECT * FROM ${later}`));
+      expect(refused.code).toBe(t().kind === 'embedded' ? '0A000' : '55000');
+      await c.query('ROLLBACK');
+      expect((await refusal(c.query(`SELECT * FROM ${later}`))).code).toBe('55000');
+    } finally {
+      await other.end();
+      await c.end();
+    }
+  });
 });
