@@ -217,7 +217,8 @@ export class TimeTravelPlugin implements Plugin {
     }
     const setting: TxSetting<Moment> | TxSetting<string> = c.name === AS_OF ? st.asOf : st.asUser;
     let value: Moment | string | null | 'default' = 'default';
-    if (c.value !== 'default') value = c.name === AS_OF ? await this.resolve(s, c.value) : await this.checkUser(s, c.value);
+    // An empty value unsets, as SHOW shows an unset one.
+    if (c.value !== 'default') value = c.value.trim() === '' ? null : c.name === AS_OF ? await this.resolve(s, c.value) : await this.checkUser(s, c.value);
     // The context of the replay as it will be once this runs.
     const moment = c.name === AS_OF ? (value === 'default' ? st.asOf.initial : value as Moment) : st.asOf.value;
     const user = c.name === AS_USER ? (value === 'default' ? st.asUser.initial : value as string) : st.asUser.value;

@@ -34,7 +34,7 @@ eachUpstream('as-of settings', (t) => {
     return c;
   }
 
-  it('SET, SET TO, SHOW in ISO 8601, RESET, SET TO DEFAULT, RESET ALL and DISCARD ALL', async () => {
+  it('SET, SET TO, SHOW in ISO 8601, RESET, SET TO DEFAULT, RESET ALL, DISCARD ALL and an empty value', async () => {
     const c = await client();
     try {
       expect(await show(c)).toBe('');
@@ -51,6 +51,9 @@ eachUpstream('as-of settings', (t) => {
       expect(await show(c)).toBe('');
       await c.query("SET provenance.as_of = '2026-10-27 10:00+00'");
       await c.query('DISCARD ALL');
+      expect(await show(c)).toBe('');
+      await c.query("SET provenance.as_of = '2026-10-27 10:00+00'");
+      await c.query("SET provenance.as_of = ''");
       expect(await show(c)).toBe('');
       const bad = await refusal(c.query("SET provenance.as_of = 'not a moment'"));
       expect(bad.code).toBe('22007');
