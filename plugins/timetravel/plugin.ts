@@ -307,7 +307,10 @@ export class TimeTravelPlugin implements Plugin {
     }
     const m = momentWithOffset(input);
     if (m !== null) return m;
-    throw new PgError(SqlState.FeatureNotSupported, `the embedded database cannot read the moment "${input}" while a transaction holds it`, 'ERROR', {
+    const why = this.services.embedded !== null
+      ? 'the embedded database cannot read it while a transaction holds it'
+      : `the proxy's own connection to the database is not available${this.services.state.problem() ? ` (${this.services.state.problem()})` : ''}`;
+    throw new PgError(SqlState.FeatureNotSupported, `the moment "${input}" cannot be read now: ${why}`, 'ERROR', {
       hint: 'Give the moment with its UTC offset (2026-10-27 10:00:00+00), or set it outside a transaction block.',
     });
   }
