@@ -1,9 +1,10 @@
 /**
  * A statement of a session that reads as of a moment: refused when it writes (25006), or when the
  * proxy cannot be sure its answer is the one of that moment (an untracked user table: 55000; a
- * view, a function that may read tables, anything else it cannot rewrite: 0A000); otherwise its
- * text with every tracked table read from its history (see rewrite.ts). System catalogs, and the
- * proxy's own `provenance` schema (the record itself), are read as they are now.
+ * materialized view, a function that may read tables, anything else it cannot rewrite: 0A000);
+ * otherwise its text with every view expanded and every tracked table read from its history (see
+ * rewrite.ts). System catalogs, and the proxy's own `provenance` schema (the record itself), are
+ * read as they are now.
  */
 import { PgError, SqlState } from '../../proxy/errors.js';
 import type { SqlRunner } from '../registry/migrate.js';
@@ -60,8 +61,8 @@ function resolve(ref: RelationRef, candidates: readonly RelationInfo[]): Relatio
 function refusal(ref: RelationRef, r: RelationInfo, c: ReadContext): PgError | null {
   const name = qualified(r);
   const h = r.history;
-  if (r.kind === 'v' || r.kind === 'm') {
-    return notSupported(`view ${name} cannot be read as of a moment`, 'Read the tables it reads instead.');
+  if (r.kind === 'm') {
+    return notSupported(`materialized view ${name} holds rows of when it was refreshed: it cannot be read as of a moment`, 'Read the tables it reads instead.');
   }
   if (h === null || r.kind !== 'r') {
     return new PgError(SqlState.ObjectNotInPrerequisiteState, `table ${name} is not tracked: its rows as of a moment are not kept`, 'ERROR', {
@@ -91,8 +92,25 @@ function sameRefs(a: readonly StatementRefs[], b: readonly StatementRefs[]): boo
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The text to send upstream in place of `text`, or the refusal. */
+/** How many views within views are expanded. */
+const MAX_VIEW_DEPTH = 8;
+
+/**
+ * The text to send upstream in place of `text`, or the refusal. A view is expanded into its query
+ * (which then runs with the caller's privileges on its tables, not its owner's), and the text
+ * read again, until no view is left.
+ */
 export async function planRead(text: string, c: ReadContext): Promise<string | PgError> {
+  let current = text;
+  for (let depth = 0; ; depth++) {
+    const planned = await planOnce(current, c, depth < MAX_VIEW_DEPTH);
+    if (planned instanceof PgError) return planned;
+    if (!planned.views) return planned.text;
+    current = planned.text;
+  }
+}
+
+async function planOnce(text: string, c: ReadContext, expandViews: boolean): Promise<{ text: string; views: boolean } | PgError> {
   const analysis = c.sql.analyse(text);
   if (!analysis.ok) return new PgError(analysis.code, analysis.message, 'ERROR', { position: analysis.position });
   const perReading: StatementRefs[][] = [];
@@ -120,7 +138,7 @@ export async function planRead(text: string, c: ReadContext): Promise<string | P
   const refs = perReading[0] ?? [];
   const relations = refs.flatMap((r) => r.relations);
   const functions = refs.flatMap((r) => r.functions);
-  if (relations.length === 0 && functions.length === 0) return text;
+  if (relations.length === 0 && functions.length === 0) return { text, views: false };
   const known = await c.catalog.load(c.store, relations.map((r) => r.name), functions.map((f) => f.name));
   if (known === null) {
     return notSupported('the proxy cannot look up what this statement reads while the embedded database is held by a transaction',
@@ -132,24 +150,32 @@ export async function planRead(text: string, c: ReadContext): Promise<string | P
       return notSupported(`function ${f.schema === null ? '' : `${f.schema}.`}${f.name}() may read tables, whose rows as of a moment the proxy cannot give it`);
     }
   }
-  const replacements: Replacement[] = [];
+  let replacements: Replacement[] = [];
   for (const ref of relations) {
     const r = resolve(ref, known.relations.get(ref.name) ?? []);
     if (r === null) continue;
     if (r instanceof PgError) return r;
     if (PRESENT_SCHEMAS.has(r.schema)) continue;
+    if (r.kind === 'v') {
+      if (!expandViews || r.definition === null) return notSupported(`view ${qualified(r)} could not be expanded to be read as of a moment`);
+      replacements.push({ ref, table: r, view: true });
+      continue;
+    }
     const refused = refusal(ref, r, c);
     if (refused !== null) return refused;
     replacements.push({ ref, table: r });
   }
-  if (replacements.length === 0) return text;
+  if (replacements.length === 0) return { text, views: false };
+  // Views first, alone: their queries' tables are rewritten in the next pass, with everything else.
+  const views = replacements.some((r) => r.view === true);
+  if (views) replacements = replacements.filter((r) => r.view === true);
   // The rewritten statement makes the server check the same (under the session's current role).
   if (c.store !== null) {
-    const { rows } = await c.store.query(PRIVILEGE_SQL, [c.user, [...new Set(replacements.map((r) => r.table.oid))]]);
+    const { rows } = await c.store.query(PRIVILEGE_SQL, [c.user, [...new Set(replacements.filter((r) => r.view !== true).map((r) => r.table.oid))]]);
     const denied = replacements.find((r) => rows.some((x) => Number(x['oid']) === r.table.oid));
     if (denied !== undefined) return new PgError(SqlState.InsufficientPrivilege, `permission denied for table ${denied.table.name}`);
   }
   const tokens = c.sql.tokens(text);
   const rewritten = tokens === null ? null : rewriteText(text, tokens, replacements, c.moment);
-  return rewritten ?? notSupported('the proxy could not rewrite this statement to read as of a moment');
+  return rewritten === null ? notSupported('the proxy could not rewrite this statement to read as of a moment') : { text: rewritten, views };
 }

@@ -41,6 +41,11 @@ export interface RelationInfo {
   readonly hasChildren: boolean;
   readonly history: History | null;
   readonly columns: readonly HistoryColumn[];
+  /**
+   * A view's query as pg_get_viewdef prints it on the proxy's own connection, whose search_path
+   * holds only pg_catalog: every other name in it is schema-qualified.
+   */
+  readonly definition: string | null;
 }
 
 export interface FunctionInfo {
@@ -56,6 +61,7 @@ SELECT c.oid::pg_catalog.int8::pg_catalog.text AS oid, n.nspname AS schema, c.re
        (EXTRACT(epoch FROM h.since) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text AS since,
        (EXTRACT(epoch FROM h.until) OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8::pg_catalog.text AS until,
        h.tracking, CASE WHEN h.tracking THEN provenance._history_intact(c.oid) END AS intact,
+       CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'v' THEN pg_catalog.pg_get_viewdef(c.oid) END AS definition,
        (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
                                    hc.history_name, ha.attnum, a.attnum) ORDER BY a.attnum)
           FROM pg_catalog.pg_attribute a
@@ -102,6 +108,7 @@ function relation(r: Record<string, unknown>): RelationInfo {
     oid: Number(r['oid']), schema: String(r['schema']), name: String(r['name']), kind: String(r['kind']),
     temporary: r['temporary'] === true, rowSecurity: r['rls'] === true, hasChildren: r['children'] === true,
     history, columns: columnsOf(r['columns']),
+    definition: r['definition'] === null || r['definition'] === undefined ? null : String(r['definition']).trim().replace(/;$/, ''),
   };
 }
 

@@ -14,6 +14,8 @@ import { momentLiteral, type Moment } from './moment.js';
 export interface Replacement {
   readonly ref: RelationRef;
   readonly table: RelationInfo;
+  /** A view's query stands in its place (its own references are rewritten in a next pass). */
+  readonly view?: boolean;
 }
 
 export function quoteIdent(s: string): string {
@@ -61,12 +63,13 @@ export function rewriteText(text: string, tokens: readonly SqlToken[], replaceme
   const parts: Buffer[] = [];
   let at = 0;
   const sorted = [...replacements].sort((a, b) => a.ref.location - b.ref.location);
-  for (const { ref, table } of sorted) {
+  for (const { ref, table, view } of sorted) {
     const span = nameSpan(tokens, ref.location);
     if (span === null || span.start < at) return null;
     const alias = ref.aliased ? '' : ` AS ${quoteIdent(ref.name)}`;
     const select = span.table ? ' SELECT * FROM' : '';
-    parts.push(bytes.subarray(at, span.start), Buffer.from(`${select} ${historySubquery(table, moment)}${alias} `, 'utf8'));
+    const body = view === true ? `(${table.definition})` : historySubquery(table, moment);
+    parts.push(bytes.subarray(at, span.start), Buffer.from(`${select} ${body}${alias} `, 'utf8'));
     at = span.end;
   }
   parts.push(bytes.subarray(at));
