@@ -57,6 +57,9 @@ eachUpstream('as-of settings', (t) => {
       expect(await show(c)).toBe('');
       const bad = await refusal(c.query("SET provenance.as_of = 'not a moment'"));
       expect(bad.code).toBe('22007');
+      expect((await refusal(c.query("SET provenance.as_of = '2026-10-27 10:00+00', 'x'"))).code).toBe('22023');
+      // Answered by the proxy, so a statement of its own.
+      expect((await refusal(c.query("SELECT 1; SET provenance.as_of = '2026-10-27 10:00+00'"))).code).toBe('0A000');
       expect(await show(c)).toBe('');
     } finally {
       await c.end();
