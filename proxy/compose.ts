@@ -13,6 +13,7 @@ import { SqlAnalyser } from '../plugins/sql/analyser.js';
 import { SANDBOX_RUNTIME_VERSION } from '../sandbox/index.js';
 import { createTransformsPlugin } from '../plugins/transforms/index.js';
 import { createProvenancePlugin } from '../plugins/provenance/index.js';
+import { createTimeTravelPlugin } from '../plugins/timetravel/index.js';
 import { createHttpPart, type HttpPart, type RunningHttp } from '../plugins/http/index.js';
 import { parseUpstreamUrl } from './upstream/remote.js';
 
@@ -46,6 +47,8 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
     ...(config.demo ? { seedFresh: seedDemo } : {}),
     compose: async (proxy) => {
       const services: Services = { ...proxy };
+      const timetravel = createTimeTravelPlugin(services);
+      services.timetravel = timetravel.service;
       if (config.http) {
         const tls = config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : null;
         http = createHttpPart(services, { ...config.http, tls });
@@ -68,7 +71,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       });
       services.provenance = http ? http.tap(provenance.service) : provenance.service;
       return {
-        plugins: [transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
+        plugins: [timetravel.plugin, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
         async close() {
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();

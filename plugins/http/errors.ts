@@ -26,6 +26,8 @@ export function statusOf(code: string, phase: 'setup' | 'read'): number {
   if (code === '57P03' || code.startsWith('08') || code === '53300' || code === '57P01') return 503;
   // A moment time travel cannot serve (before a table's history, in the future) is 22023 at the read.
   if (code === '22023' && phase === 'read') return 409;
+  // A table in no state to serve the read (one time travel does not track, say).
+  if (code === '55000') return 409;
   if (code === '0A000') return 501;
   if (BAD_INPUT.test(code)) return 400;
   return 500;

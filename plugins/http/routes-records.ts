@@ -32,7 +32,7 @@ export function recordRoutes(app: FastifyInstance, ctx: HttpContext): void {
                  ELSE pg_catalog.pg_has_role(current_user, 'provenance_admin', 'MEMBER') END AS ok`)).rows[0];
       if (admin?.['ok'] !== 't') throw new HttpError(403, '42501', 'replaying a recorded result takes membership in provenance_admin');
     });
-    throw new HttpError(501, '0A000', 'this proxy has no time travel: a recorded result cannot be replayed');
+    throw new HttpError(501, '0A000', 'replaying a recorded result is not available in this proxy yet');
   });
 }
 

@@ -9,7 +9,7 @@ describe('HTTP errors', () => {
       ['28P01', 'setup', 401], ['28000', 'setup', 401], ['42501', 'read', 403], ['42P01', 'read', 404],
       ['57P03', 'read', 503], ['08001', 'setup', 503], ['22P02', 'read', 400], ['22007', 'setup', 400],
       // A moment outside a table's history is 22023 at the read (time travel's word); as a bad parameter, 400.
-      ['22023', 'read', 409], ['22023', 'setup', 400], ['42601', 'setup', 400], ['0A000', 'read', 501], ['XX000', 'read', 500],
+      ['22023', 'read', 409], ['22023', 'setup', 400], ['55000', 'read', 409], ['42601', 'setup', 400], ['0A000', 'read', 501], ['XX000', 'read', 500],
     ];
     for (const [code, phase, status] of cases) expect({ code, phase, status: statusOf(code, phase) }).toEqual({ code, phase, status });
   });
