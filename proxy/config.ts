@@ -29,7 +29,11 @@ export interface ProxyConfig {
   readonly authQuery?: string | null;
   /** Where the HTTP API listens (HTTPS with tlsCert/tlsKey); undefined or null: no HTTP. */
   readonly http?: { readonly host: string; readonly port: number } | null;
+  /** Bound of the cache of replayed transform results, in MiB (undefined: the default; 0: no cache). */
+  readonly replayCacheMb?: number;
 }
+
+export const DEFAULT_REPLAY_CACHE_MB = 256;
 
 export const USAGE = `Usage: provenance-proxy [options]
 
@@ -55,6 +59,8 @@ export const USAGE = `Usage: provenance-proxy [options]
                             (PROVENANCE_DURABILITY, default async)
   --provenance-store URL    postgres://… of another database to keep the provenance DAG in
                             (PROVENANCE_STORE; default: the upstream, or the embedded database)
+  --replay-cache-size MB     memory for transform results replayed by as-of reads, shared by sessions;
+                            0: none (PROVENANCE_REPLAY_CACHE_SIZE, default 256)
   --auth-query SQL|off      how the proxy reads a user's stored password, to complete SCRAM and md5
                             logins itself (channel binding on each leg); off: relay the login
                             (PROVENANCE_AUTH_QUERY, default
@@ -103,6 +109,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
         'provenance-store': { type: 'string' },
         'auth-query': { type: 'string' },
         http: { type: 'string' },
+        'replay-cache-size': { type: 'string' },
         'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -126,6 +133,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const authQuery = values['auth-query'] ?? env.PROVENANCE_AUTH_QUERY;
   const listenUnix = values['listen-unix'] ?? env.PROVENANCE_LISTEN_UNIX;
   const http = values.http ?? env.PROVENANCE_HTTP ?? '127.0.0.1:6433';
+  const replayCache = values['replay-cache-size'] ?? env.PROVENANCE_REPLAY_CACHE_SIZE ?? String(DEFAULT_REPLAY_CACHE_MB);
+  const replayCacheMb = Number(replayCache);
+  if (replayCache.trim() === '' || !Number.isFinite(replayCacheMb) || replayCacheMb < 0) {
+    throw new ConfigError(`invalid --replay-cache-size "${replayCache}": expected a number of MB, 0 or more`);
+  }
   return {
     listenHost: listen.host,
     listenPort: listen.port,
@@ -145,5 +157,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     provenanceStore: provenanceStore === '' ? undefined : provenanceStore,
     authQuery: authQuery === undefined || authQuery === '' ? undefined : authQuery.toLowerCase() === 'off' ? null : authQuery,
     http: http.toLowerCase() === 'off' ? null : hostPort(http, '--http'),
+    replayCacheMb,
   };
 }
