@@ -153,16 +153,9 @@ export interface TimeTravelService {
   sourceOf(relationOid: number, attnum: number): { readonly oid: number; readonly attnum: number } | null;
 }
 
-/** Counts that parts report for the proxy's metrics (served over HTTP at /metrics). */
-export interface MetricsService {
-  /** An as-of read found a recomputed result in its cache (hit), or had to recompute it (miss). */
-  replayCache(outcome: 'hit' | 'miss'): void;
-}
-
 /** Every service, as the entry wires them; a plugin's own service is set once its factory ran. */
 export interface Services extends ProxyServices {
   provenance?: ProvenanceService;
   transforms?: TransformsService;
   timetravel?: TimeTravelService;
-  metrics?: MetricsService;
 }

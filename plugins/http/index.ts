@@ -29,7 +29,6 @@ export interface HttpPart {
 
 export function createHttpPart(services: Services, listen: HttpListen): HttpPart {
   const metrics = new ProxyMetrics(services);
-  services.metrics = metrics;
   const own = new OwnExecutions();
   return {
     plugin: metrics.plugin(),

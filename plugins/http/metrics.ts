@@ -1,13 +1,13 @@
 /**
  * The proxy's metrics in the Prometheus text format (prom-client): what sessions and statements
- * pass through the seam, what transforms ran (from the results handed to provenance), what time
- * travel reports through MetricsService, and provenance's backlog, read when scraped.
+ * pass through the seam, what transforms ran (from the results handed to provenance), and the
+ * replay cache's and provenance's own counts, read from their services when scraped.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Plugin, SessionInfo, StatementTrace } from '../hooks.js';
-import type { MetricsService, ResultExecutions, Services } from '../services.js';
+import type { ResultExecutions, Services } from '../services.js';
 
-export class ProxyMetrics implements MetricsService {
+export class ProxyMetrics {
   readonly registry = new Registry();
   private readonly sessions = new Gauge({ name: 'provenance_proxy_sessions', help: 'Client sessions open now', registers: [this.registry] });
   private readonly statements = new Counter({ name: 'provenance_proxy_statements_total', help: 'Client statements run', registers: [this.registry] });
@@ -21,15 +21,18 @@ export class ProxyMetrics implements MetricsService {
     name: 'provenance_proxy_transform_duration_seconds', help: 'Time one transform execution took over its result',
     labelNames: ['transform'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry],
   });
-  private readonly replays = new Counter({
-    name: 'provenance_proxy_replay_cache_total', help: 'As-of reads served from the replay cache (hit) or recomputed (miss)',
-    labelNames: ['outcome'], registers: [this.registry],
-  });
-
   constructor(services: Services) {
     collectDefaultMetrics({ register: this.registry, prefix: 'provenance_proxy_' });
-    this.replays.inc({ outcome: 'hit' }, 0);
-    this.replays.inc({ outcome: 'miss' }, 0);
+    new Counter({
+      name: 'provenance_proxy_replay_cache_total', help: 'Replayed batches served from the replay cache (hit) or run in the sandbox (miss)',
+      labelNames: ['outcome'], registers: [this.registry],
+      collect() {
+        const stats = services.transforms?.replayCache() ?? { hits: 0, misses: 0 };
+        this.reset();
+        this.inc({ outcome: 'hit' }, stats.hits);
+        this.inc({ outcome: 'miss' }, stats.misses);
+      },
+    });
     const backlog = (which: 'queued' | 'spooled') => (): number => services.provenance?.backlog?.()[which] ?? 0;
     new Gauge({
       name: 'provenance_proxy_provenance_queue', help: 'Execution records in memory, not yet written', registers: [this.registry],
@@ -39,10 +42,6 @@ export class ProxyMetrics implements MetricsService {
       name: 'provenance_proxy_provenance_spool', help: 'Execution records in the spool file, waiting for the database', registers: [this.registry],
       collect() { this.set(backlog('spooled')()); },
     });
-  }
-
-  replayCache(outcome: 'hit' | 'miss'): void {
-    this.replays.inc({ outcome });
   }
 
   executed(r: ResultExecutions): void {

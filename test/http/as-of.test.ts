@@ -1,10 +1,12 @@
 /**
  * Reads as of a moment over HTTP agree with the time-travel session they stand for: the same
- * rows as psql gets after `SET provenance.as_of`, and the same refusals.
+ * rows as psql gets after `SET provenance.as_of`, transformed by the transforms of then, and the
+ * same refusals.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { runPsql, uniqueName, useTarget } from '../support/proxy-matrix.js';
+import { eventually } from '../support/eventually.js';
 import { call } from './http-client.js';
 
 const PASSWORD = 'http-pw';
@@ -39,7 +41,8 @@ for (const kind of ['embedded', 'postgres'] as const) {
       await admin.query(`CREATE TABLE ${table} (id int PRIMARY KEY, email text, balance int)`);
       await admin.query(`INSERT INTO ${table} VALUES (1, 'ann@example.com', 10), (2, 'bob@example.com', 20)`);
       await admin.query(`GRANT SELECT ON ${table} TO ${reader}`);
-      await admin.query('SELECT provenance.track($1)', [table]);
+      await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [uniqueName('mask'), table, '(v) => v.slice(0, 2) + "***"']);
+      await eventually(async () => (await call(t, `/data/${table}/1`, as)).text, (text) => text.includes('an***'));
       moments.push(await moment(admin));
       await admin.query(`UPDATE ${table} SET balance = 15 WHERE id = 1; DELETE FROM ${table} WHERE id = 2`);
       moments.push(await moment(admin));
@@ -49,7 +52,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
     });
 
     it('serves the rows as of each moment, as a psql session reading as of it gets them', async () => {
-      const expected = [[[1, 'ann@example.com', 10], [2, 'bob@example.com', 20]], [[1, 'ann@example.com', 15]]];
+      const expected = [[[1, 'an***', 10], [2, 'bo***', 20]], [[1, 'an***', 15]]];
       for (const [i, at] of moments.entries()) {
         const r = await call(t, `/data/${table}?as_of=${encodeURIComponent(at)}`, as);
         expect(r.status, r.text).toBe(200);
@@ -65,11 +68,15 @@ for (const kind of ['embedded', 'postgres'] as const) {
         expect(body.rows.map((row) => [row.id, row.email, row.balance])).toEqual(expected[i]);
       }
       const row = (await call(t, `/data/${table}/2?as_of=${encodeURIComponent(moments[0]!)}`, as)).json<{ row: unknown }>();
-      expect(row.row).toEqual({ id: 2, email: 'bob@example.com', balance: 20 });
+      expect(row.row).toEqual({ id: 2, email: 'bo***', balance: 20 });
       expect((await call(t, `/data/${table}/2?as_of=${encodeURIComponent(moments[1]!)}`, as)).status).toBe(404);
       const lineage = (await call(t, `/lineage/${table}?as_of=${encodeURIComponent(moments[0]!)}`, as)).json<{ as_of: string; nodes: { kind: string }[] }>();
       expect(lineage.as_of).toBe(body0AsOf(moments[0]!));
-      expect(lineage.nodes.map((n) => n.kind)).toEqual(['data', 'result']);
+      // The transforms of then, replayed as of the moment: recorded as replays.
+      const replayed = lineage.nodes.filter((n) => n.kind === 'execution');
+      expect(replayed.map((n) => (n as { kind_of_run?: string }).kind_of_run)).toEqual(['replay']);
+      const metrics = (await call(t, '/metrics')).text;
+      expect(Number(/^provenance_proxy_replay_cache_total\{outcome="miss"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     });
 
     it('answers a moment outside the table\'s history with 409', async () => {
