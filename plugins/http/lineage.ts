@@ -74,7 +74,7 @@ export async function lineageOf(
  * Executions in data-flow order: each chain from its first execution along its parents. Their
  * times cannot say it: a chain's executions start within the same millisecond.
  */
-function chainOrder(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+export function chainOrder(rows: Record<string, unknown>[]): Record<string, unknown>[] {
   const children = new Map<unknown, Record<string, unknown>[]>();
   const ids = new Set(rows.map((r) => r['id']));
   for (const r of rows) {

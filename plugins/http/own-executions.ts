@@ -5,12 +5,13 @@
  */
 import type { SqlRunner } from '../registry/migrate.js';
 import type { ProvenanceService, ResultExecutions } from '../services.js';
+import { chainOrder } from './lineage.js';
 
 /** How long a request waits for its records to reach the database (async durability writes within ~50 ms). */
 const WAIT_MS = 3_000;
 
 const OWN = `
-SELECT e.id::text AS id FROM provenance.execution e
+SELECT e.id::text AS id, e.parent_id::text AS parent_id FROM provenance.execution e
  WHERE e.application_name = 'http' AND e.client_port = $1 AND e.executed_at >= $2
  ORDER BY e.executed_at, e.id`;
 
@@ -56,7 +57,7 @@ export class OwnExecutions {
     const deadline = Date.now() + WAIT_MS;
     for (;;) {
       const rows = (await store.query(OWN, [port, startedAt.toISOString()])).rows;
-      if (rows.length >= expected || Date.now() > deadline) return rows.map((r) => String(r['id']));
+      if (rows.length >= expected || Date.now() > deadline) return chainOrder(rows).map((r) => String(r['id']));
       await new Promise((r) => setTimeout(r, 25));
     }
   }
