@@ -11,6 +11,8 @@ import { SandboxPool } from '../../sandbox/index.js';
 import { CoalescedTask } from './coalesced-task.js';
 import { TransformsPlugin } from './plugin.js';
 import { loadRegistry, type Registry } from './registry-cache.js';
+import { loadVersionHistory, type VersionHistory } from './version-history.js';
+import { ReplayCache } from './replay-cache.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
 const REGISTRY_RELOAD_INTERVAL_MS = 100;
@@ -21,6 +23,8 @@ export interface TransformsConfig {
   readonly memoryMb: number;
   /** Transform files registered at start (see plugins/registry/file-sync.ts). */
   readonly transformsDir: string;
+  /** Bound of the cache of replayed results, in MiB (0: none). */
+  readonly replayCacheMb: number;
 }
 
 export interface TransformsPart {
@@ -34,6 +38,7 @@ export interface TransformsPart {
 export function createTransformsPlugin(services: Services, config: TransformsConfig): TransformsPart {
   const { log, state } = services;
   let registry: Registry | null = null;
+  let versions: VersionHistory | null = null;
   const pool = new SandboxPool({
     isolates: config.isolates,
     timeoutMs: config.timeoutMs,
@@ -48,8 +53,11 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     const store = state.current();
     if (store === null) return;
     try {
-      const loaded = await loadRegistry(store);
-      if (state.current() === store) registry = loaded;
+      const [loaded, history] = await Promise.all([loadRegistry(store), loadVersionHistory(store)]);
+      if (state.current() === store) {
+        registry = loaded;
+        versions = history;
+      }
     } catch (err) {
       log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -62,6 +70,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     },
     lost: () => {
       registry = null;
+      versions = null;
     },
   });
   const loaded = state.attached().then(async (store) => {
@@ -72,6 +81,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     }
   });
   loaded.catch(() => undefined);
+  const replayCache = new ReplayCache(pool, config.replayCacheMb * 1024 * 1024);
   const plugin = new TransformsPlugin({
     pool,
     sql: services.sql,
@@ -80,10 +90,13 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     registryProblem: () => state.problem(),
     provenance: () => services.provenance,
     roles: (user) => services.roles(user),
+    timetravel: () => services.timetravel,
+    versions: () => versions,
+    replayCache,
   });
   return {
     plugin,
-    service: { active: () => registry !== null && registry.tables.size > 0 },
+    service: { active: () => registry !== null && registry.tables.size > 0, replayCache: () => replayCache.stats() },
     loaded,
     close: () => pool.close(),
   };

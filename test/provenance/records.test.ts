@@ -239,7 +239,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
         const viaPsql = await t.psql(['-A', '-c', 'SHOW provenance.status']);
         expect(viaPsql.code).toBe(0);
         const [head, values] = viaPsql.stdout.split('\n');
-        expect(head).toBe('durability|queued|spooled|written|store|tracing|last_error');
+        expect(head).toBe('durability|queued|spooled|written|store|tracing|last_error|replay_cache_hits|replay_cache_misses|replay_cache_bytes');
         const [durability, queued, spooled, written] = values!.split('|');
         expect(durability).toBe('sync');
         expect(Number(queued)).toBe(0);
