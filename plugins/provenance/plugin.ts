@@ -10,7 +10,7 @@
 import { LRUCache } from 'lru-cache';
 import type { LocalResult, Plugin, SessionInfo, StatementTrace } from '../hooks.js';
 import type { Execution, ProvenanceService, ReplayMismatch, ResultExecutions } from '../services.js';
-import { shapeOf, type StatementShape } from './sql-text.js';
+import { shapeOf, type StatementShape } from './statement-shape.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
@@ -264,7 +264,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
   private shape(text: string): StatementShape {
     let shape = this.shapes.get(text);
     if (!shape) {
-      shape = shapeOf(text);
+      shape = shapeOf(this.opts.sql, text);
       this.shapes.set(text, shape);
     }
     return shape;
