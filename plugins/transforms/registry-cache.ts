@@ -13,12 +13,22 @@ export interface BoundTransform {
   readonly position: number;
   /** Column numbers (attnum) a column transform applies to; null for a row transform. */
   readonly columns: ReadonlySet<number> | null;
+  /**
+   * Column numbers a row transform reads (its row objects hold them whatever a statement selects);
+   * null: every column of the table. Null for a column transform.
+   */
+  readonly reads: ReadonlySet<number> | null;
 }
 
 export interface TableTransforms {
   readonly oid: number;
   /** Schema-qualified, quoted where needed (`public.customers`). */
   readonly name: string;
+  /** The table's own name and schema, as the parser spells names; null if it cannot be read. */
+  readonly relname?: string | null;
+  readonly schema?: string | null;
+  /** Whether another relation of any schema has the same name (a bare name may then mean it). */
+  readonly sharedName?: boolean;
   /** attnum → column name, for building row objects. */
   readonly columnNames: ReadonlyMap<number, string>;
   /** In chain order. */
@@ -48,9 +58,13 @@ export const REGISTRY_ADMIN_ROLE = 'provenance_admin';
 // number, as registered, so renames are followed; target_status says whether the target is there.
 const LOAD_SQL = `
 SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_status,
-       t.replaced_by::pg_catalog.int8 AS replaced_by, t.target, t.column_attnums, t.source, t.params, t.position,
+       t.replaced_by::pg_catalog.int8 AS replaced_by, t.target, t.column_attnums, t.reads_attnums, t.source, t.params, t.position,
        (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames
+         WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames,
+       (SELECT pg_catalog.json_build_array(n.nspname, c.relname,
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_class o WHERE o.relname = c.relname AND o.oid <> c.oid))
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = t.target_oid) AS relation
   FROM provenance.transforms t
  WHERE t.enabled
  ORDER BY t.target_oid, t.position, t.name`;
@@ -61,7 +75,7 @@ function asJson(v: unknown): unknown {
 
 export async function loadRegistry(db: SqlRunner): Promise<Registry> {
   const { rows } = await db.query(LOAD_SQL);
-  const tables = new Map<number, { oid: number; name: string; columnNames: Map<number, string>; chain: BoundTransform[] }>();
+  const tables = new Map<number, TableTransforms & { chain: BoundTransform[] }>();
   const refused = new Map<number, RefusedTable>();
   for (const r of rows) {
     const name = String(r['name']);
@@ -75,16 +89,22 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
     let table = tables.get(oid);
     if (!table) {
       const names = (asJson(r['attnames']) ?? {}) as Record<string, string>;
+      const relation = asJson(r['relation']) as [string, string, boolean] | null;
       table = {
         oid,
         name: String(r['target']),
+        schema: relation?.[0] ?? null,
+        relname: relation?.[1] ?? null,
+        sharedName: relation?.[2] ?? true,
         columnNames: new Map(Object.entries(names).map(([k, v]) => [Number(k), v])),
         chain: [],
       };
       tables.set(oid, table);
     }
     const attnums = r['column_attnums'] as (number | null)[] | null;
-    const columns = attnums === null ? null : new Set(attnums.filter((a): a is number => a !== null && table.columnNames.has(a)));
+    const live = (list: (number | null)[] | null): Set<number> | null =>
+      list === null ? null : new Set(list.filter((a): a is number => a !== null && table.columnNames.has(a)));
+    const columns = live(attnums);
     table.chain.push({
       name,
       version: Number(r['version']),
@@ -92,6 +112,7 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
       params: asJson(r['params']) as SandboxValue,
       position: Number(r['position']),
       columns,
+      reads: columns === null ? live(r['reads_attnums'] as (number | null)[] | null) : null,
     });
   }
   return { tables, refused };
