@@ -4,6 +4,7 @@
  */
 import type { SqlRunner } from '../registry/migrate.js';
 import { sandboxFunction, type SandboxFunction, type SandboxValue } from '../../sandbox/index.js';
+import { GUARD_LEVELS, type GuardLevel } from '../registry/schema-column-guards.js';
 
 export interface BoundTransform {
   readonly name: string;
@@ -13,6 +14,10 @@ export interface BoundTransform {
   readonly position: number;
   /** Column numbers (attnum) a column transform applies to; null for a row transform. */
   readonly columns: ReadonlySet<number> | null;
+  /** What SQL may do with the columns it transforms (see guards/). */
+  readonly guard: GuardLevel;
+  /** Roles whose members the guard does not refuse (the transform still runs for them). */
+  readonly exempt: readonly string[];
 }
 
 export interface TableTransforms {
@@ -49,6 +54,7 @@ export const REGISTRY_ADMIN_ROLE = 'provenance_admin';
 const LOAD_SQL = `
 SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_status,
        t.replaced_by::pg_catalog.int8 AS replaced_by, t.target, t.column_attnums, t.source, t.params, t.position,
+       t.guard, t.exempt,
        (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames
   FROM provenance.transforms t
@@ -57,6 +63,11 @@ SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_
 
 function asJson(v: unknown): unknown {
   return typeof v === 'string' ? JSON.parse(v) : v;
+}
+
+/** An unknown level (a newer schema than this proxy) is taken as the strictest. */
+function guardLevel(v: unknown): GuardLevel {
+  return GUARD_LEVELS.find((g) => g === v) ?? 'strict';
 }
 
 export async function loadRegistry(db: SqlRunner): Promise<Registry> {
@@ -92,6 +103,8 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
       params: asJson(r['params']) as SandboxValue,
       position: Number(r['position']),
       columns,
+      guard: guardLevel(r['guard']),
+      exempt: (r['exempt'] as string[] | null) ?? [],
     });
   }
   return { tables, refused };
