@@ -5,24 +5,17 @@
  * list names the columns the transform's row objects must hold, whatever a statement selects (the
  * proxy fetches the missing ones alongside and strips them before the client sees the rows).
  * Column transforms take no list: they read their own columns. Like `columns`, the list is bound
- * by column number (`reads_attnums`), so renames are followed; `provenance.transforms` shows the
- * names the columns have now.
+ * by column number (`reads_attnums`), so renames are followed (`reads` keeps the names as
+ * registered).
  *
- * `_new_version` carries the whole previous row over, so every later change of a transform
- * (parameters, position, enabled state, and fields other migrations add) keeps its `reads`.
+ * Every change other than registering goes through one `_new_version`, which copies the whole
+ * previous version and sets what changes, so it keeps the transform's `reads` (and whatever
+ * columns later migrations add).
  */
 import type { Migration } from './schema.js';
-import { TARGET_STATE } from './schema-guards.js';
+import { registryViews } from './schema-guards.js';
 import { FIXED_PATH } from './sql-fragments.js';
-
-/** The live names of a version's `reads` (as a lateral subquery over `v`): NULL while one is gone. */
-const LIVE_READS = `
-CROSS JOIN LATERAL (
-  SELECT CASE WHEN v.reads_attnums IS NOT NULL THEN ARRAY(
-           SELECT a.attname::text FROM pg_catalog.unnest(v.reads_attnums) WITH ORDINALITY AS k(attnum, i)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = v.target_oid AND a.attnum = k.attnum AND NOT a.attisdropped
-            ORDER BY k.i) END AS names
-) lr`;
+import { GUARD_LEVELS } from './schema-column-guards.js';
 
 export function readsMigration(channel: string): Migration {
   return {
@@ -34,37 +27,17 @@ ALTER TABLE provenance.transform_version ADD CHECK ((reads IS NULL) = (reads_att
   AND (reads IS NULL OR columns IS NULL)
   AND (reads IS NULL OR pg_catalog.cardinality(reads) = pg_catalog.cardinality(reads_attnums)));
 
-CREATE OR REPLACE VIEW provenance.transform_versions AS
-SELECT name, version, target, target_oid, columns, function_hash, source, params, position, enabled, dropped, origin,
-       valid_from,
-       pg_catalog.lead(valid_from) OVER (PARTITION BY name ORDER BY version) AS valid_to,
-       created_by, column_attnums, reads, reads_attnums
-  FROM provenance.transform_version;
-
-CREATE OR REPLACE VIEW provenance.transforms AS
-SELECT v.name, v.version,
-       CASE WHEN live.qualified IS NULL THEN v.target ELSE v.target_oid::regclass::text END AS target,
-       v.target_oid,
-       (CASE WHEN st.status = 'ok' THEN live.columns ELSE v.columns END) COLLATE pg_catalog."default" AS columns,
-       v.function_hash, v.source, v.params, v.position, v.enabled, v.origin, v.valid_from, v.valid_to,
-       st.status AS target_status,
-       CASE WHEN st.status = 'replaced' THEN coalesce(live.by_name, v.target_oid) END AS replaced_by,
-       v.column_attnums,
-       (CASE WHEN pg_catalog.cardinality(lr.names) = pg_catalog.cardinality(v.reads_attnums) THEN lr.names ELSE v.reads END)
-         COLLATE pg_catalog."default" AS reads,
-       v.reads_attnums
-  FROM provenance.transform_versions v${TARGET_STATE}${LIVE_READS}
- WHERE v.valid_to IS NULL AND NOT v.dropped;
+${registryViews(['guard', 'exempt', 'reads', 'reads_attnums'])}
 
 -- SECURITY DEFINER (reviewed, as in migration 3): only the owner inserts versions. The previous
 -- version is copied whole, then the fields that change are set.
-CREATE OR REPLACE FUNCTION provenance._new_version(p_name text, p_params jsonb, p_position integer, p_enabled boolean, p_dropped boolean)
+CREATE FUNCTION provenance._new_version(p_name text, p_params jsonb, p_position integer, p_enabled boolean, p_dropped boolean,
+                                        p_guard text, p_exempt text[])
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
 #variable_conflict use_variable
 DECLARE
   cur provenance.transform_version;
   cols text[];
-  rds text[];
 BEGIN
   -- Serialise changes to one transform: two sessions must not both create version n+1.
   PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('provenance.transform:' || p_name));
@@ -73,19 +46,38 @@ BEGIN
     RAISE EXCEPTION 'transform "%" does not exist', p_name USING ERRCODE = '42704';
   END IF;
   -- The columns' names as they are now, where they still exist.
-  SELECT t.columns, t.reads INTO cols, rds FROM provenance.transforms t WHERE t.name = p_name AND t.target_status = 'ok';
+  SELECT t.columns INTO cols FROM provenance.transforms t WHERE t.name = p_name AND t.target_status = 'ok';
   cur.version := cur.version + 1;
   cur.columns := coalesce(cols, cur.columns);
-  cur.reads := coalesce(rds, cur.reads);
   cur.params := coalesce(p_params, cur.params);
   cur.position := coalesce(p_position, cur.position);
   cur.enabled := coalesce(p_enabled, cur.enabled);
   cur.dropped := p_dropped;
+  cur.guard := coalesce(p_guard, cur.guard);
+  cur.exempt := coalesce(p_exempt, cur.exempt);
   cur.valid_from := pg_catalog.clock_timestamp();
   cur.created_by := session_user;
   INSERT INTO provenance.transform_version VALUES (cur.*);
   PERFORM pg_catalog.pg_notify('${channel}', p_name);
   RETURN cur.version;
+END $$;
+
+CREATE OR REPLACE FUNCTION provenance._new_version(p_name text, p_params jsonb, p_position integer, p_enabled boolean, p_dropped boolean)
+RETURNS integer LANGUAGE sql ${FIXED_PATH} AS $$ SELECT provenance._new_version($1, $2, $3, $4, $5, NULL, NULL) $$;
+
+CREATE OR REPLACE FUNCTION provenance.set_transform_guard(name text, guard text, exempt text[] DEFAULT '{}')
+RETURNS integer LANGUAGE plpgsql ${FIXED_PATH} AS $$
+BEGIN
+  IF $1 IS NULL OR $2 IS NULL OR $3 IS NULL THEN
+    RAISE EXCEPTION 'name, guard and exempt must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF $2 NOT IN (${GUARD_LEVELS.map((g) => `'${g}'`).join(', ')}) THEN
+    RAISE EXCEPTION 'guard must be one of ${GUARD_LEVELS.join(', ')}, not "%"', $2 USING ERRCODE = '22023';
+  END IF;
+  IF pg_catalog.array_position($3, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'exempt must not hold NULL' USING ERRCODE = '22004';
+  END IF;
+  RETURN provenance._new_version($1, NULL, NULL, NULL, false, $2, $3);
 END $$;
 
 -- One signature with reads last: an overload beside the old one would make calls ambiguous.
@@ -179,7 +171,9 @@ BEGIN
   RETURN n;
 END $$;
 
-REVOKE ALL ON FUNCTION provenance.register_transform(text, regclass, text[], text, jsonb, text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION provenance.register_transform(text, regclass, text[], text, jsonb, text, text[]),
+  provenance._new_version(text, jsonb, integer, boolean, boolean, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION provenance._new_version(text, jsonb, integer, boolean, boolean, text, text[]) TO provenance_admin;
 GRANT EXECUTE ON FUNCTION provenance.register_transform(text, regclass, text[], text, jsonb, text, text[]) TO provenance_admin;
 GRANT SELECT ON provenance.transforms, provenance.transform_versions TO PUBLIC;
 `,

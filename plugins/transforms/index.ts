@@ -49,7 +49,10 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     if (store === null) return;
     try {
       const loaded = await loadRegistry(store);
-      if (state.current() === store) registry = loaded;
+      if (state.current() === store) {
+        registry = loaded;
+        plugin.registryChanged();
+      }
     } catch (err) {
       log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -11,7 +11,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
-import type { DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo } from '../hooks.js';
+import type { DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo, Statement, StatementDecision } from '../hooks.js';
 import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
 import { PortionHash } from '../shared/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from '../shared/codecs/codecs.js';
@@ -23,6 +23,9 @@ import type { SqlAnalyser } from '../sql/analyser.js';
 import type { ProvenanceService } from '../services.js';
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
+import { EXTRA_PREFIX, isExtra } from './row-reads/extra-columns.js';
+import { RowReadsStatements, unreadRefusal } from './row-reads/statements.js';
+import { visibleFields } from './row-reads/strip.js';
 
 /**
  * What one transform version did over one result (all its batches): the provenance record's
@@ -81,6 +84,8 @@ interface ResultPlan {
   batches: number;
   /** Set once its executions were reported. */
   reported: boolean;
+  /** The fields the client gets when the statement carries columns added for row transforms (see row-reads/). */
+  readonly keep: readonly number[] | null;
 }
 
 export interface TransformsOptions {
@@ -220,13 +225,28 @@ export class TransformsPlugin implements Plugin {
   }
   /** Keyed by the result's id, which the seam hands to every hook of that result. */
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
+  /** Statements reading a table with a row transform fetch the columns it reads (see row-reads/). */
+  private readonly reads: RowReadsStatements;
+  /** Brings the Binds of statements rewritten for row transforms to the statement hook. */
+  readonly statementWords = [EXTRA_PREFIX];
 
-  constructor(private readonly opts: TransformsOptions) {}
+  constructor(private readonly opts: TransformsOptions) {
+    this.reads = new RowReadsStatements(PLUGIN, opts.sql, opts.registry, sessionRoles);
+  }
+
+  statement(s: SessionInfo, stmt: Statement): StatementDecision {
+    return this.reads.statement(s, stmt);
+  }
+
+  /** The registry was read again. */
+  registryChanged(): void {
+    this.reads.registryChanged();
+  }
 
   /** Results need a look only when some transform is registered or table refused, or while the registry is unknown. */
   wantsResults(): boolean {
     const registry = this.opts.registry();
-    return registry === null || registry.tables.size > 0 || registry.refused.size > 0;
+    return registry === null || registry.tables.size > 0 || registry.refused.size > 0 || this.reads.rewrote;
   }
 
   /**
@@ -254,8 +274,14 @@ export class TransformsPlugin implements Plugin {
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {
+    // First, before anything awaited: the client may send its first statement meanwhile.
+    this.reads.sessionStart(s);
     const roles = this.opts.roles ? await this.opts.roles(s.user).catch(() => [] as string[]) : [];
     s.pluginState.set(PLUGIN, roles);
+  }
+
+  sessionEnd(s: SessionInfo): void {
+    this.reads.sessionEnd(s);
   }
 
   rowDescription(s: SessionInfo, result: ResultInfo): DescriptionDecision {
@@ -272,12 +298,15 @@ export class TransformsPlugin implements Plugin {
       const refused = refusedTable(registry, result.fields, sessionRoles(s));
       if (refused !== null) return { action: 'deny', error: refused };
     }
-    if (registry.tables.size === 0) return { action: 'pass' };
+    const keep = visibleFields(result.fields);
+    if (registry.tables.size === 0 && keep === null) return { action: 'pass' };
     const byTable = new Map<number, Map<number, number>>();
     result.fields.forEach((f, i) => {
       if (f.tableID === 0 || !registry.tables.has(f.tableID)) return;
       let m = byTable.get(f.tableID);
       if (!m) byTable.set(f.tableID, (m = new Map()));
+      // A column added for a row transform that the client selected too: its own field serves.
+      if (keep !== null && isExtra(f) && [...m.values()].includes(f.columnID)) return;
       m.set(i, f.columnID);
     });
     const tables: TablePlan[] = [];
@@ -285,11 +314,14 @@ export class TransformsPlugin implements Plugin {
     for (const [oid, fields] of byTable) {
       const table = registry.tables.get(oid)!;
       const applies = table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)));
-      if (applies) tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) });
+      if (!applies) continue;
+      const unread = unreadRefusal(table, fields, sessionRoles(s));
+      if (unread !== null) return { action: 'deny', error: unread };
+      tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) });
     }
-    if (tables.length === 0) return { action: 'pass' };
-    this.plans.set(result.id, { fields: result.fields, tables, clock: new Date(), dropped: 0, batches: 0, reported: false });
-    return { action: 'watch' };
+    if (tables.length === 0 && keep === null) return { action: 'pass' };
+    this.plans.set(result.id, { fields: result.fields, tables, clock: new Date(), dropped: 0, batches: 0, reported: false, keep });
+    return keep === null ? { action: 'watch' } : { action: 'rewrite', fields: keep.map((i) => result.fields[i]!), watch: true };
   }
 
   async dataRows(s: SessionInfo, result: ResultInfo, rows: RowBatch): Promise<{ action: 'rewrite'; rows: RowBatch } | { action: 'deny'; error: PgError }> {
@@ -320,7 +352,7 @@ export class TransformsPlugin implements Plugin {
         settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rows, (r as PromiseFulfilledResult<number>).value, order));
       }
     }
-    return { action: 'rewrite', rows };
+    return { action: 'rewrite', rows: plan.keep === null ? rows : rows.pick(plan.keep) };
   }
 
   /** Provenance: a transform's input for batch number `order`; returns when it started. */
@@ -428,7 +460,8 @@ export class TransformsPlugin implements Plugin {
   private async runRowTransform(
     t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: RowBatch, ctx: SandboxValue, plan: ResultPlan,
   ): Promise<void> {
-    const cols = [...tp.fields].map(([index, attnum]) => {
+    // Keyed in the table's column order, whatever the select list's.
+    const cols = [...tp.fields].sort((a, b) => a[1] - b[1]).map(([index, attnum]) => {
       const f = fields[index]!;
       return { index, name: tp.table.columnNames.get(attnum) ?? f.name, type: columnType(f) };
     });

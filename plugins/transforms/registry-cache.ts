@@ -4,6 +4,7 @@
  */
 import type { SqlRunner } from '../registry/migrate.js';
 import { sandboxFunction, type SandboxFunction, type SandboxValue } from '../../sandbox/index.js';
+import { GUARD_LEVELS, type GuardLevel } from '../registry/schema-column-guards.js';
 
 export interface BoundTransform {
   readonly name: string;
@@ -13,6 +14,10 @@ export interface BoundTransform {
   readonly position: number;
   /** Column numbers (attnum) a column transform applies to; null for a row transform. */
   readonly columns: ReadonlySet<number> | null;
+  /** What SQL may do with the columns it transforms (see guards/). */
+  readonly guard: GuardLevel;
+  /** Roles whose members the guard does not refuse (the transform still runs for them). */
+  readonly exempt: readonly string[];
   /**
    * Column numbers a row transform reads (its row objects hold them whatever a statement selects);
    * null: every column of the table. Null for a column transform.
@@ -49,6 +54,8 @@ export interface Registry {
    * an admin registers the transforms again or adopts the table (fail closed).
    */
   readonly refused: ReadonlyMap<number, RefusedTable>;
+  /** Names of the database's aggregate and window functions, read while some row transform is registered. */
+  readonly aggregates?: ReadonlySet<string>;
 }
 
 /** Members of this role may read a refused table, to decide what to do with it. */
@@ -59,6 +66,7 @@ export const REGISTRY_ADMIN_ROLE = 'provenance_admin';
 const LOAD_SQL = `
 SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_status,
        t.replaced_by::pg_catalog.int8 AS replaced_by, t.target, t.column_attnums, t.reads_attnums, t.source, t.params, t.position,
+       t.guard, t.exempt,
        (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames,
        (SELECT pg_catalog.json_build_array(n.nspname, c.relname,
@@ -69,8 +77,15 @@ SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_
  WHERE t.enabled
  ORDER BY t.target_oid, t.position, t.name`;
 
+const AGGREGATES_SQL = `SELECT DISTINCT p.proname AS name FROM pg_catalog.pg_proc p WHERE p.prokind IN ('a', 'w')`;
+
 function asJson(v: unknown): unknown {
   return typeof v === 'string' ? JSON.parse(v) : v;
+}
+
+/** An unknown level (a newer schema than this proxy) is taken as the strictest. */
+function guardLevel(v: unknown): GuardLevel {
+  return GUARD_LEVELS.find((g) => g === v) ?? 'strict';
 }
 
 export async function loadRegistry(db: SqlRunner): Promise<Registry> {
@@ -112,8 +127,14 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
       params: asJson(r['params']) as SandboxValue,
       position: Number(r['position']),
       columns,
+      guard: guardLevel(r['guard']),
+      exempt: (r['exempt'] as string[] | null) ?? [],
       reads: columns === null ? live(r['reads_attnums'] as (number | null)[] | null) : null,
     });
   }
-  return { tables, refused };
+  // A row transform cannot be applied faithfully to a grouped result: calls of these names count
+  // as aggregates wherever they come from (see row-reads/select-forms.ts).
+  const rowTransforms = [...tables.values()].some((t) => t.chain.some((b) => b.columns === null));
+  const aggregates = rowTransforms ? new Set((await db.query(AGGREGATES_SQL)).rows.map((r) => String(r['name']))) : new Set<string>();
+  return { tables, refused, aggregates };
 }
