@@ -135,6 +135,31 @@ for (const kind of ['embedded', 'postgres'] as const) {
       }
     });
 
+    it('splices the columns in as the server reads the text: comments, quoting, ordinals, non-ASCII, CTEs, schemas', async () => {
+      await t.proxy.registryLoaded;
+      const c = await t.pg();
+      try {
+        const o = await orders(c);
+        const cases: [string, unknown[]][] = [
+          [`SELECT id /* a comment, FROM nothing */ FROM ${o.table} ORDER BY 1 DESC`, [{ id: 3 }, { id: 2 }]],
+          [`SELECT id -- FROM\n, customer FROM ${o.table} ORDER BY 2`, [{ id: 2, customer: 'bob' }, { id: 3, customer: 'cid' }]],
+          [`SELECT id IS DISTINCT FROM 2 AS other FROM "${o.table}" ORDER BY id`, [{ other: false }, { other: true }]],
+          [`SELECT 'é€' AS e, (id) AS "FROM" FROM public.${o.table} ORDER BY id`, [{ e: 'é€', FROM: 2 }, { e: 'é€', FROM: 3 }]],
+          [`SELECT x.* FROM ${o.table} AS x WHERE x.id = 2`, [{ id: 2, customer: 'bob', amount: 150 }]],
+          [`WITH ${o.table} AS (SELECT 9 AS id) SELECT id FROM ${o.table}`, [{ id: 9 }]],
+          [`SELECT (ARRAY[id, 1])[1] AS a FROM ${o.table} ORDER BY id`, [{ a: 2 }, { a: 3 }]],
+        ];
+        for (const [text, rows] of cases) {
+          const r = await c.query(text);
+          expect(r.rows, text).toEqual(rows);
+          expect(r.fields.map((f) => f.name).some((n) => n.startsWith('pp_read_')), text).toBe(false);
+        }
+        await c.query('SELECT provenance.drop_transform($1)', [o.hide]);
+      } finally {
+        await c.end();
+      }
+    });
+
     it('gives a row transform with reads NULL every column of its table', async () => {
       await t.proxy.registryLoaded;
       const c = await t.pg();

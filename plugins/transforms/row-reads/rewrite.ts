@@ -158,8 +158,9 @@ export function rewriteForReads(text: string, sql: SqlAnalyser, tables: ReadTabl
       for (const s of selectBodies(stmt)) {
         const forms = selectForms(s, aggregates);
         const mine = fromTables(s.fromClause);
-        // The forms of this SELECT apply to every table its FROM reads, through subqueries too.
-        for (const f of [...mine, ...selectBodies(s.fromClause ?? []).flatMap((b) => fromTables(b.fromClause))]) {
+        // The forms of this SELECT apply to every table it reads: its FROM, its set operation's
+        // arms, and the SELECTs nested in them.
+        for (const f of [...mine, ...selectBodies({ SelectStmt: s }).slice(1).flatMap((b) => fromTables(b.fromClause))]) {
           const t = tableOf(f.rv, tables, ctes);
           if (t === null) continue;
           for (const form of forms) note(t, form);

@@ -51,9 +51,10 @@ function calls(nodes: unknown, aggregates: ReadonlySet<string>): { aggregate: bo
     if ('SubLink' in n) return;
     const f = (n as { FuncCall?: Extract<Node, { FuncCall: unknown }>['FuncCall'] }).FuncCall;
     if (f !== undefined) {
-      if (f.over !== undefined) found.window = true;
       const name = f.funcname?.at(-1);
-      if (AGGREGATE_FLAGS.some((k) => f[k] !== undefined && f[k] !== false) || (name !== undefined && 'String' in name && aggregates.has(name.String.sval ?? ''))) {
+      // An aggregate called with OVER is a window function: it does not group the rows.
+      if (f.over !== undefined) found.window = true;
+      else if (AGGREGATE_FLAGS.some((k) => f[k] !== undefined && f[k] !== false) || (name !== undefined && 'String' in name && aggregates.has(name.String.sval ?? ''))) {
         found.aggregate = true;
       }
     }
