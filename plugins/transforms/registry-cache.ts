@@ -70,7 +70,8 @@ SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_
        (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames,
        (SELECT pg_catalog.json_build_array(n.nspname, c.relname,
-                 EXISTS (SELECT 1 FROM pg_catalog.pg_class o WHERE o.relname = c.relname AND o.oid <> c.oid))
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_class o
+                          WHERE o.relname = c.relname AND o.oid <> c.oid AND o.relkind IN ('r', 'p', 'v', 'm', 'f')))
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE c.oid = t.target_oid) AS relation
   FROM provenance.transforms t
