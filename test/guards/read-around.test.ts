@@ -255,3 +255,92 @@ eachUpstream('guarded columns', (t) => {
     }
   });
 });
+
+eachUpstream('guarded columns: what off leaves open, and the analysis cache', (t) => {
+  it('under off, expressions read around the transform (as the README says); values closes that', async () => {
+    await t().proxy.registryLoaded;
+    const admin = await t().pg();
+    const table = uniqueName('offguard');
+    const name = uniqueName('mask');
+    const role = uniqueName('reader');
+    try {
+      await admin.query(`CREATE TABLE ${table} (id int, email text); INSERT INTO ${table} VALUES (1, 'alice@example.com')`);
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT ON ${table} TO ${role}`);
+      await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [name, table, MASK]);
+      const sql = `SELECT email, email || '' AS around FROM ${table}`;
+      await eventually(async () => (await admin.query(`SELECT email FROM ${table}`)).rows, (r) => r[0]?.email === 'al***');
+      const open = await t().pg({ user: role, password: 'pw' });
+      expect((await open.query(sql)).rows).toEqual([{ email: 'al***', around: 'alice@example.com' }]);
+      await open.end();
+      await admin.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [name]);
+      await eventually(async () => {
+        const c = await t().pg({ user: role, password: 'pw' });
+        try {
+          return await c.query(sql).then(() => 'served', (e: pg.DatabaseError) => e.code);
+        } finally {
+          await c.end();
+        }
+      }, (r) => r === '42501');
+    } finally {
+      await admin.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
+      await admin.end();
+    }
+  });
+
+  it('reads a prepared statement once, checks it at its Parse, and forgets the catalog after DDL', async () => {
+    await t().proxy.registryLoaded;
+    const admin = await t().pg();
+    const table = uniqueName('cached');
+    const name = uniqueName('mask');
+    const role = uniqueName('reader');
+    const schema = uniqueName('shadow');
+    try {
+      await admin.query(`
+        CREATE TABLE ${table} (id int, email text); INSERT INTO ${table} VALUES (1, 'alice@example.com');
+        CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.${table} (id int, email text); INSERT INTO ${schema}.${table} VALUES (1, 'free@example.com');
+        CREATE ROLE ${role} LOGIN PASSWORD 'pw';
+        GRANT SELECT ON ${table}, ${schema}.${table} TO ${role}; GRANT USAGE ON SCHEMA ${schema} TO ${role};`);
+      await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [name, table, MASK]);
+      await admin.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [name]);
+      let c: pg.Client | null = null;
+      await eventually(async () => {
+        c?.end().catch(() => undefined);
+        c = await t().pg({ user: role, password: 'pw' });
+        return c.query(`SELECT email || '' FROM ${table}`).then(() => 'served', (e: pg.DatabaseError) => e.code);
+      }, (r) => r === '42501');
+      const reader = c as unknown as pg.Client;
+      try {
+        const { SqlAnalyser } = await import('../../plugins/sql/analyser.js');
+        const analyser = await SqlAnalyser.load();
+        const text = `SELECT email FROM ${table} WHERE id = $1`;
+        const before = analyser.parses;
+        for (let i = 0; i < 5; i++) {
+          const r = await reader.query({ name: 'lookup', text, values: [1] });
+          expect(r.rows).toEqual([{ email: 'al***' }]);
+        }
+        expect(analyser.parses - before).toBeLessThanOrEqual(1);
+        // Refused at the Parse: the statement never reaches the server, and the session goes on.
+        await expect(reader.query({ name: 'around', text: `SELECT email || $1 FROM ${table}`, values: [''] })).rejects.toMatchObject({ code: '42501' });
+        // postgres.js pipelines Parse, Bind, Describe, Execute and Sync.
+        const sql = t().sql({ user: role, password: 'pw' });
+        try {
+          await expect(sql.unsafe(`SELECT upper(email) AS e FROM ${table} WHERE id = $1`, [1])).rejects.toMatchObject({ code: '42501' });
+          expect(await sql.unsafe(`SELECT email FROM ${table} WHERE email = $1`, ['alice@example.com'])).toEqual([{ email: 'al***' }]);
+        } finally {
+          await sql.end();
+        }
+        // The other schema's table first on the path: an expression of its column is fine.
+        await reader.query(`SET search_path = ${schema}, public`);
+        expect((await reader.query(`SELECT email || '' AS e FROM ${table}`)).rows).toEqual([{ e: 'free@example.com' }]);
+        // Dropped: the name now means the guarded table, and the proxy knows it.
+        await admin.query(`DROP TABLE ${schema}.${table}`);
+        await expect(reader.query(`SELECT email || '' AS e FROM ${table}`)).rejects.toMatchObject({ code: '42501' });
+      } finally {
+        await reader.end();
+      }
+    } finally {
+      await admin.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
+      await admin.end();
+    }
+  });
+});

@@ -97,8 +97,13 @@ export class GuardsPlugin implements Plugin {
     }
   }
 
-  /** DDL, GRANT, SET… through this proxy: names may mean something else now. */
-  readonly unitWords = ['create ', 'drop ', 'alter ', 'grant ', 'revoke ', 'comment ', 'security '];
+  /** DDL and grants through this proxy: names may mean something else now (USAGE decides the search_path too). */
+  readonly unitWords = ['create ', 'drop ', 'alter ', 'grant ', 'revoke '];
+
+  /** Only while some guard exists: the client's ReadyForQuery waits for the unit's end hooks. */
+  marksUnit(): boolean {
+    return anyGuard(this.opts.registry());
+  }
 
   unitDone(): void {
     this.catalog.invalidate();
