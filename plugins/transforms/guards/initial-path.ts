@@ -32,7 +32,7 @@ export function startupPath(params: ReadonlyMap<string, string>): readonly strin
   const direct = params.get('search_path');
   if (direct !== undefined) return parseSearchPath(direct);
   const options = params.get('options');
-  if (options === undefined || !options.includes('search_path')) return undefined;
+  if (options === undefined || !/search[-_]path/i.test(options)) return undefined;
   // `-c name=value` or `--name=value`, words split on spaces, a backslash escaping the next character.
   const words: string[] = [];
   let word = '';
