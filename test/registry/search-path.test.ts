@@ -100,7 +100,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
             // which reads pg_authid as its owner and which no one else may run.
             const definers = [
               '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'history_ddl', 'prune_history',
-              'register_transform', 'set_retention', 'track', 'untrack', ...(kind === 'postgres' ? ['user_lookup'] : []),
+              'register_transform', 'set_retention', 'set_transform_guard', 'track', 'untrack', ...(kind === 'postgres' ? ['user_lookup'] : []),
             ].sort();
             expect(fns.rows.filter((f) => f.definer).map((f) => f.name).sort()).toEqual(definers);
             if (kind === 'postgres') {
