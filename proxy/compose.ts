@@ -59,7 +59,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       });
       services.provenance = provenance.service;
       return {
-        plugins: [transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
+        plugins: [transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
         async close() {
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();

@@ -11,6 +11,7 @@ import { SandboxPool } from '../../sandbox/index.js';
 import { CoalescedTask } from './coalesced-task.js';
 import { TransformsPlugin } from './plugin.js';
 import { loadRegistry, type Registry } from './registry-cache.js';
+import { GuardsPlugin } from './guards/plugin.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
 const REGISTRY_RELOAD_INTERVAL_MS = 100;
@@ -25,6 +26,8 @@ export interface TransformsConfig {
 
 export interface TransformsPart {
   readonly plugin: Plugin;
+  /** Refuses statements that would read around a guarded column (see guards/plugin.ts). */
+  readonly guards: Plugin;
   readonly service: TransformsService;
   /** Settles once the registry was first read (and the transforms directory registered). */
   readonly loaded: Promise<void>;
@@ -34,6 +37,9 @@ export interface TransformsPart {
 export function createTransformsPlugin(services: Services, config: TransformsConfig): TransformsPart {
   const { log, state } = services;
   let registry: Registry | null = null;
+  const guards = new GuardsPlugin({
+    sql: services.sql, registry: () => registry, store: () => state.current(), roles: (user) => services.roles(user),
+  });
   const pool = new SandboxPool({
     isolates: config.isolates,
     timeoutMs: config.timeoutMs,
@@ -53,6 +59,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
         registry = loaded;
         plugin.registryChanged();
       }
+      guards.registryChanged();
     } catch (err) {
       log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -65,6 +72,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     },
     lost: () => {
       registry = null;
+      guards.registryChanged();
     },
   });
   const loaded = state.attached().then(async (store) => {
@@ -86,6 +94,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
   });
   return {
     plugin,
+    guards,
     service: { active: () => registry !== null && registry.tables.size > 0 },
     loaded,
     close: () => pool.close(),

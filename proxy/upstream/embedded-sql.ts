@@ -11,7 +11,7 @@
  */
 import { PgError, SqlState } from '../errors.js';
 import type { Node, SqlAnalyser, SqlAnalysis } from '../../plugins/sql/analyser.js';
-import { quoteIdent } from './embedded.js';
+import { quoteIdent } from './sql-quote.js';
 
 /** A lone COPY … FROM STDIN, ready to be loaded from collected data instead. */
 export interface CopyInPlan {

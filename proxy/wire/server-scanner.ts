@@ -114,3 +114,22 @@ export class ServerScanner {
     return out;
   }
 }
+
+/**
+ * The messages of a buffer that holds whole messages only (an embedded backend's answer), each a
+ * view into it. A message cut short at the end is a protocol violation.
+ */
+export function wholeFrames(buf: Buffer): { readonly code: number; readonly raw: Buffer }[] {
+  const out: { code: number; raw: Buffer }[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (buf.length - off < 5) break;
+    const len = buf.readInt32BE(off + 1);
+    if (len < 4) throw new PgError(SqlState.ProtocolViolation, `upstream sent a message of invalid length ${len}`, 'FATAL');
+    if (off + 1 + len > buf.length) break;
+    out.push({ code: buf[off]!, raw: buf.subarray(off, off + 1 + len) });
+    off += 1 + len;
+  }
+  if (off < buf.length) throw new PgError(SqlState.ProtocolViolation, 'upstream sent a message cut short', 'FATAL');
+  return out;
+}

@@ -12,6 +12,8 @@ interface GuardRow {
   exempt: string[];
 }
 
+// Guards hold for every session of the database, through every proxy: those set here exempt the
+// superuser and registry admins that other suites sharing the cluster log in as.
 eachUpstream('set_transform_guard', (t) => {
   async function admin(): Promise<pg.Client> {
     const c = await t().pg();
@@ -29,21 +31,24 @@ eachUpstream('set_transform_guard', (t) => {
       const shown = async (): Promise<GuardRow[]> =>
         (await c.query<GuardRow>('SELECT version, guard, exempt FROM provenance.transforms WHERE name = $1', [name])).rows;
       expect(await shown()).toEqual([{ version: 1, guard: 'off', exempt: [] }]);
-      expect((await c.query<{ v: number }>("SELECT provenance.set_transform_guard($1, 'values') AS v", [name])).rows[0]!.v).toBe(2);
-      expect((await c.query<{ v: number }>("SELECT provenance.set_transform_guard($1, 'strict', ARRAY['auditor']) AS v", [name])).rows[0]!.v).toBe(3);
+      expect((await c.query<{ v: number }>("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin']) AS v", [name])).rows[0]!.v).toBe(2);
+      expect((await c.query<{ v: number }>("SELECT provenance.set_transform_guard($1, 'strict', ARRAY['postgres', 'provenance_admin', 'auditor']) AS v", [name])).rows[0]!.v).toBe(3);
       await c.query("SELECT provenance.set_transform_params($1, '{\"keep\": 1}')", [name]);
       await c.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], '(v) => null')", [name, table]);
-      expect(await shown()).toEqual([{ version: 5, guard: 'strict', exempt: ['auditor'] }]);
+      expect(await shown()).toEqual([{ version: 5, guard: 'strict', exempt: ['postgres', 'provenance_admin', 'auditor'] }]);
       const all = await c.query<GuardRow>('SELECT version, guard, exempt FROM provenance.transform_versions WHERE name = $1 ORDER BY version', [name]);
       expect(all.rows.map((r) => r.guard)).toEqual(['off', 'values', 'strict', 'strict', 'strict']);
       // A transform registered again after a drop starts over.
       await c.query('SELECT provenance.drop_transform($1)', [name]);
       await c.query("SELECT provenance.register_transform($1, $2, NULL, '(r) => r')", [name, table]);
       expect(await shown()).toEqual([{ version: 7, guard: 'off', exempt: [] }]);
-      // Row transforms take a guard too.
-      await c.query("SELECT provenance.set_transform_guard($1, 'values')", [name]);
-      expect(await shown()).toEqual([{ version: 8, guard: 'values', exempt: [] }]);
+      // Row transforms take a guard too; the exemptions default to none.
+      await c.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [name]);
+      expect(await shown()).toEqual([{ version: 8, guard: 'values', exempt: ['postgres', 'provenance_admin'] }]);
+      await c.query("SELECT provenance.set_transform_guard($1, 'off')", [name]);
+      expect(await shown()).toEqual([{ version: 9, guard: 'off', exempt: [] }]);
     } finally {
+      await c.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
       await c.end();
     }
   });
@@ -74,17 +79,22 @@ eachUpstream('set_transform_guard', (t) => {
       await c.query(`CREATE TABLE ${table} (email text)`);
       await c.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], '(v) => v')", [name, table]);
       await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'analyst-pw'`);
-      const asRole = await t().pg({ user: role, password: 'analyst-pw' });
+      const login = (): Promise<pg.Client> => t().pg({ user: role, password: 'analyst-pw' });
+      const before = await login();
+      await expect(before.query("SELECT provenance.set_transform_guard($1, 'off')", [name])).rejects.toMatchObject({ code: '42501' });
+      await before.end();
+      await c.query(`GRANT provenance_admin TO ${role}`);
+      // A new session: exemptions (by role membership) are read when a session starts.
+      const asAdmin = await login();
       try {
-        await expect(asRole.query("SELECT provenance.set_transform_guard($1, 'off')", [name])).rejects.toMatchObject({ code: '42501' });
-        await c.query(`GRANT provenance_admin TO ${role}`);
-        expect((await asRole.query<{ v: number }>("SELECT provenance.set_transform_guard($1, 'values') AS v", [name])).rows[0]!.v).toBe(2);
+        expect((await asAdmin.query<{ v: number }>("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin']) AS v", [name])).rows[0]!.v).toBe(2);
         const made = await c.query('SELECT created_by FROM provenance.transform_versions WHERE name = $1 AND version = 2', [name]);
         expect(made.rows).toEqual([{ created_by: role }]);
       } finally {
-        await asRole.end();
+        await asAdmin.end();
       }
     } finally {
+      await c.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
       await c.end();
     }
   });

@@ -12,7 +12,7 @@ import {
   authenticationOk, backendKeyData, commandComplete, copyInResponse, dataRow, emptyQueryResponse, errorResponse,
   notificationResponse, parameterStatus, readyForQuery, rowDescription, textResult, type FieldDescription,
 } from '../../proxy/wire/backend-messages.js';
-import { decodeRowDescription } from '../../proxy/session.js';
+import { decodeRowDescription } from '../../proxy/wire/backend-decoders.js';
 import { RowBatch } from '../../proxy/wire/row-batch.js';
 
 /** One DataRow's values, as the session reads them. */

@@ -1,0 +1,140 @@
+/**
+ * The client statements of a session, while a plugin tracks them (for spans, and the statement
+ * behind a result): each starts when it is sent and ends with its result, or at its unit's
+ * ReadyForQuery when an earlier error made the server skip it.
+ */
+import type { PluginHost } from '../plugins/host.js';
+import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
+import { SqlState } from './errors.js';
+import { Frontend } from './wire/codes.js';
+import { decodeBindHead, decodeExecute, decodeParse, decodeTarget } from './wire/frontend-messages.js';
+import type { Unit } from './session-parts.js';
+
+export class StatementTraces {
+  /** Statements of the unit not closed yet by a Sync (tracked statements only). */
+  private open: StatementTrace[] = [];
+  /** Tracked statements not ended yet: while any is, the scanner watches what ends them. */
+  live = 0;
+  /** Portal → text of the statement it was bound to, while statements are tracked. */
+  private readonly portals = new Map<string, string>();
+
+  constructor(
+    private readonly plugins: PluginHost,
+    private readonly info: SessionInfo,
+    /** Statement texts by name, shared with the statement path. */
+    private readonly statements: Map<string, string>,
+    private readonly units: readonly Unit[],
+  ) {}
+
+  get hasOpen(): boolean {
+    return this.open.length > 0;
+  }
+
+  /** The statements of the unit a Sync (or Query) closes. */
+  takeOpen(): StatementTrace[] {
+    const open = this.open;
+    this.open = [];
+    return open;
+  }
+
+  begin(text: string, protocol: 'simple' | 'extended'): void {
+    const trace = newTrace(text, protocol);
+    this.open.push(trace);
+    this.live++;
+    this.plugins.statementStart(this.info, trace);
+  }
+
+  private end(trace: StatementTrace): void {
+    if (trace.ended) return;
+    trace.ended = true;
+    this.live--;
+    this.plugins.statementEnd(this.info, trace);
+  }
+
+  /**
+   * A statement the proxy answers itself starts now and ends when its answer is made: `make`
+   * wrapped so that it does.
+   */
+  local(text: string, make: () => Buffer[], errorCode: string | null, protocol: 'simple' | 'extended'): () => Buffer[] {
+    const trace = newTrace(text, protocol);
+    this.plugins.statementStart(this.info, trace);
+    return () => {
+      const out = make();
+      trace.errorCode = errorCode;
+      trace.ended = true;
+      this.plugins.statementEnd(this.info, trace);
+      return out;
+    };
+  }
+
+  /** The statement being answered: the first not ended of the oldest unit waiting (or the open one). */
+  current(): StatementTrace | null {
+    if (this.live === 0) return null;
+    const head = this.units[0];
+    const list = head ? (head.kind === 'upstream' ? head.statements : undefined) : this.open;
+    if (!list) return null;
+    for (const t of list) if (!t.ended) return t;
+    return null;
+  }
+
+  /** A result of the current statement ended: an Execute ends with it; a simple Query at ReadyForQuery. */
+  resultEnd(errorCode: string | null): void {
+    const t = this.current();
+    if (!t) return;
+    if (errorCode !== null) t.errorCode ??= errorCode;
+    if (t.protocol === 'extended') this.end(t);
+  }
+
+  /** ReadyForQuery: whatever of the unit did not end ran into an earlier error and was skipped. */
+  unitEnd(unit: Unit | undefined): void {
+    const list = unit ? (unit.kind === 'upstream' ? unit.statements : undefined) : this.open;
+    if (!list) return;
+    let error: string | null = null;
+    for (const t of list) {
+      error = t.errorCode ?? error;
+      if (t.ended) continue;
+      t.errorCode ??= error;
+      this.end(t);
+    }
+    if (!unit) this.open = [];
+  }
+
+  /** The session ends: statements cut short by it end as failed. */
+  cutShort(): void {
+    if (this.live === 0) return;
+    for (const t of [...this.units.flatMap((u) => (u.kind === 'upstream' ? u.statements ?? [] : [])), ...this.open]) {
+      t.errorCode ??= SqlState.ConnectionFailure;
+      this.end(t);
+    }
+  }
+
+  /** Remembers which text each portal runs, and starts a trace at each Execute. */
+  extended(code: number, raw: Buffer): void {
+    switch (code) {
+      case Frontend.Parse: {
+        const p = decodeParse(raw);
+        this.statements.set(p.name, p.text);
+        break;
+      }
+      case Frontend.Bind: {
+        const b = decodeBindHead(raw);
+        this.portals.set(b.portal, this.statements.get(b.statement) ?? '');
+        break;
+      }
+      case Frontend.Execute:
+        this.begin(this.portals.get(decodeExecute(raw).portal) ?? '', 'extended');
+        break;
+      case Frontend.Close: {
+        const t = decodeTarget(raw);
+        if (t.target === 'P') this.portals.delete(t.name);
+        else if (t.name !== '') this.statements.delete(t.name);
+        break;
+      }
+    }
+  }
+}
+
+/** A client statement starting now. */
+function newTrace(text: string, protocol: 'simple' | 'extended'): StatementTrace {
+  return { text, protocol, startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map() };
+}
