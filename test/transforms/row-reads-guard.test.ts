@@ -32,7 +32,11 @@ const UNFAITHFUL = (table: string, names: string): [string, string][] => [
   [`SELECT id FROM ${table} UNION ALL SELECT id FROM ${names}`, 'set operation'],
   [`SELECT n.name, o.id FROM ${names} n LEFT JOIN ${table} o USING (id)`, 'outer join'],
   [`SELECT count(*) FROM (SELECT * FROM ${table}) s`, 'aggregate'],
-  [`SELECT s.id FROM (SELECT id FROM ${table}) s`, 'columns it reads'],
+  [`SELECT s.id FROM (SELECT id FROM ${table}) s`, 'nested SELECT'],
+  [`SELECT name FROM ${names} WHERE id IN (SELECT id FROM ${table})`, 'nested SELECT'],
+  [`WITH o AS (SELECT * FROM ${table}) SELECT id FROM o`, 'nested SELECT'],
+  [`CREATE TEMP TABLE copied AS SELECT * FROM ${table}`, 'nested SELECT'],
+  [`UPDATE ${table} SET customer = 'zed' WHERE id = 2 RETURNING id`, 'RETURNING'],
 ];
 
 for (const kind of ['embedded', 'postgres'] as const) {
@@ -53,6 +57,8 @@ for (const kind of ['embedded', 'postgres'] as const) {
             expect(simple!.message, text).toContain(form);
             await expect(sql.unsafe(text, [], { prepare: true }), text).rejects.toMatchObject({ code: '42501' });
           }
+          // Refused before it ran: the UPDATE … RETURNING changed nothing.
+          expect((await c.query(`SELECT customer FROM ${o.table} WHERE id = 2`)).rows).toEqual([{ customer: 'bob' }]);
           // The session goes on, and plain reads are served filtered.
           expect((await c.query(`SELECT id FROM ${o.table} ORDER BY id`)).rows).toEqual([{ id: 2 }, { id: 3 }]);
           expect([...await sql.unsafe(`SELECT customer FROM ${o.table} WHERE id > $1 ORDER BY id`, [1], { prepare: true })]).toEqual([{ customer: 'bob' }, { customer: 'cid' }]);

@@ -6,11 +6,12 @@
  * client wrote it; the result is parsed again and must be the same tree with those columns
  * appended, or it is not used.
  *
- * Only the SELECTs whose rows are the FROM's rows one by one are rewritten: with an aggregate,
- * GROUP BY, DISTINCT or a set operation another column would change the result (or be an
- * error). Those, and LIMIT/OFFSET, window functions and outer joins, where the transform sees
- * rows but not the ones a filter on the server would have left, are reported as forms the
- * transform cannot be applied faithfully under.
+ * Only the SELECT a statement returns is rewritten, and only when its rows are the FROM's rows one
+ * by one: with an aggregate, GROUP BY, DISTINCT or a set operation another column would change
+ * the result (or be an error). Those, LIMIT/OFFSET, window functions and outer joins (the
+ * transform sees rows, but not the ones a filter on the server would have left), and tables read
+ * in any other SELECT of the statement are reported as forms the transform cannot be applied
+ * faithfully under.
  */
 import type { Node } from 'libpg-query';
 import type { SqlAnalyser } from '../../sql/analyser.js';
@@ -126,6 +127,11 @@ function withoutLocations(node: unknown): unknown {
   return out;
 }
 
+/** Statements that read rows (others, such as CREATE VIEW, only name tables). */
+const READS_ROWS = new Set([
+  'SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CreateTableAsStmt', 'CopyStmt', 'DeclareCursorStmt', 'PrepareStmt',
+]);
+
 /** The SELECT whose rows a statement returns (a cursor's, a prepared statement's), if any. */
 function outputSelect(stmt: Node): SelectBody | null {
   if ('SelectStmt' in stmt) return stmt.SelectStmt.intoClause === undefined ? stmt.SelectStmt : null;
@@ -155,8 +161,19 @@ export function rewriteForReads(text: string, sql: SqlAnalyser, tables: ReadTabl
     for (const stmt of reading) {
       const ctes = cteNames(stmt);
       const top = outputSelect(stmt);
+      const readsRows = READS_ROWS.has(Object.keys(stmt)[0] ?? '');
+      // RETURNING hands back the rows a statement wrote, which a row transform may hide: refused
+      // here, before the write runs, rather than at its result.
+      const dml = Object.values(stmt)[0] as { relation?: RangeVarBody; returningClause?: unknown } | undefined;
+      if (dml?.relation !== undefined && dml.returningClause !== undefined && 'relation' in dml) {
+        const t = tableOf(dml.relation, tables, ctes);
+        if (t !== null) note(t, 'RETURNING');
+      }
       for (const s of selectBodies(stmt)) {
         const forms = selectForms(s, aggregates);
+        // Rows read anywhere but in the FROM of the SELECT a statement returns reach the client
+        // (or a table) through something else: a subquery, a CTE, INSERT … SELECT, CREATE TABLE AS.
+        if (readsRows && s !== top) forms.push('nested SELECT');
         const mine = fromTables(s.fromClause);
         // The forms of this SELECT apply to every table it reads: its FROM, its set operation's
         // arms, and the SELECTs nested in them.

@@ -10,7 +10,7 @@ import type { Node } from 'libpg-query';
 export type SelectBody = Extract<Node, { SelectStmt: unknown }>['SelectStmt'];
 export type RangeVarBody = Extract<Node, { RangeVar: unknown }>['RangeVar'];
 
-export type RowForm = 'aggregate' | 'DISTINCT' | 'LIMIT/OFFSET' | 'window function' | 'set operation' | 'outer join';
+export type RowForm = 'aggregate' | 'DISTINCT' | 'LIMIT/OFFSET' | 'window function' | 'set operation' | 'outer join' | 'nested SELECT' | 'RETURNING';
 
 /** A table named in a FROM, and whether an outer join may pad it with NULLs. */
 export interface FromTable {

@@ -127,10 +127,11 @@ function refusal(t: BoundTransform, table: TableTransforms, form: Unfaithful['fo
   if (t.guard === 'off' || t.exempt.some((r) => roles.includes(r))) return null;
   const what = form === 'unread columns' ? 'a result without columns it reads that the proxy could not fetch' : `a statement with ${article(form)}`;
   return new PgError(SqlState.InsufficientPrivilege, `row transform "${t.name}" on ${table.name} cannot be applied faithfully to ${what}`, 'ERROR', {
-    hint: `Its guard is "${t.guard}": read ${table.name} ${form === 'unread columns' ? 'in a plain SELECT of the table' : `without the ${form}`}, or ask an admin to exempt your role.`,
+    hint: `Its guard is "${t.guard}": read ${table.name} ${form === 'unread columns' ? 'in a plain SELECT of the table' : form === 'nested SELECT' ? 'directly in the FROM of a plain SELECT' : `without the ${form}`}, or ask an admin to exempt your role.`,
   });
 }
 
 function article(form: RowForm): string {
-  return form === 'aggregate' || form === 'outer join' ? `an ${form}` : form === 'DISTINCT' || form === 'LIMIT/OFFSET' ? form : `a ${form}`;
+  if (form === 'nested SELECT') return 'a nested SELECT reading it (a subquery, a CTE, INSERT … SELECT, CREATE TABLE AS)';
+  return form === 'aggregate' || form === 'outer join' ? `an ${form}` : form === 'DISTINCT' || form === 'LIMIT/OFFSET' || form === 'RETURNING' ? form : `a ${form}`;
 }
