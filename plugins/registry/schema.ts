@@ -11,6 +11,7 @@ import { guardsMigration } from './schema-guards.js';
 import { HISTORY_MIGRATION } from './history-schema.js';
 import { columnGuardsMigration } from './schema-column-guards.js';
 import { readsMigration } from './schema-reads.js';
+import { REPLAY_MIGRATION } from './schema-replay.js';
 
 export interface Migration {
   readonly version: number;
@@ -172,4 +173,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   HISTORY_MIGRATION,
   columnGuardsMigration(REGISTRY_CHANNEL),
   readsMigration(REGISTRY_CHANNEL),
+  REPLAY_MIGRATION,
 ];

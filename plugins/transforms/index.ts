@@ -11,6 +11,8 @@ import { SandboxPool } from '../../sandbox/index.js';
 import { CoalescedTask } from './coalesced-task.js';
 import { TransformsPlugin } from './plugin.js';
 import { loadRegistry, type Registry } from './registry-cache.js';
+import { loadVersionHistory, type VersionHistory } from './version-history.js';
+import { ReplayCache } from './replay-cache.js';
 import { GuardsPlugin } from './guards/plugin.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
@@ -22,6 +24,8 @@ export interface TransformsConfig {
   readonly memoryMb: number;
   /** Transform files registered at start (see plugins/registry/file-sync.ts). */
   readonly transformsDir: string;
+  /** Bound of the cache of replayed results, in MiB (0: none). */
+  readonly replayCacheMb: number;
 }
 
 export interface TransformsPart {
@@ -40,6 +44,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
   const guards = new GuardsPlugin({
     sql: services.sql, registry: () => registry, store: () => state.current(), roles: (user) => services.roles(user),
   });
+  let versions: VersionHistory | null = null;
   const pool = new SandboxPool({
     isolates: config.isolates,
     timeoutMs: config.timeoutMs,
@@ -54,9 +59,10 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     const store = state.current();
     if (store === null) return;
     try {
-      const loaded = await loadRegistry(store);
+      const [loaded, history] = await Promise.all([loadRegistry(store), loadVersionHistory(store)]);
       if (state.current() === store) {
         registry = loaded;
+        versions = history;
         plugin.registryChanged();
       }
       guards.registryChanged();
@@ -73,6 +79,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     lost: () => {
       registry = null;
       guards.registryChanged();
+      versions = null;
     },
   });
   const loaded = state.attached().then(async (store) => {
@@ -83,6 +90,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     }
   });
   loaded.catch(() => undefined);
+  const replayCache = new ReplayCache(pool, config.replayCacheMb * 1024 * 1024);
   const plugin = new TransformsPlugin({
     pool,
     sql: services.sql,
@@ -91,11 +99,14 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     registryProblem: () => state.problem(),
     provenance: () => services.provenance,
     roles: (user) => services.roles(user),
+    timetravel: () => services.timetravel,
+    versions: () => versions,
+    replayCache,
   });
   return {
     plugin,
     guards,
-    service: { active: () => registry !== null && registry.tables.size > 0 },
+    service: { active: () => registry !== null && registry.tables.size > 0, replayCache: () => replayCache.stats() },
     loaded,
     close: () => pool.close(),
   };
