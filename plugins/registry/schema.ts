@@ -12,6 +12,7 @@ import { HISTORY_MIGRATION } from './history-schema.js';
 import { columnGuardsMigration } from './schema-column-guards.js';
 import { readsMigration } from './schema-reads.js';
 import { REPLAY_MIGRATION } from './schema-replay.js';
+import { HISTORY_COMPILED_MIGRATION } from './history-compiled.js';
 
 export interface Migration {
   readonly version: number;
@@ -174,4 +175,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   columnGuardsMigration(REGISTRY_CHANNEL),
   readsMigration(REGISTRY_CHANNEL),
   REPLAY_MIGRATION,
+  HISTORY_COMPILED_MIGRATION,
 ];
