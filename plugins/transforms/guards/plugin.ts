@@ -90,7 +90,10 @@ export class GuardsPlugin implements Plugin {
   registryChanged(): void {
     this.catalog.invalidate();
     this.initialPaths.clear();
-    const active = anyGuard(this.opts.registry());
+    // While the registry cannot be read, sessions that were watched stay so (and are refused).
+    const registry = this.opts.registry();
+    if (registry === null) return;
+    const active = anyGuard(registry);
     for (const s of this.sessions.keys()) {
       if (active && !s.statementPlugins.has(PLUGIN)) this.watch(s, false);
       if (!active) s.statementPlugins.delete(PLUGIN);
@@ -122,7 +125,11 @@ export class GuardsPlugin implements Plugin {
     const names = await session.names;
     const parsed = this.opts.sql.analyse(stmt.text);
     const registry = this.opts.registry();
-    const columns = registry === null ? new Map() : guardedColumns(registry, await session.roles);
+    if (registry === null) {
+      return deny(new PgError(SqlState.CannotConnectNow,
+        'the transform registry cannot be read now, so the proxy cannot tell which columns are guarded'));
+    }
+    const columns = guardedColumns(registry, await session.roles);
     if (columns.size > 0) {
       if (!parsed.ok) return deny(new PgError(parsed.code, parsed.message, 'ERROR', { position: parsed.position }));
       const reported = s.serverParams.get('search_path');
