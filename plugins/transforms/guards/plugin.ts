@@ -63,16 +63,12 @@ export class GuardsPlugin implements Plugin {
   private readonly initialPaths = new Map<string, Promise<readonly string[] | null>>();
 
   constructor(private readonly opts: GuardsOptions) {
-    const store: SqlRunner = {
-      query: (sql, params) => {
-        const db = opts.store();
-        return db === null ? Promise.reject(new Error('the proxy\'s connection to the database is down')) : db.query(sql, params);
-      },
-      exec: (sql) => {
-        const db = opts.store();
-        return db === null ? Promise.reject(new Error('the proxy\'s connection to the database is down')) : db.exec(sql);
-      },
+    const current = (): SqlRunner => {
+      const db = opts.store();
+      if (db === null) throw new Error('the proxy\'s connection to the database is down');
+      return db;
     };
+    const store: SqlRunner = { query: async (sql, params) => current().query(sql, params), exec: async (sql) => current().exec(sql) };
     this.catalog = new GuardCatalog(store);
     this.sources = new ColumnSourcesCache(opts.sql, this.catalog);
   }
