@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
+import { eachUpstream, runPsql, uniqueName } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
 
 const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
@@ -176,6 +176,13 @@ eachUpstream('guarded columns', (t) => {
     } finally {
       await c.end();
     }
+  });
+
+  it('answers psql as the server would: a refusal in its words, the session going on', async () => {
+    await (await reader()).end();
+    const out = await runPsql(['-X', '-h', '127.0.0.1', '-p', String(t().port), '-U', f.reader, '-d', t().database, '-At'], 'pw', `SELECT lower(email) FROM ${f.table};\nSELECT email FROM ${f.table} ORDER BY id;\n`);
+    expect(out.stderr).toMatch(/ERROR: {2}column public\.\S+\.email is guarded by transform/);
+    expect(out.stdout.trim().split('\n')).toEqual(MASKED);
   });
 
   it('serves cursors transformed, and refuses one declared over an expression', async () => {
