@@ -24,6 +24,10 @@ const SUITES: Readonly<Record<string, SuiteEntry>> = {
     summary: 'provenance query functions over N generated executions (default 10M): median/p95 ms vs a primary-key lookup, EXPLAIN',
     load: async () => (await import('./provenance-queries.js')).suite,
   },
+  sandbox: {
+    summary: 'time per batch of 1, 10 and 10k values through SandboxPool (1 and 8 callers) vs plain Node and bare isolated-vm calls',
+    load: async () => (await import('./sandbox.js')).suite,
+  },
   provenance: {
     summary: 'select-only pgbench on a table with one transform: recording off vs async vs sync (TPS ratios, p50/p99), records checked',
     load: async () => (await import('./provenance.js')).suite,

@@ -1,5 +1,10 @@
 /**
- * A fixed-size pool of isolates, each running one batch at a time, with a FIFO queue in front.
+ * A fixed-size pool of isolates, each running one call at a time, with a FIFO queue in front.
+ *
+ * A call into an isolate crosses to isolated-vm's thread and back, which costs the process far more
+ * than a small batch's work (tens of microseconds against a few). So batches are not sent as they
+ * come: those that arrive in one turn of the event loop (from every session whose rows came in that
+ * turn) leave together at its end, the small ones in one call (see SandboxIsolate.runMany).
  *
  * Isolates are created on demand, reused across batches and transforms, and replaced after a memory
  * failure. A batch runs on isolated-vm's threads: the event loop only serializes the batch in and
@@ -32,15 +37,12 @@ interface Job extends PreparedBatch {
   solo: boolean;
 }
 
-/**
- * Small batches waiting together run in one call into an isolate (see SandboxIsolate.runMany):
- * under concurrent small reads the crossing, not the work, is what costs.
- */
+/** Batches of at most this many items share calls into an isolate, up to MAX_GROUP in one call. */
 const SMALL_BATCH_ITEMS = 64;
 const MAX_GROUP = 32;
 
-function groupable(job: Job | undefined): job is Job {
-  return job !== undefined && !job.solo && job.itemCount <= SMALL_BATCH_ITEMS;
+function groupable(job: Job): boolean {
+  return !job.solo && job.itemCount <= SMALL_BATCH_ITEMS;
 }
 
 export class SandboxPool {
@@ -55,7 +57,9 @@ export class SandboxPool {
   #creating = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
-  readonly #stats = { isolatesCreated: 0, isolatesDisposed: 0, isolatesLost: 0, compiled: 0, cacheHits: 0 };
+  /** A dispatch is set for the end of this turn of the event loop. */
+  #dispatching = false;
+  readonly #stats = { isolatesCreated: 0, isolatesDisposed: 0, isolatesLost: 0, compiled: 0, cacheHits: 0, calls: 0 };
   /** Hashes of functions seen drawing random numbers: their batches are seeded before they run. */
   readonly #drawsRandom = new Set<string>();
 
@@ -95,6 +99,19 @@ export class SandboxPool {
     }
     return new Promise<ColumnResult>((resolve, reject) => {
       this.#queue.push({ ...prepared, batch, resolve, reject, solo: false });
+      this.#dispatchAtTurnEnd();
+    });
+  }
+
+  /**
+   * setImmediate runs after the I/O callbacks of the current turn: every batch that the rows read
+   * in this turn produced is queued by then, and the small ones leave in one call.
+   */
+  #dispatchAtTurnEnd(): void {
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    setImmediate(() => {
+      this.#dispatching = false;
       this.#pump();
     });
   }
@@ -118,21 +135,35 @@ export class SandboxPool {
   #pump(): void {
     if (this.#closed) return;
     for (let isolate = this.#idle.pop(); isolate !== undefined; isolate = this.#idle.pop()) {
-      const job = this.#queue.shift();
-      if (job === undefined) {
+      const group = this.#nextCall();
+      if (group[0] === undefined) {
         this.#idle.push(isolate);
         break;
       }
-      if (groupable(job) && groupable(this.#queue[0])) {
-        const group = [job];
-        while (group.length < MAX_GROUP && groupable(this.#queue[0])) group.push(this.#queue.shift()!);
-        this.#track(this.#executeGroup(isolate, group));
-        continue;
-      }
-      this.#track(this.#execute(isolate, job));
+      this.#stats.calls++;
+      this.#track(group.length === 1 ? this.#execute(isolate, group[0]) : this.#executeGroup(isolate, group));
     }
     const wanted = Math.min(this.#queue.length, this.#size - this.#isolates.size - this.#creating);
     for (let i = 0; i < wanted; i++) this.#track(this.#spawn());
+  }
+
+  /**
+   * The batches of the next call: the oldest one, and when it is small, the other small ones
+   * waiting (a large batch between them does not hold them back: it gets an isolate of its own).
+   */
+  #nextCall(): Job[] {
+    const first = this.#queue.shift();
+    if (first === undefined) return [];
+    if (!groupable(first)) return [first];
+    const group = [first];
+    for (let i = 0; i < this.#queue.length && group.length < MAX_GROUP; ) {
+      const job = this.#queue[i]!;
+      if (groupable(job)) {
+        group.push(job);
+        this.#queue.splice(i, 1);
+      } else i++;
+    }
+    return group;
   }
 
   #track(work: Promise<void>): void {

@@ -103,4 +103,6 @@ export interface SandboxStats {
   readonly compiled: number;
   /** Batches whose function was already compiled in the isolate that ran them. */
   readonly cacheHits: number;
+  /** Calls into an isolate: each runs one batch, or several small ones that waited together. */
+  readonly calls: number;
 }

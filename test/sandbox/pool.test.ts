@@ -239,9 +239,10 @@ describe('the pool', () => {
 
   it('fails queued batches on close and refuses new ones', async () => {
     const local = new SandboxPool({ isolates: 1 });
-    // Once the isolate exists, a batch starts as soon as it is submitted.
+    // Once the isolate exists, a batch starts at the end of the turn of the event loop it came in.
     await local.run(column('(v) => v', [0]));
     const running = local.run(column('(v) => { let i = 0; while (i < 2e6) i++; return v; }', [1]));
+    await new Promise(setImmediate);
     const queued = local.run(column('(v) => v', [2]));
     const closed = local.close();
     await expect(queued).rejects.toThrow(/closed before the batch ran/);

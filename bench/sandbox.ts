@@ -1,0 +1,269 @@
+/**
+ * sandbox: what one batch costs in the transform sandbox, small batches above all. A column mask
+ * over 1, 10 and 10,000 values (a TextColumn, as the proxy sends text) goes through a SandboxPool
+ * from one caller and from eight concurrent callers; in the same run, interleaved, the same batches
+ * go through three baselines: the function in plain Node, and one bare isolated-vm call of the same
+ * function over the same values, synchronous and asynchronous (no runtime, no limits besides the
+ * timeout, no checks). Wall time and CPU time (every thread of the process) per batch, medians.
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import ivm from 'isolated-vm';
+import { DEFAULT_ISOLATES, DEFAULT_LIMITS, SandboxPool, sandboxFunction, type SandboxValue, type TextColumn } from '../sandbox/index.js';
+import type { Cleanup } from './support/cleanup.js';
+import { defineSuite, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
+import { median } from './support/stats.js';
+import { fixed, formatTable } from './support/table.js';
+
+const USAGE = `Usage: npm run bench -- sandbox [options]
+
+Time per batch of a column mask over 1, 10 and 10000 values through a SandboxPool (one caller, and
+eight concurrent callers), against the same function in plain Node and in one bare isolated-vm call
+(synchronous and asynchronous), interleaved in one run; medians of wall and CPU microseconds per batch.
+
+  --runs R      timed runs of every case; medians   (default 7; 3 with BENCH_QUICK=1)
+  --batches B   small batches per case and run       (default 4000; 1000 with BENCH_QUICK=1)
+  --help        show this text
+
+Needs nothing but this process; on a shared machine, compare the ratios, not the times.
+`;
+
+interface Options {
+  readonly runs: number;
+  readonly batches: number;
+}
+
+function parseOptions(args: readonly string[]): Options | 'help' {
+  const values = parseNamedOptions(args, ['runs', 'batches'] as const);
+  if (values === 'help') return 'help';
+  const quick = quickRun();
+  return { runs: positiveInt('runs', values.runs, quick ? 3 : 7), batches: positiveInt('batches', values.batches, quick ? 1000 : 4000) };
+}
+
+const MASK_SOURCE = "(v) => v === null ? null : v.slice(0, 2) + '***'";
+const SIZES = [1, 10, 10_000] as const;
+const CONCURRENT = 8;
+/** A 10,000-value batch costs about what 300 small ones do: fewer of them keep each case's time alike. */
+const BIG_SHARE = 100;
+
+type Runner = 'pool' | 'plain' | 'ivm-sync' | 'ivm-async';
+interface Case {
+  readonly runner: Runner;
+  readonly size: number;
+  readonly callers: number;
+}
+
+const key = (c: Case): string => `${c.runner}/${c.size}/${c.callers}`;
+
+function cases(): Case[] {
+  const out: Case[] = [];
+  for (const size of SIZES) {
+    for (const runner of ['plain', 'ivm-sync', 'ivm-async', 'pool'] as const) out.push({ runner, size, callers: 1 });
+    if (size < 1000) out.push({ runner: 'pool', size, callers: CONCURRENT });
+  }
+  return out;
+}
+
+/** What a batch carries: the values, and the same as a TextColumn. */
+interface Input {
+  readonly values: string[];
+  readonly column: TextColumn;
+}
+
+function input(size: number): Input {
+  const values = Array.from({ length: size }, (_, i) => `user${i}@example.com`);
+  return { values, column: { text: values.join(''), lengths: Int32Array.from(values, (v) => v.length) } };
+}
+
+/** What the proxy passes as the context: made afresh for every statement. */
+function context(i: number): SandboxValue {
+  return {
+    user: 'postgres',
+    roles: ['reader'],
+    database: 'postgres',
+    application_name: 'bench',
+    client_address: '127.0.0.1',
+    client_port: 50000 + (i % 1000),
+    session_id: i % CONCURRENT,
+    statement_timestamp: new Date().toISOString(),
+  };
+}
+
+type Mask = (v: string | null) => string | null;
+
+function localMask(): Mask {
+  const made: unknown = new Function(`"use strict"; return (${MASK_SOURCE});`)();
+  if (typeof made !== 'function') throw new Error('the mask source is not a function expression');
+  return made as Mask;
+}
+
+/** Runs one batch and returns the masked values, for the check against plain Node. */
+type BatchFn = (i: number) => Promise<(string | null)[]>;
+
+interface Runners {
+  readonly batch: (runner: Runner, data: Input) => BatchFn;
+  readonly pool: SandboxPool;
+}
+
+async function makeRunners(cleanup: Cleanup): Promise<Runners> {
+  const pool = new SandboxPool();
+  cleanup.add('close the sandbox pool', () => pool.close());
+  const fn = sandboxFunction('bench_mask', 'column', MASK_SOURCE);
+  const params: SandboxValue = { keep: 2 };
+  const mask = localMask();
+
+  const isolate = new ivm.Isolate({ memoryLimit: DEFAULT_LIMITS.memoryMb });
+  cleanup.add('dispose the bare isolate', () => Promise.resolve(isolate.dispose()));
+  const ivmContext = await isolate.createContext();
+  const bare = (await ivmContext.eval(`(() => { const mask = ${MASK_SOURCE}; return (values) => values.map(mask); })()`, {
+    reference: true,
+  })) as ivm.Reference<(values: string[]) => (string | null)[]>;
+  const call = { timeout: DEFAULT_LIMITS.timeoutMs, result: { copy: true } } as const;
+  const args = (data: Input): [ivm.Copy<string[]>] => [new ivm.ExternalCopy(data.values).copyInto({ release: true })];
+
+  const viaPool = (data: Input): BatchFn => async (i) => {
+    const clock = new Date();
+    const res = await pool.run({ fn, params, ctx: context(i), clock, seed: () => `${fn.hash}:${i}`, items: data.column });
+    return 'text' in res ? fromText(res.text, data.values) : (res.items as (string | null)[]);
+  };
+  const batch = (runner: Runner, data: Input): BatchFn => {
+    switch (runner) {
+      case 'plain':
+        return () => Promise.resolve(data.values.map(mask));
+      case 'ivm-sync':
+        return () => Promise.resolve(bare.applySync(undefined, args(data), call));
+      case 'ivm-async':
+        return () => bare.apply(undefined, args(data), call);
+      case 'pool':
+        return viaPool(data);
+    }
+  };
+  return { batch, pool };
+}
+
+/** A pool's TextColumn result back into values (UNCHANGED: the input's). */
+function fromText(result: TextColumn, before: readonly string[]): (string | null)[] {
+  const out: (string | null)[] = [];
+  let at = 0;
+  result.lengths.forEach((n, i) => {
+    if (n === -1) out.push(null);
+    else if (n < 0) out.push(before[i] ?? null);
+    else {
+      out.push(result.text.slice(at, at + n));
+      at += n;
+    }
+  });
+  return out;
+}
+
+interface Sample {
+  readonly wallUs: number;
+  readonly cpuUs: number;
+}
+
+/** `count` batches split among `callers` that each wait for one before sending the next. */
+async function measure(run: BatchFn, count: number, callers: number): Promise<Sample> {
+  const each = Math.ceil(count / callers);
+  const caller = async (c: number): Promise<void> => {
+    for (let i = 0; i < each; i++) await run(c * each + i);
+  };
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: callers }, (_, c) => caller(c)));
+  const wallUs = ((performance.now() - t0) * 1000) / (each * callers);
+  const used = process.cpuUsage(cpu);
+  return { wallUs, cpuUs: (used.user + used.system) / (each * callers) };
+}
+
+function sameValues(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
+  const runners = await makeRunners(cleanup);
+  const inputs = new Map(SIZES.map((s) => [s, input(s)] as const));
+  const all = cases();
+  const count = (c: Case): number => (c.size >= 1000 ? Math.max(5, Math.round(opts.batches / BIG_SHARE)) : opts.batches);
+  const fns = new Map(all.map((c) => [key(c), runners.batch(c.runner, inputs.get(c.size as (typeof SIZES)[number])!)] as const));
+
+  // Untimed warm-up, checked: creates the isolates, compiles the function, warms the JIT.
+  const problems: string[] = [];
+  const mask = localMask();
+  for (const c of all) {
+    const data = inputs.get(c.size as (typeof SIZES)[number])!;
+    const got = await fns.get(key(c))!(0);
+    if (!sameValues(got, data.values.map(mask))) problems.push(`${key(c)}: output differs from plain Node`);
+    await measure(fns.get(key(c))!, Math.ceil(count(c) / 4), c.callers);
+  }
+
+  const samples = new Map<string, Sample[]>();
+  /** Batches per call into an isolate, for the pool's cases. */
+  const perCall = new Map<string, number[]>();
+  for (let r = 0; r < opts.runs; r++) {
+    cleanup.checkpoint();
+    // Rotating order, so that no case always runs first or right after the same one.
+    for (let k = 0; k < all.length; k++) {
+      const c = all[(k + r) % all.length]!;
+      const calls = runners.pool.stats.calls;
+      const s = await measure(fns.get(key(c))!, count(c), c.callers);
+      samples.set(key(c), [...(samples.get(key(c)) ?? []), s]);
+      if (c.runner === 'pool') perCall.set(key(c), [...(perCall.get(key(c)) ?? []), count(c) / (runners.pool.stats.calls - calls)]);
+    }
+    log(`run ${r + 1}/${opts.runs} done`);
+  }
+
+  const med = (c: Case, what: keyof Sample): number | undefined => median((samples.get(key(c)) ?? []).map((s) => s[what]));
+  const spread = (c: Case): string => {
+    const walls = (samples.get(key(c)) ?? []).map((s) => s.wallUs);
+    const m = median(walls);
+    if (m === undefined || m === 0) return 'n/a';
+    return `${Math.round((100 * (Math.max(...walls) - Math.min(...walls))) / m)}%`;
+  };
+  const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+
+  const rows = all.map((c) => {
+    const base = { runner: 'ivm-sync', size: c.size, callers: 1 } as const;
+    const plain = { runner: 'plain', size: c.size, callers: 1 } as const;
+    return [
+      String(c.size),
+      c.runner === 'pool' ? `SandboxPool, ${c.callers} caller${c.callers > 1 ? 's' : ''}` : c.runner === 'plain' ? 'plain Node' : `bare isolated-vm ${c.runner === 'ivm-sync' ? 'sync' : 'async'} call`,
+      fixed(med(c, 'wallUs'), 1),
+      spread(c),
+      fixed(med(c, 'cpuUs'), 1),
+      ratio(med(c, 'wallUs'), med(base, 'wallUs')),
+      ratio(med(c, 'cpuUs'), med(base, 'cpuUs')),
+      ratio(med(c, 'wallUs'), med(plain, 'wallUs')),
+      c.runner === 'pool' ? fixed(median(perCall.get(key(c)) ?? []), 1) : '',
+    ];
+  });
+
+  const out: string[] = [];
+  out.push('provenance-proxy sandbox benchmark: cost per batch');
+  out.push(`  Node ${process.version}; ${availableParallelism()} CPUs shared by everything; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  out.push(`  SandboxPool of ${DEFAULT_ISOLATES} isolates (${DEFAULT_LIMITS.memoryMb} MiB, ${DEFAULT_LIMITS.timeoutMs} ms); column mask ${MASK_SOURCE}`);
+  out.push(
+    `  ${opts.runs} timed runs, cases interleaved in rotating order after a checked warm-up; ${opts.batches} batches per small case ` +
+      `and run (${count({ runner: 'pool', size: 10_000, callers: 1 })} of 10000 values); ${CONCURRENT} callers each wait for their batch before the next`,
+  );
+  out.push('  us/batch: wall time per batch (with several callers: elapsed / batches); cpu: all threads of the process; spread: (max - min) / median of wall');
+  out.push('');
+  out.push(
+    formatTable(
+      ['values', 'runner', 'us/batch', 'spread', 'cpu us', 'wall vs sync call', 'cpu vs sync call', 'wall vs plain Node', 'batches/call'],
+      rows,
+      ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  const pool1 = { runner: 'pool', size: 1, callers: 1 } as const;
+  const pool8 = { runner: 'pool', size: 1, callers: CONCURRENT } as const;
+  const async1 = { runner: 'ivm-async', size: 1, callers: 1 } as const;
+  out.push('');
+  out.push(`1-value batch, SandboxPool vs a bare async isolated-vm call: ${ratio(med(pool1, 'wallUs'), med(async1, 'wallUs'))} wall, ${ratio(med(pool1, 'cpuUs'), med(async1, 'cpuUs'))} cpu`);
+  out.push(`1-value batch, ${CONCURRENT} callers vs 1 (per batch): ${ratio(med(pool8, 'wallUs'), med(pool1, 'wallUs'))} wall, ${ratio(med(pool8, 'cpuUs'), med(pool1, 'cpuUs'))} cpu`);
+  out.push(`pool stats: ${JSON.stringify(runners.pool.stats)}`);
+  if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}
+
+export const suite = defineSuite('sandbox', USAGE, parseOptions, benchmark);
