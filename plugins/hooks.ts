@@ -145,9 +145,10 @@ export type RowsDecision =
   | { readonly action: 'rewrite'; readonly rows: RowBatch }
   | { readonly action: 'deny'; readonly error: PgError };
 
+/** Notices (WARNING, NOTICE…) reach the client just before the CommandComplete, in plugin order. */
 export type CompleteDecision =
-  | { readonly action: 'pass' }
-  | { readonly action: 'rewrite'; readonly tag: string }
+  | { readonly action: 'pass'; readonly notices?: readonly PgError[] }
+  | { readonly action: 'rewrite'; readonly tag: string; readonly notices?: readonly PgError[] }
   | { readonly action: 'deny'; readonly error: PgError };
 
 type Maybe<T> = T | Promise<T>;

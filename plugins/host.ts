@@ -383,8 +383,10 @@ export class PluginHost {
     return changed ? current : null;
   }
 
-  async commandComplete(s: SessionInfo, result: WatchedResult | null, tag: string): Promise<string> {
+  /** The tag the client gets, and the notices to send before it. */
+  async commandComplete(s: SessionInfo, result: WatchedResult | null, tag: string): Promise<{ tag: string; notices: readonly PgError[] }> {
     let current = tag;
+    const notices: PgError[] = [];
     const plugins = result ? result.watchers : this.plugins;
     for (const p of plugins) {
       if (!p.commandComplete) continue;
@@ -392,7 +394,8 @@ export class PluginHost {
       const d: CompleteDecision = await guard(p, 'commandComplete', this.log, () => p.commandComplete!(s, info, current));
       if (d.action === 'deny') throw d.error;
       if (d.action === 'rewrite') current = d.tag;
+      if (d.notices) notices.push(...d.notices);
     }
-    return current;
+    return { tag: current, notices };
   }
 }

@@ -91,20 +91,38 @@ export interface ResultExecutions {
   readonly error: string | null;
   /** The roles of the session's user the transforms saw. */
   readonly roles: readonly string[];
+  /** A replay's moment (AsOfMoment.at) and the user whose reads it repeats; absent for a read. */
+  readonly asOf?: { readonly at: string; readonly user: string };
+}
+
+/** A replayed execution whose output differs from that of the recorded read it replays. */
+export interface ReplayMismatch {
+  readonly transform: ExecutedTransform;
+  /** The replayed execution's id, and the recorded one's. */
+  readonly replay: string;
+  readonly recorded: string;
+  readonly output: string;
+  readonly recordedOutput: string;
 }
 
 /** Offered by provenance: records executions. */
 export interface ProvenanceService {
   /** Whether executions are to be reported at all; asked at each result. */
   readonly recording: boolean;
-  /** Records one result's executions; a returned promise holds the client's CommandComplete back until it settles. */
-  record(s: SessionInfo, r: ResultExecutions): void | Promise<void>;
+  /**
+   * Records one result's executions; a returned promise holds the client's CommandComplete back
+   * until it settles. For a replay it settles with the executions that did not reproduce the
+   * recorded read they replay, once each was checked.
+   */
+  record(s: SessionInfo, r: ResultExecutions): void | Promise<void | readonly ReplayMismatch[]>;
 }
 
 /** Offered by transforms. */
 export interface TransformsService {
   /** Whether any transform is registered (without one there is nothing to record). */
   active(): boolean;
+  /** How the cache of replayed results did since the start. */
+  replayCache(): { readonly hits: number; readonly misses: number; readonly bytes: number };
 }
 
 /** The moment an as-of session reads, and the context its replays run in. */

@@ -3,10 +3,10 @@
  * order, and the services through which they meet (plugins/services.ts). The only file under
  * proxy/ that imports a plugin; the CLI and the tests start the proxy here.
  */
-import type { ProxyConfig } from './config.js';
+import { DEFAULT_REPLAY_CACHE_MB, type ProxyConfig } from './config.js';
 import { startServer, type RunningServer } from './server.js';
 import type { Plugin } from '../plugins/hooks.js';
-import type { Services } from '../plugins/services.js';
+import type { Services, TimeTravelService } from '../plugins/services.js';
 import { migrate } from '../plugins/registry/migrate.js';
 import { seedDemo } from '../plugins/registry/demo.js';
 import { SqlAnalyser } from '../plugins/sql/analyser.js';
@@ -25,6 +25,8 @@ export interface StartOptions {
   readonly log?: (msg: string) => void;
   /** Where the OTEL_* variables are read; process.env by default. */
   readonly env?: NodeJS.ProcessEnv;
+  /** A time-travel service of the caller's (tests), given the services. */
+  readonly timetravel?: (services: Services) => TimeTravelService;
 }
 
 export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): Promise<RunningProxy> {
@@ -46,6 +48,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         timeoutMs: config.transformTimeoutMs,
         memoryMb: config.transformMemoryMb,
         transformsDir: config.transformsDir,
+        replayCacheMb: config.replayCacheMb ?? DEFAULT_REPLAY_CACHE_MB,
       });
       services.transforms = transforms.service;
       registryLoaded = transforms.loaded;
@@ -58,6 +61,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         env: opts.env ?? process.env,
       });
       services.provenance = provenance.service;
+      if (opts.timetravel) services.timetravel = opts.timetravel(services);
       return {
         plugins: [transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
         async close() {

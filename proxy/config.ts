@@ -27,7 +27,11 @@ export interface ProxyConfig {
   readonly provenanceStore: string | undefined;
   /** Query reading a user's password verifier (undefined: the default one); null: relay password logins. */
   readonly authQuery?: string | null;
+  /** Bound of the cache of replayed transform results, in MiB (undefined: the default; 0: no cache). */
+  readonly replayCacheMb?: number;
 }
+
+export const DEFAULT_REPLAY_CACHE_MB = 256;
 
 export const USAGE = `Usage: provenance-proxy [options]
 
@@ -53,6 +57,8 @@ export const USAGE = `Usage: provenance-proxy [options]
                             (PROVENANCE_DURABILITY, default async)
   --provenance-store URL    postgres://… of another database to keep the provenance DAG in
                             (PROVENANCE_STORE; default: the upstream, or the embedded database)
+  --replay-cache-size MB     memory for transform results replayed by as-of reads, shared by sessions;
+                            0: none (PROVENANCE_REPLAY_CACHE_SIZE, default 256)
   --auth-query SQL|off      how the proxy reads a user's stored password, to complete SCRAM and md5
                             logins itself (channel binding on each leg); off: relay the login
                             (PROVENANCE_AUTH_QUERY, default
@@ -98,6 +104,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
         'provenance-durability': { type: 'string' },
         'provenance-store': { type: 'string' },
         'auth-query': { type: 'string' },
+        'replay-cache-size': { type: 'string' },
         'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -120,6 +127,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const provenanceStore = values['provenance-store'] ?? env.PROVENANCE_STORE;
   const authQuery = values['auth-query'] ?? env.PROVENANCE_AUTH_QUERY;
   const listenUnix = values['listen-unix'] ?? env.PROVENANCE_LISTEN_UNIX;
+  const replayCache = values['replay-cache-size'] ?? env.PROVENANCE_REPLAY_CACHE_SIZE ?? String(DEFAULT_REPLAY_CACHE_MB);
+  const replayCacheMb = Number(replayCache);
+  if (replayCache.trim() === '' || !Number.isFinite(replayCacheMb) || replayCacheMb < 0) {
+    throw new ConfigError(`invalid --replay-cache-size "${replayCache}": expected a number of MB, 0 or more`);
+  }
   return {
     listenHost: listen.host,
     listenPort: listen.port,
@@ -138,5 +150,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     provenanceDurability: durability,
     provenanceStore: provenanceStore === '' ? undefined : provenanceStore,
     authQuery: authQuery === undefined || authQuery === '' ? undefined : authQuery.toLowerCase() === 'off' ? null : authQuery,
+    replayCacheMb,
   };
 }

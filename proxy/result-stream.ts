@@ -239,7 +239,8 @@ export class ResultStream {
     s.info.statement = s.traces.current();
     try {
       const out = await s.plugins.commandComplete(s.info, watched, tag);
-      s.output.write(out === tag ? raw : commandComplete(out));
+      for (const n of out.notices) s.output.write(errorResponse(n, true));
+      s.output.write(out.tag === tag ? raw : commandComplete(out.tag));
       s.traces.resultEnd(null);
     } catch (err) {
       this.abort(toPgError(err, 'command complete'));

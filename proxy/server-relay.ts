@@ -85,7 +85,16 @@ export class ServerRelay {
       if (this.backlogBytes > MAX_SERVER_BACKLOG) this.owner.link?.pause();
       return;
     }
-    this.run(pieces);
+    this.runGuarded(pieces);
+  }
+
+  /** A message the session must decode and cannot ends the session, never the process. */
+  private runGuarded(pieces: Piece[]): void {
+    try {
+      this.run(pieces);
+    } catch (err) {
+      this.owner.fail(toPgError(err, 'upstream protocol error'));
+    }
   }
 
   private run(pieces: Piece[]): void {
@@ -134,7 +143,7 @@ export class ServerRelay {
     this.backlogBytes = 0;
     if (!this.owner.clientNeedsDrain) this.owner.link?.resume();
     this.s.output.flushSoon();
-    this.run(backlog);
+    this.runGuarded(backlog);
   }
 
   /** Handles one watched message. */

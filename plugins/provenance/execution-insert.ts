@@ -43,6 +43,10 @@ export interface ExecutionRecord {
   readonly trace_id: string;
   readonly span_id: string;
   readonly proxy_id: string;
+  /** A replay's moment, its recorded counterpart and whether it reproduced it (absent for reads, and in records spooled before replays). */
+  readonly as_of?: string | null;
+  readonly replay_of?: string | null;
+  readonly verified?: boolean | null;
 }
 
 /**
@@ -58,28 +62,28 @@ export const INSERT_EXECUTIONS_SQL = `INSERT INTO provenance.execution
   (id, result_id, parent_id, chain_end, transform_name, transform_version, function_hash, table_oid, table_name, columns,
    input_hash, output_hash, rows_in, rows_out, executed_at, duration_ms, client_addr, client_port, user_name,
    current_role_name, roles, database, application_name, session_id, statement_fingerprint, statement_text, params,
-   kind, outcome, error, trace_id, span_id, proxy_id)
+   kind, outcome, error, trace_id, span_id, proxy_id, as_of, replay_of, verified)
 SELECT r.id, r.result_id, r.parent_id, r.chain_end, c.transform_name, c.transform_version, c.function_hash, c.table_oid,
        c.table_name, c.columns, pg_catalog.decode(r.input_hash, 'hex'), pg_catalog.decode(r.output_hash, 'hex'), r.rows_in, r.rows_out,
        r.executed_at, r.duration_ms, c.client_addr, c.client_port, c.user_name, c.current_role_name, c.roles, c.database,
        c.application_name, c.session_id, c.statement_fingerprint, c.statement_text, c.params, c.kind, r.outcome, r.error,
-       r.trace_id, r.span_id, c.proxy_id
+       r.trace_id, r.span_id, c.proxy_id, c.as_of, r.replay_of, r.verified
   FROM pg_catalog.json_to_recordset($1::json) AS r(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, c integer)
+       error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)
   JOIN pg_catalog.json_to_recordset($2::json) AS c(
        c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
        columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
        database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
-       params jsonb, kind text, proxy_id text) USING (c)
+       params jsonb, kind text, proxy_id text, as_of timestamptz) USING (c)
 ON CONFLICT (id) DO NOTHING`;
 
 /** The fields of a record that many executions share, in INSERT_EXECUTIONS_SQL's $2. */
 const SHARED_FIELDS = [
   'transform_name', 'transform_version', 'function_hash', 'table_oid', 'table_name', 'columns', 'client_addr',
   'client_port', 'user_name', 'current_role_name', 'roles', 'database', 'application_name', 'session_id',
-  'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id',
+  'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id', 'as_of',
 ] as const satisfies readonly (keyof ExecutionRecord)[];
 
 /** Whether two fields of records hold the same data (arrays and objects compared by content). */
@@ -111,7 +115,8 @@ export function insertExecutionsParams(records: readonly ExecutionRecord[]): [st
     own.push({
       id: r.id, result_id: r.result_id, parent_id: r.parent_id, chain_end: r.chain_end, input_hash: r.input_hash,
       output_hash: r.output_hash, rows_in: r.rows_in, rows_out: r.rows_out, executed_at: r.executed_at,
-      duration_ms: r.duration_ms, outcome: r.outcome, error: r.error, trace_id: r.trace_id, span_id: r.span_id, c,
+      duration_ms: r.duration_ms, outcome: r.outcome, error: r.error, trace_id: r.trace_id, span_id: r.span_id,
+      ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}), c,
     });
   }
   return [JSON.stringify(own), JSON.stringify(shared)];

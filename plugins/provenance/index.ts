@@ -76,6 +76,12 @@ export async function createProvenancePlugin(services: Services, config: Provena
     server: upstream ? { address: upstream.host, port: upstream.port } : { address: 'pglite', port: null },
     storeName: config.store ? redactUrl(config.store) : upstream ? 'upstream' : 'embedded',
     sql: services.sql,
+    records: () => {
+      if (!config.store && services.embedded) return { db: services.embedded.store, now: !services.embedded.busy() };
+      const db = storeLink ? storeLink.current() : services.state.current();
+      return db ? { db, now: true } : null;
+    },
+    replayCache: () => services.transforms?.replayCache(),
     log,
   });
   return {

@@ -9,14 +9,16 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { LocalResult, Plugin, SessionInfo, StatementTrace } from '../hooks.js';
-import type { Execution, ProvenanceService, ResultExecutions } from '../services.js';
-import { shapeOf, type StatementShape } from './sql-text.js';
+import type { Execution, ProvenanceService, ReplayMismatch, ResultExecutions } from '../services.js';
+import { shapeOf, type StatementShape } from './statement-shape.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
 import { RoleTracker } from './role-tracker.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
 import type { ExecutionRecord } from './execution-insert.js';
+import type { SqlRunner } from '../registry/migrate.js';
+import { recordedReads, type RecordedRead } from './replay-check.js';
 
 export type Durability = 'off' | 'async' | 'sync';
 
@@ -35,6 +37,14 @@ export interface ProvenanceOptions {
   readonly storeName: string;
   /** PostgreSQL's parser, to read the statements that change the role. */
   readonly sql: SqlAnalyser;
+  /**
+   * Where replays look up the reads they repeat: the database holding the records, and whether
+   * it can answer before the client's CommandComplete (the embedded one cannot while a session
+   * holds it: the lookup then waits for its turn and only the record carries the outcome).
+   */
+  readonly records?: () => { readonly db: SqlRunner; readonly now: boolean } | null;
+  /** The cache of replayed results, for SHOW provenance.status. */
+  readonly replayCache?: () => { readonly hits: number; readonly misses: number; readonly bytes: number } | undefined;
   readonly log: (msg: string) => void;
 }
 
@@ -97,11 +107,12 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
   localCommand(_s: SessionInfo, text: string): LocalResult | null {
     if (!STATUS.test(text)) return null;
     const st = this.opts.recorder?.status() ?? { queued: 0, spooled: 0, written: 0, lastError: null };
+    const cache = this.opts.replayCache?.() ?? { hits: 0, misses: 0, bytes: 0 };
     return {
-      columns: ['durability', 'queued', 'spooled', 'written', 'store', 'tracing', 'last_error'],
+      columns: ['durability', 'queued', 'spooled', 'written', 'store', 'tracing', 'last_error', 'replay_cache_hits', 'replay_cache_misses', 'replay_cache_bytes'],
       rows: [[
         this.opts.durability, String(st.queued), String(st.spooled), String(st.written), this.opts.storeName,
-        this.opts.tracing.enabled ? 'on' : 'off', st.lastError,
+        this.opts.tracing.enabled ? 'on' : 'off', st.lastError, String(cache.hits), String(cache.misses), String(cache.bytes),
       ]],
       tag: 'SHOW',
     };
@@ -112,11 +123,12 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
    * sync durability the client's CommandComplete waits for them; otherwise they are made once the
    * client has its answer (hashing the portions is most of the work).
    */
-  record(s: SessionInfo, r: ResultExecutions): Promise<void> | void {
+  record(s: SessionInfo, r: ResultExecutions): Promise<void | readonly ReplayMismatch[]> | void {
     const trace = s.statement;
     const span = this.statementSpanOf(s, trace, r);
     const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
     const currentRole = state ? state.role.role : null;
+    if (r.kind === 'replay') return this.replay(s, trace, span, currentRole, r);
     if (this.opts.durability === 'sync') return this.write(s, trace, span, currentRole, r);
     setImmediate(() => {
       try {
@@ -125,6 +137,40 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         this.opts.log(`provenance: recording an execution failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
+  }
+
+  /**
+   * A replay's executions, each checked against the recorded read it repeats (see
+   * replay-check.ts), then recorded with the outcome. The client waits for the check where the
+   * database can answer at once; otherwise the check waits for its turn and a mismatch is logged.
+   */
+  private async replay(
+    s: SessionInfo, trace: StatementTrace | null, span: { span: StatementSpan; own: boolean }, currentRole: string | null, r: ResultExecutions,
+  ): Promise<readonly ReplayMismatch[]> {
+    const records = this.opts.records?.() ?? null;
+    const keys = r.executions.map((e) => ({ functionHash: e.transform.fn.hash, params: e.transform.params, inputHash: e.input.hex() }));
+    const check = async (): Promise<readonly ReplayMismatch[]> => {
+      let reads: (RecordedRead | null)[] = keys.map(() => null);
+      if (records === null) this.opts.log('provenance: the records cannot be read now; replayed executions are recorded unchecked');
+      else reads = await recordedReads(records.db, keys, r.asOf?.user ?? sessionUser(s), r.asOf?.at ?? null);
+      const ids = new Map<Execution, string>();
+      await this.write(s, trace, span, currentRole, r, (e, id) => {
+        ids.set(e, id);
+        return reads[r.executions.indexOf(e)] ?? null;
+      });
+      return r.executions.flatMap((e, i) => {
+        const read = reads[i];
+        const output = e.output.hex();
+        if (!read || read.outputHash === output) return [];
+        return [{ transform: e.transform, replay: ids.get(e) ?? '', recorded: read.id, output, recordedOutput: read.outputHash }];
+      });
+    };
+    if (records === null || records.now) return check();
+    void check().then(
+      (found) => found.forEach((m) => this.opts.log(`provenance: replayed execution ${m.replay} did not reproduce recorded execution ${m.recorded}`)),
+      (err: unknown) => this.opts.log(`provenance: recording a replay failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
+    return [];
   }
 
   /** The span of the statement behind a result (made now if it was not traced from its start). */
@@ -140,6 +186,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
 
   private write(
     s: SessionInfo, trace: StatementTrace | null, statementSpan: { span: StatementSpan; own: boolean }, currentRole: string | null, r: ResultExecutions,
+    replayOf: (e: Execution, id: string) => RecordedRead | null = () => null,
   ): Promise<void> | void {
     const shape = this.shape(trace?.text ?? '');
     const { span, own: ownSpan } = statementSpan;
@@ -152,6 +199,8 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
       const t = e.transform;
       const inputHash = e.input.hex();
       const outputHash = e.output.hex();
+      const read = replayOf(e, id);
+      const verified = read === null ? null : read.outputHash === outputHash;
       const child = span.child(`transform ${t.name}`, {
         'provenance.execution.id': id,
         'provenance.result.id': resultId,
@@ -166,6 +215,9 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         'provenance.rows.out': e.rowsOut,
         'provenance.params': JSON.stringify(t.params),
         'provenance.outcome': r.outcome,
+        'provenance.kind': r.kind,
+        ...(r.asOf !== undefined ? { 'provenance.as_of': r.asOf.at } : {}),
+        ...(read ? { 'provenance.replay_of': read.id, 'provenance.verified': verified === true } : {}),
       }, e.startedAt, e.startedAt + e.durationMs);
       rows.push({
         id,
@@ -201,6 +253,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         trace_id: child.traceId,
         span_id: child.spanId,
         proxy_id: this.opts.proxyId,
+        ...(r.kind === 'replay' ? { as_of: r.asOf?.at ?? null, replay_of: read?.id ?? null, verified } : {}),
       });
     }
     if (ownSpan) span.end(performance.timeOrigin + performance.now(), r.outcome === 'error' ? 'XX000' : null);
@@ -211,7 +264,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
   private shape(text: string): StatementShape {
     let shape = this.shapes.get(text);
     if (!shape) {
-      shape = shapeOf(text);
+      shape = shapeOf(this.opts.sql, text);
       this.shapes.set(text, shape);
     }
     return shape;

@@ -28,7 +28,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_DB_RESPONSE_STATUS_CODE, ATTR_ERROR_TYPE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { TraceParent } from './sql-text.js';
+import type { TraceParent } from './traceparent.js';
 
 export interface SpanIds {
   /** 32 lowercase hex characters. */

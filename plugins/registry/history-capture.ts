@@ -9,46 +9,33 @@ import { FIXED_PATH, superuserEventTrigger } from './sql-fragments.js';
  * A row's hash, from its columns as JSON by the table's current column names (NULLs left out, so
  * a column added without a value changes no hash).
  */
-const ROW_HASH = (json: string): string => `pg_catalog.md5(pg_catalog.jsonb_strip_nulls(${json})::text)`;
+export const ROW_HASH = (json: string): string => `pg_catalog.md5(pg_catalog.jsonb_strip_nulls(${json})::text)`;
 
 /** The live columns of table `rel`, quoted, in order (prefixed with `alias.` when given). */
 const LIVE_COLUMNS = (rel: string, alias: string): string => `(
   SELECT pg_catalog.string_agg(${alias === '' ? '' : `'${alias}.' || `}pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
     FROM pg_catalog.pg_attribute a WHERE a.attrelid = ${rel} AND a.attnum > 0 AND NOT a.attisdropped)`;
 
-export const HISTORY_CAPTURE_SQL = `
-CREATE TABLE provenance.history_table (
-  target_oid oid PRIMARY KEY,
-  target text NOT NULL,
-  history regclass NOT NULL,
-  since timestamptz NOT NULL,
-  tracking boolean NOT NULL DEFAULT true,
-  until timestamptz,
-  retention interval CHECK (retention > interval '0')
-);
+/**
+ * Computes the hashes of the open versions again from the history's columns (after the columns
+ * changed: hashes follow their names). Needs a text variable `proj` and the history `h`.
+ */
+export const REHASH_OPEN_VERSIONS = `SELECT pg_catalog.string_agg(pg_catalog.format('v.%I', c.history_name), ', ' ORDER BY c.attnum) INTO proj
+      FROM provenance.history_column c WHERE c.target_oid = h.target_oid AND NOT c.dropped;
+    EXECUTE pg_catalog.format($q$UPDATE %s v SET provenance_row_hash = ${ROW_HASH('(SELECT pg_catalog.to_jsonb(r) FROM (SELECT %s) r)')}
+       WHERE v.provenance_valid_to IS NULL$q$, h.history, coalesce(proj, ''));`;
 
--- Which column of the table (by number) each history column holds.
-CREATE TABLE provenance.history_column (
-  target_oid oid NOT NULL REFERENCES provenance.history_table,
-  attnum smallint NOT NULL,
-  history_name name NOT NULL,
-  dropped boolean NOT NULL DEFAULT false,
-  PRIMARY KEY (target_oid, attnum)
-);
-
--- Moments whose versions pruning keeps whatever the retention (materialised reads will pin theirs).
-CREATE TABLE provenance.history_pin (
-  target_oid oid NOT NULL REFERENCES provenance.history_table,
-  at timestamptz NOT NULL,
-  reason text NOT NULL,
-  PRIMARY KEY (target_oid, at, reason)
-);
-
+/**
+ * The function that brings a history's columns in step with its table's; `afterChanges` runs at
+ * its end, where `changed` (columns renamed or dropped) and `added` (how many added) are known.
+ */
+export function historySyncFunction(afterChanges: string): string {
+  return `
 -- History columns follow the table's columns by number: a column added is added (returns how
 -- many), a rename is followed, a dropped column's history is kept under another name
 -- (provenance_dropped_<number>_<name>); a column given another type is refused. When the columns
 -- change, the hashes of the open versions are computed again from the columns the table has now.
-CREATE FUNCTION provenance._history_sync(h provenance.history_table) RETURNS integer
+CREATE OR REPLACE FUNCTION provenance._history_sync(h provenance.history_table) RETURNS integer
 LANGUAGE plpgsql ${FIXED_PATH} AS $$
 DECLARE
   m record;
@@ -97,14 +84,43 @@ BEGIN
     INSERT INTO provenance.history_column (target_oid, attnum, history_name) VALUES (h.target_oid, m.attnum, m.attname);
     added := added + 1;
   END LOOP;
-  IF changed OR added > 0 THEN
-    SELECT pg_catalog.string_agg(pg_catalog.format('v.%I', c.history_name), ', ' ORDER BY c.attnum) INTO proj
-      FROM provenance.history_column c WHERE c.target_oid = h.target_oid AND NOT c.dropped;
-    EXECUTE pg_catalog.format($q$UPDATE %s v SET provenance_row_hash = ${ROW_HASH('(SELECT pg_catalog.to_jsonb(r) FROM (SELECT %s) r)')}
-       WHERE v.provenance_valid_to IS NULL$q$, h.history, coalesce(proj, ''));
-  END IF;
+  ${afterChanges}
   RETURN added;
 END $$;
+`;
+}
+
+export const HISTORY_CAPTURE_SQL = `
+CREATE TABLE provenance.history_table (
+  target_oid oid PRIMARY KEY,
+  target text NOT NULL,
+  history regclass NOT NULL,
+  since timestamptz NOT NULL,
+  tracking boolean NOT NULL DEFAULT true,
+  until timestamptz,
+  retention interval CHECK (retention > interval '0')
+);
+
+-- Which column of the table (by number) each history column holds.
+CREATE TABLE provenance.history_column (
+  target_oid oid NOT NULL REFERENCES provenance.history_table,
+  attnum smallint NOT NULL,
+  history_name name NOT NULL,
+  dropped boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (target_oid, attnum)
+);
+
+-- Moments whose versions pruning keeps whatever the retention (materialised reads will pin theirs).
+CREATE TABLE provenance.history_pin (
+  target_oid oid NOT NULL REFERENCES provenance.history_table,
+  at timestamptz NOT NULL,
+  reason text NOT NULL,
+  PRIMARY KEY (target_oid, at, reason)
+);
+
+${historySyncFunction(`IF changed OR added > 0 THEN
+    ${REHASH_OPEN_VERSIONS}
+  END IF;`)}
 
 -- The history table grants SELECT to exactly the roles the table grants it to (owner included).
 CREATE FUNCTION provenance._history_grants(h provenance.history_table) RETURNS void

@@ -4,10 +4,12 @@
  *
  * - Each tracked table has a history table `provenance.history_<table oid>`: the table's columns
  *   (by name and type), then `provenance_valid_from`, `provenance_valid_to` (NULL: still valid)
- *   and `provenance_row_hash` (finds the open version of a row that changes; tables need no key).
+ *   and `provenance_row_hash` (finds the open version of a row that changes; tables need no key;
+ *   since migration 9 a table with a usable primary key is found by that, and its hash is NULL).
  * - Statement-level triggers with transition tables (INSERT, incl. COPY FROM and the insert arm of
  *   ON CONFLICT; UPDATE; DELETE; TRUNCATE) close the versions a statement replaces and add the
- *   ones it writes, in one query each.
+ *   ones it writes, in one query each (since migration 9 in a function generated per table:
+ *   history-compiled.ts).
  * - A version is valid from its writing transaction's start (`now()`, as SQL:2011 system
  *   versioning): the answer as of a moment holds every transaction that had started by then and
  *   committed, also one still open when a read at that moment ran (which did not see it).
@@ -27,6 +29,20 @@
 import type { Migration } from './schema.js';
 import { HISTORY_CAPTURE_SQL } from './history-capture.js';
 import { FIXED_PATH } from './sql-fragments.js';
+
+/**
+ * PL/pgSQL that creates (`verb`: CREATE, or CREATE OR REPLACE) the four capture triggers of table
+ * `target` calling function `fn` (SQL expressions; needs a text variable `stmt`), skipping those
+ * for which `skip` holds (an SQL condition on `stmt`).
+ */
+export const captureTriggers = (verb: string, target: string, fn: string, skip = 'false'): string => `FOREACH stmt IN ARRAY ARRAY[
+    'insert AFTER INSERT ON %s REFERENCING NEW TABLE AS provenance_new',
+    'update AFTER UPDATE ON %s REFERENCING OLD TABLE AS provenance_old NEW TABLE AS provenance_new',
+    'delete AFTER DELETE ON %s REFERENCING OLD TABLE AS provenance_old',
+    'truncate AFTER TRUNCATE ON %s'] LOOP
+    CONTINUE WHEN ${skip};
+    EXECUTE pg_catalog.format('${verb} TRIGGER provenance_history_' || stmt || ' FOR EACH STATEMENT EXECUTE FUNCTION %s()', ${target}, ${fn});
+  END LOOP;`;
 
 export const HISTORY_MIGRATION: Migration = {
   version: 5,
@@ -77,13 +93,7 @@ BEGIN
     UPDATE provenance.history_table t SET tracking = true, until = NULL, since = started, target = qualified
      WHERE t.target_oid = target RETURNING * INTO h;
   END IF;
-  FOREACH stmt IN ARRAY ARRAY[
-    'insert AFTER INSERT ON %s REFERENCING NEW TABLE AS provenance_new',
-    'update AFTER UPDATE ON %s REFERENCING OLD TABLE AS provenance_old NEW TABLE AS provenance_new',
-    'delete AFTER DELETE ON %s REFERENCING OLD TABLE AS provenance_old',
-    'truncate AFTER TRUNCATE ON %s'] LOOP
-    EXECUTE pg_catalog.format('CREATE TRIGGER provenance_history_' || stmt || ' FOR EACH STATEMENT EXECUTE FUNCTION provenance.capture_history()', target);
-  END LOOP;
+  ${captureTriggers('CREATE', 'target', "'provenance.capture_history'")}
   -- After the triggers: the history's ALTERs below fire the event trigger, which checks them.
   PERFORM provenance._history_sync(h);
   PERFORM provenance._history_snapshot(h, started);

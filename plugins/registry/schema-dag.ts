@@ -25,7 +25,7 @@ import type { Migration } from './schema.js';
  * The query functions return this same projection from the table itself (rather than filtering
  * the view, whose hex hashes no index covers), so it is written once here.
  */
-const EXECUTION_COLUMNS = `e.id, e.transform_name, e.transform_version, e.function_hash, e.table_name, e.columns,
+export const EXECUTION_COLUMNS = `e.id, e.transform_name, e.transform_version, e.function_hash, e.table_name, e.columns,
        pg_catalog.encode(e.input_hash, 'hex') AS input_hash, pg_catalog.encode(e.output_hash, 'hex') AS output_hash,
        e.rows_in, e.rows_out, e.executed_at, e.duration_ms, e.client_addr, e.user_name, e.roles, e.database,
        e.application_name, e.session_id, e.statement_fingerprint, e.params, e.kind, e.trace_id, e.span_id,
@@ -62,7 +62,7 @@ SELECT ${EXECUTION_COLUMNS}, ch.depth
  * The audit functions, created (`create` = 'CREATE') or brought up to date ('CREATE OR REPLACE')
  * by a later migration.
  */
-function queryFunctions(create: 'CREATE' | 'CREATE OR REPLACE'): string {
+export function queryFunctions(create: 'CREATE' | 'CREATE OR REPLACE', executionColumns = EXECUTION_COLUMNS): string {
   return `-- The functions are plain SQL, STABLE and not STRICT so that the planner inlines them into the
 -- calling query: each then runs as an index scan planned for its actual arguments. Their bodies
 -- are SQL-standard (BEGIN ATOMIC): parsed when created, under the migration's search path, with
@@ -92,7 +92,7 @@ END;
 ${create} FUNCTION provenance.executions_of(fn text, from_ts timestamptz, to_ts timestamptz)
 RETURNS SETOF provenance.executions LANGUAGE sql STABLE
 BEGIN ATOMIC
-SELECT ${EXECUTION_COLUMNS}
+SELECT ${executionColumns}
   FROM provenance.execution e
  WHERE (e.transform_name = $1 OR e.function_hash = pg_catalog.lower($1))
    AND e.executed_at >= $2 AND e.executed_at < $3
@@ -104,7 +104,7 @@ END;
 ${create} FUNCTION provenance.produced(output_hash text) RETURNS SETOF provenance.executions
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-SELECT ${EXECUTION_COLUMNS}
+SELECT ${executionColumns}
   FROM provenance.execution e
  WHERE e.output_hash = pg_catalog.decode($1, 'hex')
  ORDER BY e.executed_at, e.id
@@ -117,7 +117,7 @@ END;
 ${create} FUNCTION provenance.table_history(tbl text, from_ts timestamptz, to_ts timestamptz)
 RETURNS SETOF provenance.executions LANGUAGE sql STABLE
 BEGIN ATOMIC
-SELECT ${EXECUTION_COLUMNS}
+SELECT ${executionColumns}
   FROM provenance.execution e
  WHERE e.table_name IN ($1, 'public.' || $1)
    AND e.executed_at >= $2 AND e.executed_at < $3

@@ -10,6 +10,8 @@ import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from './schema-dag.js';
 import { guardsMigration } from './schema-guards.js';
 import { HISTORY_MIGRATION } from './history-schema.js';
 import { columnGuardsMigration } from './schema-column-guards.js';
+import { REPLAY_MIGRATION } from './schema-replay.js';
+import { HISTORY_COMPILED_MIGRATION } from './history-compiled.js';
 
 export interface Migration {
   readonly version: number;
@@ -170,4 +172,6 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   UNKNOWN_ROLE_MIGRATION,
   HISTORY_MIGRATION,
   columnGuardsMigration(REGISTRY_CHANNEL),
+  REPLAY_MIGRATION,
+  HISTORY_COMPILED_MIGRATION,
 ];

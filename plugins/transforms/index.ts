@@ -12,6 +12,8 @@ import { CoalescedTask } from './coalesced-task.js';
 import { TransformsPlugin } from './plugin.js';
 import { loadRegistry, type Registry } from './registry-cache.js';
 import { GuardsPlugin } from './guards/plugin.js';
+import { loadVersionHistory, type VersionHistory } from './version-history.js';
+import { ReplayCache } from './replay-cache.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
 const REGISTRY_RELOAD_INTERVAL_MS = 100;
@@ -22,6 +24,8 @@ export interface TransformsConfig {
   readonly memoryMb: number;
   /** Transform files registered at start (see plugins/registry/file-sync.ts). */
   readonly transformsDir: string;
+  /** Bound of the cache of replayed results, in MiB (0: none). */
+  readonly replayCacheMb: number;
 }
 
 export interface TransformsPart {
@@ -37,6 +41,7 @@ export interface TransformsPart {
 export function createTransformsPlugin(services: Services, config: TransformsConfig): TransformsPart {
   const { log, state } = services;
   let registry: Registry | null = null;
+  let versions: VersionHistory | null = null;
   const guards = new GuardsPlugin({
     sql: services.sql, registry: () => registry, store: () => state.current(), roles: (user) => services.roles(user),
   });
@@ -54,8 +59,11 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     const store = state.current();
     if (store === null) return;
     try {
-      const loaded = await loadRegistry(store);
-      if (state.current() === store) registry = loaded;
+      const [loaded, history] = await Promise.all([loadRegistry(store), loadVersionHistory(store)]);
+      if (state.current() === store) {
+        registry = loaded;
+        versions = history;
+      }
       guards.registryChanged();
     } catch (err) {
       log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -69,6 +77,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     },
     lost: () => {
       registry = null;
+      versions = null;
       guards.registryChanged();
     },
   });
@@ -80,6 +89,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     }
   });
   loaded.catch(() => undefined);
+  const replayCache = new ReplayCache(pool, config.replayCacheMb * 1024 * 1024);
   const plugin = new TransformsPlugin({
     pool,
     sql: services.sql,
@@ -88,11 +98,14 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     registryProblem: () => state.problem(),
     provenance: () => services.provenance,
     roles: (user) => services.roles(user),
+    timetravel: () => services.timetravel,
+    versions: () => versions,
+    replayCache,
   });
   return {
     plugin,
     guards,
-    service: { active: () => registry !== null && registry.tables.size > 0 },
+    service: { active: () => registry !== null && registry.tables.size > 0, replayCache: () => replayCache.stats() },
     loaded,
     close: () => pool.close(),
   };

@@ -11,8 +11,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
-import type { DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo } from '../hooks.js';
-import { SandboxError, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
+import type { CompleteDecision, DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo } from '../hooks.js';
+import { SandboxError, type BatchResult, type ColumnResult, type RunBatch, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
 import { PortionHash } from '../shared/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from '../shared/codecs/codecs.js';
 import { batchSeed } from './batch-seed.js';
@@ -20,9 +20,12 @@ import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
 import { mayChangeRegistry } from './registry-change.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
-import type { ProvenanceService } from '../services.js';
+import type { AsOfMoment, ProvenanceService, ReplayMismatch, TimeTravelService } from '../services.js';
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
+import type { VersionHistory } from './version-history.js';
+import type { ReplayCache } from './replay-cache.js';
+import { bindAsOf, momentClock, replayContext } from './replay-plan.js';
 
 /**
  * What one transform version did over one result (all its batches): the provenance record's
@@ -81,6 +84,8 @@ interface ResultPlan {
   batches: number;
   /** Set once its executions were reported. */
   reported: boolean;
+  /** A result of an as-of session: the chains of the moment, replayed in its context. */
+  readonly replay: { readonly moment: AsOfMoment; readonly ctx: SandboxValue } | null;
 }
 
 export interface TransformsOptions {
@@ -107,6 +112,12 @@ export interface TransformsOptions {
    * each RowDescription.
    */
   readonly provenance?: () => ProvenanceService | undefined;
+  /** The moment a session reads as of, if any: its results replay the chains of then. */
+  readonly timetravel?: () => TimeTravelService | undefined;
+  /** Every transform version with its span of validity; null while it could not be read yet. */
+  readonly versions?: () => VersionHistory | null;
+  /** Replayed batches' outputs, shared by sessions. */
+  readonly replayCache?: ReplayCache;
 }
 
 const PLUGIN = 'transforms';
@@ -132,6 +143,13 @@ function sandboxError(err: unknown, t: BoundTransform): PgError {
   }
   if (err instanceof PgError) return err;
   return new PgError(SqlState.ExternalRoutineException, `transform "${t.name}" version ${t.version} failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** What the client is warned of: replayed executions that did not reproduce the recorded ones. */
+function mismatchWarnings(mismatches: readonly ReplayMismatch[]): PgError[] {
+  return mismatches.map((m) => new PgError('01000',
+    `replayed execution ${m.replay} of transform "${m.transform.name}" version ${m.transform.version} did not reproduce recorded execution ${m.recorded}: output hash ${m.output}, recorded ${m.recordedOutput}`,
+    'WARNING', { hint: 'The record, the stored history or the transform\'s determinism is not what it should be; see provenance.executions (verified = false).' }));
 }
 
 /** Whether a transform left a value as it was: identity first (most values), structure for objects. */
@@ -223,10 +241,17 @@ export class TransformsPlugin implements Plugin {
 
   constructor(private readonly opts: TransformsOptions) {}
 
-  /** Results need a look only when some transform is registered or table refused, or while the registry is unknown. */
+  /**
+   * Results need a look only when some transform is registered or table refused, or while the
+   * registry is unknown; and while sessions may read as of a moment, whenever some table had
+   * transforms or history (its past may need the chain of then, though nothing is registered now).
+   */
   wantsResults(): boolean {
     const registry = this.opts.registry();
-    return registry === null || registry.tables.size > 0 || registry.refused.size > 0;
+    if (registry === null || registry.tables.size > 0 || registry.refused.size > 0) return true;
+    if (!this.opts.timetravel?.()) return false;
+    const versions = this.opts.versions?.() ?? null;
+    return versions === null || versions.tables.size > 0;
   }
 
   /**
@@ -259,6 +284,14 @@ export class TransformsPlugin implements Plugin {
   }
 
   rowDescription(s: SessionInfo, result: ResultInfo): DescriptionDecision {
+    const timetravel = this.opts.timetravel?.();
+    const moment = timetravel?.asOf(s) ?? null;
+    if (timetravel && moment) {
+      const bound = bindAsOf(this.opts.versions?.() ?? null, timetravel, result.fields, moment);
+      if (bound instanceof PgError) return { action: 'deny', error: bound };
+      const clock = momentClock(moment);
+      return this.watch(result, bound.tables, clock, { moment, ctx: replayContext(s, moment, clock) });
+    }
     const registry = this.opts.registry();
     if (registry === null) {
       // Fail closed: without the registry there is no telling which columns must be masked.
@@ -280,15 +313,24 @@ export class TransformsPlugin implements Plugin {
       if (!m) byTable.set(f.tableID, (m = new Map()));
       m.set(i, f.columnID);
     });
-    const tables: TablePlan[] = [];
-    const recording = this.opts.provenance?.()?.recording ?? false;
+    const bound = new Map<TableTransforms, ReadonlyMap<number, number>>();
     for (const [oid, fields] of byTable) {
       const table = registry.tables.get(oid)!;
-      const applies = table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)));
-      if (applies) tables.push({ table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) });
+      if (table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)))) bound.set(table, fields);
     }
-    if (tables.length === 0) return { action: 'pass' };
-    this.plans.set(result.id, { fields: result.fields, tables, clock: new Date(), dropped: 0, batches: 0, reported: false });
+    return this.watch(result, bound, new Date(), null);
+  }
+
+  /** Plans the result's chains (tables whose chain has something to do) and watches its rows. */
+  private watch(
+    result: ResultInfo, bound: ReadonlyMap<TableTransforms, ReadonlyMap<number, number>>, clock: Date, replay: ResultPlan['replay'],
+  ): DescriptionDecision {
+    if (bound.size === 0) return { action: 'pass' };
+    const recording = this.opts.provenance?.()?.recording ?? false;
+    const tables: TablePlan[] = [...bound].map(([table, fields]) => (
+      { table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) }
+    ));
+    this.plans.set(result.id, { fields: result.fields, tables, clock, dropped: 0, batches: 0, reported: false, replay });
     return { action: 'watch' };
   }
 
@@ -297,7 +339,7 @@ export class TransformsPlugin implements Plugin {
     // Watched results all have a plan: rows without one are refused, never served as they are.
     if (!plan) return { action: 'deny', error: new PgError(SqlState.InternalError, 'rows of a result the transforms have no plan for') };
     const fields = plan.fields;
-    const ctx = this.context(s, plan.clock);
+    const ctx = plan.replay?.ctx ?? this.context(s, plan.clock);
     const order = plan.batches++;
     // The batch is this result's own: the transforms change it in place.
     for (const tp of plan.tables) {
@@ -311,7 +353,7 @@ export class TransformsPlugin implements Plugin {
         }
         const runs = stage.map(async (t) => {
           const began = this.noteInput(tp, t, rows, order);
-          await this.runColumnTransform(t, tp, fields, rows, ctx, plan.clock);
+          await this.runColumnTransform(t, tp, fields, rows, ctx, plan);
           return began;
         });
         const settled = await Promise.allSettled(runs);
@@ -357,14 +399,14 @@ export class TransformsPlugin implements Plugin {
     if (plan) await this.report(s, plan, 'complete', null);
   }
 
-  async commandComplete(s: SessionInfo, result: ResultInfo | null, tag: string): Promise<{ action: 'pass' } | { action: 'rewrite'; tag: string }> {
+  async commandComplete(s: SessionInfo, result: ResultInfo | null, tag: string): Promise<CompleteDecision> {
     const plan = result ? this.plans.get(result.id) : undefined;
     if (!plan) return { action: 'pass' };
-    await this.report(s, plan, 'complete', null);
-    if (plan.dropped === 0) return { action: 'pass' };
+    const notices = mismatchWarnings(await this.report(s, plan, 'complete', null));
+    if (plan.dropped === 0) return { action: 'pass', notices };
     // "SELECT n" (or "FETCH n", "COPY n"): the count the client sees is what it received.
     const m = /^(\w+) (\d+)$/.exec(tag);
-    return m ? { action: 'rewrite', tag: `${m[1]} ${Number(m[2]) - plan.dropped}` } : { action: 'pass' };
+    return m ? { action: 'rewrite', tag: `${m[1]} ${Number(m[2]) - plan.dropped}`, notices } : { action: 'pass', notices };
   }
 
   async resultError(s: SessionInfo, result: ResultInfo, error: { code: string; message: string }): Promise<void> {
@@ -372,13 +414,26 @@ export class TransformsPlugin implements Plugin {
     if (plan) await this.report(s, plan, 'error', `${error.code}: ${error.message}`);
   }
 
-  /** Hands a result's executions to provenance, once. */
-  private async report(s: SessionInfo, plan: ResultPlan, outcome: 'complete' | 'error', error: string | null): Promise<void> {
+  /** Hands a result's executions to provenance, once; returns the replayed ones that did not reproduce their record. */
+  private async report(s: SessionInfo, plan: ResultPlan, outcome: 'complete' | 'error', error: string | null): Promise<readonly ReplayMismatch[]> {
     const provenance = this.opts.provenance?.();
-    if (plan.reported || !provenance) return;
+    if (plan.reported || !provenance) return [];
     plan.reported = true;
     const executions = plan.tables.flatMap((tp) => [...tp.executions.values()].map((p) => p.execution));
-    if (executions.length > 0) await provenance.record(s, { kind: 'read', executions, outcome, error, roles: sessionRoles(s) });
+    if (executions.length === 0) return [];
+    const replay = plan.replay;
+    const recorded = await provenance.record(s, replay
+      ? { kind: 'replay', executions, outcome, error, roles: replay.moment.roles, asOf: { at: replay.moment.at, user: replay.moment.user } }
+      : { kind: 'read', executions, outcome, error, roles: sessionRoles(s) });
+    return recorded ?? [];
+  }
+
+  /** A batch through the sandbox; a replayed one through the replay cache. */
+  private run(plan: ResultPlan, batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
+  private run(plan: ResultPlan, batch: RunBatch, input: () => string): Promise<ColumnResult>;
+  private run(plan: ResultPlan, batch: RunBatch, input: () => string): Promise<ColumnResult> {
+    const cache = this.opts.replayCache;
+    return plan.replay && cache ? cache.run(batch, input) : this.opts.pool.run(batch);
   }
 
   private context(s: SessionInfo, clock: Date): SandboxValue {
@@ -395,7 +450,7 @@ export class TransformsPlugin implements Plugin {
   }
 
   private async runColumnTransform(
-    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: RowBatch, ctx: SandboxValue, clock: Date,
+    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: RowBatch, ctx: SandboxValue, plan: ResultPlan,
   ): Promise<void> {
     for (const [index, attnum] of tp.fields) {
       if (!t.columns!.has(attnum)) continue;
@@ -406,9 +461,10 @@ export class TransformsPlugin implements Plugin {
         const column = crossesAsText(type) ? toTextColumn(rows, index) : null;
         const given = column === null ? raws() : null;
         const inputs = given === null ? null : given.map((b) => decodeValue(b, type));
-        const res = await this.opts.pool.run({
-          fn: t.fn, params: t.params, ctx, clock, seed: () => batchSeed(t.fn.hash, given ?? raws()), items: column ?? (inputs as SandboxValue[]),
-        });
+        const seed = (): string => batchSeed(t.fn.hash, given ?? raws());
+        const res = await this.run(plan, {
+          fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: column ?? (inputs as SandboxValue[]),
+        }, () => `${type.oid}/${type.typmod}/${type.format}:${seed()}`);
         if ('text' in res) {
           fromTextColumn(res.text, rows, index, type);
           continue;
@@ -436,7 +492,9 @@ export class TransformsPlugin implements Plugin {
     try {
       const inputs = Array.from({ length: rows.rows }, (_, r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(rows.field(r, c.index), c.type)])));
       const raws = (): (Buffer | null)[] => Array.from({ length: rows.rows }, (_, r) => cols.map((c) => rows.field(r, c.index))).flat();
-      const res = await this.opts.pool.run({ fn: t.fn, params: t.params, ctx, clock: plan.clock, seed: () => batchSeed(t.fn.hash, raws()), items: inputs as SandboxValue[] });
+      const seed = (): string => batchSeed(t.fn.hash, raws());
+      const res = await this.run(plan, { fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: inputs as SandboxValue[] },
+        () => `${JSON.stringify(cols.map((c) => [c.name, c.type.oid, c.type.typmod, c.type.format]))}:${seed()}`);
       res.items.forEach((item, r) => {
         if (item === null) {
           plan.dropped++;

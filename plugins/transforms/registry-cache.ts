@@ -66,7 +66,7 @@ function asJson(v: unknown): unknown {
 }
 
 /** An unknown level (a newer schema than this proxy) is taken as the strictest. */
-function guardLevel(v: unknown): GuardLevel {
+export function guardLevel(v: unknown): GuardLevel {
   return GUARD_LEVELS.find((g) => g === v) ?? 'strict';
 }
 

@@ -3,7 +3,7 @@
  * statement: it is routed to every session that listens on the channel, while the backend
  * listens on the union of all sessions' channels and the proxy's own.
  */
-import { BodyReader } from '../wire/reader.js';
+import { decodeNotificationResponse } from '../wire/backend-decoders.js';
 import type { EmbeddedBackend } from './embedded-backend.js';
 import type { EmbeddedLink } from './embedded-link.js';
 import type { EmbeddedSql } from './embedded-sql.js';
@@ -61,13 +61,9 @@ export class EmbeddedChannels {
 
   /** NotificationResponse: Int32 pid, channel, payload. Each listening session gets it once. */
   route(link: EmbeddedLink, m: Buffer, kept: Buffer[]): void {
-    const r = new BodyReader(m, 9);
-    const channel = r.cstring();
+    const { channel, payload } = decodeNotificationResponse(m);
     const internal = this.internal.get(channel);
-    if (internal) {
-      const payload = r.cstring();
-      for (const cb of internal) cb(payload);
-    }
+    if (internal) for (const cb of internal) cb(payload);
     for (const l of this.links) {
       if (l.closed || !l.listening.has(channel)) continue;
       if (l === link) kept.push(m);

@@ -6,6 +6,7 @@
 import { PgError, SqlState } from '../errors.js';
 import { Backend, Frontend } from '../wire/codes.js';
 import { wholeFrames } from '../wire/server-scanner.js';
+import { decodeRowDescription } from '../wire/backend-decoders.js';
 import { commandComplete, copyInResponse, errorResponse, readyForQuery } from '../wire/backend-messages.js';
 import { decodeCopyFail, encodeQuery } from '../wire/frontend-messages.js';
 import type { EmbeddedBackend } from './embedded-backend.js';
@@ -60,7 +61,7 @@ export class EmbeddedCopyIn {
         return;
       }
       const desc = msgs.find((x) => x.code === Backend.RowDescription);
-      columns = desc ? desc.raw.readInt16BE(5) : 0;
+      columns = desc ? decodeRowDescription(desc.raw).length : 0;
     }
     link.copyIn = { sql: plan.sql, chunks: [] };
     this.backend.owner = link;

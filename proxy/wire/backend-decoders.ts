@@ -9,9 +9,12 @@ import { PgError, SqlState, type Severity } from '../errors.js';
 import type { FieldDescription, TxStatus } from './backend-messages.js';
 import { BodyReader } from './reader.js';
 
-/** RowDescription: Int16 count, then per field name, table OID, attnum, type OID, typlen, typmod, format. */
-export function decodeRowDescription(raw: Buffer): FieldDescription[] {
-  const r = new BodyReader(raw, 5);
+/**
+ * RowDescription: Int16 count, then per field name, table OID, attnum, type OID, typlen, typmod,
+ * format. `at` is where the body starts (after the code and length of a whole frame).
+ */
+export function decodeRowDescription(raw: Buffer, at = 5): FieldDescription[] {
+  const r = new BodyReader(raw, at);
   const n = r.int16();
   const fields: FieldDescription[] = [];
   for (let i = 0; i < n; i++) {
@@ -33,8 +36,8 @@ export function decodeRowDescription(raw: Buffer): FieldDescription[] {
  * the severity as the server spells it whatever its language (S is localised, and all servers
  * before 9.6 sent only S); C the SQLSTATE, M the message, D detail, H hint, P the 1-based position.
  */
-export function decodeErrorResponse(raw: Buffer): PgError {
-  const r = new BodyReader(raw, 5);
+export function decodeErrorResponse(raw: Buffer, at = 5): PgError {
+  const r = new BodyReader(raw, at);
   let severity: string | undefined;
   let localized: string | undefined;
   let code: string = SqlState.InternalError;
@@ -42,7 +45,7 @@ export function decodeErrorResponse(raw: Buffer): PgError {
   let detail: string | undefined;
   let hint: string | undefined;
   let position: number | undefined;
-  while (r.remaining > 1) {
+  for (;;) {
     const f = r.int8();
     if (f === 0) break;
     const value = r.cstring();
@@ -83,4 +86,10 @@ export function decodeParameterStatus(raw: Buffer): { readonly name: string; rea
 export function decodeBackendKeyData(raw: Buffer): { readonly pid: number; readonly secret: number } {
   const r = new BodyReader(raw, 5);
   return { pid: r.int32(), secret: r.int32() };
+}
+
+/** NotificationResponse: the notifying backend's pid, the channel and the payload. */
+export function decodeNotificationResponse(raw: Buffer): { readonly pid: number; readonly channel: string; readonly payload: string } {
+  const r = new BodyReader(raw, 5);
+  return { pid: r.int32(), channel: r.cstring(), payload: r.cstring() };
 }

@@ -95,7 +95,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
           expect(e.trace_id).toMatch(/^[0-9a-f]{32}$/);
           expect(e.span_id).toMatch(/^[0-9a-f]{16}$/);
           // The statement's fingerprint, without its literal values.
-          expect(e.statement_text).toBe(`SELECT id, email, ok FROM ${table} WHERE id > ? ORDER BY id`);
+          expect(e.statement_text).toBe(`SELECT id, email, ok FROM ${table} WHERE id > $1 ORDER BY id`);
           expect(e.statement_fingerprint).toMatch(/^[0-9a-f]{16}$/);
         }
         expect(m.span_id).not.toBe(f.span_id);
@@ -239,7 +239,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
         const viaPsql = await t.psql(['-A', '-c', 'SHOW provenance.status']);
         expect(viaPsql.code).toBe(0);
         const [head, values] = viaPsql.stdout.split('\n');
-        expect(head).toBe('durability|queued|spooled|written|store|tracing|last_error');
+        expect(head).toBe('durability|queued|spooled|written|store|tracing|last_error|replay_cache_hits|replay_cache_misses|replay_cache_bytes');
         const [durability, queued, spooled, written] = values!.split('|');
         expect(durability).toBe('sync');
         expect(Number(queued)).toBe(0);

@@ -4,14 +4,15 @@ import pg from 'pg';
 import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from '../../plugins/provenance/execution-insert.js';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
 
-/** The columns auditors rely on, in order. */
-const EXECUTIONS_COLUMNS = [
+/** The columns auditors rely on, in order: a lineage step's, then those of replays (migration 8). */
+const LINEAGE_COLUMNS = [
   'id', 'transform_name', 'transform_version', 'function_hash', 'table_name', 'columns', 'input_hash', 'output_hash',
   'rows_in', 'rows_out', 'executed_at', 'duration_ms', 'client_addr', 'user_name', 'roles', 'database',
   'application_name', 'session_id', 'statement_fingerprint', 'params', 'kind', 'trace_id', 'span_id',
   'result_id', 'parent_id', 'chain_end', 'table_oid', 'client_port', 'current_role_name', 'statement_text',
   'outcome', 'error', 'proxy_id', 'recorded_at',
 ];
+const EXECUTIONS_COLUMNS = [...LINEAGE_COLUMNS, 'as_of', 'replay_of', 'verified'];
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
@@ -113,7 +114,7 @@ eachUpstream('provenance DAG schema', (t) => {
       { ...dag.e3, session_id: 'other.session', application_name: 'ünïcode app', statement_text: 'SELECT \'x\' FROM "T"' },
       { ...dag.e4, outcome: 'error', error: '38000: boom', rows_in: '9007199254740993', rows_out: 0 },
       dag.e5,
-      { ...dag.e6, kind: 'replay' },
+      { ...dag.e6, kind: 'replay', as_of: '2026-10-27T10:00:00.000Z', replay_of: dag.e5.id, verified: false },
     ];
     try {
       expect(await record(c, batch)).toBe(batch.length);
@@ -123,7 +124,8 @@ eachUpstream('provenance DAG schema', (t) => {
                 encode(output_hash, 'hex') AS output_hash, rows_in::text, rows_out::text,
                 to_char(executed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS executed_at, duration_ms,
                 client_addr, client_port, user_name, current_role_name, roles, database, application_name, session_id,
-                statement_fingerprint, statement_text, params, kind, outcome, error, trace_id, span_id, proxy_id
+                statement_fingerprint, statement_text, params, kind, outcome, error, trace_id, span_id, proxy_id,
+                to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS as_of, replay_of::text, verified
            FROM provenance.execution WHERE id = ANY($1::uuid[])`,
         [batch.map((r) => r.id)],
       );
@@ -134,6 +136,9 @@ eachUpstream('provenance DAG schema', (t) => {
           table_oid: String(r.table_oid),
           rows_in: String(r.rows_in),
           rows_out: String(r.rows_out),
+          as_of: r.as_of ?? null,
+          replay_of: r.replay_of ?? null,
+          verified: r.verified ?? null,
         });
       }
     } finally {
@@ -162,7 +167,7 @@ eachUpstream('provenance DAG schema', (t) => {
       expect(view.fields.map((f) => f.name)).toEqual(EXECUTIONS_COLUMNS);
       const { executed_at: executedAt, recorded_at: recordedAt, ...rest } = view.rows[0]!;
       const { executed_at: sentAt, ...sent } = dag.e2;
-      expect(rest).toEqual({ ...sent, rows_in: '10', rows_out: '10', table_oid: 16_384 });
+      expect(rest).toEqual({ ...sent, rows_in: '10', rows_out: '10', table_oid: 16_384, as_of: null, replay_of: null, verified: null });
       expect(executedAt).toEqual(new Date(sentAt));
       expect(recordedAt).toBeInstanceOf(Date);
       // The table keeps the hashes as 32 raw bytes; the view shows lowercase hex.
@@ -182,7 +187,7 @@ eachUpstream('provenance DAG schema', (t) => {
       await record(c, dag.all);
 
       const l1 = await c.query<Row>('SELECT * FROM provenance.lineage($1)', [dag.r1]);
-      expect(l1.fields.map((f) => f.name)).toEqual([...EXECUTIONS_COLUMNS, 'depth']);
+      expect(l1.fields.map((f) => f.name)).toEqual([...LINEAGE_COLUMNS, 'depth']);
       expect(l1.rows.map((r) => [r.id, r['depth']])).toEqual([[e1.id, 1], [e2.id, 2], [e3.id, 3]]);
       // A join: one chain per table, the tables in name order (public.customers_… before
       // public.orders_…), each chain in data-flow order.

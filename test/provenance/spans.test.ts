@@ -59,7 +59,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
           'client.address': '127.0.0.1',
         });
         // Literals never leave the proxy in a span.
-        expect(statement.attributes['db.query.text']).toBe(`SELECT id, email FROM ${table} WHERE email <> ? ORDER BY id`);
+        expect(statement.attributes['db.query.text']).toBe(`SELECT id, email FROM ${table} WHERE email <> $1 ORDER BY id`);
         expect(statement.attributes['server.address']).toBe(kind === 'postgres' ? '127.0.0.1' : 'pglite');
         if (kind === 'postgres') expect(statement.attributes['server.port']).toBe(t.cluster.port);
         const child = mine.find((s) => s.parentSpanId === statement.spanId)!;
@@ -100,9 +100,9 @@ for (const kind of ['embedded', 'postgres'] as const) {
         const mine = spans.filter((s) => s.traceId === traceId);
         const failed = mine.find((s) => s.attributes['db.response.status_code'] === '22012')!;
         expect(failed.status.code).toBe(ERROR_STATUS);
-        expect(failed.attributes['db.query.text']).toBe(`SELECT ? / ?`);
+        expect(failed.attributes['db.query.text']).toBe(`SELECT $1 / $2`);
         const ok = mine.find((s) => s !== failed)!;
-        expect(ok.attributes['db.query.text']).toBe('SELECT $1::int + ? AS n');
+        expect(ok.attributes['db.query.text']).toBe('SELECT $1::int + $2 AS n');
         expect(ok.attributes['db.response.status_code']).toBeUndefined();
         expect(ok.status.code).not.toBe(ERROR_STATUS);
       } finally {

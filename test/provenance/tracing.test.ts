@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TraceParent } from '../../plugins/provenance/sql-text.js';
+import type { TraceParent } from '../../plugins/provenance/traceparent.js';
 import { tracingFromEnv, type Tracing } from '../../plugins/provenance/tracing.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
 

@@ -102,7 +102,11 @@ for (const kind of ['embedded', 'postgres'] as const) {
               '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'history_ddl', 'prune_history',
               'register_transform', 'set_retention', 'set_transform_guard', 'track', 'untrack', ...(kind === 'postgres' ? ['user_lookup'] : []),
             ].sort();
-            expect(fns.rows.filter((f) => f.definer).map((f) => f.name).sort()).toEqual(definers);
+            // Each tracked table has its own capture function, generated from its columns.
+            const captures = (await admin.query<{ name: string }>(
+              "SELECT 'history_' || target_oid || '_capture' AS name FROM provenance.history_table WHERE tracking")).rows.map((r) => r.name);
+            expect(captures.length).toBeGreaterThan(0);
+            expect(fns.rows.filter((f) => f.definer).map((f) => f.name).sort()).toEqual([...definers, ...captures].sort());
             if (kind === 'postgres') {
               const may = await admin.query<{ may: boolean }>(
                 "SELECT pg_catalog.has_function_privilege($1, 'provenance.user_lookup(text)', 'EXECUTE') AS may", [role]);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startProxy, type RunningProxy } from '../../proxy/compose.js';
+import { startProxy, type RunningProxy, type StartOptions } from '../../proxy/compose.js';
 import type { ProxyConfig } from '../../proxy/config.js';
 import type { Plugin } from '../../plugins/hooks.js';
 import { attachPgCluster, type PgCluster } from './pg-cluster.js';
@@ -70,6 +70,7 @@ export function sharedCluster(): PgCluster {
 /** Start a proxy on an upstream; the caller stops it. */
 export async function startTarget(
   kind: UpstreamKind, plugins: readonly Plugin[] = [], config: Partial<ProxyConfig> = {}, env?: NodeJS.ProcessEnv,
+  timetravel?: StartOptions['timetravel'],
 ): Promise<Target> {
   const cluster = sharedCluster();
   const cfg = baseConfig({
@@ -78,7 +79,7 @@ export async function startTarget(
   });
   const logs: string[] = [];
   // Spans are exported only where a test asks for them (OTEL_* of the environment are not used).
-  const proxy = await startProxy(cfg, { plugins, log: (m) => logs.push(m), env: env ?? {} });
+  const proxy = await startProxy(cfg, { plugins, log: (m) => logs.push(m), env: env ?? {}, ...(timetravel ? { timetravel } : {}) });
   const port = proxy.address.port;
   const user = 'postgres';
   const password = kind === 'postgres' ? cluster.password : '';

@@ -1,10 +1,13 @@
 /** A bare protocol client for tests that must send what no driver would. */
 import net from 'node:net';
 import { serialize } from 'pg-protocol';
+import { decodeErrorResponse } from '../../proxy/wire/backend-decoders.js';
 
 export interface RawMessage {
   code: string;
   body: Buffer;
+  /** The whole frame: code, length and body. */
+  raw: Buffer;
 }
 
 export class RawClient {
@@ -64,7 +67,7 @@ export class RawClient {
       if (this.buf.length >= 5) {
         const len = this.buf.readInt32BE(1);
         if (this.buf.length >= len + 1) {
-          const m = { code: String.fromCharCode(this.buf[0]!), body: this.buf.subarray(5, len + 1) };
+          const m = { code: String.fromCharCode(this.buf[0]!), body: this.buf.subarray(5, len + 1), raw: this.buf.subarray(0, len + 1) };
           this.buf = this.buf.subarray(len + 1);
           return m;
         }
@@ -110,12 +113,5 @@ export class RawClient {
 
 /** The SQLSTATE (C field) of an ErrorResponse body. */
 export function sqlstate(body: Buffer): string {
-  let off = 0;
-  while (off < body.length && body[off] !== 0) {
-    const code = String.fromCharCode(body[off]!);
-    const end = body.indexOf(0, off + 1);
-    if (code === 'C') return body.toString('utf8', off + 1, end);
-    off = end + 1;
-  }
-  return '';
+  return decodeErrorResponse(body, 0).code;
 }

@@ -1,19 +1,12 @@
 /** A request unit sent by a RawClient and its answer, read as tests compare it. */
 import { RawClient, sqlstate, type RawMessage } from './raw-client.js';
 import type { Target } from './proxy-matrix.js';
+import { RowBatch } from '../../proxy/wire/row-batch.js';
+import { decodeCommandComplete } from '../../proxy/wire/backend-decoders.js';
 
-/** DataRow: Int16 count, then per field Int32 length (-1: null) and the bytes (text format here). */
+/** A DataRow's values, as text. */
 export function rowValues(m: RawMessage): (string | null)[] {
-  const n = m.body.readInt16BE(0);
-  const out: (string | null)[] = [];
-  let off = 2;
-  for (let i = 0; i < n; i++) {
-    const len = m.body.readInt32BE(off);
-    off += 4;
-    out.push(len < 0 ? null : m.body.toString('utf8', off, off + len));
-    if (len > 0) off += len;
-  }
-  return out;
+  return RowBatch.fromFrames([m.raw]).values()[0]!.map((v) => (v === null ? null : v.toString('utf8')));
 }
 
 export interface UnitAnswer {
@@ -35,7 +28,7 @@ export async function runUnit(raw: RawClient, ...messages: Buffer[]): Promise<Un
     codes: answer.map((m) => m.code).join(''),
     rows: answer.filter((m) => m.code === 'D').map(rowValues),
     errors: answer.filter((m) => m.code === 'E').map((m) => sqlstate(m.body)),
-    tags: answer.filter((m) => m.code === 'C').map((m) => m.body.toString('utf8', 0, m.body.length - 1)),
+    tags: answer.filter((m) => m.code === 'C').map((m) => decodeCommandComplete(m.raw)),
   };
 }
 

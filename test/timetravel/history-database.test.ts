@@ -4,26 +4,13 @@
  * then), and one without the event trigger, as with a login that is not superuser (every write
  * then brings the history's columns and grants in step).
  */
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import pg from 'pg';
-import { sharedCluster, startTarget, uniqueName } from '../support/proxy-matrix.js';
-import { MIGRATIONS } from '../../plugins/registry/schema.js';
+import { startTarget, uniqueName } from '../support/proxy-matrix.js';
+import { ownDatabases, schemaBefore } from '../support/history.js';
 import { HISTORY_MIGRATION } from '../../plugins/registry/history-schema.js';
 
-const cluster = sharedCluster();
-const databases: string[] = [];
-afterAll(async () => {
-  for (const d of databases) await cluster.psql(`DROP DATABASE IF EXISTS ${d} WITH (FORCE)`).catch(() => undefined);
-});
-
-async function newDatabase(prefix: string): Promise<string> {
-  const database = uniqueName(prefix);
-  await cluster.psql(`CREATE DATABASE ${database}`);
-  databases.push(database);
-  return database;
-}
-
-const upstream = (database: string): string => cluster.url({ database }).replace(/\?.*$/, '') + '?sslmode=disable';
+const { cluster, create: newDatabase, upstream } = ownDatabases();
 
 it('tracks the tables that have transforms when the migration runs [postgres]', async () => {
   const database = await newDatabase('premigration');
@@ -32,15 +19,7 @@ it('tracks the tables that have transforms when the migration runs [postgres]', 
   const table = uniqueName('masked');
   try {
     // The schema as the releases before the history left it, with a transform registered.
-    await su.query(`CREATE SCHEMA provenance;
-      CREATE TABLE provenance.schema_migrations (version integer PRIMARY KEY, description text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT pg_catalog.now());
-      DO $$ BEGIN CREATE ROLE provenance_admin NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
-    for (const m of MIGRATIONS.filter((x) => x.version < HISTORY_MIGRATION.version)) {
-      await su.query(m.sql);
-      await su.query('INSERT INTO provenance.schema_migrations (version, description) VALUES ($1, $2)', [m.version, m.description]);
-    }
-    await su.query("INSERT INTO provenance.settings (key, value) VALUES ('sandbox_runtime_version', 'before')");
+    await schemaBefore(su, HISTORY_MIGRATION.version);
     await su.query(`CREATE TABLE public.${table} (id int, v text); INSERT INTO public.${table} VALUES (1, 'kept'), (2, 'also')`);
     await su.query("SELECT provenance.register_transform($1, $2, ARRAY['v'], '(v) => v')", [uniqueName('mask'), `public.${table}`]);
     expect((await su.query("SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = 'provenance' AND tablename = 'history_table'")).rows).toHaveLength(0);

@@ -6,18 +6,9 @@
 import { expect, it } from 'vitest';
 import pg from 'pg';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
+import { moment } from '../support/history.js';
 
 type Row = [number, string | null];
-
-/**
- * The database's clock now, as text (a moment to read as of). Returns once the clock has moved
- * past it (PGlite's clock ticks in milliseconds), so the next write is surely later.
- */
-async function moment(c: pg.Client): Promise<string> {
-  const m = (await c.query<{ m: string }>('SELECT pg_catalog.clock_timestamp()::text AS m')).rows[0]!.m;
-  await new Promise((r) => setTimeout(r, 3));
-  return m;
-}
 
 async function asOf(c: pg.Client, table: string, at: string, cols = 'id, v'): Promise<unknown[][]> {
   const r = await c.query({ text: `SELECT ${cols} FROM provenance.rows_as_of(NULL::${table}, $1) ORDER BY 1, 2`, values: [at], rowMode: 'array' });

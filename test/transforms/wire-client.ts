@@ -5,6 +5,8 @@
  */
 import { serialize } from 'pg-protocol';
 import { RawClient, type RawMessage } from '../support/raw-client.js';
+import { decodeErrorResponse, decodeRowDescription } from '../../proxy/wire/backend-decoders.js';
+import { RowBatch } from '../../proxy/wire/row-batch.js';
 
 export interface Field {
   readonly name: string;
@@ -35,18 +37,6 @@ export class ServerError extends Error {
   }
 }
 
-function errorFields(body: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let off = 0;
-  while (off < body.length && body[off] !== 0) {
-    const code = String.fromCharCode(body[off]!);
-    const end = body.indexOf(0, off + 1);
-    out.set(code, body.toString('utf8', off + 1, end));
-    off = end + 1;
-  }
-  return out;
-}
-
 /** Bind: portal, statement, parameter formats, parameters (Int32 length or -1, bytes), result formats. */
 function bind(params: readonly Param[], resultFormat: 0 | 1): Buffer {
   const parts: Buffer[] = [Buffer.from('\0\0'), Buffer.alloc(2)];
@@ -74,40 +64,6 @@ function bind(params: readonly Param[], resultFormat: 0 | 1): Buffer {
   head.write('B', 0, 'latin1');
   head.writeInt32BE(body.length + 4, 1);
   return Buffer.concat([head, body]);
-}
-
-function rowDescription(body: Buffer): Field[] {
-  const count = body.readInt16BE(0);
-  const fields: Field[] = [];
-  let off = 2;
-  for (let i = 0; i < count; i++) {
-    const end = body.indexOf(0, off);
-    const name = body.toString('utf8', off, end);
-    off = end + 1;
-    const oid = body.readUInt32BE(off + 6);
-    const typmod = body.readInt32BE(off + 12);
-    const format = body.readInt16BE(off + 16);
-    off += 18;
-    fields.push({ name, oid, typmod, format: format === 1 ? 1 : 0 });
-  }
-  return fields;
-}
-
-function dataRow(body: Buffer): (Buffer | null)[] {
-  const count = body.readInt16BE(0);
-  const row: (Buffer | null)[] = [];
-  let off = 2;
-  for (let i = 0; i < count; i++) {
-    const len = body.readInt32BE(off);
-    off += 4;
-    if (len < 0) {
-      row.push(null);
-    } else {
-      row.push(Buffer.from(body.subarray(off, off + len)));
-      off += len;
-    }
-  }
-  return row;
 }
 
 export class WireClient {
@@ -141,8 +97,8 @@ export class WireClient {
     let fields: Field[] = [];
     const rows: (Buffer | null)[][] = [];
     for (const m of msgs) {
-      if (m.code === 'T') fields = rowDescription(m.body);
-      else if (m.code === 'D') rows.push(dataRow(m.body));
+      if (m.code === 'T') fields = decodeRowDescription(m.raw).map((f) => ({ name: f.name, oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format }));
+      else if (m.code === 'D') rows.push(RowBatch.fromFrames([m.raw]).values()[0]!.map((v) => (v === null ? null : Buffer.from(v))));
     }
     return { fields, rows };
   }
@@ -157,8 +113,8 @@ export class WireClient {
   private throwIfError(msgs: readonly RawMessage[]): void {
     const err = msgs.find((m) => m.code === 'E');
     if (err) {
-      const f = errorFields(err.body);
-      throw new ServerError(f.get('M') ?? 'server error', f.get('C') ?? '');
+      const e = decodeErrorResponse(err.raw);
+      throw new ServerError(e.message, e.code);
     }
   }
 

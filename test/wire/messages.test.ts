@@ -12,7 +12,10 @@ import {
   authenticationOk, backendKeyData, commandComplete, copyInResponse, dataRow, emptyQueryResponse, errorResponse,
   notificationResponse, parameterStatus, readyForQuery, rowDescription, textResult, type FieldDescription,
 } from '../../proxy/wire/backend-messages.js';
-import { decodeRowDescription } from '../../proxy/wire/backend-decoders.js';
+import {
+  decodeBackendKeyData, decodeCommandComplete, decodeErrorResponse, decodeNotificationResponse, decodeParameterStatus, decodeReadyForQuery, decodeRowDescription,
+} from '../../proxy/wire/backend-decoders.js';
+import { wholeFrames } from '../../proxy/wire/server-scanner.js';
 import { RowBatch } from '../../proxy/wire/row-batch.js';
 
 /** One DataRow's values, as the session reads them. */
@@ -327,5 +330,42 @@ describe('backend messages', () => {
     expect(decodeDataRow(parts[1]!).map((v) => v?.toString() ?? null)).toEqual(['1', null]);
     expect(decodeDataRow(parts[2]!).map((v) => v?.toString() ?? null)).toEqual(['x', 'y']);
     expect(pgParse(parts[3]!)[0]).toMatchObject({ name: 'commandComplete', text: 'SELECT 2' });
+  });
+});
+
+describe('backend decoders (one per message kind, shared by the session, the embedded upstream and the tests)', () => {
+  it('decode what the encoders make', () => {
+    const err = new PgError('42P01', 'relation "x" does not exist', 'ERROR', { detail: 'd', hint: 'h', position: 15 });
+    const back = decodeErrorResponse(errorResponse(err));
+    expect(back).toMatchObject({ code: '42P01', message: 'relation "x" does not exist', severity: 'ERROR', fields: { detail: 'd', hint: 'h', position: 15 } });
+    expect(decodeErrorResponse(errorResponse(new PgError('57P01', 'bye', 'FATAL'))).fatal).toBe(true);
+    expect(decodeReadyForQuery(readyForQuery('T'))).toBe('T');
+    expect(decodeCommandComplete(commandComplete('SELECT 3'))).toBe('SELECT 3');
+    expect(decodeParameterStatus(parameterStatus('TimeZone', 'UTC'))).toEqual({ name: 'TimeZone', value: 'UTC' });
+    expect(decodeBackendKeyData(backendKeyData(42, -7))).toEqual({ pid: 42, secret: -7 });
+    expect(decodeNotificationResponse(notificationResponse(7, 'ch', 'hi'))).toEqual({ pid: 7, channel: 'ch', payload: 'hi' });
+  });
+
+  it('read the severity from V, which is not localised, before S', () => {
+    // S (localised) first, then V, as a server with lc_messages = 'de_DE' sends them.
+    const body = Buffer.from('SFEHLER\0VFATAL\0C08006\0Mx\0\0', 'latin1');
+    const head = Buffer.alloc(5);
+    head[0] = 0x45;
+    head.writeInt32BE(body.length + 4, 1);
+    expect(decodeErrorResponse(Buffer.concat([head, body])).severity).toBe('FATAL');
+  });
+
+  it('refuse a message shorter than its contents with 08P01', () => {
+    const raw = errorResponse(new PgError('42601', 'syntax error'));
+    expectProtocolViolation(() => decodeErrorResponse(raw.subarray(0, 12)));
+    expectProtocolViolation(() => decodeRowDescription(rowDescription([{ name: 'a', tableID: 1, columnID: 1, dataTypeID: 25, dataTypeSize: -1, dataTypeModifier: -1, format: 0 }]).subarray(0, 12)));
+  });
+
+  it('wholeFrames frames a buffer of whole messages as views, and refuses one cut short', () => {
+    const all = Buffer.concat([commandComplete('SELECT 1'), readyForQuery('I')]);
+    const frames = wholeFrames(all);
+    expect(frames.map((f) => f.code)).toEqual([0x43, 0x5a]);
+    expect(frames[1]!.raw.buffer).toBe(all.buffer);
+    expectProtocolViolation(() => wholeFrames(all.subarray(0, all.length - 1)));
   });
 });

@@ -1,0 +1,74 @@
+/**
+ * What replays computed, shared by every session: a batch's output by (function hash, parameters,
+ * context, input), bounded in bytes. The sandbox is deterministic (fixed clock, Math.random seeded
+ * from the function and the input bytes), so a batch given the same function, parameters,
+ * context and input bytes returns the same output, and a hit needs no sandbox at all. The context
+ * is part of the key because a transform may read it (roles unmask, say); a replay's context holds
+ * only the moment's user, roles, database and moment (see replay-plan.ts), so sessions share it.
+ */
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { BatchResult, ColumnResult, RunBatch, SandboxPool, SandboxValue } from '../../sandbox/index.js';
+
+export interface ReplayCacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly bytes: number;
+}
+
+/** About what a value holds in memory: enough to bound the cache, not an exact count. */
+function approxBytes(v: SandboxValue): number {
+  if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'bigint') return 16;
+  if (typeof v === 'string') return 16 + v.length * 2;
+  if (v instanceof Date) return 32;
+  if (v instanceof Uint8Array) return 32 + v.byteLength;
+  if (Array.isArray(v)) return v.reduce<number>((n, x) => n + approxBytes(x), 32);
+  return Object.entries(v).reduce((n, [k, x]) => n + 16 + k.length * 2 + approxBytes(x), 32);
+}
+
+function resultBytes(r: ColumnResult): number {
+  if ('text' in r) return 64 + r.text.text.length * 2 + r.text.lengths.byteLength;
+  return r.items.reduce<number>((n, x) => n + approxBytes(x), 64);
+}
+
+export class ReplayCache {
+  private readonly lru: LRUCache<string, ColumnResult> | null;
+  private hits = 0;
+  private misses = 0;
+
+  /** maxBytes 0: nothing is kept (every replayed batch runs in the sandbox). */
+  constructor(private readonly pool: SandboxPool, maxBytes: number) {
+    this.lru = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes, sizeCalculation: (r) => Math.max(1, resultBytes(r)) }) : null;
+  }
+
+  stats(): ReplayCacheStats {
+    return { hits: this.hits, misses: this.misses, bytes: this.lru?.calculatedSize ?? 0 };
+  }
+
+  /**
+   * Runs a replayed batch, or returns what the same batch returned before. `input` describes the
+   * batch's input exactly (its types, names and bytes), computed only when the cache is in use.
+   */
+  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
+  run(batch: RunBatch, input: () => string): Promise<ColumnResult>;
+  async run(batch: RunBatch, input: () => string): Promise<ColumnResult> {
+    if (this.lru === null) {
+      this.misses++;
+      return this.pool.run(batch);
+    }
+    const key = createHash('sha256')
+      .update(JSON.stringify([batch.fn.hash, batch.params, batch.ctx, batch.clock.toISOString()], (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)))
+      .update('\0')
+      .update(input())
+      .digest('hex');
+    const cached = this.lru.get(key);
+    if (cached !== undefined) {
+      this.hits++;
+      return cached;
+    }
+    this.misses++;
+    const out = await this.pool.run(batch);
+    this.lru.set(key, out);
+    return out;
+  }
+}

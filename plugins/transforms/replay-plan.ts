@@ -1,0 +1,86 @@
+/**
+ * Binding a result of an as-of session: its columns come from history tables (the time-travel
+ * plugin rewrites each read of a tracked table into one over `provenance.history_<oid>`), so each
+ * is bound through the time-travel service to the tracked table's column, and runs the chain that
+ * table had at the moment. A column read from a tracked table itself would be current data: the
+ * result is refused, never served.
+ */
+import { PgError, SqlState } from '../../proxy/errors.js';
+import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
+import type { SessionInfo } from '../hooks.js';
+import type { AsOfMoment, TimeTravelService } from '../services.js';
+import type { SandboxValue } from '../../sandbox/index.js';
+import type { TableTransforms } from './registry-cache.js';
+import type { VersionHistory } from './version-history.js';
+
+/** The tables a result reads through transforms: table → (result field index → attnum). */
+export interface BoundResult {
+  readonly tables: ReadonlyMap<TableTransforms, ReadonlyMap<number, number>>;
+}
+
+/** Binds an as-of result's fields to the chains in force at the moment, or says why it is refused. */
+export function bindAsOf(
+  history: VersionHistory | null, timetravel: TimeTravelService, fields: readonly FieldDescription[], moment: AsOfMoment,
+): BoundResult | PgError {
+  if (fields.every((f) => f.tableID === 0)) return { tables: new Map() };
+  if (history === null) {
+    return new PgError(SqlState.CannotConnectNow, 'the transform registry is not loaded yet: table data cannot be served as of a moment');
+  }
+  const chains = history.chainsAt(moment.atMicros);
+  const byTable = new Map<number, Map<number, number>>();
+  for (const [i, f] of fields.entries()) {
+    if (f.tableID === 0) continue;
+    const source = timetravel.sourceOf(f.tableID, f.columnID);
+    if (source === null) {
+      if (history.tables.has(f.tableID)) {
+        return new PgError(SqlState.ObjectNotInPrerequisiteState,
+          `column "${f.name}" would be read from the current rows of a tracked table (oid ${f.tableID}) in a session reading as of ${moment.at}: current data is not served as of a moment`);
+      }
+      continue;
+    }
+    let m = byTable.get(source.oid);
+    if (!m) byTable.set(source.oid, (m = new Map()));
+    m.set(i, source.attnum);
+  }
+  const tables = new Map<TableTransforms, ReadonlyMap<number, number>>();
+  for (const [oid, bound] of byTable) {
+    const at = chains.get(oid);
+    if (!at) continue;
+    const attnums = new Set(bound.values());
+    const applies = (columns: ReadonlySet<number> | null): boolean => columns === null || [...columns].some((a) => attnums.has(a));
+    const stale = at.stale.find((v) => applies(v.columns));
+    if (stale) {
+      return new PgError(SqlState.ObjectNotInPrerequisiteState,
+        `transform "${stale.name}" version ${stale.version}, in force at ${moment.at}, cannot be replayed: its function was recorded for another sandbox runtime than this one`, 'ERROR', {
+          hint: 'Its output then cannot be recomputed here; read as of a moment after a version this runtime runs.',
+        });
+    }
+    if (at.table.chain.some((t) => applies(t.columns))) tables.set(at.table, bound);
+  }
+  return { tables };
+}
+
+/**
+ * The context a replay runs in: the moment's user and roles, the session's database, and the
+ * moment as both `statement_timestamp` and `as_of`. The replaying connection's address, port,
+ * session and application are not the past's and are left out (null), which also lets sessions
+ * share replayed results (see replay-cache.ts).
+ */
+export function replayContext(s: SessionInfo, moment: AsOfMoment, clock: Date): SandboxValue {
+  return {
+    user: moment.user,
+    roles: [...moment.roles],
+    database: s.database,
+    application_name: null,
+    client_address: null,
+    client_port: null,
+    session_id: null,
+    statement_timestamp: clock.toISOString(),
+    as_of: clock.toISOString(),
+  };
+}
+
+/** The moment as the sandbox's clock (millisecond precision, as statement timestamps are given). */
+export function momentClock(moment: AsOfMoment): Date {
+  return new Date(Number(moment.atMicros / 1000n));
+}
