@@ -5,8 +5,26 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
+import { eachUpstream, runPsql, uniqueName, type Target } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
+
+/** A new session of `role` once `sql` is refused in it (guards apply from the registry's next read on). */
+async function refusingSession(t: Target, role: string, sql: string): Promise<pg.Client> {
+  let c: pg.Client | null = null;
+  await until(async () => {
+    await c?.end();
+    c = await t.pg({ user: role, password: 'pw' });
+    return c.query(sql).then(() => 'served', (e: pg.DatabaseError) => e.code);
+  }, (r) => r === '42501');
+  return c as unknown as pg.Client;
+}
+
+/** Reads until the state shows, and fails if it never does. */
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const v = await eventually(read, ok);
+  expect(ok(v), `last seen: ${JSON.stringify(v)}`).toBe(true);
+  return v;
+}
 
 const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
 const MASKED = ['al***', 'bo***'];
@@ -69,7 +87,7 @@ eachUpstream('guarded columns', (t) => {
 
   /** A new session of a user, once the proxy applies the guard (from its registry's next read on). */
   async function reader(user = f.reader): Promise<pg.Client> {
-    await eventually(async () => {
+    await until(async () => {
       const probe = await t().pg({ user: f.reader, password: 'pw' });
       try {
         return await probe.query(`SELECT email || '' AS e FROM ${f.table} WHERE id = 1`).then(() => 'served', (e: pg.DatabaseError) => e.message);
@@ -178,6 +196,13 @@ eachUpstream('guarded columns', (t) => {
     }
   });
 
+  it('answers psql as the server would: a refusal in its words, the session going on', async () => {
+    await (await reader()).end();
+    const out = await runPsql(['-X', '-h', '127.0.0.1', '-p', String(t().port), '-U', f.reader, '-d', t().database, '-At'], 'pw', `SELECT lower(email) FROM ${f.table};\nSELECT email FROM ${f.table} ORDER BY id;\n`);
+    expect(out.stderr).toMatch(/ERROR: {2}column public\.\S+\.email is guarded by transform/);
+    expect(out.stdout.trim().split('\n')).toEqual(MASKED);
+  });
+
   it('serves cursors transformed, and refuses one declared over an expression', async () => {
     const c = await reader();
     try {
@@ -238,7 +263,7 @@ eachUpstream('guarded columns', (t) => {
       await admin.query("SELECT provenance.set_transform_guard($1, 'strict', ARRAY['postgres', 'provenance_admin'])", [name]);
       const c = await reader();
       try {
-        await eventually(async () => c.query(`SELECT id FROM ${table} WHERE email = 'x'`).then(() => 'served', (e: pg.DatabaseError) => e.code), (r) => r === '42501');
+        await until(async () => c.query(`SELECT id FROM ${table} WHERE email = 'x'`).then(() => 'served', (e: pg.DatabaseError) => e.code), (r) => r === '42501');
         for (const sql of [`SELECT id FROM ${table} WHERE email = $1`, `SELECT id FROM ${table} ORDER BY email`, `SELECT count(*) FROM ${table} GROUP BY email`,
           `SELECT a.id FROM ${table} a JOIN ${table} b ON a.email = b.email`]) {
           const r = await c.query({ name: `s${statements++}`, text: sql, values: sql.includes('$1') ? ['x'] : [] }).catch((e: pg.DatabaseError) => e);
@@ -268,19 +293,12 @@ eachUpstream('guarded columns: what off leaves open, and the analysis cache', (t
       await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT ON ${table} TO ${role}`);
       await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [name, table, MASK]);
       const sql = `SELECT email, email || '' AS around FROM ${table}`;
-      await eventually(async () => (await admin.query(`SELECT email FROM ${table}`)).rows, (r) => r[0]?.email === 'al***');
+      await until(async () => (await admin.query(`SELECT email FROM ${table}`)).rows, (r) => r[0]?.email === 'al***');
       const open = await t().pg({ user: role, password: 'pw' });
       expect((await open.query(sql)).rows).toEqual([{ email: 'al***', around: 'alice@example.com' }]);
       await open.end();
       await admin.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [name]);
-      await eventually(async () => {
-        const c = await t().pg({ user: role, password: 'pw' });
-        try {
-          return await c.query(sql).then(() => 'served', (e: pg.DatabaseError) => e.code);
-        } finally {
-          await c.end();
-        }
-      }, (r) => r === '42501');
+      await (await refusingSession(t(), role, sql)).end();
     } finally {
       await admin.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
       await admin.end();
@@ -302,13 +320,7 @@ eachUpstream('guarded columns: what off leaves open, and the analysis cache', (t
         GRANT SELECT ON ${table}, ${schema}.${table} TO ${role}; GRANT USAGE ON SCHEMA ${schema} TO ${role};`);
       await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [name, table, MASK]);
       await admin.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [name]);
-      let c: pg.Client | null = null;
-      await eventually(async () => {
-        c?.end().catch(() => undefined);
-        c = await t().pg({ user: role, password: 'pw' });
-        return c.query(`SELECT email || '' FROM ${table}`).then(() => 'served', (e: pg.DatabaseError) => e.code);
-      }, (r) => r === '42501');
-      const reader = c as unknown as pg.Client;
+      const reader = await refusingSession(t(), role, `SELECT email || '' FROM ${table}`);
       try {
         const { SqlAnalyser } = await import('../../plugins/sql/analyser.js');
         const analyser = await SqlAnalyser.load();
@@ -340,6 +352,69 @@ eachUpstream('guarded columns: what off leaves open, and the analysis cache', (t
       }
     } finally {
       await admin.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
+      await admin.end();
+    }
+  });
+});
+
+eachUpstream('guarded columns: sessions open before the guard', (t) => {
+  it('refuses what they prepared or declared unseen, and their statements until they set the search_path', async () => {
+    await t().proxy.registryLoaded;
+    const admin = await t().pg();
+    const table = uniqueName('before');
+    const name = uniqueName('mask');
+    const role = uniqueName('reader');
+    const early = await (async () => {
+      await admin.query(`CREATE TABLE ${table} (id int, email text); INSERT INTO ${table} VALUES (1, 'alice@example.com')`);
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT ON ${table} TO ${role}`);
+      await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [name, table, MASK]);
+      return t().pg({ user: role, password: 'pw' });
+    })();
+    const around = { name: 'around', text: `SELECT email || '' AS e FROM ${table}` };
+    try {
+      // Before the guard: prepared (protocol and SQL) and run, the expression in clear.
+      expect((await early.query(around)).rows).toEqual([{ e: 'alice@example.com' }]);
+      await early.query(`PREPARE sqlaround AS SELECT email || '' AS e FROM ${table}`);
+      await admin.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [name]);
+      // Its earlier SETs were not seen: nothing but SET and the like runs until it sets the path.
+      await until(async () => early.query('SELECT 1').then(() => 'served', (e: pg.DatabaseError) => e.message), (r) => r.includes('search_path'));
+      await early.query('SET search_path = public');
+      expect((await early.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      // Only a Bind and an Execute go out for a statement the driver prepared already.
+      await expect(early.query(around)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('was prepared before') as unknown });
+      await expect(early.query('EXECUTE sqlaround')).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('was prepared before') as unknown });
+      expect((await early.query(`SELECT email FROM ${table}`)).rows).toEqual([{ email: 'al***' }]);
+    } finally {
+      await early.end();
+      await admin.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
+      await admin.end();
+    }
+  });
+
+  it('checks statements prepared under one guard again when another column is guarded', async () => {
+    await t().proxy.registryLoaded;
+    const admin = await t().pg();
+    const table = uniqueName('later');
+    const first = uniqueName('mask');
+    const second = uniqueName('mask');
+    const role = uniqueName('reader');
+    try {
+      await admin.query(`CREATE TABLE ${table} (id int, email text, phone text); INSERT INTO ${table} VALUES (1, 'alice@example.com', '0601')`);
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'; GRANT SELECT ON ${table} TO ${role}`);
+      await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [first, table, MASK]);
+      await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['phone'], $3)", [second, table, MASK]);
+      await admin.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [first]);
+      const reader = await refusingSession(t(), role, `SELECT email || '' FROM ${table}`);
+      try {
+        const phone = { name: 'phone', text: `SELECT phone || '' AS p FROM ${table}` };
+        expect((await reader.query(phone)).rows).toEqual([{ p: '0601' }]);
+        await admin.query("SELECT provenance.set_transform_guard($1, 'values', ARRAY['postgres', 'provenance_admin'])", [second]);
+        await until(async () => reader.query(phone).then(() => 'served', (e: pg.DatabaseError) => e.code), (r) => r === '42501');
+      } finally {
+        await reader.end();
+      }
+    } finally {
+      for (const n of [first, second]) await admin.query('SELECT provenance.drop_transform($1)', [n]).catch(() => undefined);
       await admin.end();
     }
   });

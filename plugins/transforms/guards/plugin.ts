@@ -21,10 +21,13 @@ import type { SqlAnalyser } from '../../sql/analyser.js';
 import { parseSearchPath } from '../../sql/column-sources.js';
 import { ColumnSourcesCache, type TextSources } from '../../sql/sources-cache.js';
 import type { Registry } from '../registry-cache.js';
+import type { SessionNames as Naming } from '../../sql/source-model.js';
+import type { StatementSources } from '../../sql/column-sources.js';
 import { GuardCatalog } from './guard-catalog.js';
 import { initialPath, startupPath } from './initial-path.js';
-import { anyGuard, guardedColumns } from './policy.js';
+import { anyGuard, guardedColumns, type GuardedColumns } from './policy.js';
 import { SessionNames } from './session-names.js';
+import { PreparedStatements } from './prepared.js';
 import { verdict } from './verdict.js';
 
 const PLUGIN = 'guards';
@@ -49,6 +52,7 @@ export interface GuardsOptions {
 interface GuardSession {
   readonly names: Promise<SessionNames>;
   readonly roles: Promise<readonly string[]>;
+  readonly prepared: PreparedStatements;
 }
 
 export class GuardsPlugin implements Plugin {
@@ -63,23 +67,19 @@ export class GuardsPlugin implements Plugin {
   private readonly initialPaths = new Map<string, Promise<readonly string[] | null>>();
 
   constructor(private readonly opts: GuardsOptions) {
-    const store: SqlRunner = {
-      query: (sql, params) => {
-        const db = opts.store();
-        return db === null ? Promise.reject(new Error('the proxy\'s connection to the database is down')) : db.query(sql, params);
-      },
-      exec: (sql) => {
-        const db = opts.store();
-        return db === null ? Promise.reject(new Error('the proxy\'s connection to the database is down')) : db.exec(sql);
-      },
+    const current = (): SqlRunner => {
+      const db = opts.store();
+      if (db === null) throw new Error('the proxy\'s connection to the database is down');
+      return db;
     };
+    const store: SqlRunner = { query: async (sql, params) => current().query(sql, params), exec: async (sql) => current().exec(sql) };
     this.catalog = new GuardCatalog(store);
     this.sources = new ColumnSourcesCache(opts.sql, this.catalog);
   }
 
   sessionStart(s: SessionInfo): void {
     if (anyGuard(this.opts.registry())) this.watch(s, true);
-    else this.sessions.set(s, { names: Promise.resolve(new SessionNames(null, null, s.user)), roles: Promise.resolve([]) });
+    else this.sessions.set(s, { names: Promise.resolve(new SessionNames(null, null, s.user)), roles: Promise.resolve([]), prepared: new PreparedStatements() });
   }
 
   sessionEnd(s: SessionInfo): void {
@@ -90,7 +90,10 @@ export class GuardsPlugin implements Plugin {
   registryChanged(): void {
     this.catalog.invalidate();
     this.initialPaths.clear();
-    const active = anyGuard(this.opts.registry());
+    // While the registry cannot be read, sessions that were watched stay so (and are refused).
+    const registry = this.opts.registry();
+    if (registry === null) return;
+    const active = anyGuard(registry);
     for (const s of this.sessions.keys()) {
       if (active && !s.statementPlugins.has(PLUGIN)) this.watch(s, false);
       if (!active) s.statementPlugins.delete(PLUGIN);
@@ -116,13 +119,24 @@ export class GuardsPlugin implements Plugin {
   }
 
   async statement(s: SessionInfo, stmt: Statement): Promise<StatementDecision> {
-    if (stmt.kind === 'bind') return PASS;
     const session = this.sessions.get(s);
     if (session === undefined) return PASS;
+    const registry = this.opts.registry();
+    if (registry === null) {
+      return deny(new PgError(SqlState.CannotConnectNow,
+        'the transform registry cannot be read now, so the proxy cannot tell which columns are guarded'));
+    }
+    const columns = guardedColumns(registry, await session.roles);
+    if (stmt.kind === 'bind') {
+      if (columns.size === 0) return PASS;
+      // Checked again under the guards in force now, as the server resolved it at its Parse.
+      const p = session.prepared.bound(stmt.statement, stmt.text);
+      if (p === null) return deny(unseen(`prepared statement "${stmt.statement}"`));
+      const sources = await this.check(p.text, p.naming);
+      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, columns, session.prepared);
+    }
     const names = await session.names;
     const parsed = this.opts.sql.analyse(stmt.text);
-    const registry = this.opts.registry();
-    const columns = registry === null ? new Map() : guardedColumns(registry, await session.roles);
     if (columns.size > 0) {
       if (!parsed.ok) return deny(new PgError(parsed.code, parsed.message, 'ERROR', { position: parsed.position }));
       const reported = s.serverParams.get('search_path');
@@ -132,24 +146,29 @@ export class GuardsPlugin implements Plugin {
           'the proxy does not know this session\'s search_path, so it cannot tell which tables the statement reads, and some columns are guarded',
           'ERROR', { hint: 'Set it (SET search_path = …) outside a transaction block; the proxy follows SET and RESET, not set_config() or a SET in a transaction that may have rolled back.' }));
       }
-      let sources: TextSources;
-      try {
-        sources = await withTimeout(this.sources.sources(stmt.text, { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) }));
-      } catch (err) {
-        return deny(new PgError(SqlState.ObjectNotInPrerequisiteState,
-          `the proxy could not read the catalog to check the statement against guarded columns: ${err instanceof Error ? err.message : String(err)}`, 'ERROR',
-          { hint: 'On the embedded database the catalog is read between transactions: run the statement once outside a transaction block first.' }));
-      }
-      if (!sources.ok) return deny(new PgError(sources.code, sources.message));
-      for (const reading of sources.readings) {
-        for (const statement of reading) {
-          const refused = verdict(statement, columns);
-          if (refused !== null) return deny(refused);
-        }
-      }
+      const naming: Naming = { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) };
+      const sources = await this.check(stmt.text, naming);
+      if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
+      const refused = judge(sources, columns, session.prepared);
+      if (refused.action !== 'pass') return refused;
+      if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
+      session.prepared.remember(sources[0] ?? []);
     }
     if (parsed.ok) names.statements(parsed.readings[0] ?? []);
     return PASS;
+  }
+
+  /** The sources of every reading of a text, or why they could not be had. */
+  private async check(text: string, naming: Naming): Promise<(readonly StatementSources[])[] | string> {
+    let sources: TextSources;
+    try {
+      sources = await withTimeout(this.sources.sources(text, naming));
+    } catch (err) {
+      return `the proxy could not read the catalog to check the statement against guarded columns: ${err instanceof Error ? err.message : String(err)}`
+        + ' (on the embedded database the catalog is read between transactions: run the statement once outside a transaction block first)';
+    }
+    if (!sources.ok) return `${sources.code}: ${sources.message}`;
+    return sources.readings.map((r) => [...r]);
   }
 
   private watch(s: SessionInfo, fromStart: boolean): void {
@@ -159,7 +178,7 @@ export class GuardsPlugin implements Plugin {
     const names = initial.then((p) => new SessionNames(p, fromStart ? p : null, s.user));
     names.catch(() => undefined);
     const roles = this.opts.roles(s.user).catch(() => []);
-    this.sessions.set(s, { names, roles });
+    this.sessions.set(s, { names, roles, prepared: new PreparedStatements() });
   }
 
   private initialPath(s: SessionInfo): Promise<readonly string[] | null> {
@@ -174,6 +193,25 @@ export class GuardsPlugin implements Plugin {
     this.initialPaths.set(key, p);
     return p;
   }
+}
+
+/** Every statement of every reading, and what an EXECUTE or FETCH among them runs. */
+function judge(readings: readonly (readonly StatementSources[])[], columns: GuardedColumns, prepared: PreparedStatements): StatementDecision {
+  for (const reading of readings) {
+    for (const statement of reading) {
+      const deferred = prepared.deferred(statement);
+      if (typeof deferred === 'string') return deny(unseen(deferred));
+      const refused = verdict(statement, columns) ?? (deferred === undefined ? null : verdict(deferred, columns));
+      if (refused !== null) return deny(refused);
+    }
+  }
+  return PASS;
+}
+
+function unseen(what: string): PgError {
+  return new PgError(SqlState.InsufficientPrivilege,
+    `${what} was prepared before the proxy checked this session's statements against guarded columns: it cannot tell what it reads`,
+    'ERROR', { hint: 'Prepare it again (or reconnect).' });
 }
 
 function deny(error: PgError): StatementDecision {
