@@ -66,7 +66,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       services.provenance = provenance.service;
       if (opts.timetravel) services.timetravel = opts.timetravel(services);
       return {
-        plugins: [timetravel.plugin, transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
+        plugins: [timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
         async close() {
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();
