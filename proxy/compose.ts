@@ -75,7 +75,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       services.provenance = http ? http.tap(provenance.service) : provenance.service;
       if (opts.timetravel) services.timetravel = opts.timetravel(services);
       return {
-        plugins: [timetravel.plugin, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
+        plugins: [timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
         async close() {
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();
