@@ -103,8 +103,16 @@ export type StatementDecision =
   | { readonly action: 'pass' }
   /** A Query's or a Parse's new text: what goes upstream, and what the plugins after this one see. */
   | { readonly action: 'rewrite'; readonly text: string }
-  /** A Bind's new parameter values (and their formats, if they change): what goes upstream. */
-  | { readonly action: 'rewrite'; readonly params: readonly (Buffer | null)[]; readonly paramFormats?: readonly number[] }
+  /**
+   * A Bind's new parameter values (and their formats, or the result columns' formats, if they
+   * change: a plugin that added output columns at its Parse gives formats for them): what goes upstream.
+   */
+  | {
+      readonly action: 'rewrite';
+      readonly params: readonly (Buffer | null)[];
+      readonly paramFormats?: readonly number[];
+      readonly resultFormats?: readonly number[];
+    }
   | { readonly action: 'deny'; readonly error: PgError }
   /**
    * The proxy replies without asking the upstream. To a Parse: ParseComplete, and the statement is

@@ -299,7 +299,9 @@ export class PluginHost {
         case 'rewrite':
           if ('text' in d && current.kind !== 'bind') current = { ...current, text: d.text };
           else if ('params' in d && current.kind === 'bind') {
-            current = { ...current, params: d.params, paramFormats: d.paramFormats ?? current.paramFormats };
+            current = {
+              ...current, params: d.params, paramFormats: d.paramFormats ?? current.paramFormats, resultFormats: d.resultFormats ?? current.resultFormats,
+            };
           } else {
             const what = current.kind === 'bind' ? 'the parameters of a Bind (its text is rewritten at its Parse)' : 'the text of a statement';
             return { action: 'deny', error: new PgError(SqlState.FeatureNotSupported, `plugin "${p.name}" can rewrite only ${what}`) };

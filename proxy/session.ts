@@ -111,13 +111,13 @@ export class Session implements SessionParts {
         if (this.plugins.tracksStatements) this.traces.begin(text, 'simple');
         if (this.plugins.mentionsUnitWord(raw)) this.requests.openMarked = true;
         this.requests.close();
-        this.link?.write(rewritten);
+        this.writeUpstream(rewritten);
       },
       sendExtended: (frames) => this.sendExtended(frames),
-      flush: (raw) => this.link?.write(raw),
+      flush: (raw) => this.writeUpstream(raw),
       endUnit: (sync, onReady) => {
         this.requests.close({ suppressReady: onReady !== undefined, onReady });
-        this.link?.write(sync);
+        this.writeUpstream(sync);
       },
       pushLocal: (make, endsUnit) => this.requests.pushLocal(make, endsUnit ?? true),
     });
@@ -314,8 +314,16 @@ export class Session implements SessionParts {
     const send: Buffer[] = [];
     const tracking = this.plugins.tracksStatements;
     for (const b of frames) this.extendedFrame(b[0]!, b, send, tracking);
-    for (const b of send) link.write(b);
+    for (const b of send) this.writeUpstream(b);
     return true;
+  }
+
+  /**
+   * A write of the statement path: when the upstream stops taking bytes, the client is not read
+   * again (the path resumes it only while upstreamBlocked is clear) until the link drains.
+   */
+  private writeUpstream(b: Buffer): void {
+    if (this.link && !this.link.write(b)) this.upstreamBlocked = true;
   }
 
   // ───────────────────────────── upstream → client (server-relay.ts) ─────────────────────────────

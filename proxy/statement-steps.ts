@@ -206,8 +206,10 @@ export class StatementSteps {
     }
     this.localPortals.delete(bind.portal);
     const s = outcome.statement;
-    if (s.kind !== 'bind' || (s.params === bind.params && s.paramFormats === bind.paramFormats)) return { kind: 'upstream', raw: frame };
-    return { kind: 'upstream', raw: encodeBind({ ...bind, params: s.params, paramFormats: s.paramFormats }) };
+    if (s.kind !== 'bind' || (s.params === bind.params && s.paramFormats === bind.paramFormats && s.resultFormats === bind.resultFormats)) {
+      return { kind: 'upstream', raw: frame };
+    }
+    return { kind: 'upstream', raw: encodeBind({ ...bind, params: s.params, paramFormats: s.paramFormats, resultFormats: s.resultFormats }) };
   }
 
   /** Remembers (or forgets) the statement a Parse prepares as a possible COPY … TO STDOUT. */

@@ -50,6 +50,34 @@ CROSS JOIN LATERAL (
          END AS status
 ) st`;
 
+/**
+ * The two views of the registry, over transform_version's columns; \`added\` are columns of the
+ * table that later migrations add to both views (CREATE OR REPLACE VIEW appends them at the end).
+ */
+export function registryViews(added: readonly string[]): string {
+  const more = (prefix: string): string => added.map((c) => `, ${prefix}${c}`).join('');
+  return `CREATE OR REPLACE VIEW provenance.transform_versions AS
+SELECT name, version, target, target_oid, columns, function_hash, source, params, position, enabled, dropped, origin,
+       valid_from,
+       pg_catalog.lead(valid_from) OVER (PARTITION BY name ORDER BY version) AS valid_to,
+       created_by, column_attnums${more('')}
+  FROM provenance.transform_version;
+
+-- target and columns are the table's and columns' names now (renames followed) while the target
+-- is there, and as registered otherwise.
+CREATE OR REPLACE VIEW provenance.transforms AS
+SELECT v.name, v.version,
+       CASE WHEN live.qualified IS NULL THEN v.target ELSE v.target_oid::regclass::text END AS target,
+       v.target_oid,
+       (CASE WHEN st.status = 'ok' THEN live.columns ELSE v.columns END) COLLATE pg_catalog."default" AS columns,
+       v.function_hash, v.source, v.params, v.position, v.enabled, v.origin, v.valid_from, v.valid_to,
+       st.status AS target_status,
+       CASE WHEN st.status = 'replaced' THEN coalesce(live.by_name, v.target_oid) END AS replaced_by,
+       v.column_attnums${more('v.')}
+  FROM provenance.transform_versions v${TARGET_STATE}
+ WHERE v.valid_to IS NULL AND NOT v.dropped;`;
+}
+
 export function guardsMigration(channel: string): Migration {
   return {
     version: 3,
@@ -107,26 +135,7 @@ CREATE TRIGGER guard_insert BEFORE INSERT OR UPDATE OR DELETE ON provenance.tran
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON provenance.transform_version
   FOR EACH STATEMENT EXECUTE FUNCTION provenance.guard_transform_version();
 
-CREATE OR REPLACE VIEW provenance.transform_versions AS
-SELECT name, version, target, target_oid, columns, function_hash, source, params, position, enabled, dropped, origin,
-       valid_from,
-       pg_catalog.lead(valid_from) OVER (PARTITION BY name ORDER BY version) AS valid_to,
-       created_by, column_attnums
-  FROM provenance.transform_version;
-
--- target and columns are the table's and columns' names now (renames followed) while the target
--- is there, and as registered otherwise.
-CREATE OR REPLACE VIEW provenance.transforms AS
-SELECT v.name, v.version,
-       CASE WHEN live.qualified IS NULL THEN v.target ELSE v.target_oid::regclass::text END AS target,
-       v.target_oid,
-       (CASE WHEN st.status = 'ok' THEN live.columns ELSE v.columns END) COLLATE pg_catalog."default" AS columns,
-       v.function_hash, v.source, v.params, v.position, v.enabled, v.origin, v.valid_from, v.valid_to,
-       st.status AS target_status,
-       CASE WHEN st.status = 'replaced' THEN coalesce(live.by_name, v.target_oid) END AS replaced_by,
-       v.column_attnums
-  FROM provenance.transform_versions v${TARGET_STATE}
- WHERE v.valid_to IS NULL AND NOT v.dropped;
+${registryViews([])}
 
 CREATE OR REPLACE FUNCTION provenance.function_hash(source text) RETURNS text
 LANGUAGE sql STABLE ${FIXED_PATH} AS $$

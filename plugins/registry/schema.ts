@@ -9,6 +9,8 @@
 import { PROVENANCE_MIGRATION, UNKNOWN_ROLE_MIGRATION } from './schema-dag.js';
 import { guardsMigration } from './schema-guards.js';
 import { HISTORY_MIGRATION } from './history-schema.js';
+import { columnGuardsMigration } from './schema-column-guards.js';
+import { readsMigration } from './schema-reads.js';
 import { REPLAY_MIGRATION } from './schema-replay.js';
 import { HISTORY_COMPILED_MIGRATION } from './history-compiled.js';
 import { LINEAGE_ROWS_MIGRATION } from './schema-lineage.js';
@@ -171,6 +173,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   guardsMigration(REGISTRY_CHANNEL),
   UNKNOWN_ROLE_MIGRATION,
   HISTORY_MIGRATION,
+  columnGuardsMigration(REGISTRY_CHANNEL),
+  readsMigration(REGISTRY_CHANNEL),
   REPLAY_MIGRATION,
   HISTORY_COMPILED_MIGRATION,
   LINEAGE_ROWS_MIGRATION,

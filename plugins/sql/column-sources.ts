@@ -296,7 +296,8 @@ function mayChangeNames(stmt: Node, s: StatementSources): string | null {
   return callsSetConfig(stmt) ? 'a call of set_config' : null;
 }
 
-function callsSetConfig(node: unknown): boolean {
+/** Whether a statement calls set_config (which may change the search_path or the role). */
+export function callsSetConfig(node: unknown): boolean {
   if (Array.isArray(node)) return node.some(callsSetConfig);
   if (node === null || typeof node !== 'object') return false;
   const f = (node as { FuncCall?: { funcname?: Node[] } }).FuncCall;

@@ -13,6 +13,7 @@ import { TransformsPlugin } from './plugin.js';
 import { loadRegistry, type Registry } from './registry-cache.js';
 import { loadVersionHistory, type VersionHistory } from './version-history.js';
 import { ReplayCache } from './replay-cache.js';
+import { GuardsPlugin } from './guards/plugin.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
 const REGISTRY_RELOAD_INTERVAL_MS = 100;
@@ -29,6 +30,8 @@ export interface TransformsConfig {
 
 export interface TransformsPart {
   readonly plugin: Plugin;
+  /** Refuses statements that would read around a guarded column (see guards/plugin.ts). */
+  readonly guards: Plugin;
   readonly service: TransformsService;
   /** Settles once the registry was first read (and the transforms directory registered). */
   readonly loaded: Promise<void>;
@@ -38,6 +41,9 @@ export interface TransformsPart {
 export function createTransformsPlugin(services: Services, config: TransformsConfig): TransformsPart {
   const { log, state } = services;
   let registry: Registry | null = null;
+  const guards = new GuardsPlugin({
+    sql: services.sql, registry: () => registry, store: () => state.current(), roles: (user) => services.roles(user),
+  });
   let versions: VersionHistory | null = null;
   const pool = new SandboxPool({
     isolates: config.isolates,
@@ -57,7 +63,9 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
       if (state.current() === store) {
         registry = loaded;
         versions = history;
+        plugin.registryChanged();
       }
+      guards.registryChanged();
     } catch (err) {
       log(`transform registry: reload failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -70,6 +78,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     },
     lost: () => {
       registry = null;
+      guards.registryChanged();
       versions = null;
     },
   });
@@ -96,6 +105,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
   });
   return {
     plugin,
+    guards,
     service: { active: () => registry !== null && registry.tables.size > 0, replayCache: () => replayCache.stats() },
     loaded,
     close: () => pool.close(),

@@ -11,7 +11,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
-import type { CompleteDecision, DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo } from '../hooks.js';
+import type { CompleteDecision, DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo, Statement, StatementDecision } from '../hooks.js';
 import { SandboxError, type BatchResult, type ColumnResult, type RunBatch, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
 import { PortionHash } from '../shared/canonical-hash.js';
 import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from '../shared/codecs/codecs.js';
@@ -23,6 +23,9 @@ import type { SqlAnalyser } from '../sql/analyser.js';
 import type { AsOfMoment, ProvenanceService, ReplayMismatch, TimeTravelService } from '../services.js';
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
+import { EXTRA_PREFIX, isExtra } from './row-reads/extra-columns.js';
+import { RowReadsStatements, unreadRefusal } from './row-reads/statements.js';
+import { visibleFields } from './row-reads/strip.js';
 import type { VersionHistory } from './version-history.js';
 import type { ReplayCache } from './replay-cache.js';
 import { bindAsOf, momentClock, replayContext } from './replay-plan.js';
@@ -84,6 +87,8 @@ interface ResultPlan {
   batches: number;
   /** Set once its executions were reported. */
   reported: boolean;
+  /** The fields the client gets when the statement carries columns added for row transforms (see row-reads/). */
+  readonly keep: readonly number[] | null;
   /** A result of an as-of session: the chains of the moment, replayed in its context. */
   readonly replay: { readonly moment: AsOfMoment; readonly ctx: SandboxValue } | null;
 }
@@ -238,8 +243,23 @@ export class TransformsPlugin implements Plugin {
   }
   /** Keyed by the result's id, which the seam hands to every hook of that result. */
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
+  /** Statements reading a table with a row transform fetch the columns it reads (see row-reads/). */
+  private readonly reads: RowReadsStatements;
+  /** Brings the Binds of statements rewritten for row transforms to the statement hook. */
+  readonly statementWords = [EXTRA_PREFIX];
 
-  constructor(private readonly opts: TransformsOptions) {}
+  constructor(private readonly opts: TransformsOptions) {
+    this.reads = new RowReadsStatements(PLUGIN, opts.sql, opts.registry, sessionRoles);
+  }
+
+  statement(s: SessionInfo, stmt: Statement): StatementDecision {
+    return this.reads.statement(s, stmt);
+  }
+
+  /** The registry was read again. */
+  registryChanged(): void {
+    this.reads.registryChanged();
+  }
 
   /**
    * Results need a look only when some transform is registered or table refused, or while the
@@ -248,7 +268,7 @@ export class TransformsPlugin implements Plugin {
    */
   wantsResults(): boolean {
     const registry = this.opts.registry();
-    if (registry === null || registry.tables.size > 0 || registry.refused.size > 0) return true;
+    if (registry === null || registry.tables.size > 0 || registry.refused.size > 0 || this.reads.rewrote) return true;
     if (!this.opts.timetravel?.()) return false;
     const versions = this.opts.versions?.() ?? null;
     return versions === null || versions.tables.size > 0;
@@ -279,18 +299,25 @@ export class TransformsPlugin implements Plugin {
   }
 
   async sessionStart(s: SessionInfo): Promise<void> {
+    // First, before anything awaited: the client may send its first statement meanwhile.
+    this.reads.sessionStart(s);
     const roles = this.opts.roles ? await this.opts.roles(s.user).catch(() => [] as string[]) : [];
     s.pluginState.set(PLUGIN, roles);
   }
 
+  sessionEnd(s: SessionInfo): void {
+    this.reads.sessionEnd(s);
+  }
+
   rowDescription(s: SessionInfo, result: ResultInfo): DescriptionDecision {
+    const keep = visibleFields(result.fields);
     const timetravel = this.opts.timetravel?.();
     const moment = timetravel?.asOf(s) ?? null;
     if (timetravel && moment) {
       const bound = bindAsOf(this.opts.versions?.() ?? null, timetravel, result.fields, moment);
       if (bound instanceof PgError) return { action: 'deny', error: bound };
       const clock = momentClock(moment);
-      return this.watch(result, bound.tables, clock, { moment, ctx: replayContext(s, moment, clock) });
+      return this.watch(result, bound.tables, clock, { moment, ctx: replayContext(s, moment, clock) }, keep);
     }
     const registry = this.opts.registry();
     if (registry === null) {
@@ -305,33 +332,42 @@ export class TransformsPlugin implements Plugin {
       const refused = refusedTable(registry, result.fields, sessionRoles(s));
       if (refused !== null) return { action: 'deny', error: refused };
     }
-    if (registry.tables.size === 0) return { action: 'pass' };
+    if (registry.tables.size === 0 && keep === null) return { action: 'pass' };
     const byTable = new Map<number, Map<number, number>>();
     result.fields.forEach((f, i) => {
       if (f.tableID === 0 || !registry.tables.has(f.tableID)) return;
       let m = byTable.get(f.tableID);
       if (!m) byTable.set(f.tableID, (m = new Map()));
+      // A column added for a row transform that the client selected too: its own field serves.
+      if (keep !== null && isExtra(f) && [...m.values()].includes(f.columnID)) return;
       m.set(i, f.columnID);
     });
     const bound = new Map<TableTransforms, ReadonlyMap<number, number>>();
     for (const [oid, fields] of byTable) {
       const table = registry.tables.get(oid)!;
-      if (table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)))) bound.set(table, fields);
+      if (!table.chain.some((t) => t.columns === null || [...fields.values()].some((a) => t.columns!.has(a)))) continue;
+      const unread = unreadRefusal(table, fields, sessionRoles(s));
+      if (unread !== null) return { action: 'deny', error: unread };
+      bound.set(table, fields);
     }
-    return this.watch(result, bound, new Date(), null);
+    return this.watch(result, bound, new Date(), null, keep);
   }
 
-  /** Plans the result's chains (tables whose chain has something to do) and watches its rows. */
+  /**
+   * Plans the result's chains (tables whose chain has something to do) and watches its rows; a
+   * result carrying columns added for row transforms is watched to strip them.
+   */
   private watch(
     result: ResultInfo, bound: ReadonlyMap<TableTransforms, ReadonlyMap<number, number>>, clock: Date, replay: ResultPlan['replay'],
+    keep: readonly number[] | null,
   ): DescriptionDecision {
-    if (bound.size === 0) return { action: 'pass' };
+    if (bound.size === 0 && keep === null) return { action: 'pass' };
     const recording = this.opts.provenance?.()?.recording ?? false;
     const tables: TablePlan[] = [...bound].map(([table, fields]) => (
       { table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) }
     ));
-    this.plans.set(result.id, { fields: result.fields, tables, clock, dropped: 0, batches: 0, reported: false, replay });
-    return { action: 'watch' };
+    this.plans.set(result.id, { fields: result.fields, tables, clock, dropped: 0, batches: 0, reported: false, replay, keep });
+    return keep === null ? { action: 'watch' } : { action: 'rewrite', fields: keep.map((i) => result.fields[i]!), watch: true };
   }
 
   async dataRows(s: SessionInfo, result: ResultInfo, rows: RowBatch): Promise<{ action: 'rewrite'; rows: RowBatch } | { action: 'deny'; error: PgError }> {
@@ -362,7 +398,7 @@ export class TransformsPlugin implements Plugin {
         settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rows, (r as PromiseFulfilledResult<number>).value, order));
       }
     }
-    return { action: 'rewrite', rows };
+    return { action: 'rewrite', rows: plan.keep === null ? rows : rows.pick(plan.keep) };
   }
 
   /** Provenance: a transform's input for batch number `order`; returns when it started. */
@@ -484,7 +520,8 @@ export class TransformsPlugin implements Plugin {
   private async runRowTransform(
     t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: RowBatch, ctx: SandboxValue, plan: ResultPlan,
   ): Promise<void> {
-    const cols = [...tp.fields].map(([index, attnum]) => {
+    // Keyed in the table's column order, whatever the select list's.
+    const cols = [...tp.fields].sort((a, b) => a[1] - b[1]).map(([index, attnum]) => {
       const f = fields[index]!;
       return { index, name: tp.table.columnNames.get(attnum) ?? f.name, type: columnType(f) };
     });

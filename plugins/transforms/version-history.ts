@@ -8,7 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import type { SqlRunner } from '../registry/migrate.js';
 import { sandboxFunction, type SandboxValue } from '../../sandbox/index.js';
-import type { BoundTransform, TableTransforms } from './registry-cache.js';
+import { guardLevel, type BoundTransform, type TableTransforms } from './registry-cache.js';
 
 /** One row of provenance.transform_versions, as a replay uses it. */
 interface VersionRow {
@@ -17,6 +17,10 @@ interface VersionRow {
   readonly targetOid: number;
   readonly target: string;
   readonly attnums: readonly number[] | null;
+  /** A row transform's columns it reads (null: every column), and the guard, as the version had them. */
+  readonly reads: readonly number[] | null;
+  readonly guard: BoundTransform['guard'];
+  readonly exempt: readonly string[];
   readonly source: string;
   /** As recorded when the version was registered. */
   readonly functionHash: string;
@@ -46,7 +50,7 @@ export interface ChainAt {
 // Every name qualified: this runs as the proxy's own login. Moments as epoch microseconds, exact.
 const VERSIONS_SQL = `
 SELECT v.name, v.version, v.target_oid::pg_catalog.int8 AS target_oid, v.target, v.column_attnums, v.source,
-       v.function_hash, v.params, v.position, v.enabled, v.dropped,
+       v.function_hash, v.params, v.position, v.enabled, v.dropped, v.reads_attnums, v.guard, v.exempt,
        (EXTRACT(epoch FROM v.valid_from) * 1000000)::pg_catalog.int8::text AS valid_from,
        (EXTRACT(epoch FROM v.valid_to) * 1000000)::pg_catalog.int8::text AS valid_to
   FROM provenance.transform_versions v
@@ -97,7 +101,10 @@ export class VersionHistory {
       // The hash names the source and the runtime it ran on: another runtime may compute another
       // output, so such a version is refused where it would run, never skipped or run anyway.
       if (fn.hash !== v.functionHash) entry.stale.push({ name: v.name, version: v.version, columns });
-      entry.table.chain.push({ name: v.name, version: v.version, fn: { ...fn, hash: v.functionHash }, params: v.params, position: v.position, columns });
+      entry.table.chain.push({
+        name: v.name, version: v.version, fn: { ...fn, hash: v.functionHash }, params: v.params, position: v.position, columns,
+        reads: v.reads === null ? null : new Set(v.reads), guard: v.guard, exempt: v.exempt,
+      });
     }
     out = built;
     this.chains.set(atMicros, out);
@@ -113,6 +120,9 @@ export async function loadVersionHistory(db: SqlRunner): Promise<VersionHistory>
     targetOid: Number(r['target_oid']),
     target: String(r['target']),
     attnums: (r['column_attnums'] as (number | null)[] | null)?.filter((a): a is number => a !== null) ?? null,
+    reads: (r['reads_attnums'] as (number | null)[] | null)?.filter((a): a is number => a !== null) ?? null,
+    guard: guardLevel(r['guard']),
+    exempt: (r['exempt'] as string[] | null) ?? [],
     source: String(r['source']),
     functionHash: String(r['function_hash']),
     params: asJson(r['params']) as SandboxValue,

@@ -142,6 +142,22 @@ export class RowBatch {
     this.rows = rows.length;
   }
 
+  /** A batch of these columns only, in this order (indexes into the columns as they are now). */
+  pick(columns: readonly number[]): RowBatch {
+    const w = columns.length;
+    const n = this.rows * w;
+    const out = new RowBatch(this.rows, w, new Array<Buffer>(n), new Int32Array(n), new Int32Array(n));
+    for (let r = 0; r < this.rows; r++) {
+      for (let i = 0; i < w; i++) {
+        const from = r * this.width + columns[i]!;
+        out.src[r * w + i] = this.src[from]!;
+        out.starts[r * w + i] = this.starts[from]!;
+        out.lengths[r * w + i] = this.lengths[from]!;
+      }
+    }
+    return out;
+  }
+
   /** Every row's values as Buffers (views) or null. */
   values(): (Buffer | null)[][] {
     return Array.from({ length: this.rows }, (_, r) => Array.from({ length: this.width }, (_, c) => this.field(r, c)));

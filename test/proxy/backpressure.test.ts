@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { serialize } from 'pg-protocol';
 import { sharedCluster, startTarget, type Target } from '../support/proxy-matrix.js';
 import { RawClient } from '../support/raw-client.js';
+import type { Plugin } from '../../plugins/hooks.js';
 import { floodUntilBlocked, ownSocketInodes, tcpQueues } from '../support/flood.js';
 
 /** A Query of about 8 KB, as a driver pipelining a large batch sends them. */
@@ -46,10 +47,13 @@ describe('backpressure toward the upstream', () => {
     }
   }, 60_000);
 
-  it('postgres: what the client wrote sits in kernel socket buffers, not in the proxy', async () => {
+  // A plugin with a statement hook and no words puts every session on the statement path.
+  const everyStatement: Plugin = { name: 'every-statement', statement: () => ({ action: 'pass' }) };
+  for (const [path, plugins] of [['fast path', []], ['statement path', [everyStatement]]] as const) {
+  it(`postgres, ${path}: what the client wrote sits in kernel socket buffers, not in the proxy`, async () => {
     const direct = await directFigure();
     const pgPort = sharedCluster().port;
-    const t: Target = await startTarget('postgres');
+    const t: Target = await startTarget('postgres', plugins);
     try {
       const c = await RawClient.connect(t.port, 'trustuser');
       c.write(serialize.query('select pg_sleep(60)'));
@@ -67,7 +71,7 @@ describe('backpressure toward the upstream', () => {
       }
       const inProxy = through - kernel;
       process.stderr.write(
-        `backpressure [postgres]: direct ${KiB(direct)}, through the proxy ${KiB(through)}, ` +
+        `backpressure [postgres, ${path}]: direct ${KiB(direct)}, through the proxy ${KiB(through)}, ` +
           `of which in kernel buffers ${KiB(kernel)}, in the proxy ${KiB(inProxy)}\n`,
       );
       expect(upstreamPorts.size).toBe(1);
@@ -78,4 +82,5 @@ describe('backpressure toward the upstream', () => {
       await t.proxy.stop(2_000);
     }
   }, 60_000);
+  }
 });

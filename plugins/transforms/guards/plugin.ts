@@ -1,0 +1,227 @@
+/**
+ * Guarded columns: statements that would let a guarded column's value reach a client around its
+ * transform are refused (42501) before they go upstream, at the simple Query or at the Parse of
+ * the extended protocol (its Binds and Executes run what was checked).
+ *
+ * Only sessions where some guard may apply read their statements: while no column transform has
+ * a guard, every session stays on the fast path. The plugin names itself in a session's
+ * statementPlugins from its start once a guard exists, and in every open session when the
+ * registry gains one; such a session's earlier SETs were not seen, so its search_path is unknown
+ * (unless the server reports it) until it sets it again.
+ *
+ * Analyses are cached by text and by the session's naming (ColumnSourcesCache), so a prepared
+ * statement or a repeated text is analysed once; the catalog they were made with is forgotten
+ * after DDL through this proxy and at every registry change (announced too for DDL elsewhere
+ * when the proxy's login may create event triggers).
+ */
+import { PgError, SqlState } from '../../../proxy/errors.js';
+import type { Plugin, SessionInfo, Statement, StatementDecision } from '../../hooks.js';
+import type { SqlRunner } from '../../registry/migrate.js';
+import type { SqlAnalyser } from '../../sql/analyser.js';
+import { parseSearchPath } from '../../sql/column-sources.js';
+import { ColumnSourcesCache, type TextSources } from '../../sql/sources-cache.js';
+import type { Registry } from '../registry-cache.js';
+import type { SessionNames as Naming } from '../../sql/source-model.js';
+import type { StatementSources } from '../../sql/column-sources.js';
+import { GuardCatalog } from './guard-catalog.js';
+import { initialPath, startupPath } from './initial-path.js';
+import { anyGuard, guardedColumns, type GuardedColumns } from './policy.js';
+import { SessionNames } from './session-names.js';
+import { PreparedStatements } from './prepared.js';
+import { verdict } from './verdict.js';
+
+const PLUGIN = 'guards';
+/** Statements that name nothing the search_path resolves: they run while it is unknown (SET it, say). */
+const NAME_FREE = new Set(['VariableSetStmt', 'VariableShowStmt', 'TransactionStmt', 'DiscardStmt']);
+const PASS: StatementDecision = { action: 'pass' };
+/**
+ * How long a statement may wait for the catalog. The embedded database runs the proxy's own SQL
+ * only between sessions' transactions: a session inside one would wait for itself.
+ */
+const CATALOG_WAIT_MS = 3_000;
+
+export interface GuardsOptions {
+  readonly sql: SqlAnalyser;
+  readonly registry: () => Registry | null;
+  /** The proxy's own connection to the database (the state store); null while it is away. */
+  readonly store: () => SqlRunner | null;
+  /** The roles the user belongs to (itself included); empty when they cannot be known (then no exemption applies). */
+  readonly roles: (user: string) => Promise<readonly string[]>;
+}
+
+interface GuardSession {
+  readonly names: Promise<SessionNames>;
+  readonly roles: Promise<readonly string[]>;
+  readonly prepared: PreparedStatements;
+}
+
+export class GuardsPlugin implements Plugin {
+  readonly name = PLUGIN;
+  /** Before any plugin that rewrites statements: the guards judge what the client sent. */
+  readonly order = -100;
+  /** No word brings a statement here: sessions are named (statementPlugins) while a guard exists. */
+  readonly statementWords: readonly string[] = [];
+  private readonly sessions = new Map<SessionInfo, GuardSession>();
+  private readonly catalog: GuardCatalog;
+  private readonly sources: ColumnSourcesCache;
+  private readonly initialPaths = new Map<string, Promise<readonly string[] | null>>();
+
+  constructor(private readonly opts: GuardsOptions) {
+    const current = (): SqlRunner => {
+      const db = opts.store();
+      if (db === null) throw new Error('the proxy\'s connection to the database is down');
+      return db;
+    };
+    const store: SqlRunner = { query: async (sql, params) => current().query(sql, params), exec: async (sql) => current().exec(sql) };
+    this.catalog = new GuardCatalog(store);
+    this.sources = new ColumnSourcesCache(opts.sql, this.catalog);
+  }
+
+  sessionStart(s: SessionInfo): void {
+    if (anyGuard(this.opts.registry())) this.watch(s, true);
+    else this.sessions.set(s, { names: Promise.resolve(new SessionNames(null, null, s.user)), roles: Promise.resolve([]), prepared: new PreparedStatements() });
+  }
+
+  sessionEnd(s: SessionInfo): void {
+    this.sessions.delete(s);
+  }
+
+  /** The registry was read again: sessions are watched while some guard exists; the catalog may have changed. */
+  registryChanged(): void {
+    this.catalog.invalidate();
+    this.initialPaths.clear();
+    // While the registry cannot be read, sessions that were watched stay so (and are refused).
+    const registry = this.opts.registry();
+    if (registry === null) return;
+    const active = anyGuard(registry);
+    for (const s of this.sessions.keys()) {
+      if (active && !s.statementPlugins.has(PLUGIN)) this.watch(s, false);
+      if (!active) s.statementPlugins.delete(PLUGIN);
+    }
+  }
+
+  /** DDL and grants through this proxy: names may mean something else now (USAGE decides the search_path too). */
+  readonly unitWords = ['create ', 'drop ', 'alter ', 'grant ', 'revoke '];
+
+  /** Only while some guard exists: the client's ReadyForQuery waits for the unit's end hooks. */
+  marksUnit(): boolean {
+    return anyGuard(this.opts.registry());
+  }
+
+  unitDone(): void {
+    this.catalog.invalidate();
+    this.initialPaths.clear();
+  }
+
+  readyForQuery(s: SessionInfo, status: 'I' | 'T' | 'E'): void {
+    if (!s.statementPlugins.has(PLUGIN)) return;
+    void this.sessions.get(s)?.names.then((n) => n.readyForQuery(status));
+  }
+
+  async statement(s: SessionInfo, stmt: Statement): Promise<StatementDecision> {
+    const session = this.sessions.get(s);
+    if (session === undefined) return PASS;
+    const registry = this.opts.registry();
+    if (registry === null) {
+      return deny(new PgError(SqlState.CannotConnectNow,
+        'the transform registry cannot be read now, so the proxy cannot tell which columns are guarded'));
+    }
+    const columns = guardedColumns(registry, await session.roles);
+    if (stmt.kind === 'bind') {
+      if (columns.size === 0) return PASS;
+      // Checked again under the guards in force now, as the server resolved it at its Parse.
+      const p = session.prepared.bound(stmt.statement, stmt.text);
+      if (p === null) return deny(unseen(`prepared statement "${stmt.statement}"`));
+      const sources = await this.check(p.text, p.naming);
+      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, columns, session.prepared);
+    }
+    const names = await session.names;
+    const parsed = this.opts.sql.analyse(stmt.text);
+    if (columns.size > 0) {
+      if (!parsed.ok) return deny(new PgError(parsed.code, parsed.message, 'ERROR', { position: parsed.position }));
+      const reported = s.serverParams.get('search_path');
+      const searchPath = reported === undefined ? names.searchPath : parseSearchPath(reported);
+      if (searchPath === null && !parsed.readings.every((r) => r.every((n) => NAME_FREE.has(Object.keys(n)[0] ?? '')))) {
+        return deny(new PgError(SqlState.InsufficientPrivilege,
+          'the proxy does not know this session\'s search_path, so it cannot tell which tables the statement reads, and some columns are guarded',
+          'ERROR', { hint: 'Set it (SET search_path = …) outside a transaction block; the proxy follows SET and RESET, not set_config() or a SET in a transaction that may have rolled back.' }));
+      }
+      const naming: Naming = { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) };
+      const sources = await this.check(stmt.text, naming);
+      if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
+      const refused = judge(sources, columns, session.prepared);
+      if (refused.action !== 'pass') return refused;
+      if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
+      session.prepared.remember(sources[0] ?? []);
+    }
+    if (parsed.ok) names.statements(parsed.readings[0] ?? []);
+    return PASS;
+  }
+
+  /** The sources of every reading of a text, or why they could not be had. */
+  private async check(text: string, naming: Naming): Promise<(readonly StatementSources[])[] | string> {
+    let sources: TextSources;
+    try {
+      sources = await withTimeout(this.sources.sources(text, naming));
+    } catch (err) {
+      return `the proxy could not read the catalog to check the statement against guarded columns: ${err instanceof Error ? err.message : String(err)}`
+        + ' (on the embedded database the catalog is read between transactions: run the statement once outside a transaction block first)';
+    }
+    if (!sources.ok) return `${sources.code}: ${sources.message}`;
+    return sources.readings.map((r) => [...r]);
+  }
+
+  private watch(s: SessionInfo, fromStart: boolean): void {
+    s.statementPlugins.add(PLUGIN);
+    const initial = this.initialPath(s);
+    // A session watched only from now on may have changed its path unseen.
+    const names = initial.then((p) => new SessionNames(p, fromStart ? p : null, s.user));
+    names.catch(() => undefined);
+    const roles = this.opts.roles(s.user).catch(() => []);
+    this.sessions.set(s, { names, roles, prepared: new PreparedStatements() });
+  }
+
+  private initialPath(s: SessionInfo): Promise<readonly string[] | null> {
+    const given = startupPath(s.startupParams);
+    if (given !== undefined || s.serverParams.has('search_path')) return Promise.resolve(given ?? null);
+    const key = JSON.stringify([s.user, s.database]);
+    let p = this.initialPaths.get(key);
+    if (p !== undefined) return p;
+    const db = this.opts.store();
+    if (db === null) return Promise.resolve(null);
+    p = withTimeout(initialPath(db, s.user, s.database)).catch(() => null);
+    this.initialPaths.set(key, p);
+    return p;
+  }
+}
+
+/** Every statement of every reading, and what an EXECUTE or FETCH among them runs. */
+function judge(readings: readonly (readonly StatementSources[])[], columns: GuardedColumns, prepared: PreparedStatements): StatementDecision {
+  for (const reading of readings) {
+    for (const statement of reading) {
+      const deferred = prepared.deferred(statement);
+      if (typeof deferred === 'string') return deny(unseen(deferred));
+      const refused = verdict(statement, columns) ?? (deferred === undefined ? null : verdict(deferred, columns));
+      if (refused !== null) return deny(refused);
+    }
+  }
+  return PASS;
+}
+
+function unseen(what: string): PgError {
+  return new PgError(SqlState.InsufficientPrivilege,
+    `${what} was prepared before the proxy checked this session's statements against guarded columns: it cannot tell what it reads`,
+    'ERROR', { hint: 'Prepare it again (or reconnect).' });
+}
+
+function deny(error: PgError): StatementDecision {
+  return { action: 'deny', error };
+}
+
+function withTimeout<T>(p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CATALOG_WAIT_MS / 1000} s`)), CATALOG_WAIT_MS))),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,44 @@
+/**
+ * Which table columns are guarded for a session: every column of a column transform whose guard
+ * is not `off`, unless one of the session's roles is exempt from it. (Row transforms' guards
+ * rule over whole statements, not columns, and are not read here.)
+ */
+import type { GuardLevel } from '../../registry/schema-column-guards.js';
+import type { Registry } from '../registry-cache.js';
+
+export interface GuardedColumn {
+  readonly oid: number;
+  readonly attnum: number;
+  /** `schema.table.column`, for messages. */
+  readonly label: string;
+  readonly transform: string;
+  readonly guard: Exclude<GuardLevel, 'off'>;
+}
+
+/** Guarded columns by `oid.attnum`; the strictest guard first when several transforms guard one. */
+export type GuardedColumns = ReadonlyMap<string, readonly GuardedColumn[]>;
+
+export const columnKey = (oid: number, attnum: number): string => `${oid}.${attnum}`;
+
+/** Whether any column transform of the registry has a guard: only then are statements read. */
+export function anyGuard(registry: Registry | null): boolean {
+  if (registry === null) return false;
+  for (const table of registry.tables.values()) for (const t of table.chain) if (t.columns !== null && t.guard !== 'off') return true;
+  return false;
+}
+
+export function guardedColumns(registry: Registry, roles: readonly string[]): GuardedColumns {
+  const out = new Map<string, GuardedColumn[]>();
+  for (const table of registry.tables.values()) {
+    for (const t of table.chain) {
+      if (t.columns === null || t.guard === 'off' || t.exempt.some((r) => roles.includes(r))) continue;
+      for (const attnum of t.columns) {
+        const key = columnKey(table.oid, attnum);
+        const label = `${table.name}.${table.columnNames.get(attnum) ?? `column ${attnum}`}`;
+        const list = [...(out.get(key) ?? []), { oid: table.oid, attnum, label, transform: t.name, guard: t.guard }];
+        out.set(key, list.sort((a, b) => (a.guard === b.guard ? 0 : a.guard === 'strict' ? -1 : 1)));
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,49 @@
+/**
+ * What a session prepared, so that running it later meets the guards in force then: a statement
+ * prepared while other guards held (or none, or before the session was watched) must not run
+ * unchecked. Kept per session: protocol-level prepared statements (their text and the naming the
+ * server resolved them with, at Parse), and SQL-level PREPAREd statements and DECLAREd cursors
+ * (their sources). A name the session prepared unseen is unknown: running it is refused.
+ */
+import type { StatementSources } from '../../sql/column-sources.js';
+import type { SessionNames } from '../../sql/source-model.js';
+
+export interface Prepared {
+  readonly text: string;
+  readonly naming: SessionNames;
+}
+
+export class PreparedStatements {
+  private readonly parsed = new Map<string, Prepared>();
+  private readonly sqlPrepared = new Map<string, StatementSources>();
+  private readonly cursors = new Map<string, StatementSources>();
+
+  /** A Parse that was checked and goes upstream. */
+  parse(name: string, text: string, naming: SessionNames): void {
+    this.parsed.set(name, { text, naming });
+  }
+
+  /** The statement a Bind names, as it was checked at its Parse; null when that Parse was not seen. */
+  bound(name: string, text: string | undefined): Prepared | null {
+    const p = this.parsed.get(name);
+    return p !== undefined && p.text === text ? p : null;
+  }
+
+  /** The PREPAREs and DECLAREs of a text that was checked and goes upstream. */
+  remember(statements: readonly StatementSources[]): void {
+    for (const s of statements) {
+      if (s.prepare !== undefined) this.sqlPrepared.set(s.prepare.name, s.prepare.statement);
+      if (s.cursor !== undefined) this.cursors.set(s.cursor.name, s);
+    }
+  }
+
+  /**
+   * What an EXECUTE or FETCH runs (undefined for other statements): the sources of the prepared
+   * statement or the cursor's declaration, or the name when it was prepared unseen.
+   */
+  deferred(s: StatementSources): StatementSources | string | undefined {
+    if (s.execute !== undefined) return this.sqlPrepared.get(s.execute) ?? `prepared statement "${s.execute}"`;
+    if (s.fetch !== undefined) return this.cursors.get(s.fetch) ?? `cursor "${s.fetch}"`;
+    return undefined;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Whether a statement may run under the guards in force for its session, from the sources the
+ * SQL analysis found in it (plugins/sql/column-sources.ts):
+ * - a guarded column may reach a result only as a plain output column, which the transform binds
+ *   to through the RowDescription; any expression of it (a function argument, a cast, an
+ *   aggregate, a whole-row reference, a set operation, a scalar subquery, a view's column…) would
+ *   reach the client around the transform;
+ * - its values may not go anywhere else (INSERT … SELECT, CREATE TABLE AS, SELECT INTO, COPY,
+ *   UPDATE SET, CALL…): from there they would be read in clear;
+ * - under `values` it may be compared as it is in WHERE, JOIN, GROUP BY, HAVING, ORDER BY and the
+ *   like (`where email = $1`); an expression over it there could show it in an error message.
+ *   Under `strict` it may not be compared, ordered or grouped by at all;
+ * - a statement the analysis is not sure of is refused: it could read a guarded column unseen.
+ */
+import { PgError, SqlState } from '../../../proxy/errors.js';
+import type { StatementSources, TableColumn } from '../../sql/column-sources.js';
+import type { FilterClause } from '../../sql/source-model.js';
+import { columnKey, type GuardedColumn, type GuardedColumns } from './policy.js';
+
+/** Where `values` lets a guarded column be compared as it is. */
+const COMPARED: ReadonlySet<FilterClause> = new Set(['where', 'join', 'group by', 'having', 'order by', 'distinct on', 'window', 'on conflict', 'merge']);
+
+const HINT = 'A transform\'s guard is set with provenance.set_transform_guard; members of a role it exempts are not refused.';
+
+function refusal(g: GuardedColumn, how: string): PgError {
+  return new PgError(SqlState.InsufficientPrivilege,
+    `column ${g.label} is guarded by transform "${g.transform}" (guard ${g.guard}): ${how}`, 'ERROR', { hint: HINT });
+}
+
+function guarded(columns: GuardedColumns, c: TableColumn): GuardedColumn | undefined {
+  return columns.get(columnKey(c.oid, c.attnum))?.[0];
+}
+
+/** The refusal of one statement (and of the statement a PREPARE holds), or null when it may run. */
+export function verdict(s: StatementSources, columns: GuardedColumns): PgError | null {
+  if (!s.certain) {
+    const names = [...new Set([...columns.values()].map((l) => `${l[0]!.label} (transform "${l[0]!.transform}")`))].join(', ');
+    return new PgError(SqlState.InsufficientPrivilege,
+      `the proxy cannot tell whether this statement reads around the guards on ${names}: ${s.reasons.join('; ')}`, 'ERROR', { hint: HINT });
+  }
+  const results = [...s.results, ...(s.cursor === undefined ? [] : [s.cursor.result])];
+  for (const r of results) {
+    for (const [i, src] of r.columns.entries()) {
+      if (src.kind === 'column') continue;
+      for (const c of src.reads) {
+        const g = guarded(columns, c);
+        if (g !== undefined) return refusal(g, `it feeds output column "${r.names[i] ?? '?column?'}" through an expression, not as a plain column the transform applies to (a function, cast, aggregate, whole-row reference, set operation, subquery or view reads around it)`);
+      }
+    }
+  }
+  for (const f of s.flows) {
+    const g = guarded(columns, f);
+    if (g !== undefined) return refusal(g, `its values would be copied by ${f.into.toUpperCase()}, where the transform does not apply`);
+  }
+  for (const f of s.filters) {
+    const g = guarded(columns, f);
+    if (g === undefined) continue;
+    if (g.guard === 'strict') return refusal(g, `it may not be used in ${f.clause.toUpperCase()} either`);
+    if (!f.direct || !COMPARED.has(f.clause)) return refusal(g, `in ${f.clause.toUpperCase()} it may only be compared as it is, not through a function, cast or other expression`);
+  }
+  return s.prepare === undefined ? null : verdict(s.prepare.statement, columns);
+}

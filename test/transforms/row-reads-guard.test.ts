@@ -1,0 +1,112 @@
+/**
+ * Statements a row transform cannot be applied to faithfully (an aggregate, DISTINCT,
+ * LIMIT/OFFSET, a window function, a set operation, an outer join, or a result without the columns
+ * it reads): refused with 42501 when its guard is `values` or `strict` (not for exempt roles),
+ * served as before under `off`. Statements that name no table with a row transform never reach
+ * the parser.
+ */
+import { describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { useTarget, uniqueName } from '../support/proxy-matrix.js';
+import { SqlAnalyser } from '../../plugins/sql/analyser.js';
+
+async function guarded(c: pg.Client, guard: 'off' | 'values' | 'strict', exempt: string[] = []): Promise<{ table: string; names: string; hide: string }> {
+  const table = uniqueName('orders');
+  const names = uniqueName('names');
+  const hide = uniqueName('hide_low');
+  await c.query(`CREATE TABLE ${table} (id int, customer text, amount int)`);
+  await c.query(`INSERT INTO ${table} VALUES (1, 'ann', 50), (2, 'bob', 150), (3, 'cid', 300), (4, 'dee', 20)`);
+  await c.query(`CREATE TABLE ${names} AS SELECT g AS id, 'n' || g AS name FROM generate_series(1, 5) g`);
+  await c.query(`SELECT provenance.register_transform($1, $2, NULL, '(row, p) => row.amount < p.min ? null : row', '{"min": 100}', reads => ARRAY['amount'])`, [hide, table]);
+  if (guard !== 'off') await c.query('SELECT provenance.set_transform_guard($1, $2, $3)', [hide, guard, exempt]);
+  return { table, names, hide };
+}
+
+const UNFAITHFUL = (table: string, names: string): [string, string][] => [
+  [`SELECT count(*) FROM ${table}`, 'aggregate'],
+  [`SELECT customer, max(id) FROM ${table} GROUP BY customer`, 'aggregate'],
+  [`SELECT DISTINCT customer FROM ${table}`, 'DISTINCT'],
+  [`SELECT id FROM ${table} ORDER BY id LIMIT 2`, 'LIMIT/OFFSET'],
+  [`SELECT id FROM ${table} OFFSET 1`, 'LIMIT/OFFSET'],
+  [`SELECT id, row_number() OVER () FROM ${table}`, 'window function'],
+  [`SELECT id FROM ${table} UNION ALL SELECT id FROM ${names}`, 'set operation'],
+  [`SELECT n.name, o.id FROM ${names} n LEFT JOIN ${table} o USING (id)`, 'outer join'],
+  [`SELECT count(*) FROM (SELECT * FROM ${table}) s`, 'aggregate'],
+  [`SELECT s.id FROM (SELECT id FROM ${table}) s`, 'nested SELECT'],
+  [`SELECT name FROM ${names} WHERE id IN (SELECT id FROM ${table})`, 'nested SELECT'],
+  [`WITH o AS (SELECT * FROM ${table}) SELECT id FROM o`, 'nested SELECT'],
+  [`CREATE TEMP TABLE copied AS SELECT * FROM ${table}`, 'nested SELECT'],
+  [`UPDATE ${table} SET customer = 'zed' WHERE id = 2 RETURNING id`, 'RETURNING'],
+];
+
+for (const kind of ['embedded', 'postgres'] as const) {
+  describe(`row transforms under a guard [${kind}]`, () => {
+    const t = useTarget(kind);
+
+    it('refuses what it cannot filter faithfully under values and strict, in both protocols', async () => {
+      await t.proxy.registryLoaded;
+      const c = await t.pg();
+      const sql = t.sql();
+      try {
+        for (const guard of ['values', 'strict'] as const) {
+          const o = await guarded(c, guard);
+          for (const [text, form] of UNFAITHFUL(o.table, o.names)) {
+            const simple = await c.query(text).then(() => null, (e: pg.DatabaseError) => e);
+            expect(simple, text).toMatchObject({ code: '42501' });
+            expect(simple!.message, text).toContain(o.hide);
+            expect(simple!.message, text).toContain(form);
+            await expect(sql.unsafe(text, [], { prepare: true }), text).rejects.toMatchObject({ code: '42501' });
+          }
+          // Refused before it ran: the UPDATE … RETURNING changed nothing.
+          expect((await c.query(`SELECT customer FROM ${o.table} WHERE id = 2`)).rows).toEqual([{ customer: 'bob' }]);
+          // The session goes on, and plain reads are served filtered.
+          expect((await c.query(`SELECT id FROM ${o.table} ORDER BY id`)).rows).toEqual([{ id: 2 }, { id: 3 }]);
+          expect([...await sql.unsafe(`SELECT customer FROM ${o.table} WHERE id > $1 ORDER BY id`, [1], { prepare: true })]).toEqual([{ customer: 'bob' }, { customer: 'cid' }]);
+          expect((await c.query(`SELECT n.name FROM ${o.names} n JOIN ${o.table} o USING (id) ORDER BY 1`)).rows).toEqual([{ name: 'n2' }, { name: 'n3' }]);
+          await c.query('SELECT provenance.drop_transform($1)', [o.hide]);
+        }
+      } finally {
+        await sql.end();
+        await c.end();
+      }
+    });
+
+    it('serves them as before under off, and to members of an exempt role', async () => {
+      await t.proxy.registryLoaded;
+      const c = await t.pg();
+      try {
+        const off = await guarded(c, 'off');
+        expect((await c.query(`SELECT count(*)::int AS n FROM ${off.table}`)).rows).toEqual([{ n: 4 }]);
+        // LIMIT applies on the server, before the filter: fewer rows than a filter there would give.
+        expect((await c.query(`SELECT id FROM ${off.table} ORDER BY id LIMIT 2`)).rows).toEqual([{ id: 2 }]);
+        await c.query('SELECT provenance.drop_transform($1)', [off.hide]);
+        const exempt = await guarded(c, 'values', [t.user]);
+        expect((await c.query(`SELECT count(*)::int AS n FROM ${exempt.table}`)).rows).toEqual([{ n: 4 }]);
+        await c.query('SELECT provenance.drop_transform($1)', [exempt.hide]);
+      } finally {
+        await c.end();
+      }
+    });
+
+    it('parses no statement that names no table with a row transform', async () => {
+      await t.proxy.registryLoaded;
+      const c = await t.pg();
+      try {
+        const o = await guarded(c, 'values');
+        const plain = uniqueName('plain');
+        await c.query(`CREATE TABLE ${plain} (note text)`);
+        await c.query(`SELECT id FROM ${o.table}`);
+        const analyser = await SqlAnalyser.load();
+        const before = analyser.parses;
+        for (let i = 0; i < 10; i++) {
+          await c.query(`SELECT note FROM ${plain} WHERE note <> $1`, [String(i)]);
+          await c.query(`SELECT ${i} AS n`);
+        }
+        expect(analyser.parses).toBe(before);
+        await c.query('SELECT provenance.drop_transform($1)', [o.hide]);
+      } finally {
+        await c.end();
+      }
+    });
+  });
+}
