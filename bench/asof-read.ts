@@ -90,6 +90,11 @@ async function replay(ctx: AsofContext): Promise<string[]> {
     const m = median(v);
     return [label, fixed(m, 1), fixed(Math.min(...v), 1), fixed(Math.max(...v), 1), fixed(m === undefined || now === undefined ? undefined : m / now, 2)];
   };
+  const cache = async (c: pg.Client): Promise<string> => {
+    const st = (await c.query<Record<string, string>>('SHOW provenance.status')).rows[0] ?? {};
+    return `${st['replay_cache_hits'] ?? '?'} hits, ${st['replay_cache_misses'] ?? '?'} misses`;
+  };
+  const caches = `replay cache: warm proxy ${await cache(warm)}; cold proxy ${await cache(cold)}`;
   const coldRatio = (median(times.cold) ?? NaN) / (now ?? NaN);
   const warmRatio = (median(times.warm) ?? NaN) / (now ?? NaN);
   return [
@@ -98,6 +103,7 @@ async function replay(ctx: AsofContext): Promise<string[]> {
     formatTable(['read', 'median', 'min', 'max', '/ now'],
       [row('served now', times.now), row('as of, cold cache', times.cold), row('as of, warm cache', times.warm)],
       ['left', 'right', 'right', 'right', 'right']),
+    `  ${caches}`,
     `target: cold / now <= 3: ${fixed(coldRatio, 2)} -> ${verdict(coldRatio, 3)}; warm / now <= 1.5: ${fixed(warmRatio, 2)} -> ${verdict(warmRatio, 1.5)}`,
   ];
 }
