@@ -14,9 +14,9 @@ import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
 import type { AsofCase, AsofContext } from './asof.js';
 
-const START = '2026-01-01 00:00:00+00';
+export const HISTORY_START = '2026-01-01 00:00:00+00';
 
-/** Replaces the history of `table` with `updates` single-row updates of random rows, 1 ms apart from START. */
+/** Replaces the history of `table` with `updates` single-row updates of random rows, 1 ms apart from HISTORY_START. */
 function synthesize(history: string, rows: number, updates: number): string {
   return `DELETE FROM ${history};
     WITH w AS (
@@ -24,8 +24,8 @@ function synthesize(history: string, rows: number, updates: number): string {
       UNION ALL
       SELECT s, (pg_catalog.hashint4(s) & 2147483647) % ${rows} + 1 FROM pg_catalog.generate_series(1, ${updates}) s),
     v AS (
-      SELECT s, id, timestamptz '${START}' + s * interval '1 ms' AS f,
-             pg_catalog.lead(timestamptz '${START}' + s * interval '1 ms') OVER (PARTITION BY id ORDER BY s) AS t FROM w)
+      SELECT s, id, timestamptz '${HISTORY_START}' + s * interval '1 ms' AS f,
+             pg_catalog.lead(timestamptz '${HISTORY_START}' + s * interval '1 ms') OVER (PARTITION BY id ORDER BY s) AS t FROM w)
     INSERT INTO ${history} (provenance_valid_from, provenance_valid_to, id, v, n)
     SELECT f, t, id, pg_catalog.md5(id::text), s FROM v ORDER BY s, id`;
 }
@@ -37,24 +37,33 @@ interface Subject {
   readonly updates: number;
 }
 
+/**
+ * Creates `table` with `ctx.opts.rows` rows, tracks it and gives it `updates` versions beyond them;
+ * returns its history table.
+ */
+export async function versionedTable(ctx: AsofContext, table: string, updates: number): Promise<string> {
+  const { admin, opts } = ctx;
+  await admin.query(`CREATE TABLE ${table} (id integer PRIMARY KEY, v text, n bigint);
+    INSERT INTO ${table} SELECT g, pg_catalog.md5(g::text), 0 FROM pg_catalog.generate_series(1, ${opts.rows}) g`);
+  await admin.query('SELECT provenance.track($1)', [table]);
+  const history = (await admin.query<{ h: string }>('SELECT history::text AS h FROM provenance.history_table WHERE target_oid = $1::regclass', [table])).rows[0]!.h;
+  log(`writing ${updates} versions into the history of ${table}`);
+  await admin.query(synthesize(history, opts.rows, updates));
+  await admin.query(`UPDATE provenance.history_table SET since = $1 WHERE target_oid = $2::regclass`, [HISTORY_START, table]);
+  await admin.query(`VACUUM ANALYZE ${history}`);
+  return history;
+}
+
 async function lookup(ctx: AsofContext): Promise<string[]> {
   const { admin, opts } = ctx;
   const subjects: Subject[] = [];
   for (const [label, updates] of [['1k', 1_000], ['1M', 1_000_000]] as const) {
     const table = `asof_lookup_${label.toLowerCase()}`;
-    await admin.query(`CREATE TABLE ${table} (id integer PRIMARY KEY, v text, n bigint);
-      INSERT INTO ${table} SELECT g, pg_catalog.md5(g::text), 0 FROM pg_catalog.generate_series(1, ${opts.rows}) g`);
-    await admin.query('SELECT provenance.track($1)', [table]);
-    const history = (await admin.query<{ h: string }>('SELECT history::text AS h FROM provenance.history_table WHERE target_oid = $1::regclass', [table])).rows[0]!.h;
-    log(`writing ${updates} versions into the history of ${table}`);
-    await admin.query(synthesize(history, opts.rows, updates));
-    await admin.query(`UPDATE provenance.history_table SET since = $1 WHERE target_oid = $2::regclass`, [START, table]);
-    await admin.query(`VACUUM ANALYZE ${history}`);
-    subjects.push({ label, table, history, updates });
+    subjects.push({ label, table, history: await versionedTable(ctx, table, updates), updates });
   }
   const moments = (s: Subject): [string, string][] => [
-    ['latest', `timestamptz '${START}' + ${s.updates + 1} * interval '1 ms'`],
-    ['middle', `timestamptz '${START}' + ${Math.floor(s.updates / 2)} * interval '1 ms'`],
+    ['latest', `timestamptz '${HISTORY_START}' + ${s.updates + 1} * interval '1 ms'`],
+    ['middle', `timestamptz '${HISTORY_START}' + ${Math.floor(s.updates / 2)} * interval '1 ms'`],
   ];
   const reads = (s: Subject, at: string): [string, string][] => [
     ['rows_as_of', `SELECT * FROM provenance.rows_as_of(NULL::${s.table}, ${at})`],

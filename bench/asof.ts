@@ -13,6 +13,7 @@ import { runCommand } from './support/processes.js';
 import { benchEnvironment, clusterBinary, defineSuite, finishReport, log, parseNamedOptions, pgbenchRunOptions, positiveInt, quickRun, UsageError } from './support/suite-runner.js';
 import { WRITE_COST } from './asof-write.js';
 import { LOOKUP } from './asof-lookup.js';
+import { READ_REPLAY, READ_VERSIONS } from './asof-read.js';
 
 export interface AsofOptions {
   seconds: number;
@@ -43,9 +44,7 @@ export interface AsofCase {
   run(ctx: AsofContext): Promise<string[]>;
 }
 
-// Cases of as-of reads through the proxy (cold and warm replay caches against the same read now;
-// 1k against 1M history versions) join here.
-const CASES: readonly AsofCase[] = [WRITE_COST, LOOKUP];
+const CASES: readonly AsofCase[] = [WRITE_COST, LOOKUP, READ_REPLAY, READ_VERSIONS];
 
 const USAGE = `Usage: npm run bench -- asof [options]
 

@@ -55,9 +55,32 @@ export function bindAsOf(
           hint: 'Its output then cannot be recomputed here; read as of a moment after a version this runtime runs.',
         });
     }
+    const unread = unreadAsOf(at.table, attnums, moment);
+    if (unread !== null) return unread;
     if (at.table.chain.some((t) => applies(t.columns))) tables.set(at.table, bound);
   }
   return { tables };
+}
+
+/**
+ * A row transform of then needs every column it reads in its row objects. A session reading now
+ * gets them fetched alongside (row-reads/), but a read as of a moment reaches the history through
+ * the time-travel plugin's subquery, which that rewrite does not look into: without them the
+ * transform would decide on missing values and serve rows it hides. Refused instead, whatever its
+ * guard, until the columns are selected.
+ */
+function unreadAsOf(table: TableTransforms, selected: ReadonlySet<number>, moment: AsOfMoment): PgError | null {
+  for (const t of table.chain) {
+    if (t.columns !== null) continue;
+    const missing = [...(t.reads ?? table.columnNames.keys())].filter((a) => !selected.has(a));
+    if (missing.length === 0) continue;
+    const names = missing.map((a) => table.columnNames.get(a) ?? `#${a}`).join(', ');
+    return new PgError(SqlState.FeatureNotSupported,
+      `row transform "${t.name}" on ${table.name}, in force at ${moment.at}, reads columns the statement does not select (${names}): as of a moment they are not fetched for it`, 'ERROR', {
+        hint: `Select ${names} from ${table.name} as well.`,
+      });
+  }
+  return null;
 }
 
 /**

@@ -4,7 +4,7 @@
  * undone, SET LOCAL ends with its transaction). Moments are resolved in the session's TimeZone.
  */
 import { expect, it } from 'vitest';
-import type pg from 'pg';
+import pg from 'pg';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
 import { moment, refusal } from './as-of-support.js';
 
@@ -32,6 +32,27 @@ eachUpstream('as-of settings', (t) => {
     const c = await t().pg(opts);
     await t().proxy.stateReady;
     return c;
+  }
+
+  /**
+   * The code of the FATAL that ends a login: the proxy reads the startup settings once the server
+   * let the session in, so the error may come at the connect or right after it.
+   */
+  async function loginError(options: string): Promise<string | undefined> {
+    const c = new pg.Client({ connectionString: t().url(), options });
+    try {
+      return await new Promise<string | undefined>((resolve) => {
+        c.on('error', (e: Error & { code?: string }) => resolve(e.code));
+        c.connect().then(
+          () => c.query('SELECT pg_catalog.pg_sleep(30)').then(() => resolve(undefined), (e: Error & { code?: string }) => {
+            if (e.code !== undefined) resolve(e.code);
+          }),
+          (e: Error & { code?: string }) => resolve(e.code),
+        );
+      });
+    } finally {
+      await c.end().catch(() => undefined);
+    }
   }
 
   it('SET, SET TO, SHOW in ISO 8601, RESET, SET TO DEFAULT, RESET ALL, DISCARD ALL and an empty value', async () => {
@@ -135,9 +156,11 @@ eachUpstream('as-of settings', (t) => {
     } finally {
       await c.end();
     }
-    // A moment the server does not read ends the login with its error.
+    // A moment the server does not read ends the login with its error: its code reaches a driver;
+    // psql prints the message (with its code only once the login completed, so not here).
+    expect(await loginError('-c provenance.as_of=garbage')).toBe('22007');
     const bad = await refusal(psqlLogin(t().psql.bind(null), 'provenance.as_of=garbage'));
-    expect(bad.code).toBe('22007');
+    expect(bad.message).toMatch(/FATAL:.*invalid input syntax for type timestamp with time zone: "garbage"/);
     const sql = t().sql({ connection: { options: '-c provenance.as_of=2026-10-27T11:00:00Z' } });
     try {
       const [row] = await sql.unsafe('SHOW provenance.as_of');
