@@ -8,19 +8,17 @@
  * transform over row objects built from that table's fields. Values the chain left unchanged keep
  * their original bytes; changed ones are encoded in the column's own format.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
 import type { CompleteDecision, DescriptionDecision, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo, Statement, StatementDecision } from '../hooks.js';
-import { SandboxError, type BatchResult, type ColumnResult, type RunBatch, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
-import { PortionHash } from '../shared/canonical-hash.js';
-import { CodecError, decodeValue, encodeValue, type ColumnType, type JsValue } from '../shared/codecs/codecs.js';
+import { type BatchResult, type ColumnResult, type RunBatch, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
+import { CodecError, decodeValue, encodeValue, type JsValue } from '../shared/codecs/codecs.js';
 import { batchSeed } from './batch-seed.js';
 import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
 import { mayChangeRegistry } from './registry-change.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
-import type { AsOfMoment, ProvenanceService, ReplayMismatch, TimeTravelService } from '../services.js';
+import type { ProvenanceService, ReplayMismatch, TimeTravelService } from '../services.js';
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 import { EXTRA_PREFIX, isExtra } from './row-reads/extra-columns.js';
@@ -29,69 +27,8 @@ import { visibleFields } from './row-reads/strip.js';
 import type { VersionHistory } from './version-history.js';
 import type { ReplayCache } from './replay-cache.js';
 import { bindAsOf, momentClock, replayContext } from './replay-plan.js';
-
-/**
- * What one transform version did over one result (all its batches): the provenance record's
- * substance. Hashes cover the portion it processed (see plugins/shared/canonical-hash.ts).
- */
-export interface Execution {
-  readonly transform: BoundTransform;
-  readonly table: TableTransforms;
-  /** The portion's column names in table order; null for a row transform (it saw every field of the table). */
-  readonly columns: readonly string[] | null;
-  readonly input: PortionHash;
-  readonly output: PortionHash;
-  rowsIn: number;
-  rowsOut: number;
-  /** Epoch milliseconds of its first batch. */
-  startedAt: number;
-  /** Time during which it was working on some batch of the result (batches may overlap). */
-  durationMs: number;
-  /** performance.now() when the last batch it finished ended, for durationMs. */
-  busyUntil: number;
-  /** The execution before it in its table's chain (null: it read the table's rows). */
-  readonly parent: Execution | null;
-  /** Last of its table's chain: its output is what the client got. */
-  chainEnd: boolean;
-}
-
-/** One table's part of a result: which fields come from it. */
-interface TablePlan {
-  readonly table: TableTransforms;
-  /** Result field index → attnum, for the fields that come from this table. */
-  readonly fields: ReadonlyMap<number, number>;
-  /** Per transform of the chain, its execution record while provenance is recorded. */
-  readonly executions: Map<BoundTransform, ExecutionPortion>;
-  /**
-   * The chain in stages: a row transform alone, or column transforms on disjoint columns of this
-   * result, which run at the same time on different isolates (neither sees the other's values,
-   * so the outcome is the chain order's).
-   */
-  readonly stages: readonly (readonly BoundTransform[])[];
-}
-
-/** An execution with the result fields its hashes cover. */
-interface ExecutionPortion {
-  readonly execution: Execution;
-  readonly fields: readonly number[];
-  readonly types: readonly ColumnType[];
-}
-
-interface ResultPlan {
-  /** The description the plan was made from: a later plugin's rewrite of it changes nothing here. */
-  readonly fields: readonly FieldDescription[];
-  readonly tables: readonly TablePlan[];
-  readonly clock: Date;
-  dropped: number;
-  /** Batches handed over so far: each batch's number orders its hash input (batches may overlap). */
-  batches: number;
-  /** Set once its executions were reported. */
-  reported: boolean;
-  /** The fields the client gets when the statement carries columns added for row transforms (see row-reads/). */
-  readonly keep: readonly number[] | null;
-  /** A result of an as-of session: the chains of the moment, replayed in its context. */
-  readonly replay: { readonly moment: AsOfMoment; readonly ctx: SandboxValue } | null;
-}
+import { columnType, portions, same, stages, type ResultPlan, type TablePlan } from './result-plan.js';
+import { mismatchWarnings, sandboxError } from './transform-errors.js';
 
 export interface TransformsOptions {
   readonly pool: SandboxPool;
@@ -132,99 +69,6 @@ const REFRESH_WAIT_MS = 1_000;
 /** The roles the session's user belongs to, as read when it started. */
 export function sessionRoles(s: SessionInfo): readonly string[] {
   return (s.pluginState.get(PLUGIN) as string[] | undefined) ?? [];
-}
-
-function sandboxError(err: unknown, t: BoundTransform): PgError {
-  if (err instanceof SandboxError) {
-    const code =
-      err.kind === 'timeout' ? SqlState.QueryCanceled
-        : err.kind === 'memory' ? '53200'
-          : err.kind === 'compile' ? '42P13'
-            : SqlState.ExternalRoutineException;
-    return new PgError(code, `${err.message} (transform ${t.name} version ${t.version})`);
-  }
-  if (err instanceof CodecError) {
-    return new PgError('22000', `transform "${t.name}" version ${t.version} returned a value that does not fit: ${err.message}`);
-  }
-  if (err instanceof PgError) return err;
-  return new PgError(SqlState.ExternalRoutineException, `transform "${t.name}" version ${t.version} failed: ${err instanceof Error ? err.message : String(err)}`);
-}
-
-/** What the client is warned of: replayed executions that did not reproduce the recorded ones. */
-function mismatchWarnings(mismatches: readonly ReplayMismatch[]): PgError[] {
-  return mismatches.map((m) => new PgError('01000',
-    `replayed execution ${m.replay} of transform "${m.transform.name}" version ${m.transform.version} did not reproduce recorded execution ${m.recorded}: output hash ${m.output}, recorded ${m.recordedOutput}`,
-    'WARNING', { hint: 'The record, the stored history or the transform\'s determinism is not what it should be; see provenance.executions (verified = false).' }));
-}
-
-/** Whether a transform left a value as it was: identity first (most values), structure for objects. */
-function same(a: unknown, b: unknown): boolean {
-  return Object.is(a, b) || (typeof a === 'object' && a !== null && isDeepStrictEqual(a, b));
-}
-
-function columnType(f: FieldDescription): ColumnType {
-  return { oid: f.dataTypeID, typmod: f.dataTypeModifier, format: f.format };
-}
-
-/** Groups a table's chain into stages (see TablePlan.stages), skipping transforms with nothing to do. */
-function stages(table: TableTransforms, fields: ReadonlyMap<number, number>): BoundTransform[][] {
-  const bound = new Set(fields.values());
-  const out: BoundTransform[][] = [];
-  let stage: BoundTransform[] = [];
-  let taken = new Set<number>();
-  for (const t of table.chain) {
-    if (t.columns === null) {
-      if (stage.length > 0) out.push(stage);
-      out.push([t]);
-      stage = [];
-      taken = new Set();
-      continue;
-    }
-    const mine = [...t.columns].filter((a) => bound.has(a));
-    if (mine.length === 0) continue;
-    if (mine.some((a) => taken.has(a))) {
-      out.push(stage);
-      stage = [];
-      taken = new Set();
-    }
-    stage.push(t);
-    for (const a of mine) taken.add(a);
-  }
-  if (stage.length > 0) out.push(stage);
-  return out;
-}
-
-/**
- * The executions a result will have, one per transform of the table's chain that touches it:
- * a column transform over the result fields of its columns, a row transform over all of the
- * table's fields; fields in table column order so the hash does not depend on the SELECT list.
- */
-function portions(table: TableTransforms, fields: ReadonlyMap<number, number>, desc: readonly FieldDescription[]): Map<BoundTransform, ExecutionPortion> {
-  const out = new Map<BoundTransform, ExecutionPortion>();
-  const ordered = [...fields].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-  let parent: Execution | null = null;
-  for (const t of table.chain) {
-    const mine = t.columns === null ? ordered : ordered.filter(([, attnum]) => t.columns!.has(attnum));
-    if (mine.length === 0) continue;
-    const execution: Execution = {
-      transform: t,
-      table,
-      columns: t.columns === null ? null : mine.map(([i, attnum]) => table.columnNames.get(attnum) ?? desc[i]!.name),
-      input: new PortionHash(),
-      output: new PortionHash(),
-      rowsIn: 0,
-      rowsOut: 0,
-      startedAt: performance.timeOrigin + performance.now(),
-      durationMs: 0,
-      busyUntil: 0,
-      parent,
-      chainEnd: false,
-    };
-    out.set(t, { execution, fields: mine.map(([i]) => i), types: mine.map(([i]) => columnType(desc[i]!)) });
-    parent = execution;
-  }
-  if (parent) parent.chainEnd = true;
-  return out;
 }
 
 export class TransformsPlugin implements Plugin {
