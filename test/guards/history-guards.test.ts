@@ -2,8 +2,8 @@
  * Guards where time travel reads: a read-around of a guarded column is refused in a session
  * reading as of a moment (the guards judge the statement the client sent, not its rewrite over
  * the history), through the table's history read directly in a present session, and through
- * provenance.rows_as_of, which returns the table's rows without column origins. Both upstreams,
- * both protocols.
+ * provenance.rows_as_of, which returns the table's rows without column origins (under `values`
+ * and `strict`; under `off` it is a read-around like any function). Both upstreams, both protocols.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
@@ -128,6 +128,38 @@ eachUpstream('guards over the history', (t) => {
       } finally {
         await c.end();
       }
+    }
+  });
+
+  it('refuses provenance.rows_as_of under strict; under off it is a read-around like any function (as documented)', async () => {
+    const admin = await t().pg();
+    try {
+      await admin.query("SELECT provenance.set_transform_guard($1, 'strict', ARRAY['postgres', 'provenance_admin'])", [transform]);
+      const probe = `SELECT id FROM ${table} WHERE email = 'alice@example.com'`;
+      const c = await t().pg({ user: reader, password: 'pw' });
+      try {
+        const seen = await eventually(() => c.query(probe).then(() => 'served', (e: pg.DatabaseError) => e.message), (r) => r.includes('guard strict'));
+        expect(seen).toContain('guard strict');
+        await expectRefused(c, `SELECT email FROM provenance.rows_as_of(NULL::${table}, now())`, /rows_as_of/);
+      } finally {
+        await c.end();
+      }
+      await admin.query("SELECT provenance.set_transform_guard($1, 'off')", [transform]);
+      // As the superuser: the test cluster is shared, and other suites' guards exempt only it (and
+      // provenance_admin), so a reader could be refused for their guarded columns meanwhile.
+      const d = await t().pg();
+      try {
+        const rows = await eventually(
+          () => d.query(`SELECT email FROM provenance.rows_as_of(NULL::${table}, now()) ORDER BY id`).then((r) => r.rows, (e: Error) => e.message),
+          (r) => Array.isArray(r));
+        expect(rows).toEqual([{ email: 'alice@example.com' }, { email: 'bob@example.org' }]);
+        // The table itself is still served through its transform.
+        expect((await d.query(`SELECT email FROM ${table} ORDER BY id`)).rows).toEqual([{ email: 'al***' }, { email: 'bo***' }]);
+      } finally {
+        await d.end();
+      }
+    } finally {
+      await admin.end();
     }
   });
 });
