@@ -21,8 +21,8 @@ COPY --from=build /app/dist ./dist
 # Created before VOLUME so a fresh named volume inherits the node user's ownership.
 RUN mkdir -p /data && chown node:node /data
 USER node
-EXPOSE 6432
+EXPOSE 6432 6433
 VOLUME ["/data"]
 # The flags of proxy/node-flags.ts (isolated-vm needs the first; the second is for GC throughput).
 ENTRYPOINT ["node", "--no-node-snapshot", "--max-semi-space-size=32", "dist/proxy/cli.js"]
-CMD ["--listen", "0.0.0.0:6432", "--data-dir", "/data"]
+CMD ["--listen", "0.0.0.0:6432", "--http", "0.0.0.0:6433", "--data-dir", "/data"]

@@ -115,6 +115,10 @@ export interface ProvenanceService {
    * recorded read they replay, once each was checked.
    */
   record(s: SessionInfo, r: ResultExecutions): void | Promise<void | readonly ReplayMismatch[]>;
+  /** Records not yet in the database: in memory, and in the spool file. */
+  backlog?(): { readonly queued: number; readonly spooled: number };
+  /** The database the records are written to, for reading them back; null while it is not connected. */
+  records?(): SqlRunner | null;
 }
 
 /** Offered by transforms. */

@@ -38,7 +38,8 @@ async function main(): Promise<number> {
   const db = config.upstream ? '<database>' : 'postgres';
   process.stdout.write(
     `provenance-proxy listening on ${host}:${port}${proxy.listener.unixSocketPath ? ` and ${proxy.listener.unixSocketPath}` : ''}, fronting ${proxy.upstream.describe()}; ` +
-      `connect with: psql "postgresql://${user}@${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/${db}"\n`,
+      `connect with: psql "postgresql://${user}@${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/${db}"` +
+      `${proxy.http ? `; HTTP API on ${proxy.http.url}` : ''}\n`,
   );
   return await new Promise<number>((resolve) => {
     let stopping = false;

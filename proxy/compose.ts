@@ -14,10 +14,14 @@ import { SANDBOX_RUNTIME_VERSION } from '../sandbox/index.js';
 import { createTransformsPlugin } from '../plugins/transforms/index.js';
 import { createProvenancePlugin } from '../plugins/provenance/index.js';
 import { createTimeTravelPlugin } from '../plugins/timetravel/index.js';
+import { createHttpPart, type HttpPart, type RunningHttp } from '../plugins/http/index.js';
+import { parseUpstreamUrl } from './upstream/remote.js';
 
 export interface RunningProxy extends RunningServer {
   /** Settles once the transform registry was first read. */
   readonly registryLoaded: Promise<void>;
+  /** The HTTP API, when configured. */
+  readonly http: RunningHttp | null;
 }
 
 export interface StartOptions {
@@ -35,6 +39,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
   // Loaded before anything listens: every statement that needs the parser finds it ready.
   const sql = await SqlAnalyser.load();
   let registryLoaded: Promise<void> = Promise.resolve();
+  let http: HttpPart | null = null;
   const running = await startServer(config, {
     log,
     sql,
@@ -46,6 +51,10 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       const services: Services = { ...proxy };
       const timetravel = createTimeTravelPlugin(services);
       services.timetravel = timetravel.service;
+      if (config.http) {
+        const tls = config.tlsCert && config.tlsKey ? { cert: config.tlsCert, key: config.tlsKey } : null;
+        http = createHttpPart(services, { ...config.http, tls });
+      }
       const transforms = createTransformsPlugin(services, {
         isolates: config.transformIsolates,
         timeoutMs: config.transformTimeoutMs,
@@ -63,10 +72,10 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         upstreamUrl: config.upstream,
         env: opts.env ?? process.env,
       });
-      services.provenance = provenance.service;
+      services.provenance = http ? http.tap(provenance.service) : provenance.service;
       if (opts.timetravel) services.timetravel = opts.timetravel(services);
       return {
-        plugins: [timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? [])],
+        plugins: [timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
         async close() {
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();
@@ -75,7 +84,31 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
       };
     },
   });
-  return { ...running, registryLoaded };
+  const api = await startHttp(http, running, config, registryLoaded);
+  return { ...running, registryLoaded, http: api };
+}
+
+/** The HTTP API reads through the proxy as its callers: it starts once the proxy listens. */
+async function startHttp(
+  http: HttpPart | null, running: RunningServer, config: ProxyConfig, registryLoaded: Promise<void>,
+): Promise<RunningHttp | null> {
+  if (!http) return null;
+  let read = false;
+  registryLoaded.then(() => (read = true), () => undefined);
+  const database = (config.upstream ? parseUpstreamUrl(config.upstream).database : undefined) ?? 'postgres';
+  try {
+    const started = await http.start({ host: running.address.address, port: running.address.port, database }, () => read);
+    const stop = running.stop.bind(running);
+    // The API goes first at shutdown: its requests are sessions of the proxy.
+    running.stop = async (timeoutMs?: number) => {
+      await started.close();
+      await stop(timeoutMs);
+    };
+    return started;
+  } catch (err) {
+    await running.stop(0);
+    throw err;
+  }
 }
 
 /**

@@ -27,6 +27,8 @@ export interface ProxyConfig {
   readonly provenanceStore: string | undefined;
   /** Query reading a user's password verifier (undefined: the default one); null: relay password logins. */
   readonly authQuery?: string | null;
+  /** Where the HTTP API listens (HTTPS with tlsCert/tlsKey); undefined or null: no HTTP. */
+  readonly http?: { readonly host: string; readonly port: number } | null;
   /** Bound of the cache of replayed transform results, in MiB (undefined: the default; 0: no cache). */
   readonly replayCacheMb?: number;
 }
@@ -63,17 +65,19 @@ export const USAGE = `Usage: provenance-proxy [options]
                             logins itself (channel binding on each leg); off: relay the login
                             (PROVENANCE_AUTH_QUERY, default
                             SELECT usename, passwd FROM provenance.user_lookup($1))
+  --http HOST:PORT|off      the HTTP API: data, lineage, executions, /healthz, /metrics, a page at /
+                            (PROVENANCE_HTTP, default 127.0.0.1:6433; HTTPS with --tls-cert/--tls-key)
   --no-demo                 do not seed the demo into a new embedded database (PROVENANCE_DEMO=off)
   --help                    show this text
 `;
 
 export class ConfigError extends Error {}
 
-function hostPort(s: string): { host: string; port: number } {
+function hostPort(s: string, option = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
-  if (!m) throw new ConfigError(`invalid --listen "${s}": expected HOST:PORT`);
+  if (!m) throw new ConfigError(`invalid ${option} "${s}": expected HOST:PORT`);
   const port = Number(m[3]);
-  if (port < 0 || port > 65535) throw new ConfigError(`invalid port in --listen "${s}"`);
+  if (port < 0 || port > 65535) throw new ConfigError(`invalid port in ${option} "${s}"`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
@@ -104,6 +108,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
         'provenance-durability': { type: 'string' },
         'provenance-store': { type: 'string' },
         'auth-query': { type: 'string' },
+        http: { type: 'string' },
         'replay-cache-size': { type: 'string' },
         'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -127,6 +132,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   const provenanceStore = values['provenance-store'] ?? env.PROVENANCE_STORE;
   const authQuery = values['auth-query'] ?? env.PROVENANCE_AUTH_QUERY;
   const listenUnix = values['listen-unix'] ?? env.PROVENANCE_LISTEN_UNIX;
+  const http = values.http ?? env.PROVENANCE_HTTP ?? '127.0.0.1:6433';
   const replayCache = values['replay-cache-size'] ?? env.PROVENANCE_REPLAY_CACHE_SIZE ?? String(DEFAULT_REPLAY_CACHE_MB);
   const replayCacheMb = Number(replayCache);
   if (replayCache.trim() === '' || !Number.isFinite(replayCacheMb) || replayCacheMb < 0) {
@@ -150,6 +156,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     provenanceDurability: durability,
     provenanceStore: provenanceStore === '' ? undefined : provenanceStore,
     authQuery: authQuery === undefined || authQuery === '' ? undefined : authQuery.toLowerCase() === 'off' ? null : authQuery,
+    http: http.toLowerCase() === 'off' ? null : hostPort(http, '--http'),
     replayCacheMb,
   };
 }

@@ -54,6 +54,7 @@ export async function startProxy(opts: {
         '--data-dir', opts.dataDir,
         // Teardown should not wait the default 30 s for a statement a killed pgbench left behind.
         '--shutdown-timeout', '5',
+        '--http', 'off',
         ...(opts.extraArgs ?? []),
       ],
       { env: { ...proxyEnv(), ...(opts.login ? { PGUSER: opts.login.user, PGPASSWORD: opts.login.password } : {}) } },

@@ -84,9 +84,18 @@ export async function createProvenancePlugin(services: Services, config: Provena
     replayCache: () => services.transforms?.replayCache(),
     log,
   });
+  const records = storeLink ? () => storeLink?.current() ?? null : () => services.embedded?.store ?? null;
+  const service: ProvenanceService = {
+    get recording() {
+      return plugin.recording;
+    },
+    record: (s, r) => plugin.record(s, r),
+    backlog: () => recorder?.status() ?? { queued: 0, spooled: 0 },
+    ...(recorder ? { records } : {}),
+  };
   return {
     plugin,
-    service: plugin,
+    service,
     async close() {
       await recorder?.close().catch((err: unknown) => log(`provenance: closing the recorder failed: ${String(err)}`));
       await storeLink?.close();

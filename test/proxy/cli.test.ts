@@ -23,7 +23,7 @@ describe('the provenance-proxy command', () => {
     const dir = freshDataDir();
     const proxy = await startCli([], { PROVENANCE_LISTEN: '127.0.0.1:0', PROVENANCE_DATA_DIR: dir });
     try {
-      expect(proxy.banner).toMatch(/^provenance-proxy listening on 127\.0\.0\.1:\d+, fronting embedded PGlite in .*pglite; connect with: psql "postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres"$/);
+      expect(proxy.banner).toMatch(/^provenance-proxy listening on 127\.0\.0\.1:\d+, fronting embedded PGlite in .*pglite; connect with: psql "postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres"; HTTP API on http:\/\/127\.0\.0\.1:\d+$/);
       const c = new pg.Client({ host: '127.0.0.1', port: proxy.port, user: 'postgres', database: 'postgres' });
       await c.connect();
       expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);

@@ -22,7 +22,8 @@ export interface CliProcess {
 /** `nodeFlags`: what `node` is started with (the installed binary's `#!/usr/bin/env node` gives none). */
 export async function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, nodeFlags: readonly string[] = NODE_FLAGS): Promise<CliProcess> {
   const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
-    env: { ...process.env, ...env },
+    // A free port for the HTTP API, unless a test names one: CLI tests run in parallel.
+    env: { ...process.env, PROVENANCE_HTTP: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

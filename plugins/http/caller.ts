@@ -1,0 +1,91 @@
+/**
+ * A request's own session: a client connection to this proxy, logged in as the HTTP caller, so
+ * that what HTTP serves went through everything a psql session's read goes through (the server's
+ * privileges and row-level security, the transforms with the caller's context, provenance records
+ * with application_name `http`).
+ */
+import { Socket } from 'node:net';
+import pg from 'pg';
+import Cursor from 'pg-cursor';
+import type { Credentials } from './auth.js';
+import { toHttpError } from './errors.js';
+import { TEXT_TYPES } from './values.js';
+
+export interface ProxyAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+}
+
+export interface Slice {
+  readonly rows: (string | null)[][];
+  readonly types: readonly number[];
+  readonly names: readonly string[];
+}
+
+/** One caller's session through the proxy, for one request. */
+export class CallerSession {
+  private constructor(private readonly client: pg.Client, readonly localPort: number) {}
+
+  static async open(at: ProxyAddress, who: Credentials): Promise<CallerSession> {
+    const client = new pg.Client({
+      host: at.host, port: at.port, database: at.database, user: who.user, password: who.password,
+      application_name: 'http', types: TEXT_TYPES, connectionTimeoutMillis: 10_000,
+    });
+    // A failed login must never surface as the process's unhandled 'error' event.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw toHttpError(err, 'setup');
+    }
+    const stream = (client as unknown as { connection: { stream: unknown } }).connection.stream;
+    return new CallerSession(client, stream instanceof Socket ? (stream.localPort ?? 0) : 0);
+  }
+
+  async query(text: string, params: readonly unknown[] = [], phase: 'setup' | 'read' = 'setup'): Promise<pg.QueryResult<Record<string, string | null>>> {
+    try {
+      return await this.client.query<Record<string, string | null>>({ text, values: [...params] });
+    } catch (err) {
+      throw toHttpError(err, phase);
+    }
+  }
+
+  /** A read in slices of at most `size` rows: the portal is executed again for each (no whole result in memory). */
+  async *slices(text: string, params: readonly unknown[], size: number): AsyncGenerator<Slice> {
+    const cursor = this.client.query(new Cursor(text, [...params], { rowMode: 'array', types: TEXT_TYPES }));
+    try {
+      for (;;) {
+        const slice = await new Promise<Slice>((resolve, reject) => {
+          cursor.read(size, (err, rows, result) => {
+            if (err) return reject(toHttpError(err, 'read'));
+            resolve({
+              rows: rows as (string | null)[][],
+              types: result.fields.map((f) => f.dataTypeID),
+              names: result.fields.map((f) => f.name),
+            });
+          });
+        });
+        yield slice;
+        if (slice.rows.length < size) return;
+      }
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+/** Runs `body` in a caller's session, closed afterwards whatever happens. */
+export async function withCaller<T>(at: ProxyAddress, who: Credentials, body: (s: CallerSession) => Promise<T>): Promise<T> {
+  const session = await CallerSession.open(at, who);
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `/executions/{id}`: one execution record, read in the caller's session, so only those who may
+ * read `provenance.executions` over psql (provenance_admin) read it here. `/results/{id}/replay`
+ * needs time travel.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { withCaller } from './caller.js';
+import { callerOf, type HttpContext } from './context.js';
+import { HttpError } from './errors.js';
+
+const EXECUTION = `SELECT e.*, pg_catalog.to_jsonb(e.columns)::text AS columns, pg_catalog.to_jsonb(e.roles)::text AS roles
+  FROM provenance.executions e WHERE e.id = $1::uuid`;
+
+/** Columns whose text is JSON, and numbers JSON can hold exactly. */
+const JSON_COLUMNS = new Set(['params', 'roles', 'columns']);
+const NUMBER_COLUMNS = new Set(['transform_version', 'rows_in', 'rows_out', 'duration_ms', 'table_oid', 'client_port']);
+
+type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+
+export function recordRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  app.get('/executions/:id', async (req: IdRequest) => {
+    const who = callerOf(req);
+    const row = await withCaller(ctx.proxy, who, async (s) => (await s.query(EXECUTION, [req.params.id])).rows[0]);
+    if (!row) throw new HttpError(404, '02000', `no execution ${req.params.id}`);
+    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, recordValue(k, v)]));
+  });
+
+  app.post('/results/:id/replay', async (req: IdRequest) => {
+    const who = callerOf(req);
+    await withCaller(ctx.proxy, who, async (s) => {
+      const admin = (await s.query(`SELECT CASE WHEN pg_catalog.to_regrole('provenance_admin') IS NULL THEN false
+                 ELSE pg_catalog.pg_has_role(current_user, 'provenance_admin', 'MEMBER') END AS ok`)).rows[0];
+      if (admin?.['ok'] !== 't') throw new HttpError(403, '42501', 'replaying a recorded result takes membership in provenance_admin');
+    });
+    throw new HttpError(501, '0A000', 'replaying a recorded result is not available in this proxy yet');
+  });
+}
+
+function recordValue(column: string, text: string | null): unknown {
+  if (text === null) return null;
+  if (JSON_COLUMNS.has(column)) return JSON.parse(text) as unknown;
+  if (NUMBER_COLUMNS.has(column)) return Number(text);
+  if (column === 'chain_end') return text === 't';
+  return text;
+}
