@@ -14,6 +14,7 @@ import { loadRegistry, type Registry } from './registry-cache.js';
 import { loadVersionHistory, type VersionHistory } from './version-history.js';
 import { ReplayCache } from './replay-cache.js';
 import { GuardsPlugin } from './guards/plugin.js';
+import { loadHistoryColumns, type HistoryColumns } from './history-columns.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
 const REGISTRY_RELOAD_INTERVAL_MS = 100;
@@ -41,8 +42,10 @@ export interface TransformsPart {
 export function createTransformsPlugin(services: Services, config: TransformsConfig): TransformsPart {
   const { log, state } = services;
   let registry: Registry | null = null;
+  let historyColumns: HistoryColumns | null = null;
   const guards = new GuardsPlugin({
     sql: services.sql, registry: () => registry, store: () => state.current(), roles: (user) => services.roles(user),
+    historyColumns: () => historyColumns,
   });
   let versions: VersionHistory | null = null;
   const pool = new SandboxPool({
@@ -59,10 +62,11 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     const store = state.current();
     if (store === null) return;
     try {
-      const [loaded, history] = await Promise.all([loadRegistry(store), loadVersionHistory(store)]);
+      const [loaded, history, columns] = await Promise.all([loadRegistry(store), loadVersionHistory(store), loadHistoryColumns(store)]);
       if (state.current() === store) {
         registry = loaded;
         versions = history;
+        historyColumns = columns;
         plugin.registryChanged();
       }
       guards.registryChanged();
@@ -80,6 +84,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
       registry = null;
       guards.registryChanged();
       versions = null;
+      historyColumns = null;
     },
   });
   const loaded = state.attached().then(async (store) => {
@@ -102,6 +107,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     timetravel: () => services.timetravel,
     versions: () => versions,
     replayCache,
+    historyColumns: () => historyColumns,
   });
   return {
     plugin,

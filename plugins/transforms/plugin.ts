@@ -29,6 +29,8 @@ import type { ReplayCache } from './replay-cache.js';
 import { bindAsOf, momentClock, replayContext } from './replay-plan.js';
 import { columnType, portions, same, stages, type ResultPlan, type TablePlan } from './result-plan.js';
 import { mismatchWarnings, sandboxError } from './transform-errors.js';
+import type { HistoryColumns } from './history-columns.js';
+import { presentOrigins } from './history-binding.js';
 
 export interface TransformsOptions {
   readonly pool: SandboxPool;
@@ -60,6 +62,8 @@ export interface TransformsOptions {
   readonly versions?: () => VersionHistory | null;
   /** Replayed batches' outputs, shared by sessions. */
   readonly replayCache?: ReplayCache;
+  /** Which table's column each history column holds: read directly in the present, they go through the chain. */
+  readonly historyColumns?: () => HistoryColumns | null;
 }
 
 const PLUGIN = 'transforms';
@@ -177,8 +181,10 @@ export class TransformsPlugin implements Plugin {
       if (refused !== null) return { action: 'deny', error: refused };
     }
     if (registry.tables.size === 0 && keep === null) return { action: 'pass' };
+    const origins = presentOrigins(result.fields, this.opts.historyColumns?.() ?? null, registry);
+    if (origins instanceof PgError) return { action: 'deny', error: origins };
     const byTable = new Map<number, Map<number, number>>();
-    result.fields.forEach((f, i) => {
+    origins.forEach((f, i) => {
       if (f.tableID === 0 || !registry.tables.has(f.tableID)) return;
       let m = byTable.get(f.tableID);
       if (!m) byTable.set(f.tableID, (m = new Map()));

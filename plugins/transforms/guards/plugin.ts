@@ -29,6 +29,8 @@ import { anyGuard, guardedColumns, type GuardedColumns } from './policy.js';
 import { SessionNames } from './session-names.js';
 import { PreparedStatements } from './prepared.js';
 import { verdict } from './verdict.js';
+import { withHistory } from './history-guards.js';
+import type { HistoryColumns } from '../history-columns.js';
 
 const PLUGIN = 'guards';
 /** Statements that name nothing the search_path resolves: they run while it is unknown (SET it, say). */
@@ -47,6 +49,8 @@ export interface GuardsOptions {
   readonly store: () => SqlRunner | null;
   /** The roles the user belongs to (itself included); empty when they cannot be known (then no exemption applies). */
   readonly roles: (user: string) => Promise<readonly string[]>;
+  /** Which table's column each history column holds (its guards apply there too). */
+  readonly historyColumns?: () => HistoryColumns | null;
 }
 
 interface GuardSession {
@@ -126,7 +130,7 @@ export class GuardsPlugin implements Plugin {
       return deny(new PgError(SqlState.CannotConnectNow,
         'the transform registry cannot be read now, so the proxy cannot tell which columns are guarded'));
     }
-    const columns = guardedColumns(registry, await session.roles);
+    const columns = withHistory(guardedColumns(registry, await session.roles), this.opts.historyColumns?.() ?? null);
     if (stmt.kind === 'bind') {
       if (columns.size === 0) return PASS;
       // Checked again under the guards in force now, as the server resolved it at its Parse.

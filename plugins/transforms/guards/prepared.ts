@@ -23,10 +23,15 @@ export class PreparedStatements {
     this.parsed.set(name, { text, naming });
   }
 
-  /** The statement a Bind names, as it was checked at its Parse; null when that Parse was not seen. */
+  /**
+   * The statement a Bind names, with the naming it was checked with at its Parse; null when that
+   * Parse was not seen. A later plugin may have rewritten the text that went upstream (an as-of
+   * read's, over the history): then that text is what runs, and what is checked.
+   */
   bound(name: string, text: string | undefined): Prepared | null {
     const p = this.parsed.get(name);
-    return p !== undefined && p.text === text ? p : null;
+    if (p === undefined || text === undefined) return null;
+    return p.text === text ? p : { text, naming: p.naming };
   }
 
   /** The PREPAREs and DECLAREs of a text that was checked and goes upstream. */
