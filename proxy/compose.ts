@@ -14,6 +14,7 @@ import { SANDBOX_RUNTIME_VERSION } from '../sandbox/index.js';
 import { createTransformsPlugin } from '../plugins/transforms/index.js';
 import { createProvenancePlugin } from '../plugins/provenance/index.js';
 import { createTimeTravelPlugin } from '../plugins/timetravel/index.js';
+import { createMaterializePlugin } from '../plugins/materialize/index.js';
 import { createHttpPart, type HttpPart, type RunningHttp } from '../plugins/http/index.js';
 import { parseUpstreamUrl } from './upstream/remote.js';
 
@@ -72,10 +73,12 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         upstreamUrl: config.upstream,
         env: opts.env ?? process.env,
       });
-      services.provenance = http ? http.tap(provenance.service) : provenance.service;
+      const materialize = createMaterializePlugin(services);
+      services.materialize = materialize.service;
+      services.provenance = materialize.tap(http ? http.tap(provenance.service) : provenance.service);
       if (opts.timetravel) services.timetravel = opts.timetravel(services);
       return {
-        plugins: [timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
+        plugins: [materialize.plugin, timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
         async close() {
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();

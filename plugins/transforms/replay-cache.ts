@@ -37,7 +37,7 @@ export class ReplayCache {
   private misses = 0;
 
   /** maxBytes 0: nothing is kept (every replayed batch runs in the sandbox). */
-  constructor(private readonly pool: SandboxPool, maxBytes: number) {
+  constructor(private readonly pool: Pick<SandboxPool, 'run'>, maxBytes: number) {
     this.lru = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes, sizeCalculation: (r) => Math.max(1, resultBytes(r)) }) : null;
   }
 
@@ -47,13 +47,15 @@ export class ReplayCache {
 
   /**
    * Runs a replayed batch, or returns what the same batch returned before. `input` describes the
-   * batch's input exactly (its types, names and bytes), computed only when the cache is in use.
+   * batch's input exactly (its types, names and bytes), computed only when the cache is in use;
+   * `tally` counts the batches that were not in it.
    */
-  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
-  run(batch: RunBatch, input: () => string): Promise<ColumnResult>;
-  async run(batch: RunBatch, input: () => string): Promise<ColumnResult> {
+  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string, tally?: { misses: number }): Promise<BatchResult>;
+  run(batch: RunBatch, input: () => string, tally?: { misses: number }): Promise<ColumnResult>;
+  async run(batch: RunBatch, input: () => string, tally?: { misses: number }): Promise<ColumnResult> {
     if (this.lru === null) {
       this.misses++;
+      if (tally) tally.misses++;
       return this.pool.run(batch);
     }
     const key = createHash('sha256')
@@ -67,6 +69,7 @@ export class ReplayCache {
       return cached;
     }
     this.misses++;
+    if (tally) tally.misses++;
     const out = await this.pool.run(batch);
     this.lru.set(key, out);
     return out;
