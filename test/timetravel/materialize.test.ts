@@ -74,4 +74,95 @@ eachUpstream('materialised versions', (t) => {
       await c.end();
     }
   });
+
+  it('is never served stale: a change of data, of parameters or of the chain after its moment replays', async () => {
+    const c = await t().pg();
+    await t().proxy.registryLoaded;
+    try {
+      const { table, name, read } = await setup(c);
+      const m1 = await moment(c);
+      const id = Number((await c.query<{ materialize: string }>({ text: 'SELECT provenance.materialize($1, $2)', values: [table, m1] })).rows[0]!.materialize);
+      const same = await moment(c);
+      await c.query('SELECT provenance.set_transform_params($1, $2)', [name, '{"keep": 4}']);
+      await eventually(read, (r) => r[0]?.[1] === 'user***');
+      const params = await moment(c);
+      await c.query(`UPDATE ${table} SET email = 'changed@example.com' WHERE id = 1`);
+      const data = await moment(c);
+      await c.query(`SELECT provenance.register_transform($1, $2, ARRAY['id'], '(v) => v', '{}')`, [uniqueName('ids'), table]);
+      await eventually(read, (r) => r[0]?.[1] === 'chan***');
+      const chain = await moment(c);
+
+      const at = async (m: string): Promise<{ rows: unknown[][]; how: string }> => {
+        await c.query(`SET provenance.as_of = '${m}'`);
+        return { rows: await read(), how: await lastRead(c) };
+      };
+      // Nothing changed between m1 and this moment: served from it.
+      const served = await at(same);
+      expect(served.rows).toEqual(expected(30, 2));
+      expect(served.how).toMatch(/: materialized$/);
+      const afterParams = await at(params);
+      expect(afterParams.rows).toEqual(expected(30, 4));
+      expect(afterParams.how).not.toMatch(/materialized/);
+      const afterData = await at(data);
+      expect(afterData.rows).toEqual([[1, mask('changed@example.com', 4)], ...expected(30, 4).slice(1)]);
+      expect(afterData.how).not.toMatch(/materialized/);
+      const afterChain = await at(chain);
+      expect(afterChain.rows).toEqual(afterData.rows);
+      expect(afterChain.how).not.toMatch(/materialized/);
+      await c.query('RESET provenance.as_of');
+      await eventually(async () => (await c.query(`SELECT reads_served FROM provenance.materializations WHERE id = $1`, [id])).rows[0] as Record<string, unknown>,
+        (r) => r['reads_served'] === '1');
+    } finally {
+      await c.query('RESET ALL').catch(() => undefined);
+      await c.end();
+    }
+  });
+
+  it('records the context fields its transforms read, and is not served to a reader whose roles changed since', async () => {
+    const c = await t().pg();
+    await t().proxy.registryLoaded;
+    const auditor = uniqueName('aud');
+    const reader = uniqueName('reader');
+    try {
+      await c.query(`CREATE ROLE ${auditor}; CREATE ROLE ${reader} LOGIN`);
+      const table = uniqueName('matroles');
+      await c.query(`CREATE TABLE ${table} (id int, iban text); INSERT INTO ${table} VALUES (1, 'DE89370400440532013000')`);
+      await c.query(`GRANT SELECT ON ${table} TO ${reader}`);
+      await c.query(`SELECT provenance.register_transform($1, $2, ARRAY['iban'], $3, $4)`, [uniqueName('iban'), table,
+        '(v, p, ctx) => v === null || ctx.roles.includes(p.role) ? v : v.slice(0, 4) + "***"', JSON.stringify({ role: auditor })]);
+      const read = (): Promise<unknown[][]> => c.query({ text: `SELECT iban FROM ${table}`, rowMode: 'array' }).then((r) => r.rows as unknown[][]);
+      await eventually(read, (r) => r[0]?.[0] === 'DE89***');
+      const m = await moment(c);
+      const id = Number((await c.query<{ materialize: string }>(`SELECT provenance.materialize('${table}', '${m}', '${reader}')`)).rows[0]!.materialize);
+      const row = (await c.query(`SELECT as_user, context_fields FROM provenance.materializations WHERE id = $1`, [id])).rows[0] as Record<string, unknown>;
+      expect(row).toEqual({ as_user: reader, context_fields: ['roles'] });
+
+      await c.query(`SET provenance.as_of = '${m}'`);
+      await c.query(`SET provenance.as_user = '${reader}'`);
+      expect(await read()).toEqual([['DE89***']]);
+      expect(await lastRead(c)).toMatch(/: materialized$/);
+      // A user whose roles differ replays.
+      await c.query('SET provenance.as_user = postgres');
+      await read();
+      expect(await lastRead(c)).not.toMatch(/materialized/);
+      await c.query('RESET provenance.as_of');
+      await c.query('RESET provenance.as_user');
+
+      await c.query(`GRANT ${auditor} TO ${reader}`);
+      // A new session: the roles of a user at a moment are read once per session.
+      const d = await t().pg();
+      try {
+        await d.query(`SET provenance.as_of = '${m}'`);
+        await d.query(`SET provenance.as_user = '${reader}'`);
+        expect((await d.query({ text: `SELECT iban FROM ${table}`, rowMode: 'array' })).rows).toEqual([['DE89370400440532013000']]);
+        expect(await lastRead(d)).not.toMatch(/materialized/);
+      } finally {
+        await d.end();
+      }
+    } finally {
+      await c.query('RESET ALL').catch(() => undefined);
+      await c.query(`DROP OWNED BY ${reader}; DROP ROLE IF EXISTS ${reader}; DROP ROLE IF EXISTS ${auditor}`).catch(() => undefined);
+      await c.end();
+    }
+  });
 });
