@@ -165,4 +165,71 @@ eachUpstream('materialised versions', (t) => {
       await c.end();
     }
   });
+
+  it('reports progress, and a CancelRequest stops it leaving nothing behind (57014)', async () => {
+    const c = await t().pg();
+    await t().proxy.registryLoaded;
+    const notices: string[] = [];
+    const sql = t().sql({ fetch_types: false, onnotice: (n) => notices.push(String(n['message'])) });
+    try {
+      const table = uniqueName('matslow');
+      await c.query(`CREATE TABLE ${table} (id int, v text); INSERT INTO ${table} SELECT g, 'x' || g FROM generate_series(1, 20000) g`);
+      await c.query(`SELECT provenance.register_transform($1, $2, ARRAY['v'], $3, '{}')`, [uniqueName('slow'), table,
+        '(v) => { let n = 0; for (let i = 0; i < 40000; i++) n += i; return v + n % 2; }']);
+      await eventually(() => c.query({ text: `SELECT v FROM ${table} WHERE id = 1`, rowMode: 'array' }).then((r) => r.rows), (r) => r[0]?.[0] === 'x10');
+      const m = await moment(c);
+      const count = async (): Promise<number> => Number((await c.query(`SELECT count(*) AS n FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'provenance' AND c.relname LIKE 'materialized\\_%'`)).rows[0]!['n']);
+      const tablesBefore = await count();
+      const q = sql`SELECT provenance.materialize(${table}, ${m})`;
+      const timer = setInterval(() => {
+        if (notices.some((n) => /materialize: \d+% done/.test(n))) {
+          clearInterval(timer);
+          q.cancel();
+        }
+      }, 5);
+      await expect(q).rejects.toMatchObject({ code: '57014' });
+      clearInterval(timer);
+      expect(notices.some((n) => /materialize: 100% done/.test(n))).toBe(false);
+      expect(await count()).toBe(tablesBefore);
+      expect((await c.query(`SELECT count(*) AS n FROM provenance.materialization WHERE target_oid = $1::regclass`, [table])).rows[0]).toEqual({ n: '0' });
+      // The session goes on.
+      const [one] = await sql`SELECT 1 AS one`;
+      expect(one).toEqual({ one: 1 });
+    } finally {
+      await sql.end();
+      await c.end();
+    }
+  });
+
+  it('takes provenance_admin to materialise for or drop what belongs to someone else; the stored rows are the proxy\'s', async () => {
+    const c = await t().pg();
+    await t().proxy.registryLoaded;
+    const user = uniqueName('matuser');
+    try {
+      const { table } = await setup(c);
+      await c.query(`CREATE ROLE ${user} LOGIN PASSWORD 'secret'; GRANT SELECT ON ${table} TO ${user}`);
+      const m = await moment(c);
+      const id = Number((await c.query<{ materialize: string }>(`SELECT provenance.materialize('${table}', '${m}')`)).rows[0]!.materialize);
+      const u = await t().pg({ user, password: 'secret' });
+      try {
+        const other = await refusal(u.query(`SELECT provenance.materialize('${table}', '${m}', 'postgres')`));
+        expect(other.code).toBe('42501');
+        const own = Number((await u.query<{ materialize: string }>(`SELECT provenance.materialize('${table}', '${m}')`)).rows[0]!.materialize);
+        expect((await u.query(`SELECT as_user, created_by FROM provenance.materializations WHERE id = $1`, [own])).rows).toEqual([{ as_user: user, created_by: user }]);
+        expect((await refusal(u.query(`SELECT * FROM provenance.materialized_${id}`))).code).toBe('42501');
+        expect((await refusal(u.query(`SELECT provenance.drop_materialization(${id})`))).code).toBe('42501');
+        await u.query(`SELECT provenance.drop_materialization(${own})`);
+        expect((await u.query(`SELECT count(*) AS n FROM provenance.materializations WHERE id = $1`, [own])).rows).toEqual([{ n: '0' }]);
+      } finally {
+        await u.end();
+      }
+      await c.query(`SELECT provenance.drop_materialization(${id})`);
+      expect((await refusal(c.query(`SELECT provenance.drop_materialization(${id})`))).code).toBe('42704');
+      expect((await c.query(`SELECT to_regclass('provenance.materialized_${id}') AS t`)).rows).toEqual([{ t: null }]);
+    } finally {
+      await c.query(`DROP OWNED BY ${user}; DROP ROLE IF EXISTS ${user}`).catch(() => undefined);
+      await c.end();
+    }
+  });
 });
