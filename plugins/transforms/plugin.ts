@@ -100,9 +100,9 @@ export class TransformsPlugin implements Plugin {
     this.reads = new RowReadsStatements(PLUGIN, opts.sql, opts.registry, sessionRoles);
   }
 
-  statement(s: SessionInfo, stmt: Statement): StatementDecision {
-    return this.reads.statement(s, stmt);
-  }
+  /** Statements reading a table with a row transform, and the search_path they resolve through (row-reads/). */
+  readonly statement = (s: SessionInfo, stmt: Statement): StatementDecision => this.reads.statement(s, stmt);
+  readonly readyForQuery = (s: SessionInfo, status: 'I' | 'T' | 'E'): void => this.reads.readyForQuery(s, status);
 
   /** The registry was read again. */
   registryChanged(): void {
