@@ -93,11 +93,11 @@ export class TransformsPlugin implements Plugin {
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
   /** Statements reading a table with a row transform fetch the columns it reads (see row-reads/). */
   private readonly reads: RowReadsStatements;
-  /** Brings the Binds of statements rewritten for row transforms to the statement hook. */
-  readonly statementWords = [EXTRA_PREFIX];
+  /** Brings the Binds of statements rewritten for row transforms, and as-of statements (see row-reads/), to the statement hook. */
+  readonly statementWords = [EXTRA_PREFIX, 'provenance.history_'];
 
   constructor(private readonly opts: TransformsOptions) {
-    this.reads = new RowReadsStatements(PLUGIN, opts.sql, opts.registry, sessionRoles);
+    this.reads = new RowReadsStatements(PLUGIN, opts, sessionRoles);
   }
 
   /** Statements reading a table with a row transform, and the search_path they resolve through (row-reads/). */

@@ -36,6 +36,8 @@ export interface CarryEnv {
   readonly carried: Set<SelectBody>;
   readonly unread: (t: ReadTable, why: string) => void;
   readonly note: (t: ReadTable, form: RowForm) => void;
+  /** A subquery that stands for a table, its columns by name (an as-of session's history subquery; see as-of-tables.ts). */
+  readonly standsFor?: (body: SelectBody) => ReadTable | null;
 }
 
 /** What a SELECT carries out: the names of the columns added to its list, and whose they are. */
@@ -134,12 +136,14 @@ export function carryBody(env: CarryEnv, s: SelectBody, outer: Scope | null, top
   // Rows that are not the FROM's rows one by one: there is nothing to carry (the forms are refused or documented).
   if (forms.includes('aggregate') || forms.includes('DISTINCT')) return NONE;
   const scope = withScope(s.withClause, outer);
+  const standsFor = (q: Node | undefined): ReadTable | null => (q !== undefined && 'SelectStmt' in q ? env.standsFor?.(q.SelectStmt) ?? null : null);
   const names: string[] = [];
   const tables: ReadTable[] = [];
   /** Added columns each FROM item outputs, by the name it is referred to (for stars). */
   const exposed = new Map<string, number>();
   let insert = '';
-  const only = (s.fromClause?.length ?? 0) === 1 && s.fromClause![0] !== undefined && 'RangeVar' in s.fromClause![0];
+  const first = s.fromClause?.length === 1 ? s.fromClause[0] : undefined;
+  const only = first !== undefined && ('RangeVar' in first || ('RangeSubselect' in first && standsFor(first.RangeSubselect.subquery) !== null));
   const refer = (ref: string, got: Carried): void => {
     exposed.set(ref, got.names.length);
     for (const n of got.names) {
@@ -161,6 +165,14 @@ export function carryBody(env: CarryEnv, s: SelectBody, outer: Scope | null, top
     if ('RangeSubselect' in n) {
       const q = n.RangeSubselect.subquery;
       if (q === undefined || !('SelectStmt' in q)) return;
+      const stands = standsFor(q);
+      if (stands !== null) {
+        env.carried.add(q.SelectStmt);
+        const a = n.RangeSubselect.alias;
+        if (a?.aliasname === undefined) env.unread(stands, 'it is read in a subquery without an alias');
+        else table(stands, { relname: a.aliasname, alias: a }, hidden);
+        return;
+      }
       const got = carryBody(env, q.SelectStmt, scope, false);
       const alias = n.RangeSubselect.alias?.aliasname;
       if (got.names.length === 0) {
@@ -203,7 +215,9 @@ export function carryBody(env: CarryEnv, s: SelectBody, outer: Scope | null, top
       }
       return;
     }
-    const t = r.table;
+    table(r.table, rv, hidden);
+  };
+  const table = (t: ReadTable, rv: RangeVarBody, hidden: boolean): void => {
     if (hidden) {
       env.unread(t, 'it is read inside a join with an alias');
       return;

@@ -23,18 +23,25 @@ export interface ReadTables {
 
 const cache = new WeakMap<Registry, ReadTables>();
 
+/** A table's row transforms and the columns they read, or null when its chain has none. */
+export function readTable(table: TableTransforms): ReadTable | null {
+  const rows = table.chain.filter((t) => t.columns === null);
+  if (rows.length === 0) return null;
+  const attnums = new Set<number>();
+  for (const t of rows) for (const a of t.reads ?? table.columnNames.keys()) attnums.add(a);
+  const reads = [...attnums].sort((a, b) => a - b).map((a) => table.columnNames.get(a)!).filter((n) => n !== undefined);
+  return { table, reads, transforms: rows.map((t) => t.name) };
+}
+
 export function readTables(registry: Registry): ReadTables {
   const hit = cache.get(registry);
   if (hit) return hit;
   const byOid = new Map<number, ReadTable>();
   const names = new Map<string, NamedRelation[]>();
   for (const table of registry.tables.values()) {
-    const rows = table.chain.filter((t) => t.columns === null);
-    if (rows.length === 0) continue;
-    const attnums = new Set<number>();
-    for (const t of rows) for (const a of t.reads ?? table.columnNames.keys()) attnums.add(a);
-    const reads = [...attnums].sort((a, b) => a - b).map((a) => table.columnNames.get(a)!).filter((n) => n !== undefined);
-    byOid.set(table.oid, { table, reads, transforms: rows.map((t) => t.name) });
+    const read = readTable(table);
+    if (read === null) continue;
+    byOid.set(table.oid, read);
     // Without the catalog's list (a registry built by hand), the table's own name, shared if it may be.
     if (registry.relationNames === undefined && table.relname !== null && table.relname !== undefined) {
       const list = names.get(table.relname) ?? [];

@@ -77,9 +77,11 @@ function outputSelect(stmt: Node): SelectBody | null {
  * The statement as it should run for the row transforms of `tables`, and the forms under which
  * they cannot be applied faithfully. `aggregates` are the names of every aggregate and window
  * function of the database (a call of one of those names counts as an aggregate); `path` how the
- * session resolves bare names.
+ * session resolves bare names; `standsFor` recognises subqueries that stand for a table.
  */
-export function rewriteForReads(text: string, sql: SqlAnalyser, tables: ReadTables, aggregates: ReadonlySet<string>, path: NamePath): ReadsRewrite {
+export function rewriteForReads(
+  text: string, sql: SqlAnalyser, tables: ReadTables, aggregates: ReadonlySet<string>, path: NamePath, standsFor?: CarryEnv['standsFor'],
+): ReadsRewrite {
   const parsed = sql.analyse(text);
   if (!parsed.ok) return { text, added: 0, unfaithful: [] };
   const unfaithful: Unfaithful[] = [];
@@ -111,6 +113,7 @@ export function rewriteForReads(text: string, sql: SqlAnalyser, tables: ReadTabl
         carried: new Set(),
         unread: (t, why) => note(t, 'unread columns', why),
         note: (t, form) => note(t, form),
+        ...(standsFor === undefined ? {} : { standsFor }),
       };
       if (out !== null) {
         const carried = carryBody(env, out, null, true);

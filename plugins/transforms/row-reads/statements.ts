@@ -15,6 +15,8 @@ import type { BoundTransform, Registry, TableTransforms } from '../registry-cach
 import { extrasIn } from './extra-columns.js';
 import { mayName, readTables } from './read-tables.js';
 import { SessionPaths } from './session-paths.js';
+import { asOfReadTables, historyTable, readsHistory } from './as-of-tables.js';
+import type { TransformsOptions } from '../plugin.js';
 import { rewriteForReads, type ReadsRewrite, type Unfaithful } from './rewrite.js';
 import type { RowForm } from './select-forms.js';
 
@@ -31,12 +33,17 @@ export class RowReadsStatements {
   /** Set once some statement was rewritten: from then on results are looked at for added columns to strip. */
   rewrote = false;
 
+  private readonly sql: SqlAnalyser;
+  private readonly registry: () => Registry | null;
+
   constructor(
     private readonly plugin: string,
-    private readonly sql: SqlAnalyser,
-    private readonly registry: () => Registry | null,
+    private readonly opts: Pick<TransformsOptions, 'sql' | 'registry' | 'timetravel' | 'versions'>,
     private readonly roles: (s: SessionInfo) => readonly string[],
-  ) {}
+  ) {
+    this.sql = opts.sql;
+    this.registry = opts.registry;
+  }
 
   sessionStart(s: SessionInfo): void {
     this.sessions.add(s);
@@ -78,18 +85,21 @@ export class RowReadsStatements {
     if (stmt.kind === 'bind') return this.bind(stmt);
     const registry = this.registry();
     if (registry === null) return PASS;
-    const tables = readTables(registry);
     const path = this.paths.statement(s, stmt.text, this.sql);
-    if (!mayName(stmt.text, tables)) return PASS;
+    const moment = this.opts.timetravel?.()?.asOf(s) ?? null;
+    const history = moment === null ? null : this.opts.versions?.() ?? null;
+    // As of a moment, the row transforms of then, through the history subqueries the time-travel plugin put in.
+    const tables = history === null || moment === null ? readTables(registry) : asOfReadTables(history, moment.atMicros);
+    if (moment === null ? !mayName(stmt.text, tables) : !readsHistory(stmt.text)) return PASS;
     if (this.rewritesOf !== registry) {
       this.rewrites.clear();
       this.rewritesOf = registry;
     }
     // Bare names resolve through the path: the same text may mean other tables in another session.
-    const key = `${JSON.stringify([path.searchPath, path.user])}\0${stmt.text}`;
+    const key = `${JSON.stringify([path.searchPath, path.user, moment?.atMicros.toString() ?? null])}\0${stmt.text}`;
     let r = this.rewrites.get(key);
     if (r === undefined) {
-      r = rewriteForReads(stmt.text, this.sql, tables, registry.aggregates ?? new Set(), path);
+      r = rewriteForReads(stmt.text, this.sql, tables, registry.aggregates ?? new Set(), path, moment === null ? undefined : historyTable(tables));
       this.rewrites.set(key, r);
     }
     const refused = guardRefusal(r.unfaithful, this.roles(s));
