@@ -391,7 +391,7 @@ export class TransformsPlugin implements Plugin {
           throw new CodecError(`a row transform must return an object or null, got ${Array.isArray(item) ? 'an array' : typeof item}`);
         }
         const keys = Object.keys(item);
-        if (keys.length !== cols.length || cols.some((c) => !(c.name in item))) {
+        if (keys.length !== new Set(cols.map((c) => c.name)).size || cols.some((c) => !(c.name in item))) {
           throw new CodecError(`a row transform may not add or remove columns (expected ${cols.map((c) => c.name).join(', ')}; got ${keys.join(', ')})`);
         }
         for (const c of cols) {

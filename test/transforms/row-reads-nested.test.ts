@@ -47,6 +47,8 @@ const CARRIED = (t: string, n: string): [string, string][] => [
   [`SELECT 1 AS one FROM (SELECT id FROM ${t}) s`, `SELECT 1 AS one FROM (SELECT id FROM ${t} WHERE amount >= 100) s`],
   [`SELECT a FROM ${t} AS x(a, b) ORDER BY a`, `SELECT a FROM ${t} AS x(a, b) WHERE amount >= 100 ORDER BY a`],
   [`SELECT a FROM ${t} AS x(a, b, c) ORDER BY a`, `SELECT a FROM ${t} AS x(a, b, c) WHERE c >= 100 ORDER BY a`],
+  [`SELECT id, id AS again FROM ${t} ORDER BY id`, `SELECT id, id AS again FROM ${t} WHERE amount >= 100 ORDER BY id`],
+  [`SELECT id, amount, amount AS twice FROM (SELECT * FROM ${t}) s ORDER BY id`, `SELECT id, amount, amount AS twice FROM (SELECT * FROM ${t} WHERE amount >= 100) s ORDER BY id`],
 ];
 
 /** Statements whose rows reach the client without a way to carry the column out: refused under every guard. */
