@@ -96,12 +96,12 @@ export class TransformsPlugin implements Plugin {
   /** Brings the Binds of statements rewritten for row transforms, and as-of statements (see row-reads/), to the statement hook. */
   readonly statementWords = [EXTRA_PREFIX, 'provenance.history_'];
 
-  constructor(private readonly opts: TransformsOptions) {
-    this.reads = new RowReadsStatements(PLUGIN, opts, sessionRoles);
+  constructor(private readonly opts: TransformsOptions, initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>) {
+    this.reads = new RowReadsStatements(PLUGIN, opts, sessionRoles, initialPath);
   }
 
   /** Statements reading a table with a row transform, and the search_path they resolve through (row-reads/). */
-  readonly statement = (s: SessionInfo, stmt: Statement): StatementDecision => this.reads.statement(s, stmt);
+  readonly statement = (s: SessionInfo, stmt: Statement): StatementDecision | Promise<StatementDecision> => this.reads.statement(s, stmt);
   readonly readyForQuery = (s: SessionInfo, status: 'I' | 'T' | 'E'): void => this.reads.readyForQuery(s, status);
 
   /** The registry was read again. */

@@ -168,9 +168,15 @@ for (const kind of ['embedded', 'postgres'] as const) {
           await c.query(`GRANT SELECT ON ${s}.${name} TO PUBLIC`);
         }
         await c.query(`SELECT provenance.register_transform($1, $2, NULL, $3, '{"min": 100}', reads => ARRAY['amount'])`, [hide, `${a}.${name}`, HIDE_LOW]);
+        // And one in public, which the server's default search_path ("$user", public) finds.
+        await c.query(`CREATE TABLE public.${name} (id int, amount int)`);
+        await c.query(`INSERT INTO public.${name} VALUES (1, 50), (2, 150), (3, 10)`);
+        await c.query(`GRANT SELECT ON public.${name} TO PUBLIC`);
         const d = await t.pg();
         try {
-          // The session's search_path is the server's default, which the proxy does not know.
+          expect((await d.query(`SELECT id FROM ${name} ORDER BY id`)).rows).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+          // set_config: the proxy cannot follow it, and refuses the name until the session sets the path.
+          await d.query(`SELECT set_config('search_path', '${a}', false)`);
           const refused = await d.query(`SELECT id FROM ${name}`).then(() => null, (e: pg.DatabaseError) => e);
           expect(refused).toMatchObject({ code: '0A000' });
           expect(refused!.message).toContain(hide);
@@ -200,6 +206,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
           await e.end();
         }
         await c.query('SELECT provenance.drop_transform($1)', [hide]);
+        await c.query(`DROP TABLE public.${name}`);
       } finally {
         await c.end();
       }

@@ -15,6 +15,7 @@ import type { BoundTransform, Registry, TableTransforms } from '../registry-cach
 import { extrasIn } from './extra-columns.js';
 import { mayName, readTables } from './read-tables.js';
 import { SessionPaths } from './session-paths.js';
+import type { NamePath } from './relation-names.js';
 import { asOfReadTables, historyTable, readsHistory } from './as-of-tables.js';
 import type { TransformsOptions } from '../plugin.js';
 import { rewriteForReads, type ReadsRewrite, type Unfaithful } from './rewrite.js';
@@ -28,7 +29,7 @@ export class RowReadsStatements {
   private readonly rewrites = new LRUCache<string, ReadsRewrite>({ max: CACHE_ENTRIES });
   /** Rewritten text → how many added columns its result holds (stars over rewritten subqueries included). */
   private readonly added = new LRUCache<string, number>({ max: CACHE_ENTRIES });
-  private readonly paths = new SessionPaths();
+  private readonly paths: SessionPaths;
   private rewritesOf: Registry | null = null;
   /** Set once some statement was rewritten: from then on results are looked at for added columns to strip. */
   rewrote = false;
@@ -40,9 +41,11 @@ export class RowReadsStatements {
     private readonly plugin: string,
     private readonly opts: Pick<TransformsOptions, 'sql' | 'registry' | 'timetravel' | 'versions'>,
     private readonly roles: (s: SessionInfo) => readonly string[],
+    initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>,
   ) {
     this.sql = opts.sql;
     this.registry = opts.registry;
+    this.paths = new SessionPaths(initialPath);
   }
 
   sessionStart(s: SessionInfo): void {
@@ -81,11 +84,15 @@ export class RowReadsStatements {
     else s.statementPlugins.delete(this.plugin);
   }
 
-  statement(s: SessionInfo, stmt: Statement): StatementDecision {
+  statement(s: SessionInfo, stmt: Statement): StatementDecision | Promise<StatementDecision> {
     if (stmt.kind === 'bind') return this.bind(stmt);
+    const path = this.paths.statement(s, stmt.text, this.sql);
+    return path instanceof Promise ? path.then((p) => this.decide(s, stmt, p)) : this.decide(s, stmt, path);
+  }
+
+  private decide(s: SessionInfo, stmt: Exclude<Statement, { kind: 'bind' }>, path: NamePath): StatementDecision {
     const registry = this.registry();
     if (registry === null) return PASS;
-    const path = this.paths.statement(s, stmt.text, this.sql);
     const moment = this.opts.timetravel?.()?.asOf(s) ?? null;
     const history = moment === null ? null : this.opts.versions?.() ?? null;
     // As of a moment, the row transforms of then, through the history subqueries the time-travel plugin put in.
