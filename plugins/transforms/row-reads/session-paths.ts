@@ -46,6 +46,13 @@ export class SessionPaths {
     this.sessions.set(s, entry);
   }
 
+  /** Whether a session's path is known or unknown for sure (not being read), or a text cannot change it: no need to wait. */
+  settled(s: SessionInfo, text: string): boolean {
+    if (this.sessions.get(s)?.names !== null) return true;
+    const lower = text.toLowerCase();
+    return !PATH_WORDS.some((w) => lower.includes(w));
+  }
+
   end(s: SessionInfo): void {
     this.sessions.delete(s);
   }

@@ -86,6 +86,9 @@ export class RowReadsStatements {
 
   statement(s: SessionInfo, stmt: Statement): StatementDecision | Promise<StatementDecision> {
     if (stmt.kind === 'bind') return this.bind(stmt);
+    // While the session's starting path is read, only texts that may need or change it wait for it.
+    const registry = this.registry();
+    if (!this.paths.settled(s, stmt.text) && !readsHistory(stmt.text) && (registry === null || !mayName(stmt.text, readTables(registry)))) return PASS;
     const path = this.paths.statement(s, stmt.text, this.sql);
     return path instanceof Promise ? path.then((p) => this.decide(s, stmt, p)) : this.decide(s, stmt, path);
   }
