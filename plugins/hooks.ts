@@ -56,6 +56,20 @@ export interface StatementTrace {
   ended: boolean;
   /** Per-statement scratch space for plugins, keyed by plugin name. */
   readonly pluginState: Map<string, unknown>;
+  /** An Execute's parameters as the upstream got them (absent for a simple Query). */
+  readonly binding?: StatementBinding;
+}
+
+/** What an Execute ran with, kept raw: decoded only by a plugin that records it. */
+export interface StatementBinding {
+  /** The parameter type OIDs its Parse declared (0: left to the server). */
+  readonly paramTypes: readonly number[];
+  /** The Bind message of its portal. */
+  readonly bind: Buffer;
+  /** The Execute's row limit (0: every row). */
+  readonly maxRows: number;
+  /** Executes of the same portal before this one (a portal fetched in chunks). */
+  readonly chunk: number;
 }
 
 /** What the client asked to run: a simple Query, or a Parse or Bind of the extended protocol. */

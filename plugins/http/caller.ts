@@ -52,6 +52,11 @@ export class CallerSession {
     }
   }
 
+  /** A query object of node-postgres's (see exact-query.ts), submitted in this session. */
+  submit<T extends pg.Submittable>(query: T): T {
+    return this.client.query(query);
+  }
+
   /** A read in slices of at most `size` rows: the portal is executed again for each (no whole result in memory). */
   async *slices(text: string, params: readonly unknown[], size: number): AsyncGenerator<Slice> {
     const cursor = this.client.query(new Cursor(text, [...params], { rowMode: 'array', types: TEXT_TYPES }));
