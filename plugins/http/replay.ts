@@ -8,7 +8,7 @@
  * the read it repeats (`verified`).
  */
 import type { SqlRunner } from '../registry/migrate.js';
-import { CallerSession } from './caller.js';
+import { CallerSession, type OnBehalfOf } from './caller.js';
 import type { Credentials } from './auth.js';
 import type { HttpContext } from './context.js';
 import { HttpError, toHttpError } from './errors.js';
@@ -81,9 +81,9 @@ async function recordedStatement(store: SqlRunner, id: string): Promise<Recorded
   };
 }
 
-export async function replayResult(ctx: HttpContext, who: Credentials, id: string): Promise<ReplayAnswer> {
+export async function replayResult(ctx: HttpContext, who: Credentials, behalf: OnBehalfOf, id: string): Promise<ReplayAnswer> {
   if (!UUID.test(id)) throw new HttpError(400, '22P02', `invalid result id "${id}": expected a uuid`);
-  const session = await CallerSession.open(ctx.proxy, who);
+  const session = await CallerSession.open(ctx.proxy, who, behalf);
   try {
     if ((await session.query(ADMIN)).rows[0]?.['ok'] !== 't') {
       throw new HttpError(403, '42501', 'replaying a recorded result takes membership in provenance_admin');
@@ -103,15 +103,15 @@ export async function replayResult(ctx: HttpContext, who: Credentials, id: strin
       throw e.code === '42704' ? new HttpError(409, '55000', `result ${id} cannot be replayed: its user ${recorded.user} no longer exists`) : e;
     });
     const startedAt = new Date(Date.now() - 1);
-    ctx.own.begin(session.localPort);
+    ctx.own.begin(behalf.caller);
     let result: ExactResult;
     try {
       result = await session.submit(new ExactQuery(recorded.statement)).done;
     } catch (err) {
-      ctx.own.forget(session.localPort);
+      ctx.own.forget(behalf.caller);
       throw toHttpError(err, 'read');
     }
-    const ids = await ctx.own.since(session.localPort, startedAt, store);
+    const ids = await ctx.own.since(behalf.caller, startedAt, store);
     const replayed = ids.length > 0 ? (await store.query(REPLAYED, [ids])).rows : [];
     const byId = new Map(replayed.map((r) => [String(r['id']), r]));
     await session.query('RESET provenance.as_of');

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { withCaller } from './caller.js';
-import { callerOf, type HttpContext } from './context.js';
+import { behalfOf, callerOf, type HttpContext } from './context.js';
 import { HttpError } from './errors.js';
 import { replayResult } from './replay.js';
 
@@ -21,12 +21,12 @@ type IdRequest = FastifyRequest<{ Params: { id: string } }>;
 export function recordRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get('/executions/:id', async (req: IdRequest) => {
     const who = callerOf(req);
-    const row = await withCaller(ctx.proxy, who, async (s) => (await s.query(EXECUTION, [req.params.id])).rows[0]);
+    const row = await withCaller(ctx.proxy, who, behalfOf(ctx, req), async (s) => (await s.query(EXECUTION, [req.params.id])).rows[0]);
     if (!row) throw new HttpError(404, '02000', `no execution ${req.params.id}`);
     return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, recordValue(k, v)]));
   });
 
-  app.post('/results/:id/replay', async (req: IdRequest) => replayResult(ctx, callerOf(req), req.params.id));
+  app.post('/results/:id/replay', async (req: IdRequest) => replayResult(ctx, callerOf(req), behalfOf(ctx, req), req.params.id));
 }
 
 function recordValue(column: string, text: string | null): unknown {
