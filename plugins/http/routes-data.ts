@@ -10,7 +10,7 @@ import { HttpError } from './errors.js';
 import { dotOf, lineageOf, svgOf } from './lineage.js';
 import { paging, readAsOf } from './moment.js';
 import { readBody } from './read.js';
-import { keyValues, readSql, resolveTable } from './table.js';
+import { keyValues, rawLastSegment, readSql, resolveTable } from './table.js';
 
 interface ReadQuery {
   as_of?: string;
@@ -46,7 +46,7 @@ async function startRead(ctx: HttpContext, req: ReadRequest, format: 'json' | 'c
     const table = await resolveTable(session, req.params.table);
     const asOf = await readAsOf(session, req.query.as_of, ctx.services.timetravel !== undefined);
     const byKey = req.params.key !== undefined;
-    const params = byKey ? keyValues(table, req.params.key ?? '') : [page.limit, page.offset];
+    const params = byKey ? keyValues(table, rawLastSegment(req.url)) : [page.limit, page.offset];
     const startedAt = new Date(Date.now() - 1);
     ctx.own.begin(caller);
     let ids: string[] = [];

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { uniqueName, useTarget, type Target } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
-import { call } from './http-client.js';
+import { call, httpBase } from './http-client.js';
 
 const PASSWORD = 'http-pw';
 
@@ -108,6 +108,12 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(missing.status).toBe(404);
       expect(missing.json()).toMatchObject({ code: '02000' });
       expect((await replay(t, 'nope', auditor)).status).toBe(400);
+      // A body is not read; one of a type the API does not take is the client's error, not the server's.
+      const xml = await fetch(`${httpBase(t)}/results/${id}/replay`, {
+        method: 'POST', headers: { 'content-type': 'application/xml', authorization: `Basic ${Buffer.from(`${auditor}:${PASSWORD}`).toString('base64')}` }, body: '<a/>',
+      });
+      expect(xml.status).toBe(415);
+      expect(await xml.json()).toMatchObject({ code: '0A000' });
       expect((await call(t, `/results/${id}/replay`, { method: 'POST' })).status).toBe(401);
     });
 
