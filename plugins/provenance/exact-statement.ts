@@ -7,8 +7,9 @@
  *
  * A statement that cannot be replayed as recorded is recorded with the reason instead: a text or
  * parameters over the size limit, a simple Query of several statements (a result is one of
- * them), a chunk of a portal fetched in chunks (but a first chunk that held the whole result is the
- * statement's result), a statement whose Parse the proxy did not see.
+ * them), a FETCH or EXECUTE (reading a cursor or prepared statement of their session), a chunk
+ * of a portal fetched in chunks (but a first chunk that held the whole result is the statement's
+ * result), a statement whose Parse the proxy did not see.
  */
 import type { StatementTrace } from '../hooks.js';
 import { decodeBind } from '../../proxy/wire/frontend-messages.js';
@@ -29,19 +30,27 @@ export interface ExactStatementFields {
   readonly exact_refusal: string | null;
 }
 
+/** Statements whose rows depend on what their session did before: a cursor, a prepared statement. */
+const SESSION_BOUND = new Set(['FETCH', 'MOVE', 'EXECUTE']);
+
 function refused(reason: string): ExactStatementFields {
   return { exact_text: null, exact_types: null, exact_formats: null, exact_values: null, exact_refusal: reason };
 }
 
 /**
- * What is recorded of the statement `trace`; `statements` is how many statements its text holds
- * (a simple Query may hold several), `rows` how many rows its result had.
+ * What is recorded of the statement `trace`; its shape says how many statements its text holds (a
+ * simple Query may hold several) and its operation, `rows` how many rows its result had.
  */
-export function exactStatementOf(trace: StatementTrace, statements: number, rows: number, opts: ExactStatementOptions): ExactStatementFields {
+export function exactStatementOf(
+  trace: StatementTrace, shape: { readonly statements: number; readonly operation: string | null }, rows: number, opts: ExactStatementOptions,
+): ExactStatementFields {
   const textBytes = Buffer.byteLength(trace.text);
   if (trace.text === '') return refused('the statement\'s text was not seen by the proxy');
   if (textBytes > opts.limit) return refused(`its statement (${textBytes} bytes) is over the recording limit of ${opts.limit} bytes`);
-  if (statements > 1) return refused(`its statement is one of ${statements} in one simple Query`);
+  if (shape.statements > 1) return refused(`its statement is one of ${shape.statements} in one simple Query`);
+  if (shape.operation !== null && SESSION_BOUND.has(shape.operation)) {
+    return refused(`its statement (${shape.operation}) reads what its session prepared or declared before`);
+  }
   const b = trace.binding;
   if (!b) return { exact_text: trace.text, exact_types: [], exact_formats: [], exact_values: [], exact_refusal: null };
   // A first chunk with fewer rows than the limit ended the portal: it is the whole result.

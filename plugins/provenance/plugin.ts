@@ -202,7 +202,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
     const { span, own: ownSpan } = statementSpan;
     const resultId = uuidv7();
     const exact = this.opts.recordStatements && trace && r.kind === 'read'
-      ? { ...exactStatementOf(trace, shape.statements, Math.max(0, ...r.executions.map((e) => e.rowsIn)), this.opts.recordStatements),
+      ? { ...exactStatementOf(trace, shape, Math.max(0, ...r.executions.map((e) => e.rowsIn)), this.opts.recordStatements),
           statement_at: isoMicros(trace.startedAt) }
       : null;
     const ids = new Map<Execution, string>();

@@ -131,6 +131,15 @@ for (const kind of ['embedded', 'postgres'] as const) {
       r = await replay(t, id, auditor);
       expect(r.status, r.text).toBe(409);
       expect(r.json<{ message: string }>().message).toMatch(/one of 2 in one simple Query/);
+      before = Date.now();
+      await client.query('BEGIN');
+      await client.query(`DECLARE c CURSOR FOR SELECT email FROM public.${table} ORDER BY id`);
+      await client.query('FETCH 2 FROM c');
+      await client.query('COMMIT');
+      id = await lastResult(admin, table, reader, before);
+      r = await replay(t, id, auditor);
+      expect(r.status, r.text).toBe(409);
+      expect(r.json<{ message: string }>().message).toMatch(/FETCH/);
     });
 
     it('keeps the exact statement where only provenance_admin reads it', async () => {
