@@ -97,6 +97,27 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(now.rows).toEqual([{ id: 1, email: 'ze***', balance: 99 }]);
     });
 
+    it('replays a read of postgres.js, which declares its parameters\' types', async () => {
+      const sql = t.sql({ user: reader, password: PASSWORD });
+      try {
+        const before = Date.now();
+        const rows = await sql.unsafe(`SELECT id, email FROM public.${table} WHERE id = $1 AND email LIKE $2`, [sql.typed(3, 23), '%']);
+        expect([...rows]).toEqual([{ id: 3, email: 'cy***' }]);
+        const id = await lastResult(admin, table, reader, before);
+        const types = await admin.query(
+          `SELECT q.param_types::int8[] AS types FROM provenance.exact_statement q JOIN provenance.execution_log e ON e.exact_key = q.key
+            WHERE e.result_id = $1 LIMIT 1`, [id]);
+        // As its Parse declared them: int4 given, the text left to the server (0).
+        expect(types.rows[0].types.map(Number)).toEqual([23, 0]);
+        const r = await replay(t, id, auditor);
+        expect(r.status, r.text).toBe(200);
+        expect(r.json<Replay>().rows).toEqual([{ id: 3, email: 'cy***' }]);
+        expect(r.json<Replay>().executions.map((e) => e.verified)).toEqual([true]);
+      } finally {
+        await sql.end();
+      }
+    });
+
     it('keeps replays to provenance_admin members; an unknown result is 404, a malformed id 400', async () => {
       const before = Date.now();
       await client.query(`SELECT email FROM public.${table} WHERE id = 2`);
