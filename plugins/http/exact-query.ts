@@ -51,7 +51,6 @@ export class ExactQuery implements pg.Submittable {
   private names: string[] = [];
   private types: number[] = [];
   private readonly rows: (string | null)[][] = [];
-  private error: Error | null = null;
   private settle!: { resolve: (r: ExactResult) => void; reject: (err: Error) => void };
 
   constructor(private readonly statement: RecordedStatement) {
@@ -86,12 +85,12 @@ export class ExactQuery implements pg.Submittable {
 
   handleCopyData(): void {}
 
+  /** node-postgres lets go of a query at its error: its ReadyForQuery goes to nobody. */
   handleError(err: Error): void {
-    this.error ??= err;
+    this.settle.reject(err);
   }
 
   handleReadyForQuery(): void {
-    if (this.error) this.settle.reject(this.error);
-    else this.settle.resolve({ names: this.names, types: this.types, rows: this.rows });
+    this.settle.resolve({ names: this.names, types: this.types, rows: this.rows });
   }
 }

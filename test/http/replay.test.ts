@@ -163,6 +163,22 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(r.json<{ message: string }>().message).toMatch(/FETCH/);
     });
 
+    it('refuses to replay a write (INSERT … RETURNING of a transformed column): 409 with 25006, and goes on', async () => {
+      const writer = await t.pg();
+      try {
+        const before = Date.now();
+        const w = await writer.query(`INSERT INTO public.${table} VALUES ($1, 'dee@example.com', 40) RETURNING email`, [4]);
+        expect(w.rows).toEqual([{ email: 'de***' }]);
+        const id = await lastResult(admin, table, 'postgres', before);
+        const r = await replay(t, id, auditor);
+        expect(r.status, r.text).toBe(409);
+        expect(r.json()).toMatchObject({ code: '25006' });
+        expect((await admin.query(`SELECT count(*)::int AS n FROM ${table} WHERE id = 4`)).rows[0].n).toBe(1);
+      } finally {
+        await writer.end();
+      }
+    });
+
     it('keeps the exact statement where only provenance_admin reads it', async () => {
       const denied = await client.query('SELECT count(*) FROM provenance.exact_statement').then(() => 'read', (e: { code?: string }) => e.code);
       expect(denied).toBe('42501');
