@@ -168,6 +168,13 @@ export interface Plugin {
    * sees what the plugins before it made of a statement or a result. Omitted means 0.
    */
   readonly order?: number;
+  /**
+   * The server accepted the login and reported its parameters; the client is told it is ready
+   * (its first ReadyForQuery) once every plugin's promise settled. Rejecting with a PgError ends
+   * the login with it as a FATAL, where the server refuses a bad startup option. Every login
+   * waits for it: keep it for checks of what the client asked in its startup packet.
+   */
+  sessionOpening?(session: SessionInfo): Maybe<void>;
   /** After login succeeded, before the client's first statement. */
   sessionStart?(session: SessionInfo): Maybe<void>;
   /** After the client left or the connection broke. */

@@ -64,10 +64,11 @@ export class TimeTravelPlugin implements Plugin {
   }
 
   /**
-   * Settings given in the startup packet. The client's first statements may reach the statement
-   * hook before this settles: they wait for it there.
+   * Settings given in the startup packet, checked before the client is told the login succeeded:
+   * a moment or user the server or the proxy cannot take ends the login (FATAL), as a bad `-c`
+   * option does. A client's statements pipelined before its ReadyForQuery wait for it.
    */
-  sessionStart(s: SessionInfo): Promise<void> {
+  sessionOpening(s: SessionInfo): Promise<void> {
     const started = this.start(s);
     s.pluginState.set(STARTING, started);
     return started;
