@@ -35,7 +35,8 @@ eachUpstream('as-of names', (t) => {
     const c = await t().pg();
     try {
       const p = await schemas(c);
-      await c.query(`SET search_path = ${p.b}, ${p.a}`);
+      // Followed in any mix of cases, before the moment is set too.
+      await c.query(`Set Search_Path = ${p.b}, ${p.a}`);
       await c.query(`SET provenance.as_of = '${p.at}'`);
       expect(await read(c)).toEqual(['from b']);
       expect((await c.query({ text: 'SELECT v FROM item WHERE id = $1', values: [1], rowMode: 'array' })).rows).toEqual([['from b']]);

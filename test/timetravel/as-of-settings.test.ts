@@ -52,6 +52,11 @@ eachUpstream('as-of settings', (t) => {
     const c = await client();
     try {
       expect(await show(c)).toBe('');
+      // Keywords and names in any mix of cases are the same statement to the server.
+      await c.query("Set Provenance.As_Of = '2026-10-27 11:00:00+00'");
+      expect(await show(c, 'PROVENANCE.as_of')).toBe('2026-10-27T11:00:00Z');
+      await c.query('Reset Provenance.As_Of');
+      expect(await show(c)).toBe('');
       await c.query("SET provenance.as_of = '2026-10-27 10:00:00.5+00'");
       expect(await show(c)).toBe('2026-10-27T10:00:00.5Z');
       await c.query('RESET provenance.as_of');
