@@ -96,7 +96,7 @@ export class TimeTravelPlugin implements Plugin {
       path: new SessionPath(s),
     };
     await this.ensureRoles(s, st);
-    if (moment !== null) await this.snapshot(s);
+    if (moment !== null) await this.snapshot(s, st);
     s.pluginState.set(PLUGIN, st);
     this.involve(s, st);
   }
@@ -236,7 +236,7 @@ export class TimeTravelPlugin implements Plugin {
     const moment = c.name === AS_OF ? (value === 'default' ? st.asOf.initial : value as Moment) : st.asOf.value;
     const user = c.name === AS_USER ? (value === 'default' ? st.asUser.initial : value as string) : st.asUser.value;
     await this.ensureRoles(s, st, moment, user ?? s.user);
-    if (c.name === AS_OF && value !== 'default') await this.snapshot(s);
+    if (c.name === AS_OF && value !== 'default') await this.snapshot(s, st);
     return {
       tag: 'SET',
       run: () => {
@@ -306,11 +306,14 @@ export class TimeTravelPlugin implements Plugin {
 
   /**
    * The embedded database cannot be asked while the session's own transaction holds it: what its
-   * statements may name is read beforehand, when the session starts reading the past.
+   * statements may name is read beforehand, when the session starts reading the past, with the
+   * search_path the session started with.
    */
-  private async snapshot(s: SessionInfo): Promise<void> {
+  private async snapshot(s: SessionInfo, st: SessionState): Promise<void> {
     const store = this.services.embedded === null ? null : this.store();
-    if (store !== null) await this.catalog.snapshot(store, s.user);
+    if (store === null) return;
+    await this.catalog.snapshot(store, s.user);
+    await st.path.naming(store);
   }
 
   private async resolve(s: SessionInfo, input: string): Promise<Moment> {

@@ -73,6 +73,18 @@ eachUpstream('as-of names', (t) => {
     } finally {
       await c2.end();
     }
+    // The path a session starts with holds none of the test's schemas, inside a transaction block too.
+    const c3 = await t().pg();
+    try {
+      await c3.query(`CREATE TABLE ${p.b}.solo (id int); SELECT provenance.track('${p.b}.solo')`);
+      const at = await moment(c3);
+      await c3.query(`SET provenance.as_of = '${at}'`);
+      await c3.query('BEGIN');
+      expect((await refusal(c3.query('SELECT * FROM solo'))).code).toBe('42P01');
+      await c3.query('ROLLBACK');
+    } finally {
+      await c3.end();
+    }
   });
 
   it('takes $user as the current role, leaves out schemas it may not use, puts pg_catalog first unless listed', async () => {
