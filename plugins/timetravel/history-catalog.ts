@@ -83,10 +83,12 @@ SELECT p.oid::pg_catalog.int8::pg_catalog.text AS oid, n.nspname AS schema, p.pr
   JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang
  WHERE $1::pg_catalog.name[] IS NULL OR p.proname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
 
+/** Nothing for a role that does not exist (the server finds no `$user` schema, and USAGE cannot be told). */
 const USAGE_SQL = `
-SELECT n.nspname AS schema, pg_catalog.has_schema_privilege($1::pg_catalog.name, n.oid, 'USAGE') AS usable
-  FROM pg_catalog.pg_namespace n
- WHERE $2::pg_catalog.name[] IS NULL OR n.nspname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])`;
+SELECT n.nspname AS schema, pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE') AS usable
+  FROM pg_catalog.pg_namespace n, pg_catalog.pg_roles r
+ WHERE r.rolname OPERATOR(pg_catalog.=) $1
+   AND ($2::pg_catalog.name[] IS NULL OR n.nspname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]))`;
 
 function micros(v: unknown): bigint | null {
   return v === null || v === undefined ? null : BigInt(String(v));
@@ -161,8 +163,6 @@ export class HistoryCatalog {
 
   private async readUsage(store: SqlRunner, role: string, schemas: readonly string[] | null): Promise<void> {
     if (schemas !== null && schemas.length === 0) return;
-    const known = (await store.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1', [role])).rows.length > 0;
-    if (!known) return;
     const { rows } = await store.query(USAGE_SQL, [role, schemas]);
     for (const r of rows) this.usage.set(`${role}\0${String(r['schema'])}`, r['usable'] === true);
   }

@@ -47,7 +47,10 @@ export class SessionPath {
   async naming(store: SqlRunner | null): Promise<Naming> {
     const role = this.names.currentUser;
     const reported = this.s.serverParams.get('search_path');
-    if (reported !== undefined) return { path: parseSearchPath(reported), role };
+    if (reported !== undefined) {
+      const path = parseSearchPath(reported);
+      return path === null ? { path, role, unknown: `the server reported a search_path the proxy cannot read (${reported})` } : { path, role };
+    }
     let path = this.names.searchPath;
     if (path === null) {
       return { path: null, role, unknown: 'the session changed it where the proxy cannot follow (set_config(), or a transaction block that may have rolled back)' };
