@@ -15,6 +15,7 @@ import { REPLAY_MIGRATION } from './schema-replay.js';
 import { HISTORY_COMPILED_MIGRATION } from './history-compiled.js';
 import { LINEAGE_ROWS_MIGRATION } from './schema-lineage.js';
 import { MATERIALIZE_MIGRATION } from './schema-materialize.js';
+import { EXACT_STATEMENT_MIGRATION } from './schema-exact.js';
 
 export interface Migration {
   readonly version: number;
@@ -180,4 +181,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   HISTORY_COMPILED_MIGRATION,
   LINEAGE_ROWS_MIGRATION,
   MATERIALIZE_MIGRATION,
+  EXACT_STATEMENT_MIGRATION,
 ];
