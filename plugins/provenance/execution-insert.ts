@@ -51,6 +51,26 @@ export interface ExecutionRecord {
 }
 
 /**
+ * Common table expressions that store the shared parts of the rows of a CTE `r` (the parts'
+ * columns, and their keys as tk, ck and sk) that are not stored yet.
+ */
+export const STORE_SHARED_PARTS = `t AS (
+  INSERT INTO provenance.executed_transform
+  SELECT DISTINCT ON (r.tk) r.tk, r.transform_name, r.transform_version, r.function_hash, r.table_oid, r.table_name, r.columns,
+         r.params FROM r
+  ON CONFLICT (key) DO NOTHING
+), x AS (
+  INSERT INTO provenance.execution_context
+  SELECT DISTINCT ON (r.ck) r.ck, r.client_addr, r.client_port, r.user_name, r.current_role_name, r.roles, r.database,
+         r.application_name, r.session_id, r.proxy_id FROM r
+  ON CONFLICT (key) DO NOTHING
+), s AS (
+  INSERT INTO provenance.statement
+  SELECT DISTINCT ON (r.sk) r.sk, r.statement_fingerprint, r.statement_text FROM r
+  ON CONFLICT (key) DO NOTHING
+)`;
+
+/**
  * Records a batch of executions in one statement, with the parameters insertExecutionsParams
  * makes: $1 a JSON array of each execution's own fields, each naming (`c`) an entry of $2, a JSON
  * array of the fields executions share (transform, context, statement), once per distinct set. A
@@ -71,21 +91,7 @@ export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
          columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
          database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
          params jsonb, kind text, proxy_id text, as_of timestamptz)
-), t AS (
-  INSERT INTO provenance.executed_transform
-  SELECT DISTINCT ON (r.tk) r.tk, r.transform_name, r.transform_version, r.function_hash, r.table_oid, r.table_name, r.columns,
-         r.params FROM r
-  ON CONFLICT (key) DO NOTHING
-), x AS (
-  INSERT INTO provenance.execution_context
-  SELECT DISTINCT ON (r.ck) r.ck, r.client_addr, r.client_port, r.user_name, r.current_role_name, r.roles, r.database,
-         r.application_name, r.session_id, r.proxy_id FROM r
-  ON CONFLICT (key) DO NOTHING
-), s AS (
-  INSERT INTO provenance.statement
-  SELECT DISTINCT ON (r.sk) r.sk, r.statement_fingerprint, r.statement_text FROM r
-  ON CONFLICT (key) DO NOTHING
-)
+), ${STORE_SHARED_PARTS}
 INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
    executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified)
