@@ -14,6 +14,11 @@ export interface StoreConnection extends SqlRunner {
   /** Called once if the connection breaks. */
   onLost(cb: () => void): void;
   close(): Promise<void>;
+  /**
+   * In one transaction, with no other statement of this connection in between: `copy` (a COPY …
+   * FROM STDIN) fed `data`, then the statements `then`. Where the connection can (a remote PostgreSQL).
+   */
+  copyIn?(copy: string, data: string, then: string): Promise<void>;
 }
 
 /** Hears when the state store is attached (at start, and again after each reconnection) and lost. */

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import type { ConnectionOptions } from 'node:tls';
 import type { SqlRunner } from '../plugins/registry/migrate.js';
 import type { RemoteTarget } from './upstream/remote.js';
@@ -15,6 +16,8 @@ export interface StateStore extends SqlRunner {
   /** Called once if the connection breaks (a remote store); a closed store is never reused. */
   onLost(cb: () => void): void;
   close(): Promise<void>;
+  /** In one transaction, `copy` (a COPY … FROM STDIN) with `data` as its input, then `then` (a remote store). */
+  copyIn?(copy: string, data: string, then: string): Promise<void>;
 }
 
 function sslOptions(target: RemoteTarget): ConnectionOptions | false {
@@ -80,6 +83,29 @@ class RemoteStore implements StateStore {
 
   async exec(sql: string): Promise<void> {
     await this.serial(() => this.client.query(sql));
+  }
+
+  /**
+   * pg's own query answers the server's CopyInResponse with a CopyFail ("no source stream"): COPY
+   * FROM STDIN needs a query object that feeds CopyData, which pg-copy-streams is. The three steps
+   * hold the connection together, so no other caller's statement lands in the transaction.
+   */
+  copyIn(copy: string, data: string, then: string): Promise<void> {
+    return this.serial(async () => {
+      await this.client.query('BEGIN');
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const stream = this.client.query(copyFromStdin(copy));
+          stream.on('error', reject);
+          stream.on('finish', resolve);
+          stream.end(data);
+        });
+        await this.client.query(`${then};\nCOMMIT`);
+      } catch (err) {
+        await this.client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
   }
 
   async listen(channel: string, cb: (payload: string) => void): Promise<void> {

@@ -80,17 +80,30 @@ export const STORE_SHARED_PARTS = `t AS (
  * row holds their keys. Ids already recorded are skipped (ON CONFLICT DO NOTHING), so replaying a
  * batch is harmless and the command tag's row count says how many were new.
  *
- * One statement of JSON rather than COPY: COPY would need a row-format encoder and a second
- * statement for the shared parts, and rows already recorded would abort it, where a retried batch
- * must be skipped; the JSON is parsed once per batch, whose cost is the rows' index entries.
+ * The embedded database's way (and a remote one's where COPY cannot serve): there, one statement
+ * per batch, prepared once, is the fastest path; on PostgreSQL the same shape moves a batch copied
+ * into a stage table (execution-copy.ts).
  */
-export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
-  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk
-    FROM pg_catalog.json_to_recordset($2::json) AS r(
+export const INSERT_EXECUTIONS_SQL = insertExecutionsFrom(
+  `pg_catalog.json_to_recordset($2::json) AS r(
          c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
          columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
          database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
-         params jsonb, kind text, proxy_id text, as_of timestamptz)
+         params jsonb, kind text, proxy_id text, as_of timestamptz)`,
+  `pg_catalog.json_to_recordset($1::json) AS e(
+       id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
+       rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
+       error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)`,
+);
+
+/**
+ * Records executions from two row sources: `shared` (aliased r) holds each set of shared fields
+ * once with its number c, `own` (aliased e) each execution's own fields with the c of its set.
+ */
+export function insertExecutionsFrom(shared: string, own: string): string {
+  return `WITH r AS MATERIALIZED (
+  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk
+    FROM ${shared}
 ), ${STORE_SHARED_PARTS}
 INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
@@ -98,15 +111,13 @@ INSERT INTO provenance.execution_log
 SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
        pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
        e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified
-  FROM pg_catalog.json_to_recordset($1::json) AS e(
-       id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
-       rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)
+  FROM ${own}
   JOIN r USING (c)
 ON CONFLICT (id) DO NOTHING`;
+}
 
 /** The fields of a record that many executions share, in INSERT_EXECUTIONS_SQL's $2. */
-const SHARED_FIELDS = [
+export const SHARED_FIELDS = [
   'transform_name', 'transform_version', 'function_hash', 'table_oid', 'table_name', 'columns', 'client_addr',
   'client_port', 'user_name', 'current_role_name', 'roles', 'database', 'application_name', 'session_id',
   'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id', 'as_of',
@@ -119,13 +130,24 @@ function sameField(a: unknown, b: unknown): boolean {
   return typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** A batch of records split: each distinct set of shared fields once, numbered `c`, and each record's own fields naming its set. */
+export interface SplitRecords {
+  readonly shared: readonly Record<string, unknown>[];
+  readonly own: readonly Record<string, unknown>[];
+}
+
 /** INSERT_EXECUTIONS_SQL's two parameters for a batch of records. */
 export function insertExecutionsParams(records: readonly ExecutionRecord[]): [string, string] {
+  const { own, shared } = splitRecords(records);
+  return [JSON.stringify(own), JSON.stringify(shared)];
+}
+
+export function splitRecords(records: readonly ExecutionRecord[]): SplitRecords {
   // Candidates by a few fields that tell most sets apart; the full comparison decides. (A JSON key
   // of all the shared fields cost more per record than the rest of this function.)
   const candidates = new Map<string, { readonly c: number; readonly record: ExecutionRecord }[]>();
   const shared: Record<string, unknown>[] = [];
-  const own: unknown[] = [];
+  const own: Record<string, unknown>[] = [];
   for (const r of records) {
     const probe = `${r.session_id}\u0000${r.transform_name}\u0000${r.transform_version}\u0000${r.statement_fingerprint}`;
     let list = candidates.get(probe);
@@ -145,5 +167,5 @@ export function insertExecutionsParams(records: readonly ExecutionRecord[]): [st
       ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}), c,
     });
   }
-  return [JSON.stringify(own), JSON.stringify(shared)];
+  return { own, shared };
 }
