@@ -8,6 +8,11 @@ import type { SessionInfo } from './hooks.js';
 import type { SqlRunner } from './registry/migrate.js';
 import type { SqlAnalyser } from './sql/analyser.js';
 
+/** SQL in a transaction, and `COPY … FROM STDIN` fed `data`. */
+export interface CopyRunner extends SqlRunner {
+  copyFrom(sql: string, data: string): Promise<void>;
+}
+
 /** A connection to the database that holds the proxy's state. */
 export interface StoreConnection extends SqlRunner {
   listen(channel: string, cb: (payload: string) => void): Promise<void>;
@@ -15,10 +20,10 @@ export interface StoreConnection extends SqlRunner {
   onLost(cb: () => void): void;
   close(): Promise<void>;
   /**
-   * In one transaction, with no other statement of this connection in between: `copy` (a COPY …
-   * FROM STDIN) fed `data`, then the statements `then`. Where the connection can (a remote PostgreSQL).
+   * Runs `body` in a transaction, with no other statement of this connection in between, and
+   * commits (rolls back when it throws). Where the connection can COPY (a remote PostgreSQL).
    */
-  copyIn?(copy: string, data: string, then: string): Promise<void>;
+  transaction?<T>(body: (tx: CopyRunner) => Promise<T>): Promise<T>;
 }
 
 /** Hears when the state store is attached (at start, and again after each reconnection) and lost. */

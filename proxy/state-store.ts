@@ -8,6 +8,7 @@ import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import type { ConnectionOptions } from 'node:tls';
 import type { SqlRunner } from '../plugins/registry/migrate.js';
+import type { CopyRunner } from '../plugins/services.js';
 import type { RemoteTarget } from './upstream/remote.js';
 
 export interface StateStore extends SqlRunner {
@@ -16,8 +17,8 @@ export interface StateStore extends SqlRunner {
   /** Called once if the connection breaks (a remote store); a closed store is never reused. */
   onLost(cb: () => void): void;
   close(): Promise<void>;
-  /** In one transaction, `copy` (a COPY … FROM STDIN) with `data` as its input, then `then` (a remote store). */
-  copyIn?(copy: string, data: string, then: string): Promise<void>;
+  /** Runs `body` in a transaction, with COPY FROM STDIN at hand (a remote store). */
+  transaction?<T>(body: (tx: CopyRunner) => Promise<T>): Promise<T>;
 }
 
 function sslOptions(target: RemoteTarget): ConnectionOptions | false {
@@ -86,23 +87,38 @@ class RemoteStore implements StateStore {
   }
 
   /**
-   * pg's own query answers the server's CopyInResponse with a CopyFail ("no source stream"): COPY
-   * FROM STDIN needs a query object that feeds CopyData, which pg-copy-streams is. The three steps
-   * hold the connection together, so no other caller's statement lands in the transaction.
+   * Runs `body` in a transaction, with no other caller's statement in between, and commits (rolls
+   * back when it throws). Its runner can COPY FROM STDIN, which pg's own query cannot (it answers
+   * the server's CopyInResponse with a CopyFail, "no source stream"): that needs a query object
+   * that feeds CopyData, which pg-copy-streams is.
    */
-  copyIn(copy: string, data: string, then: string): Promise<void> {
+  transaction<T>(body: (tx: CopyRunner) => Promise<T>): Promise<T> {
+    const client = this.client;
+    const tx: CopyRunner = {
+      async query(sql, params = [], prepare) {
+        const r = await client.query<Record<string, unknown>>(
+          prepare === undefined ? { text: sql, values: [...params] } : { name: prepare, text: sql, values: [...params] },
+        );
+        return { rows: r.rows };
+      },
+      async exec(sql) {
+        await client.query(sql);
+      },
+      copyFrom: (sql, data) => new Promise<void>((resolve, reject) => {
+        const stream = client.query(copyFromStdin(sql));
+        stream.on('error', reject);
+        stream.on('finish', resolve);
+        stream.end(data);
+      }),
+    };
     return this.serial(async () => {
-      await this.client.query('BEGIN');
+      await client.query('BEGIN');
       try {
-        await new Promise<void>((resolve, reject) => {
-          const stream = this.client.query(copyFromStdin(copy));
-          stream.on('error', reject);
-          stream.on('finish', resolve);
-          stream.end(data);
-        });
-        await this.client.query(`${then};\nCOMMIT`);
+        const out = await body(tx);
+        await client.query('COMMIT');
+        return out;
       } catch (err) {
-        await this.client.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
     });

@@ -80,40 +80,36 @@ export const STORE_SHARED_PARTS = `t AS (
  * row holds their keys. Ids already recorded are skipped (ON CONFLICT DO NOTHING), so replaying a
  * batch is harmless and the command tag's row count says how many were new.
  *
- * The embedded database's way (and a remote one's where COPY cannot serve): there, one statement
- * per batch, prepared once, is the fastest path; on PostgreSQL the same shape moves a batch copied
- * into a stage table (execution-copy.ts).
+ * The embedded database's way, and a remote one's for batches too small for COPY to pay off
+ * (execution-writer.ts): one statement per batch, prepared once.
  */
-export const INSERT_EXECUTIONS_SQL = insertExecutionsFrom(
-  `pg_catalog.json_to_recordset($2::json) AS r(
-         c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
-         columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
-         database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
-         params jsonb, kind text, proxy_id text, as_of timestamptz)`,
-  `pg_catalog.json_to_recordset($1::json) AS e(
-       id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
-       rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)`,
-);
-
-/**
- * Records executions from two row sources: `shared` (aliased r) holds each set of shared fields
- * once with its number c, `own` (aliased e) each execution's own fields with the c of its set.
- */
-export function insertExecutionsFrom(shared: string, own: string): string {
-  return `WITH r AS MATERIALIZED (
-  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk
-    FROM ${shared}
-), ${STORE_SHARED_PARTS}
+export const INSERT_EXECUTIONS_SQL = `${storeSharedSets('$2')}
 INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
    executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified)
 SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
        pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
        e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified
-  FROM ${own}
+  FROM pg_catalog.json_to_recordset($1::json) AS e(
+       id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
+       rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
+       error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)
   JOIN r USING (c)
 ON CONFLICT (id) DO NOTHING`;
+
+/**
+ * The start of a statement: the shared sets of the JSON array parameter `param` as a CTE `r`
+ * (with their keys tk, ck and sk), and the parts they name stored unless present.
+ */
+export function storeSharedSets(param: string): string {
+  return `WITH r AS MATERIALIZED (
+  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk
+    FROM pg_catalog.json_to_recordset(${param}::json) AS r(
+         c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
+         columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
+         database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
+         params jsonb, kind text, proxy_id text, as_of timestamptz)
+), ${STORE_SHARED_PARTS}`;
 }
 
 /** The fields of a record that many executions share, in INSERT_EXECUTIONS_SQL's $2. */

@@ -12,7 +12,7 @@ import { Recorder } from './recorder.js';
 import { Spool } from './spool.js';
 import { StoreLink } from './store-link.js';
 import type { ExecutionRecord } from './execution-insert.js';
-import { ExecutionWriter } from './execution-writer.js';
+import { writeExecutions } from './execution-writer.js';
 import { tracingFromEnv } from './tracing.js';
 
 export interface ProvenanceConfig {
@@ -56,12 +56,11 @@ export async function createProvenancePlugin(services: Services, config: Provena
       current = () => link.current();
       void link.start();
     }
-    const writer = new ExecutionWriter(log);
     recorder = new Recorder({
       spool,
       store: current,
       // The recorder holds what ProvenancePlugin gave it (or the spool kept): ExecutionRecords.
-      write: (db, rows) => writer.write(db, rows as readonly ExecutionRecord[]),
+      write: (db, rows) => writeExecutions(db, rows as readonly ExecutionRecord[]),
       log,
     });
     recorder.start();

@@ -2,7 +2,7 @@
  * Nothing lost, nothing twice: execution records under faults, with the real PostgreSQL cluster.
  * - The provenance database stops while clients read: records are spooled, then written once
  *   it is back; the table holds exactly one record per result served.
- * - The store's connection dies in the middle of a COPY write: that batch is written again, once.
+ * - The store's connection dies in the middle of a write: that batch is written again, once.
  * - sync durability, the proxy killed with SIGKILL under load: every result a client received
  *   has its record after the restart, none twice.
  * - async durability: the loss window the README states (records of the last 50 ms) holds.
@@ -138,12 +138,14 @@ for (const kind of ['embedded', 'postgres'] as const satisfies readonly Upstream
       expect(counts).toEqual({ total: served, distinct: served });
     }, 120_000);
 
-    it('writes every record once when the connection dies in the middle of a COPY write', async () => {
+    it('writes every record once when the store connection dies in the middle of a write', async () => {
       const table = await maskedTable(t);
-      const app = uniqueName('pp-copy-cut');
+      const app = uniqueName('pp-write-cut');
       const load = readers(t, table, app, 4);
       await eventually(async () => load.received(), (n) => n > 20, 20_000);
-      // The log locked: the next batch waits after its COPY, in its move to the lineage tables.
+      // The store has its schema and takes records.
+      await eventually(() => recorded(store.url(), app).catch(() => ({ total: 0 })), (r) => r.total > 0, 20_000);
+      // The log locked: the next batch waits for it, in the middle of its transaction.
       const admin = new pg.Client({ connectionString: store.url() });
       await admin.connect();
       try {
@@ -157,7 +159,8 @@ for (const kind of ['embedded', 'postgres'] as const satisfies readonly Upstream
           )).rows,
           (r) => r.length > 0, 20_000,
         );
-        expect(held[0]!.query).toContain('pg_temp.provenance_execution_stage');
+        // The insert of small batches, or the COPY of large ones (plugins/provenance/execution-writer.ts).
+        expect(held[0]!.query).toMatch(/^(WITH r AS MATERIALIZED|COPY provenance\.execution_log)/);
         await admin.query('SELECT pg_terminate_backend($1)', [held[0]!.pid]);
         await admin.query('COMMIT');
       } finally {
