@@ -113,7 +113,7 @@ export function storeSharedSets(param: string): string {
 }
 
 /** The fields of a record that many executions share, in INSERT_EXECUTIONS_SQL's $2. */
-export const SHARED_FIELDS = [
+const SHARED_FIELDS = [
   'transform_name', 'transform_version', 'function_hash', 'table_oid', 'table_name', 'columns', 'client_addr',
   'client_port', 'user_name', 'current_role_name', 'roles', 'database', 'application_name', 'session_id',
   'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id', 'as_of',
