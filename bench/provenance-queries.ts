@@ -139,7 +139,9 @@ SELECT md5('e' || i)::uuid AS id, md5('r' || res)::uuid AS result_id,
        CASE WHEN i % 1000 = 999 THEN 'transform threw: TypeError: Cannot read properties of null' END AS error,
        md5('trace' || res) AS trace_id, left(md5('span' || i), 16) AS span_id, 'proxy-' || res % 3 AS proxy_id,
        at + interval '40 ms' AS recorded_at,
-       CASE WHEN res % 100 = 0 THEN at - interval '1 day' END AS as_of
+       CASE WHEN res % 100 = 0 THEN at - interval '1 day' END AS as_of,
+       NULL::uuid AS qk, NULL::text AS exact_text, NULL::oid[] AS exact_types, NULL::int2[] AS exact_formats,
+       NULL::bytea[] AS exact_values, NULL::text AS exact_refusal
   FROM generate_series($1::bigint, $2::bigint) AS i
  CROSS JOIN LATERAL (SELECT (i - 1) / ${BLOCK.size} AS block, (i - 1) % ${BLOCK.size} + 1 AS pos) b
  CROSS JOIN LATERAL (

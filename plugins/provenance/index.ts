@@ -14,6 +14,7 @@ import { StoreLink } from './store-link.js';
 import type { ExecutionRecord } from './execution-insert.js';
 import { writeExecutions } from './execution-writer.js';
 import { tracingFromEnv } from './tracing.js';
+import type { ExactStatementOptions } from './exact-statement.js';
 
 export interface ProvenanceConfig {
   readonly durability: Durability;
@@ -25,6 +26,8 @@ export interface ProvenanceConfig {
   readonly upstreamUrl: string | undefined;
   /** Where the OTEL_* variables are read. */
   readonly env: NodeJS.ProcessEnv;
+  /** Whether reads record their exact statement, for replays (see exact-statement.ts); null: not. */
+  readonly recordStatements?: ExactStatementOptions | null;
 }
 
 export interface ProvenancePart {
@@ -81,6 +84,7 @@ export async function createProvenancePlugin(services: Services, config: Provena
       return db ? { db, now: true } : null;
     },
     replayCache: () => services.transforms?.replayCache(),
+    recordStatements: config.recordStatements ?? null,
     log,
   });
   const records = storeLink ? () => storeLink?.current() ?? null : () => services.embedded?.store ?? null;
