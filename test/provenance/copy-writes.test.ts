@@ -73,6 +73,11 @@ describe('execution records written with COPY [postgres]', () => {
       { params: nasty, columns: null, client_addr: null, client_port: null, current_role_name: null },
       { params: { note: nasty, list: [1, null, 'x'] }, rows_in: '9007199254740993', rows_out: 0, duration_ms: 1e-7 },
       { kind: 'replay', as_of: '2026-10-27T10:00:00.000Z', replay_of: randomUUID(), verified: false, parent_id: randomUUID() },
+      {
+        statement_at: '2031-03-01T09:59:59.500Z', exact_text: `SELECT email FROM people WHERE note = $1 -- ${nasty}`,
+        exact_types: [25], exact_formats: [0], exact_values: ['\\x7461620968657265'], exact_refusal: null,
+      },
+      { statement_at: '2031-03-01T09:59:59.500Z', exact_text: null, exact_types: null, exact_formats: null, exact_values: null, exact_refusal: 'a cursor' },
     ];
     for (const v of variants) {
       const viaCopy = record(v);
@@ -82,6 +87,12 @@ describe('execution records written with COPY [postgres]', () => {
       const copied = (await admin.query(VIEW, [viaCopy.id])).rows;
       expect(copied).toHaveLength(1);
       expect(copied).toEqual((await admin.query(VIEW, [viaInsert.id])).rows);
+      const exact = async (id: string): Promise<unknown[]> => (await admin.query(
+        `SELECT l.statement_at, q.* FROM provenance.execution_log l LEFT JOIN provenance.exact_statement q ON q.key = l.exact_key
+          WHERE l.id = $1`, [id])).rows;
+      const copiedExact = await exact(viaCopy.id);
+      expect(copiedExact).toEqual(await exact(viaInsert.id));
+      if (v.exact_text) expect(copiedExact[0]).toMatchObject({ key: expect.any(String), statement_text: v.exact_text });
     }
     expect(copies).toBe(variants.length);
   });
