@@ -10,12 +10,22 @@ import type { FieldDescription } from '../proxy/wire/backend-messages.js';
 import type { SqlRunner } from './registry/migrate.js';
 import type { SqlAnalyser } from './sql/analyser.js';
 
+/** SQL in a transaction, and `COPY … FROM STDIN` fed `data`. */
+export interface CopyRunner extends SqlRunner {
+  copyFrom(sql: string, data: string): Promise<void>;
+}
+
 /** A connection to the database that holds the proxy's state. */
 export interface StoreConnection extends SqlRunner {
   listen(channel: string, cb: (payload: string) => void): Promise<void>;
   /** Called once if the connection breaks. */
   onLost(cb: () => void): void;
   close(): Promise<void>;
+  /**
+   * Runs `body` in a transaction, with no other statement of this connection in between, and
+   * commits (rolls back when it throws). Where the connection can COPY (a remote PostgreSQL).
+   */
+  transaction?<T>(body: (tx: CopyRunner) => Promise<T>): Promise<T>;
 }
 
 /** Hears when the state store is attached (at start, and again after each reconnection) and lost. */
