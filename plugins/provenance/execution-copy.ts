@@ -21,7 +21,7 @@ SELECT r.c, r.tk::text, r.ck::text, r.sk::text, r.qk::text, r.kind, r.as_of::tex
 const LOG_FIELDS = [
   'id', 'result_id', 'parent_id', 'chain_end', 'transform_key', 'context_key', 'statement_key', 'input_hash', 'output_hash',
   'rows_in', 'rows_out', 'executed_at', 'duration_ms', 'kind', 'outcome', 'error', 'trace_id', 'span_id', 'as_of', 'replay_of',
-  'verified', 'exact_key', 'statement_at',
+  'verified', 'exact_key', 'statement_at', 'materialization_id',
 ] as const;
 
 export const COPY_LOG_SQL = `COPY provenance.execution_log (${LOG_FIELDS.join(', ')}) FROM STDIN`;

@@ -31,7 +31,7 @@ const VIEW = `SELECT transform_name, transform_version, function_hash, table_oid
        encode(input_hash, 'hex') AS input_hash, encode(output_hash, 'hex') AS output_hash, rows_in::text, rows_out::text,
        executed_at, duration_ms, client_addr, client_port, user_name, current_role_name, roles, database, application_name,
        session_id, statement_fingerprint, statement_text, params, kind, outcome, error, trace_id, span_id, proxy_id,
-       as_of, verified, parent_id IS NULL AS root, replay_of IS NULL AS original
+       as_of, verified, parent_id IS NULL AS root, replay_of IS NULL AS original, materialization_id
   FROM provenance.execution WHERE id = $1`;
 
 describe('execution records written with COPY [postgres]', () => {
@@ -73,6 +73,7 @@ describe('execution records written with COPY [postgres]', () => {
       { params: nasty, columns: null, client_addr: null, client_port: null, current_role_name: null },
       { params: { note: nasty, list: [1, null, 'x'] }, rows_in: '9007199254740993', rows_out: 0, duration_ms: 1e-7 },
       { kind: 'replay', as_of: '2026-10-27T10:00:00.000Z', replay_of: randomUUID(), verified: false, parent_id: randomUUID() },
+      { kind: 'materialized', as_of: '2026-10-27T10:00:00.000Z', materialization_id: 42 },
       {
         statement_at: '2031-03-01T09:59:59.500Z', exact_text: `SELECT email FROM people WHERE note = $1 -- ${nasty}`,
         exact_types: [25], exact_formats: [0], exact_values: ['\\x7461620968657265'], exact_refusal: null,
