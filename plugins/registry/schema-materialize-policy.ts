@@ -1,0 +1,151 @@
+/**
+ * Migration 12 of the `provenance` schema: policies that make and evict materialised versions,
+ * the log of every decision they take, and the storage report.
+ *
+ * - `provenance.set_materialize_policy(target, policy)` keeps one policy per tracked table (NULL
+ *   removes it). A policy is a JSON object of rules, which combine:
+ *     every            interval text: a version at each multiple of it since the Unix epoch (UTC)
+ *     after_replay_ms  number: after an as-of read whose replay of the table took longer
+ *     after_reads      integer, with `within` (interval text, default 1 hour): a moment read that often
+ *     budget_bytes     number: evict the least read policy-made versions while over it
+ *   A bad policy is refused with 22023 naming the bad key. Only provenance_admin may set one.
+ * - The proxy takes the decisions (it runs the transforms); each is a row of
+ *   `provenance.materialize_log`: created, evicted or skipped, with the rule that took it and why.
+ * - `provenance.materialize_claim` makes one proxy the maker of a version: the first to insert
+ *   (target, moment, user) makes it, the others skip it. A claim goes when its version does.
+ * - `provenance.replay_stats`: the proxies' replay cache counters per table, added to by each
+ *   proxy, so the report covers all of them since the table's first replay.
+ */
+import type { Migration } from './schema.js';
+import { FIXED_PATH } from './sql-fragments.js';
+
+/** The keys a policy may hold. */
+export const POLICY_KEYS = ['every', 'after_replay_ms', 'after_reads', 'within', 'budget_bytes'] as const;
+
+export const MATERIALIZE_POLICY_MIGRATION: Migration = {
+  version: 12,
+  description: 'materialisation policies, their log, replay statistics and the storage report',
+  sql: `
+CREATE TABLE provenance.materialize_policy (
+  target_oid oid PRIMARY KEY REFERENCES provenance.history_table,
+  policy jsonb NOT NULL,
+  set_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  set_by text NOT NULL DEFAULT session_user
+);
+
+CREATE VIEW provenance.materialize_policies AS
+SELECT coalesce(c.oid::regclass::text, h.target) AS target, p.target_oid, p.policy, p.set_at, p.set_by
+  FROM provenance.materialize_policy p
+  JOIN provenance.history_table h ON h.target_oid = p.target_oid
+  LEFT JOIN pg_catalog.pg_class c ON c.oid = p.target_oid;
+
+CREATE TABLE provenance.materialize_log (
+  id bigserial PRIMARY KEY,
+  logged_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  target_oid oid NOT NULL,
+  target text NOT NULL,
+  as_of timestamptz,
+  as_user text,
+  action text NOT NULL CHECK (action IN ('created', 'evicted', 'skipped')),
+  rule text NOT NULL,
+  why text NOT NULL,
+  bytes bigint,
+  materialization_id bigint,
+  proxy_id text
+);
+CREATE INDEX materialize_log_target ON provenance.materialize_log (target_oid, logged_at);
+
+CREATE TABLE provenance.materialize_claim (
+  target_oid oid NOT NULL,
+  as_of timestamptz NOT NULL,
+  as_user text NOT NULL,
+  rule text NOT NULL,
+  claimed_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  proxy_id text,
+  materialization_id bigint,
+  PRIMARY KEY (target_oid, as_of, as_user)
+);
+
+CREATE TABLE provenance.replay_stats (
+  target_oid oid PRIMARY KEY,
+  cache_hits bigint NOT NULL DEFAULT 0,
+  cache_misses bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+-- Checks one policy; raises 22023 naming the first bad key. Returns it as stored.
+CREATE FUNCTION provenance._check_materialize_policy(policy jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE ${FIXED_PATH} AS $$
+DECLARE
+  k text;
+  v jsonb;
+  span interval;
+BEGIN
+  IF pg_catalog.jsonb_typeof(policy) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'a materialize policy must be a JSON object (or NULL to remove it)' USING ERRCODE = '22023';
+  END IF;
+  FOR k, v IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(policy) e ORDER BY e.key LOOP
+    CASE k
+    WHEN 'every', 'within' THEN
+      IF pg_catalog.jsonb_typeof(v) <> 'string' THEN
+        RAISE EXCEPTION 'materialize policy key "%" must be an interval as text, e.g. "1 day"', k USING ERRCODE = '22023';
+      END IF;
+      BEGIN
+        span := (v #>> '{}')::interval;
+      EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'materialize policy key "%": % is not an interval', k, v USING ERRCODE = '22023';
+      END;
+      IF span < interval '1 second' THEN
+        RAISE EXCEPTION 'materialize policy key "%" must be at least 1 second, not %', k, v USING ERRCODE = '22023';
+      END IF;
+    WHEN 'after_replay_ms', 'budget_bytes' THEN
+      IF pg_catalog.jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric < 0 THEN
+        RAISE EXCEPTION 'materialize policy key "%" must be a number of at least 0, not %', k, v USING ERRCODE = '22023';
+      END IF;
+    WHEN 'after_reads' THEN
+      IF pg_catalog.jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric < 1 OR (v #>> '{}')::numeric % 1 <> 0 THEN
+        RAISE EXCEPTION 'materialize policy key "%" must be a whole number of at least 1, not %', k, v USING ERRCODE = '22023';
+      END IF;
+    ELSE
+      RAISE EXCEPTION 'unknown materialize policy key "%": the keys are ${POLICY_KEYS.join(', ')}', k USING ERRCODE = '22023';
+    END CASE;
+  END LOOP;
+  IF NOT (policy ?| ARRAY['every', 'after_replay_ms', 'after_reads', 'budget_bytes']) THEN
+    RAISE EXCEPTION 'a materialize policy needs at least one of the keys every, after_replay_ms, after_reads, budget_bytes'
+      USING ERRCODE = '22023';
+  END IF;
+  IF policy ? 'within' AND NOT policy ? 'after_reads' THEN
+    RAISE EXCEPTION 'materialize policy key "within" goes with "after_reads"' USING ERRCODE = '22023';
+  END IF;
+  RETURN policy;
+END $$;
+
+-- SECURITY DEFINER (reviewed): only provenance_admin may call it; it writes one row of the policy table.
+CREATE FUNCTION provenance.set_materialize_policy(target regclass, policy jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER ${FIXED_PATH} AS $$
+#variable_conflict use_variable
+BEGIN
+  IF target IS NULL THEN
+    RAISE EXCEPTION 'target must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF policy IS NULL THEN
+    DELETE FROM provenance.materialize_policy p WHERE p.target_oid = target;
+    RETURN NULL;
+  END IF;
+  PERFORM provenance._check_materialize_policy(policy);
+  IF NOT EXISTS (SELECT 1 FROM provenance.history_table t WHERE t.target_oid = target AND t.tracking) THEN
+    RAISE EXCEPTION 'table % is not tracked: only the versions of a tracked table can be materialised', target
+      USING ERRCODE = '55000', HINT = 'An admin can start its history with provenance.track.';
+  END IF;
+  INSERT INTO provenance.materialize_policy AS p (target_oid, policy) VALUES (target, policy)
+  ON CONFLICT (target_oid) DO UPDATE SET policy = EXCLUDED.policy, set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by;
+  RETURN policy;
+END $$;
+
+REVOKE ALL ON provenance.materialize_policy, provenance.materialize_policies, provenance.materialize_log,
+  provenance.materialize_claim, provenance.replay_stats FROM PUBLIC;
+REVOKE ALL ON FUNCTION provenance._check_materialize_policy(jsonb), provenance.set_materialize_policy(regclass, jsonb) FROM PUBLIC;
+GRANT SELECT ON provenance.materialize_policies, provenance.materialize_log, provenance.replay_stats TO provenance_admin;
+GRANT EXECUTE ON FUNCTION provenance.set_materialize_policy(regclass, jsonb) TO provenance_admin;
+`,
+};
