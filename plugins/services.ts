@@ -127,6 +127,8 @@ export interface TransformsService {
   active(): boolean;
   /** How the cache of replayed results did since the start. */
   replayCache(): { readonly hits: number; readonly misses: number; readonly bytes: number };
+  /** The replay cache's hits and misses per table (oid) since the last call. */
+  takeReplayCacheCounts?(): ReadonlyMap<number, { readonly hits: number; readonly misses: number }>;
 }
 
 /** The moment an as-of session reads, and the context its replays run in. */

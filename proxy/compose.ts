@@ -15,6 +15,7 @@ import { createTransformsPlugin } from '../plugins/transforms/index.js';
 import { createProvenancePlugin } from '../plugins/provenance/index.js';
 import { createTimeTravelPlugin } from '../plugins/timetravel/index.js';
 import { createHttpPart, type HttpPart, type RunningHttp } from '../plugins/http/index.js';
+import { createMaterializePolicyPart } from '../plugins/materialize-policy/index.js';
 import { parseUpstreamUrl } from './upstream/remote.js';
 
 export interface RunningProxy extends RunningServer {
@@ -72,11 +73,14 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         upstreamUrl: config.upstream,
         env: opts.env ?? process.env,
       });
-      services.provenance = http ? http.tap(provenance.service) : provenance.service;
+      const policies = createMaterializePolicyPart(services, null);
+      const observed = policies.tap(provenance.service);
+      services.provenance = http ? http.tap(observed) : observed;
       if (opts.timetravel) services.timetravel = opts.timetravel(services);
       return {
         plugins: [timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
         async close() {
+          await policies.close();
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();
           await transforms.close();

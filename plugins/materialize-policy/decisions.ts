@@ -52,7 +52,9 @@ export interface Stored {
   /** Epoch milliseconds; null: never read. */
   readonly lastRead: number | null;
   readonly createdAt: number;
-  /** `manual`, or the rule that made it. */
+  /** The moment it stores, epoch milliseconds. */
+  readonly asOf: number;
+  /** `manual`, or `policy:<rule>` for the rule that made it. */
   readonly reason: string;
 }
 
@@ -65,7 +67,7 @@ export const IN_USE_MS = 60_000;
  * moment ago may be serving a read still.
  */
 export function neededBecause(m: Stored, nowMs: number, latestEvery: number | null): string | null {
-  if (!m.reason.startsWith('policy')) return 'made by hand';
+  if (!m.reason.startsWith('policy:')) return 'made by hand';
   if (m.id === latestEvery) return 'the latest version of the every rule';
   if (m.lastRead !== null && nowMs - m.lastRead < IN_USE_MS) return 'read in the last minute';
   return null;
@@ -83,7 +85,9 @@ export interface Eviction {
  * The versions to evict to bring a table within `budget`: the least read first (fewest reads,
  * then least recently read, then oldest), skipping those still needed.
  */
-export function evictions(stored: readonly Stored[], budget: number, nowMs: number, latestEvery: number | null): Eviction {
+export function evictions(stored: readonly Stored[], budget: number, nowMs: number): Eviction {
+  const every = stored.filter((m) => m.reason === 'policy:every').sort((a, b) => b.asOf - a.asOf || b.id - a.id)[0];
+  const latestEvery = every?.id ?? null;
   let total = stored.reduce((n, m) => n + m.bytes, 0);
   if (total <= budget) return { evict: [], over: 0, kept: [] };
   const order = [...stored].sort((a, b) =>

@@ -73,6 +73,68 @@ CREATE TABLE provenance.replay_stats (
   updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 
+-- As-of reads that replayed, per table, moment and user, for the after_reads rule (kept for the
+-- rule's window, then purged by the next count).
+CREATE TABLE provenance.moment_read (
+  target_oid oid NOT NULL,
+  as_of timestamptz NOT NULL,
+  as_user text NOT NULL,
+  read_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX moment_read_moment ON provenance.moment_read (target_oid, as_of, as_user, read_at);
+
+-- The policies in force, their intervals in milliseconds, with the start of each table's history.
+CREATE FUNCTION provenance._materialize_policies()
+RETURNS TABLE (target_oid oid, target text, set_by text, every_ms double precision, after_replay_ms double precision,
+               after_reads integer, within_ms double precision, budget_bytes double precision, since_ms double precision)
+LANGUAGE sql STABLE ${FIXED_PATH} AS $$
+  SELECT p.target_oid, coalesce(c.oid::regclass::text, h.target), p.set_by,
+         pg_catalog.date_part('epoch', (p.policy ->> 'every')::interval) * 1000,
+         (p.policy ->> 'after_replay_ms')::double precision,
+         (p.policy ->> 'after_reads')::integer,
+         pg_catalog.date_part('epoch', coalesce((p.policy ->> 'within')::interval, interval '1 hour')) * 1000,
+         (p.policy ->> 'budget_bytes')::double precision,
+         pg_catalog.date_part('epoch', h.since) * 1000
+    FROM provenance.materialize_policy p
+    JOIN provenance.history_table h ON h.target_oid = p.target_oid AND h.tracking
+    LEFT JOIN pg_catalog.pg_class c ON c.oid = p.target_oid
+$$;
+
+-- Notes a replayed as-of read and returns how many reads of that moment by that user the window holds.
+CREATE FUNCTION provenance._moment_read(target_oid oid, as_of timestamptz, as_user text, within interval) RETURNS bigint
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+#variable_conflict use_column
+DECLARE
+  n bigint;
+BEGIN
+  DELETE FROM provenance.moment_read r
+   WHERE r.target_oid = $1 AND r.read_at < pg_catalog.clock_timestamp() - $4;
+  INSERT INTO provenance.moment_read (target_oid, as_of, as_user) VALUES ($1, $2, $3);
+  SELECT pg_catalog.count(*) INTO n FROM provenance.moment_read r
+   WHERE r.target_oid = $1 AND r.as_of = $2 AND r.as_user = $3;
+  RETURN n;
+END $$;
+
+-- Makes the caller the one proxy that makes the version of (table, moment, user): true for the
+-- first caller, false while a claim stands (its version exists, or is being made).
+CREATE FUNCTION provenance._materialize_claim(target_oid oid, as_of timestamptz, as_user text, rule text, proxy_id text) RETURNS boolean
+LANGUAGE sql ${FIXED_PATH} AS $$
+  WITH c AS (
+    INSERT INTO provenance.materialize_claim (target_oid, as_of, as_user, rule, proxy_id) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT DO NOTHING RETURNING 1)
+  SELECT EXISTS (SELECT 1 FROM c)
+$$;
+
+-- Adds this proxy's replay cache counts of some tables to the totals.
+CREATE FUNCTION provenance._replay_stats_add(target_oids oid[], hits bigint[], misses bigint[]) RETURNS void
+LANGUAGE sql ${FIXED_PATH} AS $$
+  INSERT INTO provenance.replay_stats AS s (target_oid, cache_hits, cache_misses)
+  SELECT u.o, u.h, u.m FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) u(o, h, m)
+  ON CONFLICT (target_oid) DO UPDATE
+    SET cache_hits = s.cache_hits + EXCLUDED.cache_hits, cache_misses = s.cache_misses + EXCLUDED.cache_misses,
+        updated_at = pg_catalog.clock_timestamp()
+$$;
+
 -- Checks one policy; raises 22023 naming the first bad key. Returns it as stored.
 CREATE FUNCTION provenance._check_materialize_policy(policy jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE ${FIXED_PATH} AS $$
@@ -142,10 +204,37 @@ BEGIN
   RETURN policy;
 END $$;
 
+-- SECURITY DEFINER (reviewed): provenance_admin only; reads sizes and counters, writes nothing.
+-- Per tracked table: its history, its materialised versions, how the replay cache did for it, and
+-- the replay time its materialised versions spared (each version's replay time when made, times
+-- the reads it served). The target is a regclass, so that it prints as the caller's search path
+-- has it.
+CREATE FUNCTION provenance.storage_report()
+RETURNS TABLE (target regclass, history_versions bigint, history_bytes bigint, materializations bigint, materialization_bytes bigint,
+               replay_cache_hits bigint, replay_cache_misses bigint, replay_cache_hit_rate double precision,
+               recompute_saved_ms double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER ${FIXED_PATH} AS $$
+BEGIN
+  RETURN QUERY
+  SELECT h.target_oid::regclass,
+         provenance._history_versions(h.history),
+         pg_catalog.pg_total_relation_size(h.history),
+         0::bigint, 0::bigint,
+         coalesce(s.cache_hits, 0), coalesce(s.cache_misses, 0),
+         CASE WHEN coalesce(s.cache_hits + s.cache_misses, 0) = 0 THEN NULL
+              ELSE s.cache_hits::double precision / (s.cache_hits + s.cache_misses) END,
+         0::double precision
+    FROM provenance.history_table h
+    LEFT JOIN provenance.replay_stats s ON s.target_oid = h.target_oid
+   ORDER BY 1;
+END $$;
+
 REVOKE ALL ON provenance.materialize_policy, provenance.materialize_policies, provenance.materialize_log,
-  provenance.materialize_claim, provenance.replay_stats FROM PUBLIC;
-REVOKE ALL ON FUNCTION provenance._check_materialize_policy(jsonb), provenance.set_materialize_policy(regclass, jsonb) FROM PUBLIC;
+  provenance.materialize_claim, provenance.replay_stats, provenance.moment_read FROM PUBLIC;
+REVOKE ALL ON FUNCTION provenance._check_materialize_policy(jsonb), provenance.set_materialize_policy(regclass, jsonb),
+  provenance.storage_report(), provenance._materialize_policies(), provenance._moment_read(oid, timestamptz, text, interval),
+  provenance._materialize_claim(oid, timestamptz, text, text, text), provenance._replay_stats_add(oid[], bigint[], bigint[]) FROM PUBLIC;
 GRANT SELECT ON provenance.materialize_policies, provenance.materialize_log, provenance.replay_stats TO provenance_admin;
-GRANT EXECUTE ON FUNCTION provenance.set_materialize_policy(regclass, jsonb) TO provenance_admin;
+GRANT EXECUTE ON FUNCTION provenance.set_materialize_policy(regclass, jsonb), provenance.storage_report() TO provenance_admin;
 `,
 };

@@ -112,7 +112,11 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
   return {
     plugin,
     guards,
-    service: { active: () => registry !== null && registry.tables.size > 0, replayCache: () => replayCache.stats() },
+    service: {
+      active: () => registry !== null && registry.tables.size > 0,
+      replayCache: () => replayCache.stats(),
+      takeReplayCacheCounts: () => replayCache.takeTableCounts(),
+    },
     loaded,
     close: () => pool.close(),
   };

@@ -315,11 +315,11 @@ export class TransformsPlugin implements Plugin {
   }
 
   /** A batch through the sandbox; a replayed one through the replay cache. */
-  private run(plan: ResultPlan, batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
-  private run(plan: ResultPlan, batch: RunBatch, input: () => string): Promise<ColumnResult>;
-  private run(plan: ResultPlan, batch: RunBatch, input: () => string): Promise<ColumnResult> {
+  private run(plan: ResultPlan, table: number, batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
+  private run(plan: ResultPlan, table: number, batch: RunBatch, input: () => string): Promise<ColumnResult>;
+  private run(plan: ResultPlan, table: number, batch: RunBatch, input: () => string): Promise<ColumnResult> {
     const cache = this.opts.replayCache;
-    return plan.replay && cache ? cache.run(batch, input) : this.opts.pool.run(batch);
+    return plan.replay && cache ? cache.run(batch, input, table) : this.opts.pool.run(batch);
   }
 
   private context(s: SessionInfo, clock: Date): SandboxValue {
@@ -348,7 +348,7 @@ export class TransformsPlugin implements Plugin {
         const given = column === null ? raws() : null;
         const inputs = given === null ? null : given.map((b) => decodeValue(b, type));
         const seed = (): string => batchSeed(t.fn.hash, given ?? raws());
-        const res = await this.run(plan, {
+        const res = await this.run(plan, tp.table.oid, {
           fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: column ?? (inputs as SandboxValue[]),
         }, () => `${type.oid}/${type.typmod}/${type.format}:${seed()}`);
         if ('text' in res) {
@@ -380,7 +380,7 @@ export class TransformsPlugin implements Plugin {
       const inputs = Array.from({ length: rows.rows }, (_, r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(rows.field(r, c.index), c.type)])));
       const raws = (): (Buffer | null)[] => Array.from({ length: rows.rows }, (_, r) => cols.map((c) => rows.field(r, c.index))).flat();
       const seed = (): string => batchSeed(t.fn.hash, raws());
-      const res = await this.run(plan, { fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: inputs as SandboxValue[] },
+      const res = await this.run(plan, tp.table.oid, { fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: inputs as SandboxValue[] },
         () => `${JSON.stringify(cols.map((c) => [c.name, c.type.oid, c.type.typmod, c.type.format]))}:${seed()}`);
       res.items.forEach((item, r) => {
         if (item === null) {

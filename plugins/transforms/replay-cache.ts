@@ -31,10 +31,17 @@ function resultBytes(r: ColumnResult): number {
   return r.items.reduce<number>((n, x) => n + approxBytes(x), 64);
 }
 
+/** Hits and misses of one table's batches not yet handed to takeTableCounts(). */
+export interface TableCounts {
+  hits: number;
+  misses: number;
+}
+
 export class ReplayCache {
   private readonly lru: LRUCache<string, ColumnResult> | null;
   private hits = 0;
   private misses = 0;
+  private tables = new Map<number, TableCounts>();
 
   /** maxBytes 0: nothing is kept (every replayed batch runs in the sandbox). */
   constructor(private readonly pool: SandboxPool, maxBytes: number) {
@@ -45,15 +52,33 @@ export class ReplayCache {
     return { hits: this.hits, misses: this.misses, bytes: this.lru?.calculatedSize ?? 0 };
   }
 
+  /** Each table's hits and misses since the last call (for the store's per-table statistics). */
+  takeTableCounts(): ReadonlyMap<number, TableCounts> {
+    const taken = this.tables;
+    this.tables = new Map();
+    return taken;
+  }
+
+  private count(table: number | undefined, hit: boolean): void {
+    if (hit) this.hits++;
+    else this.misses++;
+    if (table === undefined) return;
+    let c = this.tables.get(table);
+    if (!c) this.tables.set(table, (c = { hits: 0, misses: 0 }));
+    if (hit) c.hits++;
+    else c.misses++;
+  }
+
   /**
    * Runs a replayed batch, or returns what the same batch returned before. `input` describes the
-   * batch's input exactly (its types, names and bytes), computed only when the cache is in use.
+   * batch's input exactly (its types, names and bytes), computed only when the cache is in use;
+   * `table` (an oid) is the table whose chain the batch is part of, for its counts.
    */
-  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
-  run(batch: RunBatch, input: () => string): Promise<ColumnResult>;
-  async run(batch: RunBatch, input: () => string): Promise<ColumnResult> {
+  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string, table?: number): Promise<BatchResult>;
+  run(batch: RunBatch, input: () => string, table?: number): Promise<ColumnResult>;
+  async run(batch: RunBatch, input: () => string, table?: number): Promise<ColumnResult> {
     if (this.lru === null) {
-      this.misses++;
+      this.count(table, false);
       return this.pool.run(batch);
     }
     const key = createHash('sha256')
@@ -63,10 +88,10 @@ export class ReplayCache {
       .digest('hex');
     const cached = this.lru.get(key);
     if (cached !== undefined) {
-      this.hits++;
+      this.count(table, true);
       return cached;
     }
-    this.misses++;
+    this.count(table, false);
     const out = await this.pool.run(batch);
     this.lru.set(key, out);
     return out;

@@ -9,7 +9,7 @@ const policy = (p: Partial<Policy>): Policy => ({
   targetOid: 1, target: 't', setBy: 'admin', everyMs: null, afterReplayMs: null, afterReads: null, withinMs: 3_600_000, budgetBytes: null, ...p,
 });
 
-const stored = (id: number, p: Partial<Stored> = {}): Stored => ({ id, bytes: 100, readsServed: 0, lastRead: null, createdAt: id, reason: 'policy:every', ...p });
+const stored = (id: number, p: Partial<Stored> = {}): Stored => ({ id, bytes: 100, readsServed: 0, lastRead: null, createdAt: id, asOf: id, reason: 'policy:every', ...p });
 
 describe('materialisation policy decisions', () => {
   it('asks for a version after a read whose replay took longer than the rule says, and only then', () => {
@@ -43,24 +43,26 @@ describe('materialisation policy decisions', () => {
     const now = 10_000_000;
     const all = [
       stored(1, { readsServed: 5, lastRead: now - 2 * IN_USE_MS }),
-      stored(2, { readsServed: 0 }),
-      stored(3, { readsServed: 1, lastRead: now - 3 * IN_USE_MS }),
-      stored(4, { readsServed: 1, lastRead: now - 5 * IN_USE_MS }),
+      stored(2, { readsServed: 0, reason: 'policy:after_reads' }),
+      stored(3, { readsServed: 1, lastRead: now - 3 * IN_USE_MS, reason: 'policy:after_replay_ms' }),
+      stored(4, { readsServed: 1, lastRead: now - 5 * IN_USE_MS, reason: 'policy:after_replay_ms' }),
+      stored(5, { readsServed: 1, lastRead: now - 4 * IN_USE_MS, asOf: 0 }),
     ];
-    expect(evictions(all, 400, now, null)).toEqual({ evict: [], over: 0, kept: [] });
-    expect(evictions(all, 250, now, null).evict.map((m) => m.id)).toEqual([2, 4]);
-    expect(evictions(all, 0, now, null).evict.map((m) => m.id)).toEqual([2, 4, 3, 1]);
+    expect(evictions(all, 500, now)).toEqual({ evict: [], over: 0, kept: [] });
+    expect(evictions(all, 350, now).evict.map((m) => m.id)).toEqual([2, 4]);
+    // The every rule's latest version (1, the latest moment) stays; an older one (5) may go.
+    expect(evictions(all, 0, now).evict.map((m) => m.id)).toEqual([2, 4, 5, 3]);
   });
 
   it('never evicts what is still needed: made by hand, the every rule\'s latest, read a moment ago', () => {
     const now = 10_000_000;
     const all = [
       stored(1, { reason: 'manual' }),
-      stored(2),
-      stored(3, { readsServed: 9, lastRead: now - 1_000 }),
-      stored(4, { readsServed: 1, lastRead: now - 2 * IN_USE_MS }),
+      stored(2, { asOf: 50 }),
+      stored(3, { readsServed: 9, lastRead: now - 1_000, reason: 'policy:after_reads' }),
+      stored(4, { readsServed: 1, lastRead: now - 2 * IN_USE_MS, reason: 'policy:after_reads' }),
     ];
-    const e = evictions(all, 0, now, 2);
+    const e = evictions(all, 0, now);
     expect(e.evict.map((m) => m.id)).toEqual([4]);
     expect(e.over).toBe(300);
     expect(e.kept.map((k) => [k.m.id, k.why])).toEqual([

@@ -1,0 +1,195 @@
+/**
+ * Runs the tables' materialisation policies in the proxy, off every client's path: a read's
+ * replay is looked at after it was handed over, and the periodic tick (the `every` and budget
+ * rules, the replay cache counts) runs on a timer. Nothing here can fail or hold up a read: each
+ * decision's work is caught, logged, and written to `provenance.materialize_log` as `skipped`
+ * where it was a decision that could not be carried out.
+ */
+import { hostname } from 'node:os';
+import type { SqlRunner } from '../registry/migrate.js';
+import type { ResultExecutions } from '../services.js';
+import { afterRead, dueBoundary, evictions, DEFAULT_WITHIN_MS, type Policy, type Rule, type Stored } from './decisions.js';
+
+/** What makes and drops materialised versions (the proxy runs the transforms that make one). */
+export interface MaterializationMaker {
+  /** Stores what `targetOid` served at `at` to `user`'s context; `reason` is shown in the catalogue. */
+  make(req: { readonly targetOid: number; readonly at: string; readonly user: string; readonly reason: string }): Promise<{ readonly id: number; readonly bytes: number }>;
+  drop(id: number): Promise<void>;
+  /** A table's stored versions, as a budget weighs them. */
+  stored(targetOid: number): Promise<readonly Stored[]>;
+}
+
+export interface RunnerOptions {
+  readonly store: () => SqlRunner | null;
+  readonly maker: MaterializationMaker | null;
+  readonly log: (msg: string) => void;
+  /** Each table's replay cache counts since the last call. */
+  readonly cacheCounts: () => ReadonlyMap<number, { readonly hits: number; readonly misses: number }>;
+  /** How often the periodic rules are looked at. */
+  readonly tickMs?: number;
+}
+
+/** Policies are read again at most this often for reads (the tick reads them every time). */
+const POLICY_TTL_MS = 1_000;
+
+const toMs = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+const proxyId = `${hostname()}:${process.pid}`;
+
+export class PolicyRunner {
+  private readonly timer: NodeJS.Timeout;
+  private ticking: Promise<void> | null = null;
+  private policies: { readonly at: number; readonly byTable: ReadonlyMap<number, Policy & { readonly sinceMs: number }> } | null = null;
+  /** Decisions under way (so close() can wait for them). */
+  private readonly working = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly opts: RunnerOptions) {
+    this.timer = setInterval(() => this.tick(), opts.tickMs ?? 1_000);
+    this.timer.unref();
+  }
+
+  /** Called with every result handed to provenance; returns at once. */
+  observe(r: ResultExecutions): void {
+    if (this.closed || r.kind !== 'replay' || r.asOf === undefined || r.outcome !== 'complete') return;
+    const byTable = new Map<number, number>();
+    for (const e of r.executions) byTable.set(e.table.oid, (byTable.get(e.table.oid) ?? 0) + e.durationMs);
+    const asOf = r.asOf;
+    this.track((async () => {
+      // After the read's own work: its CommandComplete goes out first.
+      await new Promise((res) => setImmediate(res));
+      for (const [oid, ms] of byTable) await this.afterReplay(oid, asOf.at, asOf.user, ms);
+    })());
+  }
+
+  /** Stops the timer; settles once the work under way ended and the last counts were written. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.working, this.ticking]);
+    await this.flushCounts().catch(() => undefined);
+  }
+
+  private track(p: Promise<void>): void {
+    const guarded = p.catch((err: unknown) => this.opts.log(`materialize policy: ${err instanceof Error ? err.message : String(err)}`));
+    this.working.add(guarded);
+    void guarded.finally(() => this.working.delete(guarded));
+  }
+
+  private tick(): void {
+    if (this.ticking !== null || this.closed) return;
+    this.ticking = (async () => {
+      await this.flushCounts();
+      const policies = await this.load(true);
+      if (policies === null) return;
+      for (const p of policies.values()) {
+        const boundary = dueBoundary(p, Date.now(), p.sinceMs);
+        if (boundary !== null) await this.make(p, new Date(boundary).toISOString(), p.setBy, 'every', `the boundary of every ${p.everyMs! / 1000} s`);
+        if (p.budgetBytes !== null) await this.budget(p, false);
+      }
+    })().catch((err: unknown) => this.opts.log(`materialize policy: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => (this.ticking = null));
+  }
+
+  private async flushCounts(): Promise<void> {
+    const store = this.opts.store();
+    if (store === null) return;
+    const counts = [...this.opts.cacheCounts()];
+    if (counts.length === 0) return;
+    try {
+      await store.query('SELECT provenance._replay_stats_add($1::oid[], $2::bigint[], $3::bigint[])',
+        [counts.map(([oid]) => oid), counts.map(([, c]) => c.hits), counts.map(([, c]) => c.misses)]);
+    } catch (err) {
+      this.opts.log(`materialize policy: replay statistics not written: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private async load(fresh: boolean): Promise<ReadonlyMap<number, Policy & { readonly sinceMs: number }> | null> {
+    if (!fresh && this.policies !== null && Date.now() - this.policies.at < POLICY_TTL_MS) return this.policies.byTable;
+    const store = this.opts.store();
+    if (store === null) return null;
+    const rows = (await store.query('SELECT * FROM provenance._materialize_policies()', [], 'provenance_materialize_policies')).rows;
+    const byTable = new Map<number, Policy & { readonly sinceMs: number }>();
+    for (const r of rows) {
+      byTable.set(Number(r['target_oid']), {
+        targetOid: Number(r['target_oid']), target: String(r['target']), setBy: String(r['set_by']),
+        everyMs: toMs(r['every_ms']), afterReplayMs: toMs(r['after_replay_ms']), afterReads: toMs(r['after_reads']),
+        withinMs: toMs(r['within_ms']) ?? DEFAULT_WITHIN_MS, budgetBytes: toMs(r['budget_bytes']), sinceMs: Number(r['since_ms']),
+      });
+    }
+    this.policies = { at: Date.now(), byTable };
+    return byTable;
+  }
+
+  private async afterReplay(oid: number, at: string, user: string, replayMs: number): Promise<void> {
+    const p = (await this.load(false))?.get(oid);
+    const store = this.opts.store();
+    if (p === undefined || store === null) return;
+    let reads: number | null = null;
+    if (p.afterReads !== null) {
+      const r = await store.query('SELECT provenance._moment_read($1, $2, $3, $4 * interval \'1 millisecond\') AS n', [oid, at, user, p.withinMs]);
+      reads = Number(r.rows[0]?.['n'] ?? 0);
+    }
+    const asked = afterRead(p, replayMs, reads);
+    if (asked !== null) await this.make(p, at, user, asked.rule, asked.why);
+  }
+
+  /** Makes the version of (table, moment, user) unless another proxy or an earlier decision did. */
+  private async make(p: Policy, at: string, user: string, rule: Rule, why: string): Promise<void> {
+    const store = this.opts.store();
+    if (store === null) return;
+    const claimed = await store.query('SELECT provenance._materialize_claim($1, $2, $3, $4, $5) AS won', [p.targetOid, at, user, rule, proxyId]);
+    if (claimed.rows[0]?.['won'] !== true) return;
+    const maker = this.opts.maker;
+    if (maker === null) {
+      await this.logDecision(store, p, { at, user, action: 'skipped', rule, why: `${why}; this proxy cannot make materialised versions` });
+      return;
+    }
+    let made: { id: number; bytes: number };
+    try {
+      made = await maker.make({ targetOid: p.targetOid, at, user, reason: `policy:${rule}` });
+    } catch (err) {
+      // The claim goes, so that a later decision may try again.
+      await store.query('DELETE FROM provenance.materialize_claim c WHERE c.target_oid = $1 AND c.as_of = $2 AND c.as_user = $3', [p.targetOid, at, user]);
+      await this.logDecision(store, p, { at, user, action: 'skipped', rule, why: `${why}; making it failed: ${err instanceof Error ? err.message : String(err)}` });
+      return;
+    }
+    await store.query('UPDATE provenance.materialize_claim c SET materialization_id = $4 WHERE c.target_oid = $1 AND c.as_of = $2 AND c.as_user = $3',
+      [p.targetOid, at, user, made.id]);
+    await this.logDecision(store, p, { at, user, action: 'created', rule, why, bytes: made.bytes, id: made.id });
+    if (p.budgetBytes !== null) await this.budget(p, true);
+  }
+
+  /** Evicts the least read versions while the table is over its budget. */
+  private async budget(p: Policy, afterCreate: boolean): Promise<void> {
+    const store = this.opts.store();
+    const maker = this.opts.maker;
+    if (store === null || maker === null || p.budgetBytes === null) return;
+    const stored = await maker.stored(p.targetOid);
+    const plan = evictions(stored, p.budgetBytes, Date.now());
+    for (const m of plan.evict) {
+      await maker.drop(m.id);
+      await this.logDecision(store, p, {
+        at: null, user: null, action: 'evicted', rule: 'budget_bytes', bytes: m.bytes, id: m.id,
+        why: `over the budget of ${p.budgetBytes} bytes; read ${m.readsServed} times, the least of those that may go`,
+      });
+    }
+    // Over budget with nothing left to evict is said once, when a new version made it so.
+    if (plan.over > 0 && afterCreate) {
+      await this.logDecision(store, p, {
+        at: null, user: null, action: 'skipped', rule: 'budget_bytes',
+        why: `still ${plan.over} bytes over the budget of ${p.budgetBytes}: the rest is needed (${plan.kept.map((k) => `#${k.m.id} ${k.why}`).join('; ')})`,
+      });
+    }
+  }
+
+  private async logDecision(
+    store: SqlRunner, p: Policy,
+    d: { at: string | null; user: string | null; action: 'created' | 'evicted' | 'skipped'; rule: Rule; why: string; bytes?: number; id?: number },
+  ): Promise<void> {
+    await store.query(
+      `INSERT INTO provenance.materialize_log (target_oid, target, as_of, as_user, action, rule, why, bytes, materialization_id, proxy_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [p.targetOid, p.target, d.at, d.user, d.action, d.rule, d.why, d.bytes ?? null, d.id ?? null, proxyId]);
+  }
+}
