@@ -5,30 +5,15 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
-import { startProxy, type RunningProxy } from './support/proxy.js';
+import type pg from 'pg';
+import { startProxy } from './support/proxy.js';
+import { connect, timed } from './asof-read.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
 import type { AsofCase, AsofContext } from './asof.js';
 
 const MASK = '(v, p) => v === null ? null : v.slice(0, p.keep) + "***"';
 const SUFFIX = '(v, p) => v === null ? null : v + p.s';
-
-async function connect(ctx: AsofContext, p: RunningProxy): Promise<pg.Client> {
-  const c = new pg.Client({ ...ctx.endpoint, host: p.host, port: p.port, ssl: false, application_name: 'bench-asof-materialized' });
-  await c.connect();
-  ctx.cleanup.add('close a client connection', () => c.end().catch(() => undefined));
-  return c;
-}
-
-async function timed(ctx: AsofContext, c: pg.Client, sql: string, label: string): Promise<number> {
-  ctx.cleanup.checkpoint();
-  const t0 = performance.now();
-  const r = await c.query({ text: sql, rowMode: 'array' });
-  const ms = performance.now() - t0;
-  if (r.rows.length !== ctx.opts.rows) ctx.note(`${label}: ${r.rows.length} rows, expected ${ctx.opts.rows}`);
-  return ms;
-}
 
 async function materialized(ctx: AsofContext): Promise<string[]> {
   const { admin, opts, endpoint } = ctx;
@@ -45,15 +30,15 @@ async function materialized(ctx: AsofContext): Promise<string[]> {
   });
   ctx.cleanup.add('stop provenance-proxy (materialized)', () => p.service.stop());
   const sql = `SELECT id, email, name FROM ${table}`;
-  const nowClient = await connect(ctx, p);
+  const nowClient = await connect(ctx, p, null);
   await timed(ctx, nowClient, sql, 'read now');
   const at = (await admin.query<{ m: string }>('SELECT pg_catalog.clock_timestamp()::text AS m')).rows[0]!.m;
   await new Promise((r) => setTimeout(r, 20));
-  const maker = await connect(ctx, p);
+  const maker = await connect(ctx, p, null);
   const t0 = performance.now();
   const id = (await maker.query<{ id: string }>('SELECT provenance.materialize($1, $2) AS id', [table, at])).rows[0]!.id;
   const makeMs = performance.now() - t0;
-  const mat = await connect(ctx, p);
+  const mat = await connect(ctx, p, null);
   await mat.query(`SET provenance.as_of = '${at}'`);
   await timed(ctx, mat, sql, 'as of, from the materialised version');
   const served = (await mat.query<Record<string, string>>('SHOW provenance.last_read')).rows[0];
