@@ -5,7 +5,6 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type pg from 'pg';
 import { startProxy } from './support/proxy.js';
 import { connect, timed } from './asof-read.js';
 import { median } from './support/stats.js';
