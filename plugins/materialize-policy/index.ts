@@ -4,7 +4,7 @@
  * rules. It offers no hooks on the data path: a session pays nothing for it.
  */
 import type { ProvenanceService, Services } from '../services.js';
-import { PolicyRunner, type MaterializationMaker } from './runner.js';
+import { PolicyRunner, type MakeMaterialization } from './runner.js';
 
 export interface MaterializePolicyPart {
   /** The provenance service as the plugins see it: every result still goes to it, unchanged. */
@@ -12,10 +12,12 @@ export interface MaterializePolicyPart {
   close(): Promise<void>;
 }
 
-export function createMaterializePolicyPart(services: Services, maker: MaterializationMaker | null, tickMs?: number): MaterializePolicyPart {
+export function createMaterializePolicyPart(services: Services, make: MakeMaterialization | null, database: () => string, tickMs?: number): MaterializePolicyPart {
   const runner = new PolicyRunner({
     store: () => services.state.current(),
-    maker,
+    make,
+    roles: (user) => services.roles(user),
+    database,
     log: services.log,
     cacheCounts: () => services.transforms?.takeReplayCacheCounts?.() ?? new Map(),
     ...(tickMs !== undefined ? { tickMs } : {}),
@@ -27,7 +29,7 @@ export function createMaterializePolicyPart(services: Services, maker: Materiali
       },
       record(s, r) {
         const recorded = service.record(s, r);
-        runner.observe(r);
+        runner.observe(s, r);
         return recorded;
       },
       ...(service.backlog ? { backlog: () => service.backlog!() } : {}),

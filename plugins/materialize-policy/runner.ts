@@ -7,24 +7,30 @@
  */
 import { hostname } from 'node:os';
 import type { SqlRunner } from '../registry/migrate.js';
-import type { ResultExecutions } from '../services.js';
-import { afterRead, dueBoundary, evictions, DEFAULT_WITHIN_MS, type Policy, type Rule, type Stored } from './decisions.js';
+import type { SessionInfo } from '../hooks.js';
+import type { AsOfMoment, ResultExecutions } from '../services.js';
+import { policySession, storedVersions } from './made.js';
+import { afterRead, dueBoundary, evictions, DEFAULT_WITHIN_MS, type Policy, type Rule } from './decisions.js';
 
-/** What makes and drops materialised versions (the proxy runs the transforms that make one). */
-export interface MaterializationMaker {
-  /** Stores what `targetOid` served at `at` to `user`'s context; `reason` is shown in the catalogue. */
-  make(req: { readonly targetOid: number; readonly at: string; readonly user: string; readonly reason: string }): Promise<{ readonly id: number; readonly bytes: number }>;
-  drop(id: number): Promise<void>;
-  /** A table's stored versions, as a budget weighs them. */
-  stored(targetOid: number): Promise<readonly Stored[]>;
-}
+/** What makes a materialised version (the proxy runs the transforms that make one); returns its id. */
+export type MakeMaterialization = (req: {
+  readonly session: SessionInfo;
+  readonly oid: number;
+  readonly moment: AsOfMoment;
+  readonly createdBy: string;
+  readonly reason: string;
+}) => Promise<number>;
 
 export interface RunnerOptions {
   readonly store: () => SqlRunner | null;
-  readonly maker: MaterializationMaker | null;
+  readonly make: MakeMaterialization | null;
+  /** A user's current roles (the context of an `every` version). */
+  readonly roles: (user: string) => Promise<readonly string[]>;
   readonly log: (msg: string) => void;
   /** Each table's replay cache counts since the last call. */
   readonly cacheCounts: () => ReadonlyMap<number, { readonly hits: number; readonly misses: number }>;
+  /** The database the proxy's state is in (the sessions that make versions name it). */
+  readonly database: () => string;
   /** How often the periodic rules are looked at. */
   readonly tickMs?: number;
 }
@@ -43,6 +49,10 @@ export class PolicyRunner {
   /** Decisions under way (so close() can wait for them). */
   private readonly working = new Set<Promise<void>>();
   private closed = false;
+  /** The `every` boundaries this proxy decided on already (`oid@ms`): each is tried once. */
+  private readonly boundaries = new Set<string>();
+  /** The sessions this runner makes versions in. */
+  private readonly sessions = new WeakSet<SessionInfo>();
 
   constructor(private readonly opts: RunnerOptions) {
     this.timer = setInterval(() => this.tick(), opts.tickMs ?? 1_000);
@@ -50,7 +60,9 @@ export class PolicyRunner {
   }
 
   /** Called with every result handed to provenance; returns at once. */
-  observe(r: ResultExecutions): void {
+  observe(s: SessionInfo, r: ResultExecutions): void {
+    // The replays that make a version are not reads.
+    if (this.sessions.has(s)) return;
     if (this.closed || r.kind !== 'replay' || r.asOf === undefined || r.outcome !== 'complete') return;
     const byTable = new Map<number, number>();
     for (const e of r.executions) byTable.set(e.table.oid, (byTable.get(e.table.oid) ?? 0) + e.durationMs);
@@ -58,7 +70,7 @@ export class PolicyRunner {
     this.track((async () => {
       // After the read's own work: its CommandComplete goes out first.
       await new Promise((res) => setImmediate(res));
-      for (const [oid, ms] of byTable) await this.afterReplay(oid, asOf.at, asOf.user, ms);
+      for (const [oid, ms] of byTable) await this.afterReplay(oid, asOf.at, asOf.user, r.roles, ms);
     })());
   }
 
@@ -84,7 +96,11 @@ export class PolicyRunner {
       if (policies === null) return;
       for (const p of policies.values()) {
         const boundary = dueBoundary(p, Date.now(), p.sinceMs);
-        if (boundary !== null) await this.make(p, new Date(boundary).toISOString(), p.setBy, 'every', `the boundary of every ${p.everyMs! / 1000} s`);
+        const key = `${p.targetOid}@${boundary}`;
+        if (boundary !== null && !this.boundaries.has(key)) {
+          this.boundaries.add(key);
+          await this.make(p, new Date(boundary).toISOString(), p.setBy, 'every', `the boundary of every ${p.everyMs! / 1000} s`);
+        }
         if (p.budgetBytes !== null) await this.budget(p, false);
       }
     })().catch((err: unknown) => this.opts.log(`materialize policy: ${err instanceof Error ? err.message : String(err)}`))
@@ -121,7 +137,7 @@ export class PolicyRunner {
     return byTable;
   }
 
-  private async afterReplay(oid: number, at: string, user: string, replayMs: number): Promise<void> {
+  private async afterReplay(oid: number, at: string, user: string, roles: readonly string[], replayMs: number): Promise<void> {
     const p = (await this.load(false))?.get(oid);
     const store = this.opts.store();
     if (p === undefined || store === null) return;
@@ -131,23 +147,32 @@ export class PolicyRunner {
       reads = Number(r.rows[0]?.['n'] ?? 0);
     }
     const asked = afterRead(p, replayMs, reads);
-    if (asked !== null) await this.make(p, at, user, asked.rule, asked.why);
+    if (asked !== null) await this.make(p, at, user, asked.rule, asked.why, roles);
   }
 
   /** Makes the version of (table, moment, user) unless another proxy or an earlier decision did. */
-  private async make(p: Policy, at: string, user: string, rule: Rule, why: string): Promise<void> {
+  private async make(p: Policy, at: string, user: string, rule: Rule, why: string, roles?: readonly string[]): Promise<void> {
     const store = this.opts.store();
     if (store === null) return;
+    // One spelling of the moment (PostgreSQL's, in UTC), so that claims and the catalogue agree.
+    const m = (await store.query(`SELECT ($1::pg_catalog.timestamptz AT TIME ZONE 'UTC')::pg_catalog.text || '+00' AS at,
+      (pg_catalog.date_part('epoch', $1::pg_catalog.timestamptz) * 1000000)::pg_catalog.int8::pg_catalog.text AS micros`, [at])).rows[0]!;
+    at = String(m['at']);
     const claimed = await store.query('SELECT provenance._materialize_claim($1, $2, $3, $4, $5) AS won', [p.targetOid, at, user, rule, proxyId]);
     if (claimed.rows[0]?.['won'] !== true) return;
-    const maker = this.opts.maker;
-    if (maker === null) {
+    const make = this.opts.make;
+    if (make === null) {
       await this.logDecision(store, p, { at, user, action: 'skipped', rule, why: `${why}; this proxy cannot make materialised versions` });
       return;
     }
     let made: { id: number; bytes: number };
     try {
-      made = await maker.make({ targetOid: p.targetOid, at, user, reason: `policy:${rule}` });
+      const moment: AsOfMoment = { at, atMicros: BigInt(String(m['micros'])), user, roles: roles ?? await this.opts.roles(user) };
+      const session = policySession(user, this.opts.database());
+      this.sessions.add(session);
+      const id = await make({ session, oid: p.targetOid, moment, createdBy: p.setBy, reason: `policy:${rule}` });
+      const bytes = (await storedVersions(store, p.targetOid)).find((v) => v.id === id)?.bytes ?? 0;
+      made = { id, bytes };
     } catch (err) {
       // The claim goes, so that a later decision may try again.
       await store.query('DELETE FROM provenance.materialize_claim c WHERE c.target_oid = $1 AND c.as_of = $2 AND c.as_user = $3', [p.targetOid, at, user]);
@@ -163,12 +188,11 @@ export class PolicyRunner {
   /** Evicts the least read versions while the table is over its budget. */
   private async budget(p: Policy, afterCreate: boolean): Promise<void> {
     const store = this.opts.store();
-    const maker = this.opts.maker;
-    if (store === null || maker === null || p.budgetBytes === null) return;
-    const stored = await maker.stored(p.targetOid);
+    if (store === null || p.budgetBytes === null) return;
+    const stored = await storedVersions(store, p.targetOid);
     const plan = evictions(stored, p.budgetBytes, Date.now());
     for (const m of plan.evict) {
-      await maker.drop(m.id);
+      await store.query('SELECT provenance.drop_materialization($1)', [m.id]);
       await this.logDecision(store, p, {
         at: null, user: null, action: 'evicted', rule: 'budget_bytes', bytes: m.bytes, id: m.id,
         why: `over the budget of ${p.budgetBytes} bytes; read ${m.readsServed} times, the least of those that may go`,

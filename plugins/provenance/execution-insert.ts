@@ -38,7 +38,7 @@ export interface ExecutionRecord {
   readonly statement_fingerprint: string;
   readonly statement_text: string;
   readonly params: unknown;
-  readonly kind: 'read' | 'replay';
+  readonly kind: 'read' | 'replay' | 'materialized';
   readonly outcome: 'complete' | 'error';
   readonly error: string | null;
   readonly trace_id: string;
@@ -48,6 +48,8 @@ export interface ExecutionRecord {
   readonly as_of?: string | null;
   readonly replay_of?: string | null;
   readonly verified?: boolean | null;
+  /** The materialisation a read of kind `materialized` was served from. */
+  readonly materialization_id?: number | null;
 }
 
 /**
@@ -88,14 +90,14 @@ export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
 )
 INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
-   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified)
+   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, materialization_id)
 SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
        pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
-       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified
+       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified, e.materialization_id
   FROM pg_catalog.json_to_recordset($1::json) AS e(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)
+       error text, trace_id text, span_id text, replay_of uuid, verified boolean, materialization_id bigint, c integer)
   JOIN r USING (c)
 ON CONFLICT (id) DO NOTHING`;
 
@@ -136,7 +138,8 @@ export function insertExecutionsParams(records: readonly ExecutionRecord[]): [st
       id: r.id, result_id: r.result_id, parent_id: r.parent_id, chain_end: r.chain_end, input_hash: r.input_hash,
       output_hash: r.output_hash, rows_in: r.rows_in, rows_out: r.rows_out, executed_at: r.executed_at,
       duration_ms: r.duration_ms, outcome: r.outcome, error: r.error, trace_id: r.trace_id, span_id: r.span_id,
-      ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}), c,
+      ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}),
+      ...(r.materialization_id ? { materialization_id: r.materialization_id } : {}), c,
     });
   }
   return [JSON.stringify(own), JSON.stringify(shared)];

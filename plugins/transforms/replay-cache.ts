@@ -37,6 +37,12 @@ export interface TableCounts {
   misses: number;
 }
 
+/** A result's count of one table's batches the cache did not hold, and that table. */
+export interface Tally {
+  misses: number;
+  readonly table: { readonly oid: number };
+}
+
 export class ReplayCache {
   private readonly lru: LRUCache<string, ColumnResult> | null;
   private hits = 0;
@@ -44,7 +50,7 @@ export class ReplayCache {
   private tables = new Map<number, TableCounts>();
 
   /** maxBytes 0: nothing is kept (every replayed batch runs in the sandbox). */
-  constructor(private readonly pool: SandboxPool, maxBytes: number) {
+  constructor(private readonly pool: Pick<SandboxPool, 'run'>, maxBytes: number) {
     this.lru = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes, sizeCalculation: (r) => Math.max(1, resultBytes(r)) }) : null;
   }
 
@@ -59,12 +65,13 @@ export class ReplayCache {
     return taken;
   }
 
-  private count(table: number | undefined, hit: boolean): void {
+  private count(tally: Tally | undefined, hit: boolean): void {
     if (hit) this.hits++;
     else this.misses++;
-    if (table === undefined) return;
-    let c = this.tables.get(table);
-    if (!c) this.tables.set(table, (c = { hits: 0, misses: 0 }));
+    if (tally === undefined) return;
+    if (!hit) tally.misses++;
+    let c = this.tables.get(tally.table.oid);
+    if (!c) this.tables.set(tally.table.oid, (c = { hits: 0, misses: 0 }));
     if (hit) c.hits++;
     else c.misses++;
   }
@@ -72,13 +79,14 @@ export class ReplayCache {
   /**
    * Runs a replayed batch, or returns what the same batch returned before. `input` describes the
    * batch's input exactly (its types, names and bytes), computed only when the cache is in use;
-   * `table` (an oid) is the table whose chain the batch is part of, for its counts.
+   * `tally` counts the batches that were not in it, and names the table whose chain the batch is
+   * part of, for its counts.
    */
-  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string, table?: number): Promise<BatchResult>;
-  run(batch: RunBatch, input: () => string, table?: number): Promise<ColumnResult>;
-  async run(batch: RunBatch, input: () => string, table?: number): Promise<ColumnResult> {
+  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string, tally?: Tally): Promise<BatchResult>;
+  run(batch: RunBatch, input: () => string, tally?: Tally): Promise<ColumnResult>;
+  async run(batch: RunBatch, input: () => string, tally?: Tally): Promise<ColumnResult> {
     if (this.lru === null) {
-      this.count(table, false);
+      this.count(tally, false);
       return this.pool.run(batch);
     }
     const key = createHash('sha256')
@@ -88,10 +96,10 @@ export class ReplayCache {
       .digest('hex');
     const cached = this.lru.get(key);
     if (cached !== undefined) {
-      this.count(table, true);
+      this.count(tally, true);
       return cached;
     }
-    this.count(table, false);
+    this.count(tally, false);
     const out = await this.pool.run(batch);
     this.lru.set(key, out);
     return out;
