@@ -64,10 +64,11 @@ export const IN_USE_MS = 60_000;
 /**
  * Why a version is still needed, or null when a budget may evict it: one made by hand was asked
  * for by someone; the latest version of an `every` rule is what that rule promises; one read a
- * moment ago may be serving a read still.
+ * moment ago may be serving a read still; the one a rule has just asked for is what it wants.
  */
-export function neededBecause(m: Stored, nowMs: number, latestEvery: number | null): string | null {
+export function neededBecause(m: Stored, nowMs: number, latestEvery: number | null, justMade: number | null = null): string | null {
   if (!m.reason.startsWith('policy:')) return 'made by hand';
+  if (m.id === justMade) return 'just made, for a rule that asked for it';
   if (m.id === latestEvery) return 'the latest version of the every rule';
   if (m.lastRead !== null && nowMs - m.lastRead < IN_USE_MS) return 'read in the last minute';
   return null;
@@ -85,7 +86,7 @@ export interface Eviction {
  * The versions to evict to bring a table within `budget`: the least read first (fewest reads,
  * then least recently read, then oldest), skipping those still needed.
  */
-export function evictions(stored: readonly Stored[], budget: number, nowMs: number): Eviction {
+export function evictions(stored: readonly Stored[], budget: number, nowMs: number, justMade: number | null = null): Eviction {
   const every = stored.filter((m) => m.reason === 'policy:every').sort((a, b) => b.asOf - a.asOf || b.id - a.id)[0];
   const latestEvery = every?.id ?? null;
   let total = stored.reduce((n, m) => n + m.bytes, 0);
@@ -96,7 +97,7 @@ export function evictions(stored: readonly Stored[], budget: number, nowMs: numb
   const kept: { m: Stored; why: string }[] = [];
   for (const m of order) {
     if (total <= budget) break;
-    const why = neededBecause(m, nowMs, latestEvery);
+    const why = neededBecause(m, nowMs, latestEvery, justMade);
     if (why !== null) {
       kept.push({ m, why });
       continue;

@@ -101,7 +101,7 @@ export class PolicyRunner {
           this.boundaries.add(key);
           await this.make(p, new Date(boundary).toISOString(), p.setBy, 'every', `the boundary of every ${p.everyMs! / 1000} s`);
         }
-        if (p.budgetBytes !== null) await this.budget(p, false);
+        if (p.budgetBytes !== null) await this.budget(p, null);
       }
     })().catch((err: unknown) => this.opts.log(`materialize policy: ${err instanceof Error ? err.message : String(err)}`))
       .finally(() => (this.ticking = null));
@@ -138,7 +138,8 @@ export class PolicyRunner {
   }
 
   private async afterReplay(oid: number, at: string, user: string, roles: readonly string[], replayMs: number): Promise<void> {
-    const p = (await this.load(false))?.get(oid);
+    // A policy set a moment ago may not be in the copy yet.
+    const p = (await this.load(false))?.get(oid) ?? (await this.load(true))?.get(oid);
     const store = this.opts.store();
     if (p === undefined || store === null) return;
     let reads: number | null = null;
@@ -182,15 +183,15 @@ export class PolicyRunner {
     await store.query('UPDATE provenance.materialize_claim c SET materialization_id = $4 WHERE c.target_oid = $1 AND c.as_of = $2 AND c.as_user = $3',
       [p.targetOid, at, user, made.id]);
     await this.logDecision(store, p, { at, user, action: 'created', rule, why, bytes: made.bytes, id: made.id });
-    if (p.budgetBytes !== null) await this.budget(p, true);
+    if (p.budgetBytes !== null) await this.budget(p, made.id);
   }
 
   /** Evicts the least read versions while the table is over its budget. */
-  private async budget(p: Policy, afterCreate: boolean): Promise<void> {
+  private async budget(p: Policy, justMade: number | null): Promise<void> {
     const store = this.opts.store();
     if (store === null || p.budgetBytes === null) return;
     const stored = await storedVersions(store, p.targetOid);
-    const plan = evictions(stored, p.budgetBytes, Date.now());
+    const plan = evictions(stored, p.budgetBytes, Date.now(), justMade);
     for (const m of plan.evict) {
       await store.query('SELECT provenance.drop_materialization($1)', [m.id]);
       await this.logDecision(store, p, {
@@ -199,7 +200,7 @@ export class PolicyRunner {
       });
     }
     // Over budget with nothing left to evict is said once, when a new version made it so.
-    if (plan.over > 0 && afterCreate) {
+    if (plan.over > 0 && justMade !== null) {
       await this.logDecision(store, p, {
         at: null, user: null, action: 'skipped', rule: 'budget_bytes',
         why: `still ${plan.over} bytes over the budget of ${p.budgetBytes}: the rest is needed (${plan.kept.map((k) => `#${k.m.id} ${k.why}`).join('; ')})`,

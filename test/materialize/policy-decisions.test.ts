@@ -68,5 +68,7 @@ describe('materialisation policy decisions', () => {
     expect(e.kept.map((k) => [k.m.id, k.why])).toEqual([
       [1, 'made by hand'], [2, 'the latest version of the every rule'], [3, 'read in the last minute'],
     ]);
+    // The version a rule has just asked for is not evicted to make room for itself.
+    expect(evictions(all, 0, now, 4).evict).toEqual([]);
   });
 });
