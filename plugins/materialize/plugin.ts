@@ -81,8 +81,7 @@ export class MaterializePlugin implements Plugin {
     if (stmt.kind === 'bind') {
       const call = st.prepared.get(stmt.statement);
       if (call === undefined) return { action: 'pass' };
-      const formats = stmt.paramFormats;
-      if (formats.some((f, i) => f === 1 && (formats.length === 1 || stmt.params[i] !== undefined))) {
+      if (stmt.paramFormats.some((f) => f === 1)) {
         return { action: 'deny', error: new PgError(SqlState.FeatureNotSupported, 'provenance.materialize() takes its parameters in text format') };
       }
       return this.answerCall(s, st, call, stmt.params);

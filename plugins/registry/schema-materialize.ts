@@ -16,7 +16,9 @@
  */
 import type { Migration } from './schema.js';
 import { FIXED_PATH } from './sql-fragments.js';
-import { EXECUTION_COLUMNS } from './schema-dag.js';
+import { EXECUTION_COLUMNS, queryFunctions } from './schema-dag.js';
+
+const COLUMNS = `${EXECUTION_COLUMNS}, e.as_of, e.replay_of, e.verified, e.materialization_id`;
 
 export const MATERIALIZE_MIGRATION: Migration = {
   version: 11,
@@ -141,8 +143,10 @@ SELECT e.id, e.result_id, e.parent_id, e.chain_end, t.transform_name, t.transfor
   LEFT JOIN provenance.statement s ON s.key = e.statement_key;
 
 CREATE OR REPLACE VIEW provenance.executions AS
-SELECT ${EXECUTION_COLUMNS}, e.as_of, e.replay_of, e.verified, e.materialization_id
+SELECT ${COLUMNS}
   FROM provenance.execution e;
+
+${queryFunctions('CREATE OR REPLACE', COLUMNS)}
 
 REVOKE ALL ON provenance.materialization, provenance.materializations FROM PUBLIC;
 REVOKE ALL ON FUNCTION provenance.materialized_rows(anyelement, bigint), provenance.drop_materialization(bigint),

@@ -99,8 +99,9 @@ for (const kind of ['embedded', 'postgres'] as const) {
             // In front of PostgreSQL the proxy (a superuser here) also creates the auth query's lookup,
             // which reads pg_authid as its owner and which no one else may run.
             const definers = [
-              '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'history_ddl', 'prune_history',
-              'register_transform', 'set_retention', 'track', 'untrack', ...(kind === 'postgres' ? ['user_lookup'] : []),
+              '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'drop_materialization', 'history_ddl',
+              'materialized_rows', 'prune_history', 'register_transform', 'set_retention', 'track', 'untrack',
+              ...(kind === 'postgres' ? ['user_lookup'] : []),
             ].sort();
             // Each tracked table has its own capture function, generated from its columns.
             const captures = (await admin.query<{ name: string }>(
