@@ -51,6 +51,8 @@ export class PolicyRunner {
   private closed = false;
   /** The `every` boundaries this proxy decided on already (`oid@ms`): each is tried once. */
   private readonly boundaries = new Set<string>();
+  /** Replay time and rows per table not yet added to the store's statistics. */
+  private timed = new Map<number, { ms: number; rows: number }>();
   /** The sessions this runner makes versions in. */
   private readonly sessions = new WeakSet<SessionInfo>();
 
@@ -61,11 +63,18 @@ export class PolicyRunner {
 
   /** Called with every result handed to provenance; returns at once. */
   observe(s: SessionInfo, r: ResultExecutions): void {
-    // The replays that make a version are not reads.
-    if (this.sessions.has(s)) return;
     if (this.closed || r.kind !== 'replay' || r.asOf === undefined || r.outcome !== 'complete') return;
     const byTable = new Map<number, number>();
-    for (const e of r.executions) byTable.set(e.table.oid, (byTable.get(e.table.oid) ?? 0) + e.durationMs);
+    for (const e of r.executions) {
+      byTable.set(e.table.oid, (byTable.get(e.table.oid) ?? 0) + e.durationMs);
+      const t = this.timed.get(e.table.oid) ?? { ms: 0, rows: 0 };
+      t.ms += e.durationMs;
+      // The rows of the table the chain replayed over, counted at its first transform.
+      if (e.parent === null) t.rows += e.rowsIn;
+      this.timed.set(e.table.oid, t);
+    }
+    // The replays that make a version are not reads.
+    if (this.sessions.has(s)) return;
     const asOf = r.asOf;
     this.track((async () => {
       // After the read's own work: its CommandComplete goes out first.
@@ -110,11 +119,15 @@ export class PolicyRunner {
   private async flushCounts(): Promise<void> {
     const store = this.opts.store();
     if (store === null) return;
-    const counts = [...this.opts.cacheCounts()];
-    if (counts.length === 0) return;
+    const timed = this.timed;
+    this.timed = new Map();
+    const cache = this.opts.cacheCounts();
+    const oids = [...new Set([...cache.keys(), ...timed.keys()])];
+    if (oids.length === 0) return;
     try {
-      await store.query('SELECT provenance._replay_stats_add($1::oid[], $2::bigint[], $3::bigint[])',
-        [counts.map(([oid]) => oid), counts.map(([, c]) => c.hits), counts.map(([, c]) => c.misses)]);
+      await store.query('SELECT provenance._replay_stats_add($1::oid[], $2::bigint[], $3::bigint[], $4::float8[], $5::bigint[])', [
+        oids, oids.map((o) => cache.get(o)?.hits ?? 0), oids.map((o) => cache.get(o)?.misses ?? 0),
+        oids.map((o) => timed.get(o)?.ms ?? 0), oids.map((o) => timed.get(o)?.rows ?? 0)]);
     } catch (err) {
       this.opts.log(`materialize policy: replay statistics not written: ${err instanceof Error ? err.message : String(err)}`);
     }

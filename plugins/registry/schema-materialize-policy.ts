@@ -70,6 +70,8 @@ CREATE TABLE provenance.replay_stats (
   target_oid oid PRIMARY KEY,
   cache_hits bigint NOT NULL DEFAULT 0,
   cache_misses bigint NOT NULL DEFAULT 0,
+  replay_ms double precision NOT NULL DEFAULT 0,
+  replay_rows bigint NOT NULL DEFAULT 0,
   updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 
@@ -125,15 +127,28 @@ LANGUAGE sql ${FIXED_PATH} AS $$
   SELECT EXISTS (SELECT 1 FROM c)
 $$;
 
--- Adds this proxy's replay cache counts of some tables to the totals.
-CREATE FUNCTION provenance._replay_stats_add(target_oids oid[], hits bigint[], misses bigint[]) RETURNS void
-LANGUAGE sql ${FIXED_PATH} AS $$
-  INSERT INTO provenance.replay_stats AS s (target_oid, cache_hits, cache_misses)
-  SELECT u.o, u.h, u.m FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)) u(o, h, m)
+-- Adds this proxy's replay cache counts, and the time its replays took over how many rows, of
+-- some tables to the totals.
+CREATE FUNCTION provenance._replay_stats_add(target_oids oid[], hits bigint[], misses bigint[], ms double precision[], rows_in bigint[])
+RETURNS void LANGUAGE sql ${FIXED_PATH} AS $$
+  INSERT INTO provenance.replay_stats AS s (target_oid, cache_hits, cache_misses, replay_ms, replay_rows)
+  SELECT u.o, u.h, u.m, u.t, u.r
+    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5)) u(o, h, m, t, r)
   ON CONFLICT (target_oid) DO UPDATE
     SET cache_hits = s.cache_hits + EXCLUDED.cache_hits, cache_misses = s.cache_misses + EXCLUDED.cache_misses,
+        replay_ms = s.replay_ms + EXCLUDED.replay_ms, replay_rows = s.replay_rows + EXCLUDED.replay_rows,
         updated_at = pg_catalog.clock_timestamp()
 $$;
+
+-- A claim goes with its version (evicted, or dropped by hand), so that a rule may ask for it again.
+CREATE FUNCTION provenance._materialize_unclaim() RETURNS trigger
+LANGUAGE plpgsql ${FIXED_PATH} AS $$
+BEGIN
+  DELETE FROM provenance.materialize_claim c WHERE c.materialization_id = OLD.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER materialize_unclaim AFTER DELETE ON provenance.materialization
+  FOR EACH ROW EXECUTE FUNCTION provenance._materialize_unclaim();
 
 -- Checks one policy; raises 22023 naming the first bad key. Returns it as stored.
 CREATE FUNCTION provenance._check_materialize_policy(policy jsonb) RETURNS jsonb
@@ -206,8 +221,8 @@ END $$;
 
 -- SECURITY DEFINER (reviewed): provenance_admin only; reads sizes and counters, writes nothing.
 -- Per tracked table: its history, its materialised versions, how the replay cache did for it, and
--- the replay time its materialised versions spared (each version's replay time when made, times
--- the reads it served). The target is a regclass, so that it prints as the caller's search path
+-- the replay time its materialised versions spared: the reads each served, times its rows, times
+-- the table's mean replay time per row over every replay the proxies timed. The target is a regclass, so that it prints as the caller's search path
 -- has it.
 CREATE FUNCTION provenance.storage_report()
 RETURNS TABLE (target regclass, history_versions bigint, history_bytes bigint, materializations bigint, materialization_bytes bigint,
@@ -219,13 +234,19 @@ BEGIN
   SELECT h.target_oid::regclass,
          provenance._history_versions(h.history),
          pg_catalog.pg_total_relation_size(h.history),
-         0::bigint, 0::bigint,
+         coalesce(m.n, 0), coalesce(m.bytes, 0),
          coalesce(s.cache_hits, 0), coalesce(s.cache_misses, 0),
          CASE WHEN coalesce(s.cache_hits + s.cache_misses, 0) = 0 THEN NULL
               ELSE s.cache_hits::double precision / (s.cache_hits + s.cache_misses) END,
-         0::double precision
+         CASE WHEN coalesce(s.replay_rows, 0) = 0 THEN 0::double precision
+              ELSE coalesce(m.rows_served, 0) * s.replay_ms / s.replay_rows END
     FROM provenance.history_table h
     LEFT JOIN provenance.replay_stats s ON s.target_oid = h.target_oid
+    LEFT JOIN LATERAL (
+      SELECT pg_catalog.count(*) AS n,
+             pg_catalog.sum(coalesce(pg_catalog.pg_total_relation_size(pg_catalog.to_regclass(x.storage)), 0))::bigint AS bytes,
+             pg_catalog.sum(x.reads_served * x.rows) AS rows_served
+        FROM provenance.materialization x WHERE x.target_oid = h.target_oid AND x.complete) m ON true
    ORDER BY 1;
 END $$;
 
@@ -233,7 +254,8 @@ REVOKE ALL ON provenance.materialize_policy, provenance.materialize_policies, pr
   provenance.materialize_claim, provenance.replay_stats, provenance.moment_read FROM PUBLIC;
 REVOKE ALL ON FUNCTION provenance._check_materialize_policy(jsonb), provenance.set_materialize_policy(regclass, jsonb),
   provenance.storage_report(), provenance._materialize_policies(), provenance._moment_read(oid, timestamptz, text, interval),
-  provenance._materialize_claim(oid, timestamptz, text, text, text), provenance._replay_stats_add(oid[], bigint[], bigint[]) FROM PUBLIC;
+  provenance._materialize_claim(oid, timestamptz, text, text, text), provenance._materialize_unclaim(),
+  provenance._replay_stats_add(oid[], bigint[], bigint[], double precision[], bigint[]) FROM PUBLIC;
 GRANT SELECT ON provenance.materialize_policies, provenance.materialize_log, provenance.replay_stats TO provenance_admin;
 GRANT EXECUTE ON FUNCTION provenance.set_materialize_policy(regclass, jsonb), provenance.storage_report() TO provenance_admin;
 `,
