@@ -35,7 +35,9 @@ async function materialized(ctx: AsofContext): Promise<string[]> {
   await new Promise((r) => setTimeout(r, 20));
   const maker = await connect(ctx, p, null);
   const t0 = performance.now();
-  const id = (await maker.query<{ id: string }>('SELECT provenance.materialize($1, $2) AS id', [table, at])).rows[0]!.id;
+  // The proxy answers the call itself, under the function's name whatever the alias: read by position.
+  const made = await maker.query<unknown[]>({ text: 'SELECT provenance.materialize($1, $2)', values: [table, at], rowMode: 'array' });
+  const id = String(made.rows[0]?.[0]);
   const makeMs = performance.now() - t0;
   const mat = await connect(ctx, p, null);
   await mat.query(`SET provenance.as_of = '${at}'`);
