@@ -19,6 +19,7 @@ export type MakeMaterialization = (req: {
   readonly moment: AsOfMoment;
   readonly createdBy: string;
   readonly reason: string;
+  readonly signal: AbortSignal;
 }) => Promise<number>;
 
 export interface RunnerOptions {
@@ -49,6 +50,8 @@ export class PolicyRunner {
   /** Decisions under way (so close() can wait for them). */
   private readonly working = new Set<Promise<void>>();
   private closed = false;
+  /** Stops the versions being made when the proxy stops: a cancelled one leaves nothing behind. */
+  private readonly stopping = new AbortController();
   /** The `every` boundaries this proxy decided on already (`oid@ms`): each is tried once. */
   private readonly boundaries = new Set<string>();
   /** Replay time and rows per table not yet added to the store's statistics. */
@@ -63,6 +66,14 @@ export class PolicyRunner {
 
   /** Called with every result handed to provenance; returns at once. */
   observe(s: SessionInfo, r: ResultExecutions): void {
+    try {
+      this.note(s, r);
+    } catch (err) {
+      this.opts.log(`materialize policy: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private note(s: SessionInfo, r: ResultExecutions): void {
     if (this.closed || r.kind !== 'replay' || r.asOf === undefined || r.outcome !== 'complete') return;
     const byTable = new Map<number, number>();
     for (const e of r.executions) {
@@ -87,6 +98,7 @@ export class PolicyRunner {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    this.stopping.abort();
     await Promise.allSettled([...this.working, this.ticking]);
     await this.flushCounts().catch(() => undefined);
   }
@@ -184,7 +196,7 @@ export class PolicyRunner {
       const moment: AsOfMoment = { at, atMicros: BigInt(String(m['micros'])), user, roles: roles ?? await this.opts.roles(user) };
       const session = policySession(user, this.opts.database());
       this.sessions.add(session);
-      const id = await make({ session, oid: p.targetOid, moment, createdBy: p.setBy, reason: `policy:${rule}` });
+      const id = await make({ session, oid: p.targetOid, moment, createdBy: p.setBy, reason: `policy:${rule}`, signal: this.stopping.signal });
       const bytes = (await storedVersions(store, p.targetOid)).find((v) => v.id === id)?.bytes ?? 0;
       made = { id, bytes };
     } catch (err) {
