@@ -12,7 +12,7 @@ import type { SqlRunner } from '../registry/migrate.js';
 import { LAST_READ, isShowLastRead, materializeCall, type MaterializeCall } from './call.js';
 import { createMaterialization } from './create.js';
 import { resolveCall } from './request.js';
-import { servedTables } from './serving.js';
+import { MaterializedTargets, servedTables } from './serving.js';
 
 const PLUGIN = 'materialize';
 const COLUMN = 'materialize';
@@ -48,6 +48,7 @@ export class MaterializePlugin implements Plugin {
   readonly statementWords = ['provenance.materialize', LAST_READ];
   /** Sessions with served reads not recorded yet. */
   private pendingSessions = 0;
+  private readonly targets = new MaterializedTargets();
 
   constructor(private readonly services: Services) {}
 
@@ -119,6 +120,7 @@ export class MaterializePlugin implements Plugin {
         session: s, oid: req.oid, moment: req.moment, createdBy: s.user, reason: 'manual', signal: running.signal,
         progress: (percent) => s.notice?.(new PgError('00000', `materialize: ${percent}% done`, 'NOTICE')),
       });
+      this.targets.changed();
       const result: LocalResult = { columns: [COLUMN], rows: [[String(id)]], tag: 'SELECT 1' };
       return { action: 'answer', result };
     } catch (err) {
@@ -132,7 +134,7 @@ export class MaterializePlugin implements Plugin {
   /** The service time travel asks while it rewrites an as-of statement. */
   async serving(s: SessionInfo, text: string, tables: readonly AsOfTable[]): Promise<ReadonlyMap<number, number>> {
     const st = this.state(s);
-    const served = await servedTables(this.services, this.store(), s, text, tables);
+    const served = await servedTables(this.services, this.store(), s, text, tables, this.targets);
     st.lastRead = new Map(tables.map((t) => [t.name, served.has(t.location) ? 'materialized' : 'replayed']));
     if (st.pending.length === 0 && served.size > 0) this.pendingSessions++;
     st.pending = [...served.values()];

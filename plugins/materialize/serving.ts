@@ -23,18 +23,45 @@ function transformedColumns(chain: readonly ChainLink[], table: AsOfTable): Read
   return out;
 }
 
+/** How long the tables that have materialisations are known without asking again (another proxy may make one meanwhile). */
+const TARGETS_TTL_MS = 1_000;
+
+/**
+ * The tables that have some materialisation, read at most once a second, so that an as-of read of
+ * a table without one asks nothing more (one made by another proxy is seen within the second).
+ */
+export class MaterializedTargets {
+  private known: { readonly at: number; readonly oids: ReadonlySet<number> } | null = null;
+
+  async has(store: SqlRunner, oid: number): Promise<boolean> {
+    if (this.known === null || Date.now() - this.known.at > TARGETS_TTL_MS) {
+      const { rows } = await store.query('SELECT DISTINCT target_oid::pg_catalog.int8::pg_catalog.text AS oid FROM provenance.materialization WHERE complete');
+      this.known = { at: Date.now(), oids: new Set(rows.map((r) => Number(r['oid']))) };
+    }
+    return this.known.oids.has(oid);
+  }
+
+  /** A materialisation was made or dropped here. */
+  changed(): void {
+    this.known = null;
+  }
+}
+
 export async function servedTables(
-  services: Services, store: SqlRunner | null, s: SessionInfo, text: string, tables: readonly AsOfTable[],
+  services: Services, store: SqlRunner | null, s: SessionInfo, text: string, tables: readonly AsOfTable[], targets: MaterializedTargets,
 ): Promise<Map<number, { readonly id: number; readonly table: AsOfTable; readonly moment: AsOfMoment }>> {
   const out = new Map<number, { id: number; table: AsOfTable; moment: AsOfMoment }>();
   const moment = services.timetravel?.asOf(s) ?? null;
   const transforms = services.transforms;
   if (moment === null || store === null || transforms?.chainAt === undefined || transforms.replayContext === undefined) return out;
+  const some: AsOfTable[] = [];
+  for (const t of tables) if (await targets.has(store, t.oid)) some.push(t);
+  if (some.length === 0) return out;
   const analysis = services.sql.analyse(text);
   if (!analysis.ok || analysis.readings.length !== 1) return out;
   const reading = analysis.readings[0]!;
   const reader = transforms.replayContext(s, moment);
-  for (const table of tables) {
+  for (const table of some) {
     const chain = transforms.chainAt(table.oid, moment.atMicros);
     if (chain === null || !Array.isArray(chain)) continue;
     const use = {
