@@ -218,7 +218,13 @@ export class PolicyRunner {
     const stored = await storedVersions(store, p.targetOid);
     const plan = evictions(stored, p.budgetBytes, Date.now(), justMade);
     for (const m of plan.evict) {
-      await store.query('SELECT provenance.drop_materialization($1)', [m.id]);
+      try {
+        await store.query('SELECT provenance.drop_materialization($1)', [m.id]);
+      } catch (err) {
+        // Another proxy's budget took it first, or someone dropped it meanwhile: nothing to log.
+        if ((err as { code?: unknown }).code === '42704') continue;
+        throw err;
+      }
       await this.logDecision(store, p, {
         at: null, user: null, action: 'evicted', rule: 'budget_bytes', bytes: m.bytes, id: m.id,
         why: `over the budget of ${p.budgetBytes} bytes; read ${m.readsServed} times, the least of those that may go`,
