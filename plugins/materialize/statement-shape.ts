@@ -103,6 +103,14 @@ export function servableShape(reading: readonly Node[], use: TableUse): boolean 
   const positional = [...(Array.isArray(sel['sortClause']) ? sel['sortClause'] : []).map((x) => obj(obj(x)?.['SortBy'])?.['node']),
     ...(Array.isArray(sel['groupClause']) ? sel['groupClause'] : [])].some((n) => obj(n)?.['A_Const'] !== undefined);
   if (positional) return false;
+  // Output names of transformed columns (`email AS e`): ORDER BY e sorts by the output value.
+  const transformedNames = new Set(use.transformed);
+  for (const t of targets) {
+    const target = obj(obj(t)?.['ResTarget']);
+    const ref = obj(obj(target?.['val'])?.['ColumnRef']);
+    const last = ref === null ? undefined : refFields(ref).at(-1);
+    if (typeof target?.['name'] === 'string' && last !== undefined && use.transformed.has(last)) transformedNames.add(target['name']);
+  }
   const refs: Json[] = [];
   columnRefs(sel, refs);
   for (const ref of refs) {
@@ -110,7 +118,7 @@ export function servableShape(reading: readonly Node[], use: TableUse): boolean 
     if (wholeRow(f)) return false;
     if (plainOutputs.has(ref)) continue;
     const last = f[f.length - 1]!;
-    if (last === '*' || use.transformed.has(last)) return false;
+    if (last === '*' || transformedNames.has(last)) return false;
   }
   return true;
 }

@@ -47,6 +47,10 @@ eachUpstream('materialised versions', (t) => {
       expect(Number(view!['bytes'])).toBeGreaterThan(0);
       expect(view!['chain']).toMatchObject([{ version: 1, params: { keep: 2 } }]);
 
+      // It writes outside the client's transaction, so not inside one.
+      await c.query('BEGIN');
+      expect((await refusal(c.query(`SELECT provenance.materialize('${table}', '${m1}')`))).code).toBe('25001');
+      await c.query('ROLLBACK');
       // Anything but a call of its own reaches the database's function, which says where it runs.
       const other = await refusal(c.query(`SELECT 1, provenance.materialize('${table}')`));
       expect(other.code).toBe('0A000');
@@ -231,6 +235,36 @@ eachUpstream('materialised versions', (t) => {
       expect((await c.query(`SELECT to_regclass('provenance.materialized_${id}') AS t`)).rows).toEqual([{ t: null }]);
     } finally {
       await c.query(`DROP OWNED BY ${user}; DROP ROLE IF EXISTS ${user}`).catch(() => undefined);
+      await c.end();
+    }
+  });
+
+  it('stores what a row transform kept, made from psql; serves only the reads a replay answers alike', async () => {
+    const c = await t().pg();
+    await t().proxy.registryLoaded;
+    try {
+      const table = uniqueName('matrow');
+      await c.query(`CREATE TABLE ${table} (id int, v text); INSERT INTO ${table} SELECT g, 'v' || g FROM generate_series(1, 6) g`);
+      await c.query(`SELECT provenance.register_transform($1, $2, NULL, '(r) => r.id % 2 === 0 ? null : { ...r, v: r.v.toUpperCase() }', '{}')`,
+        [uniqueName('odd'), table]);
+      const read = (): Promise<unknown[][]> => c.query({ text: `SELECT id, v FROM ${table} ORDER BY id`, rowMode: 'array' }).then((r) => r.rows as unknown[][]);
+      await eventually(read, (r) => r.length === 3);
+      const m = await moment(c);
+      const made = await t().psql(['-v', 'ON_ERROR_STOP=1', '-At', '-c', `SELECT provenance.materialize('${table}', '${m}')`]);
+      expect(made.code).toBe(0);
+      expect(made.stdout.trim()).toMatch(/^\d+$/);
+      expect(made.stderr).toMatch(/NOTICE: {2}materialize: 100% done/);
+      expect((await c.query(`SELECT rows FROM provenance.materializations WHERE id = $1`, [Number(made.stdout)])).rows).toEqual([{ rows: '3' }]);
+
+      await c.query(`SET provenance.as_of = '${m}'`);
+      expect(await read()).toEqual([[1, 'V1'], [3, 'V3'], [5, 'V5']]);
+      // ORDER BY makes it a statement the stored rows cannot answer as a replay would: replayed, same rows.
+      expect(await lastRead(c)).toMatch(/: (replayed|cached)$/);
+      const all = await c.query({ text: `SELECT id, v FROM ${table}`, rowMode: 'array' });
+      expect((all.rows as [number, string][]).sort((a, b) => a[0] - b[0])).toEqual([[1, 'V1'], [3, 'V3'], [5, 'V5']]);
+      expect(await lastRead(c)).toMatch(/: materialized$/);
+    } finally {
+      await c.query('RESET ALL').catch(() => undefined);
       await c.end();
     }
   });
