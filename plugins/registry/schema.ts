@@ -16,6 +16,7 @@ import { HISTORY_COMPILED_MIGRATION } from './history-compiled.js';
 import { LINEAGE_ROWS_MIGRATION } from './schema-lineage.js';
 import { MATERIALIZE_MIGRATION } from './schema-materialize.js';
 import { MATERIALIZE_POLICY_MIGRATION } from './schema-materialize-policy.js';
+import { EXACT_STATEMENT_MIGRATION } from './schema-exact.js';
 
 export interface Migration {
   readonly version: number;
@@ -182,4 +183,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   LINEAGE_ROWS_MIGRATION,
   MATERIALIZE_MIGRATION,
   MATERIALIZE_POLICY_MIGRATION,
+  EXACT_STATEMENT_MIGRATION,
 ];

@@ -110,7 +110,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     versions: () => versions,
     replayCache,
     historyColumns: () => historyColumns,
-  });
+  }, (s) => guards.initialPath(s));
   return {
     plugin,
     guards,

@@ -93,16 +93,16 @@ export class TransformsPlugin implements Plugin {
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
   /** Statements reading a table with a row transform fetch the columns it reads (see row-reads/). */
   private readonly reads: RowReadsStatements;
-  /** Brings the Binds of statements rewritten for row transforms to the statement hook. */
-  readonly statementWords = [EXTRA_PREFIX];
+  /** Brings the Binds of statements rewritten for row transforms, and as-of statements (see row-reads/), to the statement hook. */
+  readonly statementWords = [EXTRA_PREFIX, 'provenance.history_'];
 
-  constructor(private readonly opts: TransformsOptions) {
-    this.reads = new RowReadsStatements(PLUGIN, opts.sql, opts.registry, sessionRoles);
+  constructor(private readonly opts: TransformsOptions, initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>) {
+    this.reads = new RowReadsStatements(PLUGIN, opts, sessionRoles, initialPath);
   }
 
-  statement(s: SessionInfo, stmt: Statement): StatementDecision {
-    return this.reads.statement(s, stmt);
-  }
+  /** Statements reading a table with a row transform, and the search_path they resolve through (row-reads/). */
+  readonly statement = (s: SessionInfo, stmt: Statement): StatementDecision | Promise<StatementDecision> => this.reads.statement(s, stmt);
+  readonly readyForQuery = (s: SessionInfo, status: 'I' | 'T' | 'E'): void => this.reads.readyForQuery(s, status);
 
   /** The registry was read again. */
   registryChanged(): void {
@@ -391,7 +391,7 @@ export class TransformsPlugin implements Plugin {
           throw new CodecError(`a row transform must return an object or null, got ${Array.isArray(item) ? 'an array' : typeof item}`);
         }
         const keys = Object.keys(item);
-        if (keys.length !== cols.length || cols.some((c) => !(c.name in item))) {
+        if (keys.length !== new Set(cols.map((c) => c.name)).size || cols.some((c) => !(c.name in item))) {
           throw new CodecError(`a row transform may not add or remove columns (expected ${cols.map((c) => c.name).join(', ')}; got ${keys.join(', ')})`);
         }
         for (const c of cols) {
