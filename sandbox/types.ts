@@ -65,6 +65,8 @@ export interface RunBatch {
    * objects `{ col: value }`.
    */
   readonly items: readonly SandboxValue[] | TextColumn;
+  /** Whether the result reports what the batch read besides its items (see BatchReads). */
+  readonly reportReads?: boolean;
 }
 
 /**

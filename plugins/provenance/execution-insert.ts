@@ -105,14 +105,16 @@ export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
 )
 INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
-   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, materialization_id, exact_key, statement_at)
+   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, exact_key, statement_at,
+   materialization_id)
 SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
        pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
-       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified, e.materialization_id, r.qk, e.statement_at
+       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified, r.qk, e.statement_at, e.materialization_id
   FROM pg_catalog.json_to_recordset($1::json) AS e(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, replay_of uuid, verified boolean, materialization_id bigint, statement_at timestamptz, c integer)
+       error text, trace_id text, span_id text, replay_of uuid, verified boolean, statement_at timestamptz, materialization_id bigint,
+       c integer)
   JOIN r USING (c)
 ON CONFLICT (id) DO NOTHING`;
 

@@ -30,10 +30,10 @@ export interface ReadContext {
   readonly nowMicros: bigint;
   /** The session's user, whose SELECT on each table read is checked first (for a message naming the table). */
   readonly user: string;
-  /** Which tables are served from a materialised version (see MaterializeService). */
-  readonly serving?: ((text: string, tables: readonly AsOfTable[]) => Promise<ReadonlyMap<number, number>>) | undefined;
   /** How the session resolves unqualified names now. */
   readonly naming: Naming;
+  /** Which tables are served from a materialised version (see MaterializeService). */
+  readonly serving?: ((text: string, tables: readonly AsOfTable[]) => Promise<ReadonlyMap<number, number>>) | undefined;
 }
 
 const PRIVILEGE_SQL = `

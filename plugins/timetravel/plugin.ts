@@ -212,8 +212,8 @@ export class TimeTravelPlugin implements Plugin {
     const store = this.store();
     const serve = this.services.materialize;
     return {
-      sql: this.services.sql, catalog: this.catalog, store, moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user,
-      naming: await st.path.naming(store), serving: serve && ((text, tables) => serve.serving(s, text, tables)),
+      sql: this.services.sql, catalog: this.catalog, store, moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user, naming: await st.path.naming(store),
+      serving: serve && ((text, tables) => serve.serving(s, text, tables)),
     };
   }
 

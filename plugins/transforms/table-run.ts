@@ -38,7 +38,7 @@ export function startTableRun(deps: TableRunDeps, s: SessionInfo, oid: number, m
     random ||= r.reads?.random === true;
     return r;
   };
-  const pool = { run: ((batch: RunBatch) => deps.pool.run(batch).then(note)) as SandboxPool['run'] };
+  const pool = { run: ((batch: RunBatch) => deps.pool.run({ ...batch, reportReads: true }).then(note)) as SandboxPool['run'] };
   let recorded: ResultExecutions | null = null;
   const provenance: ProvenanceService = {
     recording: true,

@@ -12,7 +12,7 @@ afterAll(() => pool.close());
 const CTX = { user: 'alice', roles: ['staff'], database: 'db', session_id: null, as_of: '2026-01-01T00:00:00.000Z' };
 
 async function reads(source: string, kind: 'column' | 'row' = 'column'): Promise<{ ctx: string[]; clock: boolean; random: boolean }> {
-  const batch = kind === 'column' ? column(source, ['a', 'b'], { ctx: CTX }) : row(source, [{ x: 1 }], { ctx: CTX });
+  const batch = kind === 'column' ? column(source, ['a', 'b'], { ctx: CTX, reportReads: true }) : row(source, [{ x: 1 }], { ctx: CTX, reportReads: true });
   const res = await pool.run(batch);
   expect(res.reads).toBeDefined();
   return { ctx: [...res.reads!.ctx].sort(), clock: res.reads!.clock, random: res.reads!.random };
@@ -52,13 +52,17 @@ describe('context reads', () => {
     expect(await reads('(v) => String(Math.random())')).toMatchObject({ random: true, clock: false });
   });
 
+  it('reports them only when asked', async () => {
+    expect((await pool.run(column('(v, p, ctx) => ctx.user', ['a'], { ctx: CTX }))).reads).toBeUndefined();
+  });
+
   it('starts every batch afresh', async () => {
     await reads('(v, p, ctx) => ctx.user + Date.now() + Math.random()');
     expect(await reads('(v) => v')).toEqual({ ctx: [], clock: false, random: false });
   });
 
   it('reports the reads of a text column batch too', async () => {
-    const res = await pool.run({ ...column('(v, p, ctx) => v + ctx.user', []), ctx: CTX, items: { text: 'ab', lengths: Int32Array.from([1, 1]) } });
+    const res = await pool.run({ ...column('(v, p, ctx) => v + ctx.user', []), ctx: CTX, reportReads: true, items: { text: 'ab', lengths: Int32Array.from([1, 1]) } });
     expect(res.reads?.ctx).toEqual(['user']);
   });
 });
