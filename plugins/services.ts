@@ -185,6 +185,8 @@ export interface TransformsService {
   active(): boolean;
   /** How the cache of replayed results did since the start. */
   replayCache(): { readonly hits: number; readonly misses: number; readonly bytes: number };
+  /** The replay cache's hits and misses per table (oid) since the last call. */
+  takeReplayCacheCounts?(): ReadonlyMap<number, { readonly hits: number; readonly misses: number }>;
   /**
    * The chain of table `oid` in force at a moment (epoch microseconds), in order; null while the
    * versions are not loaded, a PgError when a version of it cannot be replayed by this sandbox.

@@ -117,6 +117,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     service: {
       active: () => registry !== null && registry.tables.size > 0,
       replayCache: () => replayCache.stats(),
+      takeReplayCacheCounts: () => replayCache.takeTableCounts(),
       chainAt: (oid, atMicros) => chainAt(versions, oid, atMicros),
       replayContext: (s, moment) => replayContext(s, moment, momentClock(moment)) as Readonly<Record<string, unknown>>,
       runTable: (s, oid, moment, fields) => startTableRun(

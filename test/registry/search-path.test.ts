@@ -101,7 +101,8 @@ for (const kind of ['embedded', 'postgres'] as const) {
             // which reads pg_authid as its owner and which no one else may run.
             const definers = [
               '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'drop_materialization', 'history_ddl',
-              'materialized_rows', 'prune_history', 'register_transform', 'set_retention', 'track', 'untrack',
+              'materialized_rows', 'prune_history', 'register_transform', 'set_materialize_policy', 'set_retention', 'storage_report',
+              'track', 'untrack',
               ...(kind === 'postgres' ? ['user_lookup'] : []),
             ].sort();
             // Each tracked table has its own capture function, generated from its columns.
