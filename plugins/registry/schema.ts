@@ -17,6 +17,7 @@ import { LINEAGE_ROWS_MIGRATION } from './schema-lineage.js';
 import { MATERIALIZE_MIGRATION } from './schema-materialize.js';
 import { MATERIALIZE_POLICY_MIGRATION } from './schema-materialize-policy.js';
 import { EXACT_STATEMENT_MIGRATION } from './schema-exact.js';
+import { RETENTION_CHECK_MIGRATION } from './schema-retention.js';
 
 export interface Migration {
   readonly version: number;
@@ -184,4 +185,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   MATERIALIZE_MIGRATION,
   MATERIALIZE_POLICY_MIGRATION,
   EXACT_STATEMENT_MIGRATION,
+  RETENTION_CHECK_MIGRATION,
 ];

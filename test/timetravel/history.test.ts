@@ -253,6 +253,11 @@ eachUpstream('history of tracked tables', (t) => {
       expect(await asOf(c, table, await moment(c))).toEqual([[1, 'v3']]);
       const gone = await refusal(c.query(`SELECT * FROM provenance.rows_as_of(NULL::${table}, $1)`, [old]));
       expect(gone.code).toBe('22023');
+      for (const keep of ['-1 day', '0']) {
+        const bad = await refusal(c.query('SELECT provenance.set_retention($1, $2::interval)', [table, keep]));
+        expect(bad.code).toBe('22023');
+        expect(bad.message).toMatch(/must be a positive interval/);
+      }
       await c.query("SELECT provenance.set_retention($1, NULL)", [table]);
       expect((await c.query('SELECT retention FROM provenance.tracked WHERE target = $1', [table])).rows[0]).toEqual({ retention: null });
     } finally {
