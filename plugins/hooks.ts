@@ -180,7 +180,7 @@ export interface Plugin {
    */
   statement?(session: SessionInfo, statement: Statement): Maybe<StatementDecision>;
   /**
-   * Words (ASCII, found in the raw bytes in lower or upper case, e.g. `demo.`) that bring a Query
+   * Words (ASCII, found in the raw bytes in any mix of cases, e.g. `demo.`) that bring a Query
    * or Parse to this plugin's statement hook in any session: a cheap check, not a reading of SQL.
    */
   readonly statementWords?: readonly string[];
@@ -249,7 +249,7 @@ export interface Plugin {
   readonly localCommandKeywords?: readonly string[];
   /**
    * Words (ASCII) that make a request unit worth knowing about when a Query or Parse contains
-   * them (e.g. `provenance.` for registry changes); found in the raw bytes, in lower or upper case.
+   * them (e.g. `provenance.` for registry changes); found in the raw bytes, in any mix of cases.
    */
   readonly unitWords?: readonly string[];
   /**

@@ -1,43 +1,98 @@
 /**
  * Words plugins watch for in client messages, found in the raw bytes without decoding them: a
- * cheap hint on the fast path, not a reading of the SQL. A word is looked for as written in lower
- * case and in upper case (not mixed), so `provenance.` and `PROVENANCE.` are found.
+ * cheap hint on the fast path, not a reading of the SQL. Words are ASCII and found in any mix of
+ * cases (SQL keywords and unquoted names are case-insensitive), so `provenance.`,
+ * `PROVENANCE.` and `Provenance.` are all found.
+ *
+ * Every group of words (a plugin's statementWords, another's unitWords, COPY…) is searched in one
+ * pass over the message: a table of first bytes says at which positions a word may start, and
+ * only there are the candidates compared. A message is scanned once however many groups and
+ * questions there are: the answer for the last message asked about is kept.
  */
-export class ByteWords {
-  private readonly bytes: readonly Buffer[];
-  private readonly lower: readonly string[];
 
-  constructor(words: readonly string[]) {
-    this.lower = [...new Set(words.map((w) => w.toLowerCase()))];
-    this.bytes = this.lower.flatMap((w) => [Buffer.from(w, 'latin1'), Buffer.from(w.toUpperCase(), 'latin1')]);
-  }
+/** ASCII case folding of one byte: A–Z to a–z, every other byte as it is. */
+const FOLD = new Uint8Array(256).map((_, c) => (c >= 0x41 && c <= 0x5a ? c + 0x20 : c));
 
-  get empty(): boolean {
-    return this.bytes.length === 0;
-  }
-
-  /** Whether a message (code, Int32 length, body) holds one of the words in its body. */
-  inMessage(raw: Buffer): boolean {
-    for (const w of this.bytes) if (raw.indexOf(w, 5) >= 0) return true;
-    return false;
-  }
-
-  /** Whether a decoded text holds one of the words (in lower or upper case, as inMessage). */
-  inText(text: string): boolean {
-    for (const w of this.lower) if (text.includes(w) || text.includes(w.toUpperCase())) return true;
-    return false;
-  }
+interface Candidate {
+  /** The word in lower case, its first byte included. */
+  readonly bytes: Uint8Array;
+  /** The groups it belongs to (bit i: group i). */
+  readonly groups: number;
 }
 
-/** Whether a message's body holds an ASCII word in any mix of cases (`word` in lower case). */
-export function holdsWordAnyCase(raw: Buffer, word: string): boolean {
-  const first = word.charCodeAt(0);
-  const end = raw.length - word.length + 1;
-  for (let i = 5; i < end; i++) {
-    if ((raw[i]! | 0x20) !== first) continue;
-    let j = 1;
-    while (j < word.length && (raw[i + j]! | 0x20) === word.charCodeAt(j)) j++;
-    if (j === word.length) return true;
+/** The most groups one matcher can tell apart (bits of a small integer). */
+const MAX_GROUPS = 30;
+
+export class WordGroups {
+  /** Per folded first byte, the words that start with it; undefined for most bytes. */
+  private readonly byFirst: (readonly Candidate[] | undefined)[] = new Array<readonly Candidate[] | undefined>(256);
+  /** Every group that has at least one word. */
+  private readonly all: number;
+  private lastRaw: Buffer | null = null;
+  private lastFound = 0;
+
+  /** Group i is `groups[i]`, reported as bit i. */
+  constructor(groups: readonly (readonly string[])[]) {
+    if (groups.length > MAX_GROUPS) throw new Error(`at most ${MAX_GROUPS} groups of words, not ${groups.length}`);
+    const byWord = new Map<string, number>();
+    groups.forEach((words, i) => {
+      for (const w of words) {
+        if (w.length === 0 || !/^[\x20-\x7e]+$/.test(w)) throw new Error(`a watched word must be printable ASCII: ${JSON.stringify(w)}`);
+        const lower = w.toLowerCase();
+        byWord.set(lower, (byWord.get(lower) ?? 0) | (1 << i));
+      }
+    });
+    let all = 0;
+    const lists = new Map<number, Candidate[]>();
+    for (const [word, mask] of byWord) {
+      const bytes = Buffer.from(word, 'latin1');
+      const list = lists.get(bytes[0]!) ?? [];
+      lists.set(bytes[0]!, list);
+      list.push({ bytes, groups: mask });
+      all |= mask;
+    }
+    for (const [first, list] of lists) this.byFirst[first] = list;
+    this.all = all;
   }
-  return false;
+
+  /** Whether no group has a word: nothing can ever be found. */
+  get empty(): boolean {
+    return this.all === 0;
+  }
+
+  /** The groups with a word in the body of a message (code, Int32 length, body), as bits. */
+  inMessage(raw: Buffer): number {
+    if (raw !== this.lastRaw) {
+      this.lastFound = this.scan(raw, 5);
+      this.lastRaw = raw;
+    }
+    return this.lastFound;
+  }
+
+  /** The groups with a word in a decoded text, as inMessage finds them in its bytes. */
+  inText(text: string): number {
+    return this.scan(Buffer.from(text, 'utf8'), 0);
+  }
+
+  private scan(b: Buffer, start: number): number {
+    const all = this.all;
+    if (all === 0) return 0;
+    const byFirst = this.byFirst;
+    let found = 0;
+    for (let i = start; i < b.length; i++) {
+      const candidates = byFirst[FOLD[b[i]!]!];
+      if (candidates === undefined) continue;
+      for (const c of candidates) {
+        if ((found & c.groups) === c.groups) continue;
+        const word = c.bytes;
+        if (i + word.length > b.length) continue;
+        let j = 1;
+        while (j < word.length && FOLD[b[i + j]!] === word[j]) j++;
+        if (j < word.length) continue;
+        found |= c.groups;
+        if (found === all) return found;
+      }
+    }
+    return found;
+  }
 }
