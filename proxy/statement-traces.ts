@@ -7,7 +7,7 @@ import type { PluginHost } from '../plugins/host.js';
 import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
 import { SqlState } from './errors.js';
 import { Frontend } from './wire/codes.js';
-import { decodeBindHead, decodeExecute, decodeParse, decodeTarget } from './wire/frontend-messages.js';
+import { decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget } from './wire/frontend-messages.js';
 import type { Unit } from './session-parts.js';
 
 export class StatementTraces {
@@ -37,8 +37,9 @@ export class StatementTraces {
     return open;
   }
 
-  begin(text: string, protocol: 'simple' | 'extended'): void {
-    const trace = newTrace(text, protocol);
+  /** `text`: the statement's text, or a Query message whose text checkQuery found whole (decoded when read). */
+  begin(text: string | Buffer, protocol: 'simple' | 'extended'): void {
+    const trace = new Trace(text, protocol);
     this.open.push(trace);
     this.live++;
     this.plugins.statementStart(this.info, trace);
@@ -56,7 +57,7 @@ export class StatementTraces {
    * wrapped so that it does.
    */
   local(text: string, make: () => Buffer[], errorCode: string | null, protocol: 'simple' | 'extended'): () => Buffer[] {
-    const trace = newTrace(text, protocol);
+    const trace = new Trace(text, protocol);
     this.plugins.statementStart(this.info, trace);
     return () => {
       const out = make();
@@ -134,7 +135,27 @@ export class StatementTraces {
   }
 }
 
-/** A client statement starting now. */
-function newTrace(text: string, protocol: 'simple' | 'extended'): StatementTrace {
-  return { text, protocol, startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map() };
+/**
+ * A client statement starting now. Plugins that only count statements (metrics) read neither its
+ * text nor its state, so a Query's text is decoded, and the state made, when first read.
+ */
+class Trace implements StatementTrace {
+  readonly startedAt = performance.timeOrigin + performance.now();
+  errorCode: string | null = null;
+  ended = false;
+  private state: Map<string, unknown> | undefined;
+
+  constructor(
+    private source: string | Buffer,
+    readonly protocol: 'simple' | 'extended',
+  ) {}
+
+  get text(): string {
+    if (typeof this.source !== 'string') this.source = decodeQuery(this.source);
+    return this.source;
+  }
+
+  get pluginState(): Map<string, unknown> {
+    return (this.state ??= new Map());
+  }
 }
