@@ -5,8 +5,8 @@
  * `PROVENANCE.` and `Provenance.` are all found.
  *
  * Every group of words (a plugin's statementWords, another's unitWords, COPY…) is searched in one
- * pass over the message: a table of first bytes says at which positions a word may start, and
- * only there are the candidates compared. A message is scanned once however many groups and
+ * pass over the message: a table of the words' first two bytes says at which positions a word may
+ * start, and only there are the candidates compared. A message is scanned once however many groups and
  * questions there are: the answer for the last message asked about is kept.
  */
 
@@ -26,6 +26,8 @@ const MAX_GROUPS = 30;
 export class WordGroups {
   /** Per folded first byte, the words that start with it; undefined for most bytes. */
   private readonly byFirst: (readonly Candidate[] | undefined)[] = new Array<readonly Candidate[] | undefined>(256);
+  /** 1 at (first byte << 8 | second byte), folded, where some word starts so. */
+  private readonly starts = new Uint8Array(1 << 16);
   /** Every group that has at least one word. */
   private readonly all: number;
   private lastRaw: Buffer | null = null;
@@ -37,7 +39,7 @@ export class WordGroups {
     const byWord = new Map<string, number>();
     groups.forEach((words, i) => {
       for (const w of words) {
-        if (w.length === 0 || !/^[\x20-\x7e]+$/.test(w)) throw new Error(`a watched word must be printable ASCII: ${JSON.stringify(w)}`);
+        if (w.length < 2 || !/^[\x20-\x7e]+$/.test(w)) throw new Error(`a watched word must be two or more printable ASCII characters: ${JSON.stringify(w)}`);
         const lower = w.toLowerCase();
         byWord.set(lower, (byWord.get(lower) ?? 0) | (1 << i));
       }
@@ -49,6 +51,7 @@ export class WordGroups {
       const list = lists.get(bytes[0]!) ?? [];
       lists.set(bytes[0]!, list);
       list.push({ bytes, groups: mask });
+      this.starts[(bytes[0]! << 8) | bytes[1]!] = 1;
       all |= mask;
     }
     for (const [first, list] of lists) this.byFirst[first] = list;
@@ -77,12 +80,12 @@ export class WordGroups {
   private scan(b: Buffer, start: number): number {
     const all = this.all;
     if (all === 0) return 0;
-    const byFirst = this.byFirst;
+    const { byFirst, starts } = this;
     let found = 0;
-    for (let i = start; i < b.length; i++) {
-      const candidates = byFirst[FOLD[b[i]!]!];
-      if (candidates === undefined) continue;
-      for (const c of candidates) {
+    for (let i = start; i < b.length - 1; i++) {
+      const first = FOLD[b[i]!]!;
+      if (starts[(first << 8) | FOLD[b[i + 1]!]!] === 0) continue;
+      for (const c of byFirst[first]!) {
         if ((found & c.groups) === c.groups) continue;
         const word = c.bytes;
         if (i + word.length > b.length) continue;

@@ -38,8 +38,9 @@ describe('WordGroups', () => {
     }), { numRuns: 2000 });
   });
 
-  it('refuses words that are not printable ASCII, and more groups than it can tell apart', () => {
+  it('refuses words that are not printable ASCII or a single character, and more groups than it can tell apart', () => {
     expect(() => new WordGroups([['é']])).toThrow(/ASCII/);
-    expect(() => new WordGroups(Array.from({ length: 31 }, () => ['x']))).toThrow(/groups/);
+    expect(() => new WordGroups([['x']])).toThrow(/two or more/);
+    expect(() => new WordGroups(Array.from({ length: 31 }, () => ['xy']))).toThrow(/groups/);
   });
 });
