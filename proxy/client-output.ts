@@ -29,6 +29,8 @@ export class ClientOutput {
   hold = false;
   /** An upstream chunk is being handled: its output leaves when it is done, without a microtask. */
   private gathering = false;
+  /** Output came while gathering that would have been flushed at the end of the turn. */
+  private flushDue = false;
 
   constructor(
     private readonly socket: Socket,
@@ -41,7 +43,9 @@ export class ClientOutput {
     this.bytes += b.length;
     // While a result hook works, what it wrote waits for it to finish: then it leaves together with
     // what follows in the same upstream chunk (a CommandComplete with its ReadyForQuery).
-    if (!this.queued && !this.gathering && !this.owner.serverBusy) this.queueFlush();
+    if (this.queued || this.owner.serverBusy) return;
+    if (this.gathering) this.flushDue = true;
+    else this.queueFlush();
   }
 
   /** An upstream chunk is handled from now on: what it writes waits for gathered(). */
@@ -49,10 +53,12 @@ export class ClientOutput {
     this.gathering = true;
   }
 
-  /** The chunk is handled: its output leaves now, unless a result hook holds it (see write). */
+  /** The chunk is handled: its output leaves now, as it would have at the end of the turn (see write). */
   gathered(): void {
     this.gathering = false;
-    if (this.out.length > 0 && !this.queued && !this.owner.serverBusy) this.flush();
+    if (!this.flushDue) return;
+    this.flushDue = false;
+    if (!this.queued) this.flush();
   }
 
   /** A result hook finished: what waited for it leaves at the end of this turn. */
