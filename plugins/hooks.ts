@@ -56,6 +56,20 @@ export interface StatementTrace {
   ended: boolean;
   /** Per-statement scratch space for plugins, keyed by plugin name. */
   readonly pluginState: Map<string, unknown>;
+  /** An Execute's parameters as the upstream got them (absent for a simple Query). */
+  readonly binding?: StatementBinding;
+}
+
+/** What an Execute ran with, kept raw: decoded only by a plugin that records it. */
+export interface StatementBinding {
+  /** The parameter type OIDs its Parse declared (0: left to the server). */
+  readonly paramTypes: readonly number[];
+  /** The Bind message of its portal. */
+  readonly bind: Buffer;
+  /** The Execute's row limit (0: every row). */
+  readonly maxRows: number;
+  /** Executes of the same portal before this one (a portal fetched in chunks). */
+  readonly chunk: number;
 }
 
 /** What the client asked to run: a simple Query, or a Parse or Bind of the extended protocol. */
@@ -168,6 +182,13 @@ export interface Plugin {
    * sees what the plugins before it made of a statement or a result. Omitted means 0.
    */
   readonly order?: number;
+  /**
+   * The server accepted the login and reported its parameters; the client is told it is ready
+   * (its first ReadyForQuery) once every plugin's promise settled. Rejecting with a PgError ends
+   * the login with it as a FATAL, where the server refuses a bad startup option. Every login
+   * waits for it: keep it for checks of what the client asked in its startup packet.
+   */
+  sessionOpening?(session: SessionInfo): Maybe<void>;
   /** After login succeeded, before the client's first statement. */
   sessionStart?(session: SessionInfo): Maybe<void>;
   /** After the client left or the connection broke. */

@@ -239,6 +239,11 @@ export class PluginHost {
     return false;
   }
 
+  /** Rejects with the FATAL that ends the login (see Plugin.sessionOpening). */
+  async sessionOpening(s: SessionInfo): Promise<void> {
+    for (const p of this.plugins) if (p.sessionOpening) await guard(p, 'sessionOpening', this.log, () => p.sessionOpening!(s));
+  }
+
   async sessionStart(s: SessionInfo): Promise<void> {
     for (const p of this.statementPlugins) if (!p.statementWords) s.statementPlugins.add(p.name);
     for (const p of this.plugins) if (p.sessionStart) await guard(p, 'sessionStart', this.log, () => p.sessionStart!(s));

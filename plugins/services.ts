@@ -36,6 +36,22 @@ export interface StateService {
   open(url: string): Promise<StoreConnection>;
 }
 
+/** One end of a TCP connection. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Connections a plugin opens to this proxy on someone's behalf (the HTTP API's callers). */
+export interface OwnConnectionsService {
+  /**
+   * The session of the connection between `client` and `server` (this process's socket's local
+   * and remote ends) is to carry `caller`'s address and port. Call it once the socket is
+   * connected, before the startup packet is sent; the returned function forgets it.
+   */
+  vouch(client: Endpoint, server: Endpoint, caller: Endpoint): () => void;
+}
+
 /** What the proxy offers every plugin. */
 export interface ProxyServices {
   readonly log: (msg: string) => void;
@@ -48,6 +64,7 @@ export interface ProxyServices {
   readonly embedded: { readonly store: SqlRunner; busy(): boolean } | null;
   /** The roles a user belongs to; empty when that cannot be known now. */
   roles(user: string): Promise<readonly string[]>;
+  readonly ownConnections: OwnConnectionsService;
 }
 
 /** A transform version as an execution names it. */

@@ -3,7 +3,7 @@
  * order, and the services through which they meet (plugins/services.ts). The only file under
  * proxy/ that imports a plugin; the CLI and the tests start the proxy here.
  */
-import { DEFAULT_REPLAY_CACHE_MB, type ProxyConfig } from './config.js';
+import { DEFAULT_RECORD_STATEMENT_LIMIT, DEFAULT_REPLAY_CACHE_MB, type ProxyConfig } from './config.js';
 import { startServer, type RunningServer } from './server.js';
 import type { Plugin } from '../plugins/hooks.js';
 import type { Services, TimeTravelService } from '../plugins/services.js';
@@ -71,6 +71,7 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         store: config.provenanceStore,
         upstreamUrl: config.upstream,
         env: opts.env ?? process.env,
+        recordStatements: config.recordStatements === false ? null : { limit: config.recordStatementLimit ?? DEFAULT_RECORD_STATEMENT_LIMIT },
       });
       services.provenance = http ? http.tap(provenance.service) : provenance.service;
       if (opts.timetravel) services.timetravel = opts.timetravel(services);

@@ -31,7 +31,13 @@ export interface ProxyConfig {
   readonly http?: { readonly host: string; readonly port: number } | null;
   /** Bound of the cache of replayed transform results, in MiB (undefined: the default; 0: no cache). */
   readonly replayCacheMb?: number;
+  /** Whether reads record their exact statement and parameters, for replays (undefined: on). */
+  readonly recordStatements?: boolean;
+  /** Largest statement text, and sum of parameter sizes, recorded (bytes; undefined: the default). */
+  readonly recordStatementLimit?: number;
 }
+
+export const DEFAULT_RECORD_STATEMENT_LIMIT = 65_536;
 
 export const DEFAULT_REPLAY_CACHE_MB = 256;
 
@@ -67,6 +73,13 @@ export const USAGE = `Usage: provenance-proxy [options]
                             SELECT usename, passwd FROM provenance.user_lookup($1))
   --http HOST:PORT|off      the HTTP API: data, lineage, executions, /healthz, /metrics, a page at /
                             (PROVENANCE_HTTP, default 127.0.0.1:6433; HTTPS with --tls-cert/--tls-key)
+  --record-statements on|off
+                            record each read's exact statement and parameters (literals included;
+                            provenance_admin reads them) so that it can be replayed
+                            (PROVENANCE_RECORD_STATEMENTS, default on)
+  --record-statement-limit BYTES
+                            larger statements, or parameters, are recorded as not replayable
+                            (PROVENANCE_RECORD_STATEMENT_LIMIT, default 65536)
   --no-demo                 do not seed the demo into a new embedded database (PROVENANCE_DEMO=off)
   --help                    show this text
 `;
@@ -110,6 +123,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
         'auth-query': { type: 'string' },
         http: { type: 'string' },
         'replay-cache-size': { type: 'string' },
+        'record-statements': { type: 'string' },
+        'record-statement-limit': { type: 'string' },
         'no-demo': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -138,6 +153,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
   if (replayCache.trim() === '' || !Number.isFinite(replayCacheMb) || replayCacheMb < 0) {
     throw new ConfigError(`invalid --replay-cache-size "${replayCache}": expected a number of MB, 0 or more`);
   }
+  const record = (values['record-statements'] ?? env.PROVENANCE_RECORD_STATEMENTS ?? 'on').toLowerCase();
+  if (record !== 'on' && record !== 'off') throw new ConfigError(`invalid --record-statements "${record}": expected on or off`);
+  const recordLimit = values['record-statement-limit'] ?? env.PROVENANCE_RECORD_STATEMENT_LIMIT ?? String(DEFAULT_RECORD_STATEMENT_LIMIT);
   return {
     listenHost: listen.host,
     listenPort: listen.port,
@@ -158,5 +176,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     authQuery: authQuery === undefined || authQuery === '' ? undefined : authQuery.toLowerCase() === 'off' ? null : authQuery,
     http: http.toLowerCase() === 'off' ? null : hostPort(http, '--http'),
     replayCacheMb,
+    recordStatements: record === 'on',
+    recordStatementLimit: Math.floor(positive('--record-statement-limit', recordLimit)),
   };
 }

@@ -14,6 +14,7 @@ import { Session, type SessionRegistry } from './session.js';
 import type { Upstream } from './upstream/link.js';
 import type { PluginHost } from '../plugins/host.js';
 import { UnixSocketListener } from './unix-socket.js';
+import type { OwnConnections } from './own-connections.js';
 
 export interface ListenerOptions {
   readonly host: string;
@@ -27,6 +28,8 @@ export interface ListenerOptions {
   readonly unixSocketDir?: string;
   /** Named in the Unix socket's lock file. */
   readonly dataDir?: string;
+  /** Connections of this process's own, opened for someone whose address their sessions carry. */
+  readonly ownConnections?: OwnConnections;
 }
 
 /** Who is on the other end of a connection, for the session and its records. */
@@ -35,6 +38,8 @@ interface Peer {
   readonly port: number;
   /** A Unix-socket client: no TLS, as a server offers none there. */
   readonly local: boolean;
+  /** The listener's end of a TCP connection. */
+  readonly server?: { readonly address: string; readonly port: number };
 }
 
 /** A Unix-socket client's address, as pg_stat_activity's client_port (-1) shows one. */
@@ -99,7 +104,10 @@ export class Listener implements SessionRegistry {
       raw.setNoDelay(true);
       raw.setKeepAlive(true, 60_000);
     }
-    this.negotiate(raw, false, peer ?? { address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0, local: false });
+    this.negotiate(raw, false, peer ?? {
+      address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0, local: false,
+      server: { address: raw.localAddress ?? '', port: raw.localPort ?? 0 },
+    });
   }
 
   /**
@@ -192,7 +200,10 @@ export class Listener implements SessionRegistry {
     }
     sock.off('data', on.onData);
     clearTimeout(on.timer);
-    const session = new Session(sock, startup, { address: peer.address, port: peer.port, tls: encrypted }, this.plugins, this, {
+    // Asked only now: the process's own client vouches for its connection before its startup packet.
+    const caller = peer.server ? this.opts.ownConnections?.callerOf(peer, peer.server) ?? null : null;
+    const shown = caller ?? peer;
+    const session = new Session(sock, startup, { address: shown.address, port: shown.port, tls: encrypted }, this.plugins, this, {
       maxMessageSize: this.opts.maxMessageSize,
       log: this.opts.log,
     });

@@ -3,7 +3,7 @@
  * messages the session or a plugin needs are decoded (the scanner's filter below); the rest pass
  * to the client as they came. While a result hook is awaited, what follows waits in order.
  */
-import { toPgError, type PgError } from './errors.js';
+import { PgError, toPgError } from './errors.js';
 import type { UpstreamLink } from './upstream/link.js';
 import { Backend } from './wire/codes.js';
 import { ServerScanner, type Piece } from './wire/server-scanner.js';
@@ -225,16 +225,29 @@ export class ServerRelay {
         });
       }
     }
-    if (!unit || unit.kind !== 'upstream' || !unit.suppressReady) s.output.write(raw);
+    const write = !unit || unit.kind !== 'upstream' || !unit.suppressReady;
     if (!this.ready) {
+      // The login's ReadyForQuery waits for the plugins' checks of the startup packet: one they
+      // refuse ends the login with a FATAL instead, as the server does for a bad startup option.
       this.ready = true;
       this.busy = true;
-      void s.plugins.sessionStart(s.info).then(
+      void s.plugins.sessionOpening(s.info).then(
+        () => {
+          if (write) s.output.write(raw);
+          s.output.flushSoon();
+          return s.plugins.sessionStart(s.info);
+        },
+        (err: unknown) => {
+          const e = toPgError(err, 'session start failed');
+          throw e.fatal ? e : new PgError(e.code, e.message, 'FATAL', e.fields);
+        },
+      ).then(
         () => this.resume([]),
         (err: unknown) => this.owner.fail(toPgError(err, 'session start failed')),
       );
       return;
     }
+    if (write) s.output.write(raw);
     this.owner.emitLocalUnits();
   }
 }

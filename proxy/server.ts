@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { ProxyConfig } from './config.js';
 import { Listener } from './listener.js';
+import { OwnConnections } from './own-connections.js';
 import { lockDataDir } from './datadir-lock.js';
 import { EmbeddedUpstream, membershipsOf } from './upstream/embedded.js';
 import { RemoteUpstream, parseUpstreamUrl, type RemoteTarget } from './upstream/remote.js';
@@ -91,6 +92,7 @@ export async function startServer(config: ProxyConfig, opts: ServerOptions): Pro
       throw err;
     }
   }
+  const ownConnections = new OwnConnections();
   const composition = await opts.compose({
     log,
     sql,
@@ -108,6 +110,7 @@ export async function startServer(config: ProxyConfig, opts: ServerOptions): Pro
       );
       return (r.rows[0]?.['roles'] as string[] | undefined) ?? [];
     },
+    ownConnections,
   });
   state.attached().catch(() => undefined);
   const secure = config.tlsCert && config.tlsKey
@@ -123,6 +126,7 @@ export async function startServer(config: ProxyConfig, opts: ServerOptions): Pro
     log,
     unixSocketDir: config.listenUnix,
     dataDir: config.dataDir,
+    ownConnections,
   });
   let address: AddressInfo;
   try {

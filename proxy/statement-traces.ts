@@ -4,7 +4,7 @@
  * ReadyForQuery when an earlier error made the server skip it.
  */
 import type { PluginHost } from '../plugins/host.js';
-import type { SessionInfo, StatementTrace } from '../plugins/hooks.js';
+import type { SessionInfo, StatementBinding, StatementTrace } from '../plugins/hooks.js';
 import { SqlState } from './errors.js';
 import { Frontend } from './wire/codes.js';
 import { decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget } from './wire/frontend-messages.js';
@@ -15,8 +15,10 @@ export class StatementTraces {
   private open: StatementTrace[] = [];
   /** Tracked statements not ended yet: while any is, the scanner watches what ends them. */
   live = 0;
-  /** Portal → text of the statement it was bound to, while statements are tracked. */
-  private readonly portals = new Map<string, string>();
+  /** Portal → the statement it was bound to and its Bind, while statements are tracked. */
+  private readonly portals = new Map<string, BoundPortal>();
+  /** Statement name → the parameter types its Parse declared. */
+  private readonly paramTypes = new Map<string, readonly number[]>();
 
   constructor(
     private readonly plugins: PluginHost,
@@ -38,8 +40,8 @@ export class StatementTraces {
   }
 
   /** `text`: the statement's text, or a Query message whose text checkQuery found whole (decoded when read). */
-  begin(text: string | Buffer, protocol: 'simple' | 'extended'): void {
-    const trace = new Trace(text, protocol);
+  begin(text: string | Buffer, protocol: 'simple' | 'extended', binding?: StatementBinding): void {
+    const trace = new Trace(text, protocol, binding);
     this.open.push(trace);
     this.live++;
     this.plugins.statementStart(this.info, trace);
@@ -115,24 +117,42 @@ export class StatementTraces {
       case Frontend.Parse: {
         const p = decodeParse(raw);
         this.statements.set(p.name, p.text);
+        this.paramTypes.set(p.name, p.paramTypes);
         break;
       }
       case Frontend.Bind: {
         const b = decodeBindHead(raw);
-        this.portals.set(b.portal, this.statements.get(b.statement) ?? '');
+        this.portals.set(b.portal, { text: this.statements.get(b.statement) ?? '', paramTypes: this.paramTypes.get(b.statement) ?? [], bind: raw, executes: 0 });
         break;
       }
-      case Frontend.Execute:
-        this.begin(this.portals.get(decodeExecute(raw).portal) ?? '', 'extended');
+      case Frontend.Execute: {
+        const e = decodeExecute(raw);
+        const p = this.portals.get(e.portal);
+        if (!p) {
+          this.begin('', 'extended');
+          break;
+        }
+        this.begin(p.text, 'extended', { paramTypes: p.paramTypes, bind: p.bind, maxRows: e.maxRows, chunk: p.executes++ });
         break;
+      }
       case Frontend.Close: {
         const t = decodeTarget(raw);
         if (t.target === 'P') this.portals.delete(t.name);
-        else if (t.name !== '') this.statements.delete(t.name);
+        else if (t.name !== '') {
+          this.statements.delete(t.name);
+          this.paramTypes.delete(t.name);
+        }
         break;
       }
     }
   }
+}
+
+interface BoundPortal {
+  readonly text: string;
+  readonly paramTypes: readonly number[];
+  readonly bind: Buffer;
+  executes: number;
 }
 
 /**
@@ -143,12 +163,16 @@ class Trace implements StatementTrace {
   readonly startedAt = performance.timeOrigin + performance.now();
   errorCode: string | null = null;
   ended = false;
+  readonly binding?: StatementBinding;
   private state: Map<string, unknown> | undefined;
 
   constructor(
     private source: string | Buffer,
     readonly protocol: 'simple' | 'extended',
-  ) {}
+    binding?: StatementBinding,
+  ) {
+    if (binding) this.binding = binding;
+  }
 
   get text(): string {
     if (typeof this.source !== 'string') this.source = decodeQuery(this.source);

@@ -6,6 +6,7 @@
  */
 import { Socket } from 'node:net';
 import pg from 'pg';
+import type { Endpoint, OwnConnectionsService } from '../services.js';
 import Cursor from 'pg-cursor';
 import type { Credentials } from './auth.js';
 import { toHttpError } from './errors.js';
@@ -23,14 +24,31 @@ export interface Slice {
   readonly names: readonly string[];
 }
 
+/** The HTTP caller a session is opened for, and the proxy's registry that makes its session carry the caller's address. */
+export interface OnBehalfOf {
+  readonly caller: Endpoint;
+  readonly own: OwnConnectionsService;
+}
+
 /** One caller's session through the proxy, for one request. */
 export class CallerSession {
-  private constructor(private readonly client: pg.Client, readonly localPort: number) {}
+  private constructor(private readonly client: pg.Client, private readonly forget: () => void) {}
 
-  static async open(at: ProxyAddress, who: Credentials): Promise<CallerSession> {
+  static async open(at: ProxyAddress, who: Credentials, behalf: OnBehalfOf): Promise<CallerSession> {
+    const socket = new Socket();
+    let forget = (): void => undefined;
+    // Before node-postgres's own listener sends the startup packet: the proxy asks on its arrival.
+    socket.once('connect', () => {
+      forget = behalf.own.vouch(
+        { address: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+        { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+        behalf.caller,
+      );
+    });
+    socket.once('close', () => forget());
     const client = new pg.Client({
       host: at.host, port: at.port, database: at.database, user: who.user, password: who.password,
-      application_name: 'http', types: TEXT_TYPES, connectionTimeoutMillis: 10_000,
+      application_name: 'http', types: TEXT_TYPES, connectionTimeoutMillis: 10_000, stream: () => socket,
     });
     // A failed login must never surface as the process's unhandled 'error' event.
     client.on('error', () => undefined);
@@ -38,10 +56,10 @@ export class CallerSession {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
+      forget();
       throw toHttpError(err, 'setup');
     }
-    const stream = (client as unknown as { connection: { stream: unknown } }).connection.stream;
-    return new CallerSession(client, stream instanceof Socket ? (stream.localPort ?? 0) : 0);
+    return new CallerSession(client, () => forget());
   }
 
   async query(text: string, params: readonly unknown[] = [], phase: 'setup' | 'read' = 'setup'): Promise<pg.QueryResult<Record<string, string | null>>> {
@@ -50,6 +68,11 @@ export class CallerSession {
     } catch (err) {
       throw toHttpError(err, phase);
     }
+  }
+
+  /** A query object of node-postgres's (see exact-query.ts), submitted in this session. */
+  submit<T extends pg.Submittable>(query: T): T {
+    return this.client.query(query);
   }
 
   /** A read in slices of at most `size` rows: the portal is executed again for each (no whole result in memory). */
@@ -77,12 +100,13 @@ export class CallerSession {
 
   async close(): Promise<void> {
     await this.client.end().catch(() => undefined);
+    this.forget();
   }
 }
 
 /** Runs `body` in a caller's session, closed afterwards whatever happens. */
-export async function withCaller<T>(at: ProxyAddress, who: Credentials, body: (s: CallerSession) => Promise<T>): Promise<T> {
-  const session = await CallerSession.open(at, who);
+export async function withCaller<T>(at: ProxyAddress, who: Credentials, behalf: OnBehalfOf, body: (s: CallerSession) => Promise<T>): Promise<T> {
+  const session = await CallerSession.open(at, who, behalf);
   try {
     return await body(session);
   } finally {

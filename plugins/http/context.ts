@@ -1,7 +1,7 @@
 /** What every route of the HTTP part works with. */
 import type { FastifyRequest } from 'fastify';
 import { basicCredentials, type Credentials } from './auth.js';
-import type { ProxyAddress } from './caller.js';
+import type { OnBehalfOf, ProxyAddress } from './caller.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { OwnExecutions } from './own-executions.js';
 import type { Services } from '../services.js';
@@ -18,6 +18,15 @@ export interface HttpContext {
 
 export function callerOf(req: FastifyRequest): Credentials {
   return basicCredentials(req.headers.authorization);
+}
+
+/** The request's caller as its session's records are to name it: the HTTP peer's address and port. */
+export function behalfOf(ctx: HttpContext, req: FastifyRequest): OnBehalfOf {
+  const address = req.socket.remoteAddress ?? '';
+  return {
+    caller: { address: address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address, port: req.socket.remotePort ?? 0 },
+    own: ctx.services.ownConnections,
+  };
 }
 
 /** Whether the Accept header asks for CSV (before JSON, when it names both). */

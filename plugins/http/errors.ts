@@ -28,6 +28,8 @@ export function statusOf(code: string, phase: 'setup' | 'read'): number {
   if (code === '22023' && phase === 'read') return 409;
   // A table in no state to serve the read (one time travel does not track, say).
   if (code === '55000') return 409;
+  // A write while reading as of a moment (a replayed statement that writes).
+  if (code === '25006') return 409;
   if (code === '0A000') return 501;
   if (BAD_INPUT.test(code)) return 400;
   return 500;

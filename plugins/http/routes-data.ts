@@ -5,12 +5,12 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CallerSession, withCaller } from './caller.js';
-import { callerOf, wantsCsv, type HttpContext } from './context.js';
+import { behalfOf, callerOf, wantsCsv, type HttpContext } from './context.js';
 import { HttpError } from './errors.js';
 import { dotOf, lineageOf, svgOf } from './lineage.js';
 import { paging, readAsOf } from './moment.js';
 import { readBody } from './read.js';
-import { keyValues, readSql, resolveTable } from './table.js';
+import { keyValues, rawLastSegment, readSql, resolveTable } from './table.js';
 
 interface ReadQuery {
   as_of?: string;
@@ -39,31 +39,32 @@ async function startRead(ctx: HttpContext, req: ReadRequest, format: 'json' | 'c
   const who = callerOf(req);
   if (!ctx.registryRead()) throw new HttpError(503, '57P03', 'the transform registry is not read yet: table data is refused until it is');
   const page = paging(req.query);
-  const session = await CallerSession.open(ctx.proxy, who);
+  const behalf = behalfOf(ctx, req);
+  const caller = behalf.caller;
+  const session = await CallerSession.open(ctx.proxy, who, behalf);
   try {
     const table = await resolveTable(session, req.params.table);
     const asOf = await readAsOf(session, req.query.as_of, ctx.services.timetravel !== undefined);
     const byKey = req.params.key !== undefined;
-    const params = byKey ? keyValues(table, req.params.key ?? '') : [page.limit, page.offset];
+    const params = byKey ? keyValues(table, rawLastSegment(req.url)) : [page.limit, page.offset];
     const startedAt = new Date(Date.now() - 1);
-    ctx.own.begin(session.localPort);
+    ctx.own.begin(caller);
     let ids: string[] = [];
     const body = await readBody({
       session, table, sql: readSql(table, byKey), params, asOf, format, single: byKey,
-      executions: async () => (ids = await ctx.own.since(session.localPort, startedAt, ctx.services.provenance?.records?.() ?? null)),
+      executions: async () => (ids = await ctx.own.since(caller, startedAt, ctx.services.provenance?.records?.() ?? null)),
     });
-    const port = session.localPort;
     async function* closing(): AsyncGenerator<string> {
       try {
         yield* body;
       } finally {
-        ctx.own.forget(port);
+        ctx.own.forget(caller);
         await session.close();
       }
     }
     return { object: table.name, asOf, body: closing(), executions: () => ids };
   } catch (err) {
-    ctx.own.forget(session.localPort);
+    ctx.own.forget(caller);
     await session.close();
     throw err;
   }
@@ -80,7 +81,7 @@ SELECT n.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname A
 export function dataRoutes(app: FastifyInstance, ctx: HttpContext): void {
   // The tables the caller may read, for the page's picker.
   app.get('/tables', async (req) => {
-    const rows = await withCaller(ctx.proxy, callerOf(req), async (s) => (await s.query(TABLES)).rows);
+    const rows = await withCaller(ctx.proxy, callerOf(req), behalfOf(ctx, req), async (s) => (await s.query(TABLES)).rows);
     return rows.map((r) => r['name']);
   });
 

@@ -1,12 +1,13 @@
 /**
  * `/executions/{id}`: one execution record, read in the caller's session, so only those who may
  * read `provenance.executions` over psql (provenance_admin) read it here. `/results/{id}/replay`
- * needs time travel.
+ * runs a recorded read again as of its moment (replay.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { withCaller } from './caller.js';
-import { callerOf, type HttpContext } from './context.js';
+import { behalfOf, callerOf, type HttpContext } from './context.js';
 import { HttpError } from './errors.js';
+import { replayResult } from './replay.js';
 
 const EXECUTION = `SELECT e.*, pg_catalog.to_jsonb(e.columns)::text AS columns, pg_catalog.to_jsonb(e.roles)::text AS roles
   FROM provenance.executions e WHERE e.id = $1::uuid`;
@@ -20,20 +21,12 @@ type IdRequest = FastifyRequest<{ Params: { id: string } }>;
 export function recordRoutes(app: FastifyInstance, ctx: HttpContext): void {
   app.get('/executions/:id', async (req: IdRequest) => {
     const who = callerOf(req);
-    const row = await withCaller(ctx.proxy, who, async (s) => (await s.query(EXECUTION, [req.params.id])).rows[0]);
+    const row = await withCaller(ctx.proxy, who, behalfOf(ctx, req), async (s) => (await s.query(EXECUTION, [req.params.id])).rows[0]);
     if (!row) throw new HttpError(404, '02000', `no execution ${req.params.id}`);
     return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, recordValue(k, v)]));
   });
 
-  app.post('/results/:id/replay', async (req: IdRequest) => {
-    const who = callerOf(req);
-    await withCaller(ctx.proxy, who, async (s) => {
-      const admin = (await s.query(`SELECT CASE WHEN pg_catalog.to_regrole('provenance_admin') IS NULL THEN false
-                 ELSE pg_catalog.pg_has_role(current_user, 'provenance_admin', 'MEMBER') END AS ok`)).rows[0];
-      if (admin?.['ok'] !== 't') throw new HttpError(403, '42501', 'replaying a recorded result takes membership in provenance_admin');
-    });
-    throw new HttpError(501, '0A000', 'replaying a recorded result is not available in this proxy yet');
-  });
+  app.post('/results/:id/replay', async (req: IdRequest) => replayResult(ctx, callerOf(req), behalfOf(ctx, req), req.params.id));
 }
 
 function recordValue(column: string, text: string | null): unknown {

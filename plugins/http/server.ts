@@ -3,7 +3,7 @@
  * routes, and one error handler so that every failure is `{ code, message }` with its status.
  */
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { REALM } from './auth.js';
 import type { HttpContext } from './context.js';
 import { HttpError } from './errors.js';
@@ -19,11 +19,16 @@ export interface HttpListen {
 }
 
 export function buildApp(ctx: HttpContext, tls: HttpListen['tls']): FastifyInstance {
-  const app = (tls ? Fastify({ https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } }) : Fastify()) as FastifyInstance;
+  // Errors of the router itself (a malformed URL, say) are answered in the same shape as the others.
+  const frameworkErrors = (err: Error, _req: unknown, reply: FastifyReply): void => {
+    const e = requestError(err) ?? new HttpError(400, '22023', 'bad request');
+    void reply.code(e.status).send(e.body());
+  };
+  const app = (tls
+    ? Fastify({ https: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, frameworkErrors })
+    : Fastify({ frameworkErrors })) as FastifyInstance;
   app.setErrorHandler((err, _req, reply) => {
-    const e = err instanceof HttpError
-      ? err
-      : (err as { statusCode?: number }).statusCode === 400 ? new HttpError(400, '22023', (err as Error).message) : null;
+    const e = err instanceof HttpError ? err : requestError(err);
     if (e === null) {
       ctx.services.log(`http: ${err instanceof Error ? err.message : String(err)}`);
       return reply.code(500).send({ code: 'XX000', message: 'internal error' });
@@ -36,4 +41,15 @@ export function buildApp(ctx: HttpContext, tls: HttpListen['tls']): FastifyInsta
   dataRoutes(app, ctx);
   recordRoutes(app, ctx);
   return app;
+}
+
+/**
+ * An error fastify met reading the request itself (a body it cannot parse, of a type it does not
+ * take, too large): its own status, with the SQLSTATE closest to it.
+ */
+function requestError(err: unknown): HttpError | null {
+  const status = (err as { statusCode?: unknown }).statusCode;
+  if (typeof status !== 'number' || status < 400 || status > 499) return null;
+  const code = status === 413 ? '54000' : status === 415 ? '0A000' : '22023';
+  return new HttpError(status, code, err instanceof Error ? err.message : 'bad request');
 }

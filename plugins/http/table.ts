@@ -56,14 +56,35 @@ export async function resolveTable(s: CallerSession, name: string): Promise<Serv
   return { oid: Number(oid), name: `${String(found['schema'])}.${String(found['name'])}`, sql: String(found['sql']), columns, key };
 }
 
-/** The values of a key in the URL (`1` or, for a composite key, `a,b` in key order), checked against the table's key. */
-export function keyValues(table: ServedTable, key: string): string[] {
+/**
+ * The values of a key in the URL (`1` or, for a composite key, `a,b` in key order), checked
+ * against the table's key. `raw` is the path segment as sent (percent-encoded): a composite key
+ * is split at its literal commas before decoding, so a value holding a comma is sent as `%2C`
+ * (`1,y%2Cz`); a key encoded whole (`1%2Cx`) is split after decoding when that is the only way
+ * to get as many values as the key has columns.
+ */
+export function keyValues(table: ServedTable, raw: string): string[] {
   if (table.key.length === 0) throw new HttpError(400, '42P10', `table ${table.name} has no primary key`);
-  const values = table.key.length === 1 ? [key] : key.split(',');
+  const decode = (p: string): string => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      throw new HttpError(400, '22023', `invalid key "${raw}": malformed percent-encoding`);
+    }
+  };
+  if (table.key.length === 1) return [decode(raw)];
+  const split = raw.split(',');
+  const values = split.length === table.key.length ? split.map(decode) : decode(raw).split(',');
   if (values.length !== table.key.length) {
     throw new HttpError(400, '22023', `the key of ${table.name} is (${table.key.map((k) => k.name).join(', ')}): ${table.key.length} comma-separated values`);
   }
   return values;
+}
+
+/** The last segment of a URL's path as sent, before any decoding. */
+export function rawLastSegment(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 /** The SELECT a read runs: every column, in key order when there is a key, one row when `byKey`. */

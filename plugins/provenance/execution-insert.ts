@@ -3,6 +3,8 @@
  * registry's migrations, plugins/registry/schema-dag.ts and schema-lineage.ts).
  */
 import { CONTEXT_KEY, STATEMENT_KEY, TRANSFORM_KEY } from '../registry/schema-lineage.js';
+import { EXACT_KEY } from '../registry/schema-exact.js';
+import type { ExactStatementFields } from './exact-statement.js';
 
 /**
  * One execution as the writer hands it to INSERT_EXECUTIONS_SQL: the table's columns, with the
@@ -48,6 +50,13 @@ export interface ExecutionRecord {
   readonly as_of?: string | null;
   readonly replay_of?: string | null;
   readonly verified?: boolean | null;
+  /** When the statement went upstream; with the exact statement, when statements are recorded (see exact-statement.ts). */
+  readonly statement_at?: string;
+  readonly exact_text?: ExactStatementFields['exact_text'];
+  readonly exact_types?: ExactStatementFields['exact_types'];
+  readonly exact_formats?: ExactStatementFields['exact_formats'];
+  readonly exact_values?: ExactStatementFields['exact_values'];
+  readonly exact_refusal?: ExactStatementFields['exact_refusal'];
 }
 
 /**
@@ -65,12 +74,13 @@ export interface ExecutionRecord {
  * must be skipped; the JSON is parsed once per batch, whose cost is the rows' index entries.
  */
 export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
-  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk
+  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk, ${EXACT_KEY} AS qk
     FROM pg_catalog.json_to_recordset($2::json) AS r(
          c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
          columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
          database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
-         params jsonb, kind text, proxy_id text, as_of timestamptz)
+         params jsonb, kind text, proxy_id text, as_of timestamptz, exact_text text, exact_types oid[], exact_formats int2[],
+         exact_values bytea[], exact_refusal text)
 ), t AS (
   INSERT INTO provenance.executed_transform
   SELECT DISTINCT ON (r.tk) r.tk, r.transform_name, r.transform_version, r.function_hash, r.table_oid, r.table_name, r.columns,
@@ -85,17 +95,22 @@ export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
   INSERT INTO provenance.statement
   SELECT DISTINCT ON (r.sk) r.sk, r.statement_fingerprint, r.statement_text FROM r
   ON CONFLICT (key) DO NOTHING
+), q AS (
+  INSERT INTO provenance.exact_statement
+  SELECT DISTINCT ON (r.qk) r.qk, r.exact_text, r.exact_types, r.exact_formats, r.exact_values, r.exact_refusal FROM r
+   WHERE r.qk IS NOT NULL
+  ON CONFLICT (key) DO NOTHING
 )
 INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
-   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified)
+   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, exact_key, statement_at)
 SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
        pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
-       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified
+       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified, r.qk, e.statement_at
   FROM pg_catalog.json_to_recordset($1::json) AS e(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, replay_of uuid, verified boolean, c integer)
+       error text, trace_id text, span_id text, replay_of uuid, verified boolean, statement_at timestamptz, c integer)
   JOIN r USING (c)
 ON CONFLICT (id) DO NOTHING`;
 
@@ -103,7 +118,8 @@ ON CONFLICT (id) DO NOTHING`;
 const SHARED_FIELDS = [
   'transform_name', 'transform_version', 'function_hash', 'table_oid', 'table_name', 'columns', 'client_addr',
   'client_port', 'user_name', 'current_role_name', 'roles', 'database', 'application_name', 'session_id',
-  'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id', 'as_of',
+  'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id', 'as_of', 'exact_text', 'exact_types', 'exact_formats',
+  'exact_values', 'exact_refusal',
 ] as const satisfies readonly (keyof ExecutionRecord)[];
 
 /** Whether two fields of records hold the same data (arrays and objects compared by content). */
@@ -136,7 +152,8 @@ export function insertExecutionsParams(records: readonly ExecutionRecord[]): [st
       id: r.id, result_id: r.result_id, parent_id: r.parent_id, chain_end: r.chain_end, input_hash: r.input_hash,
       output_hash: r.output_hash, rows_in: r.rows_in, rows_out: r.rows_out, executed_at: r.executed_at,
       duration_ms: r.duration_ms, outcome: r.outcome, error: r.error, trace_id: r.trace_id, span_id: r.span_id,
-      ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}), c,
+      ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}),
+      ...(r.statement_at !== undefined ? { statement_at: r.statement_at } : {}), c,
     });
   }
   return [JSON.stringify(own), JSON.stringify(shared)];

@@ -13,6 +13,7 @@ import { Spool } from './spool.js';
 import { StoreLink } from './store-link.js';
 import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from './execution-insert.js';
 import { tracingFromEnv } from './tracing.js';
+import type { ExactStatementOptions } from './exact-statement.js';
 
 export interface ProvenanceConfig {
   readonly durability: Durability;
@@ -24,6 +25,8 @@ export interface ProvenanceConfig {
   readonly upstreamUrl: string | undefined;
   /** Where the OTEL_* variables are read. */
   readonly env: NodeJS.ProcessEnv;
+  /** Whether reads record their exact statement, for replays (see exact-statement.ts); null: not. */
+  readonly recordStatements?: ExactStatementOptions | null;
 }
 
 export interface ProvenancePart {
@@ -82,6 +85,7 @@ export async function createProvenancePlugin(services: Services, config: Provena
       return db ? { db, now: true } : null;
     },
     replayCache: () => services.transforms?.replayCache(),
+    recordStatements: config.recordStatements ?? null,
     log,
   });
   const records = storeLink ? () => storeLink?.current() ?? null : () => services.embedded?.store ?? null;

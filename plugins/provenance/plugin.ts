@@ -19,6 +19,7 @@ import type { SqlAnalyser } from '../sql/analyser.js';
 import type { ExecutionRecord } from './execution-insert.js';
 import type { SqlRunner } from '../registry/migrate.js';
 import { recordedReads, type RecordedRead } from './replay-check.js';
+import { exactStatementOf, type ExactStatementOptions } from './exact-statement.js';
 
 export type Durability = 'off' | 'async' | 'sync';
 
@@ -43,6 +44,8 @@ export interface ProvenanceOptions {
    * holds it: the lookup then waits for its turn and only the record carries the outcome).
    */
   readonly records?: () => { readonly db: SqlRunner; readonly now: boolean } | null;
+  /** Whether reads record their exact statement (text and parameters) for replays; null: not. */
+  readonly recordStatements?: ExactStatementOptions | null;
   /** The cache of replayed results, for SHOW provenance.status. */
   readonly replayCache?: () => { readonly hits: number; readonly misses: number; readonly bytes: number } | undefined;
   readonly log: (msg: string) => void;
@@ -63,6 +66,13 @@ function sessionUser(s: SessionInfo): string {
 /** Whether the startup packet may have set a role (a role parameter, or -c role=… in options). */
 function startupSetsRole(s: SessionInfo): boolean {
   return s.startupParams.has('role') || /role/i.test(s.startupParams.get('options') ?? '');
+}
+
+/** Epoch milliseconds (fractional) as ISO 8601 to the microsecond. */
+function isoMicros(ms: number): string {
+  const whole = Math.floor(ms);
+  const micros = Math.floor((ms - whole) * 1000);
+  return new Date(whole).toISOString().replace('Z', `${String(micros).padStart(3, '0')}Z`);
 }
 
 /** IPv4 clients show as `::ffff:a.b.c.d` on a dual-stack socket; auditors expect `a.b.c.d`. */
@@ -191,6 +201,10 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
     const shape = this.shape(trace?.text ?? '');
     const { span, own: ownSpan } = statementSpan;
     const resultId = uuidv7();
+    const exact = this.opts.recordStatements && trace && r.kind === 'read'
+      ? { ...exactStatementOf(trace, shape, Math.max(0, ...r.executions.map((e) => e.rowsIn)), this.opts.recordStatements),
+          statement_at: isoMicros(trace.startedAt) }
+      : null;
     const ids = new Map<Execution, string>();
     const rows: ExecutionRecord[] = [];
     for (const e of r.executions) {
@@ -254,6 +268,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         span_id: child.spanId,
         proxy_id: this.opts.proxyId,
         ...(r.kind === 'replay' ? { as_of: r.asOf?.at ?? null, replay_of: read?.id ?? null, verified } : {}),
+        ...exact,
       });
     }
     if (ownSpan) span.end(performance.timeOrigin + performance.now(), r.outcome === 'error' ? 'XX000' : null);

@@ -40,6 +40,8 @@ export interface StatementShape {
   readonly summary: string;
   /** The traceparent of a sqlcommenter comment, when there is one and it is valid. */
   readonly traceparent: TraceParent | null;
+  /** How many statements the text holds, as the server's scanner splits it. */
+  readonly statements: number;
 }
 
 const SUMMARY_MAX = 255;
@@ -65,6 +67,7 @@ export function shapeOf(sql: SqlAnalyser, text: string): StatementShape {
     operation: operations[0] ?? null,
     summary: cut(summaries.join('; ')),
     traceparent: tokens === null || !text.includes('traceparent') ? null : traceParentOf(tokens.filter((t) => t.kind === 'comment').map((t) => t.text)),
+    statements: statements.length,
   };
 }
 

@@ -14,6 +14,7 @@ import { readsMigration } from './schema-reads.js';
 import { REPLAY_MIGRATION } from './schema-replay.js';
 import { HISTORY_COMPILED_MIGRATION } from './history-compiled.js';
 import { LINEAGE_ROWS_MIGRATION } from './schema-lineage.js';
+import { EXACT_STATEMENT_MIGRATION } from './schema-exact.js';
 
 export interface Migration {
   readonly version: number;
@@ -178,4 +179,5 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   REPLAY_MIGRATION,
   HISTORY_COMPILED_MIGRATION,
   LINEAGE_ROWS_MIGRATION,
+  EXACT_STATEMENT_MIGRATION,
 ];

@@ -14,6 +14,7 @@ import { statementRefs, type RelationRef, type StatementRefs } from '../sql/rela
 import type { HistoryCatalog, RelationInfo } from './history-catalog.js';
 import { fromMicros, type Moment } from './moment.js';
 import { quoteIdent, rewriteText, type Replacement } from './rewrite.js';
+import { searchOrder, type Naming } from './session-path.js';
 
 /** Schemas read as they are now. */
 const PRESENT_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast', 'provenance']);
@@ -27,6 +28,8 @@ export interface ReadContext {
   readonly nowMicros: bigint;
   /** The session's user, whose SELECT on each table read is checked first (for a message naming the table). */
   readonly user: string;
+  /** How the session resolves unqualified names now. */
+  readonly naming: Naming;
 }
 
 const PRIVILEGE_SQL = `
@@ -41,20 +44,41 @@ function qualified(r: RelationInfo): string {
   return `${q(r.schema)}.${q(r.name)}`;
 }
 
-/** The relation a reference means, or an error; null: no such relation (the server will say so). */
-function resolve(ref: RelationRef, candidates: readonly RelationInfo[]): RelationInfo | PgError | null {
-  if (ref.schema !== null) return candidates.find((c) => c.schema === ref.schema) ?? null;
-  // Temporary relations come first in any search_path, then pg_catalog.
-  if (candidates.some((c) => c.temporary)) {
-    return notSupported(`"${ref.name}" may name a temporary table, which has no history: it cannot be read as of a moment`);
+const temporaryTable = (ref: RelationRef): PgError =>
+  notSupported(`"${ref.name}" may name a temporary table, which has no history: it cannot be read as of a moment`);
+
+/**
+ * The relation a reference means, as the session's server finds it, or an error; null: no such
+ * relation (the server will say so). `usable`: the schemas of the candidates the current role
+ * may use; null when the path or the role is not known.
+ */
+function resolve(ref: RelationRef, candidates: readonly RelationInfo[], naming: Naming, usable: ReadonlyMap<string, boolean> | null): RelationInfo | PgError | null {
+  if (ref.schema !== null) {
+    // pg_temp names the session's own temporary schema, which the proxy does not know.
+    if (ref.schema === 'pg_temp') return candidates.some((c) => c.temporary) ? temporaryTable(ref) : null;
+    return candidates.find((c) => c.schema === ref.schema) ?? null;
   }
-  const system = candidates.find((c) => c.schema === 'pg_catalog');
-  if (system !== undefined) return system;
-  if (candidates.length > 1) {
-    return notSupported(`"${ref.name}" names tables in several schemas (${candidates.map(qualified).join(', ')}): the proxy cannot tell which one the search_path means`,
-      'Qualify the table with its schema in a session that reads as of a moment.');
+  if (naming.path === null || naming.role === null || usable === null) {
+    // Temporary relations come first in any search_path, then pg_catalog.
+    if (candidates.some((c) => c.temporary)) return temporaryTable(ref);
+    const system = candidates.find((c) => c.schema === 'pg_catalog');
+    if (system !== undefined) return system;
+    if (candidates.length > 1) {
+      return notSupported(`"${ref.name}" names tables in several schemas (${candidates.map(qualified).join(', ')}), and the proxy does not know this session's search_path: ${naming.unknown ?? 'the current role is not known'}`,
+        'SET search_path again, or qualify the table with its schema.');
+    }
+    return candidates[0] ?? null;
   }
-  return candidates[0] ?? null;
+  for (const schema of searchOrder(naming.path, naming.role)) {
+    if (schema === 'pg_temp') {
+      // Any session's temporary table of the name may be this session's.
+      if (candidates.some((c) => c.temporary)) return temporaryTable(ref);
+      continue;
+    }
+    const found = candidates.find((c) => c.schema === schema && !c.temporary);
+    if (found !== undefined && (schema === 'pg_catalog' || usable.get(schema) === true)) return found;
+  }
+  return null;
 }
 
 /** Why a resolved relation cannot be read as of the moment, or null when its history can be. */
@@ -150,9 +174,11 @@ async function planOnce(text: string, c: ReadContext, expandViews: boolean): Pro
       return notSupported(`function ${f.schema === null ? '' : `${f.schema}.`}${f.name}() may read tables, whose rows as of a moment the proxy cannot give it`);
     }
   }
+  const schemas = relations.filter((r) => r.schema === null).flatMap((r) => (known.relations.get(r.name) ?? []).map((x) => x.schema));
+  const usable = c.naming.role === null || c.naming.path === null ? null : await c.catalog.usable(c.store, c.naming.role, schemas);
   let replacements: Replacement[] = [];
   for (const ref of relations) {
-    const r = resolve(ref, known.relations.get(ref.name) ?? []);
+    const r = resolve(ref, known.relations.get(ref.name) ?? [], c.naming, usable);
     if (r === null) continue;
     if (r instanceof PgError) return r;
     if (PRESENT_SCHEMAS.has(r.schema)) continue;

@@ -2,8 +2,8 @@
  * What an as-of read needs to know of the relations and functions a statement names: for every
  * relation of a name (in every schema), its kind and, when tracked, its history (the history
  * table, when it starts and ends, which history column holds which of its columns); for every
- * function of a name, whether it may read tables. Read on the proxy's own connection at each
- * statement that needs it; kept, so that the embedded database (whose single backend a session's
+ * function of a name, whether it may read tables; which schemas a role may use. Read on the
+ * proxy's own connection at each statement that needs it; kept, so that the embedded database (whose single backend a session's
  * transaction holds) answers from what was read last, and refuses what it never read.
  */
 import type { SqlRunner } from '../registry/migrate.js';
@@ -83,6 +83,13 @@ SELECT p.oid::pg_catalog.int8::pg_catalog.text AS oid, n.nspname AS schema, p.pr
   JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang
  WHERE $1::pg_catalog.name[] IS NULL OR p.proname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[])`;
 
+/** Nothing for a role that does not exist (the server finds no `$user` schema, and USAGE cannot be told). */
+const USAGE_SQL = `
+SELECT n.nspname AS schema, pg_catalog.has_schema_privilege(r.oid, n.oid, 'USAGE') AS usable
+  FROM pg_catalog.pg_namespace n, pg_catalog.pg_roles r
+ WHERE r.rolname OPERATOR(pg_catalog.=) $1
+   AND ($2::pg_catalog.name[] IS NULL OR n.nspname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]))`;
+
 function micros(v: unknown): bigint | null {
   return v === null || v === undefined ? null : BigInt(String(v));
 }
@@ -114,6 +121,8 @@ function relation(r: Record<string, unknown>): RelationInfo {
 
 export class HistoryCatalog {
   private relations = new Map<string, RelationInfo[]>();
+  /** Whether a role may use a schema (USAGE), by `role\0schema`. */
+  private usage = new Map<string, boolean>();
   private functions = new Map<string, FunctionInfo[]>();
   /** History table oid → (history attnum → the tracked table's oid and attnum). */
   private readonly sources = new Map<number, Map<number, { readonly oid: number; readonly attnum: number }>>();
@@ -138,15 +147,38 @@ export class HistoryCatalog {
   }
 
   /**
+   * Which of these schemas the role may use (the server leaves the others out of a search_path).
+   * Read again when `store` is given; null when some was never read.
+   */
+  async usable(store: SqlRunner | null, role: string, schemas: readonly string[]): Promise<ReadonlyMap<string, boolean> | null> {
+    if (store !== null) await this.readUsage(store, role, [...new Set(schemas)]);
+    const out = new Map<string, boolean>();
+    for (const schema of schemas) {
+      const u = this.usage.get(`${role}\0${schema}`);
+      if (u === undefined) return null;
+      out.set(schema, u);
+    }
+    return out;
+  }
+
+  private async readUsage(store: SqlRunner, role: string, schemas: readonly string[] | null): Promise<void> {
+    if (schemas !== null && schemas.length === 0) return;
+    const { rows } = await store.query(USAGE_SQL, [role, schemas]);
+    for (const r of rows) this.usage.set(`${role}\0${String(r['schema'])}`, r['usable'] === true);
+  }
+
+  /**
    * Every relation and function, for a database the proxy cannot ask while a session's
    * transaction holds it (the embedded one): read when a session starts reading as of a moment.
    * Taken in whole once read, so that a statement in between never sees half of it.
    */
-  async snapshot(store: SqlRunner): Promise<void> {
+  async snapshot(store: SqlRunner, role: string): Promise<void> {
     const fresh = new HistoryCatalog();
     await fresh.read(store, null, null);
+    await fresh.readUsage(store, role, null);
     this.relations = fresh.relations;
     this.functions = fresh.functions;
+    for (const [k, u] of fresh.usage) this.usage.set(k, u);
     for (const [oid, m] of fresh.sources) this.sources.set(oid, m);
   }
 

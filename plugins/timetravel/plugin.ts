@@ -15,6 +15,7 @@ import { HistoryCatalog } from './history-catalog.js';
 import { iso8601, momentWithOffset, resolveMoment, type Moment } from './moment.js';
 import { TxSetting } from './setting.js';
 import { rolesAt } from './as-user.js';
+import { changesNaming, SessionPath } from './session-path.js';
 
 const PLUGIN = 'timetravel';
 const STARTING = 'timetravel:start';
@@ -36,6 +37,8 @@ interface SessionState {
   readonly cursors: Map<string, { readonly at: string; readonly hold: boolean }>;
   /** Roles by `user@moment`, read when a statement made that pair current. */
   readonly roles: Map<string, readonly string[]>;
+  /** How the session resolves unqualified names. */
+  readonly path: SessionPath;
 }
 
 const rolesKey = (user: string, m: Moment): string => `${user}@${m.micros}`;
@@ -44,7 +47,8 @@ export class TimeTravelPlugin implements Plugin {
   readonly name = PLUGIN;
   /** Before the transforms: they see the rewritten statement. */
   readonly order = -10;
-  readonly statementWords = ['provenance.as_', 'discard', 'reset'];
+  /** Its own settings, and what changes how names resolve (followed in every session, for its as-of reads). */
+  readonly statementWords = ['provenance.as_', 'discard', 'reset', 'search_path', 'role', 'authorization'];
   readonly catalog = new HistoryCatalog();
 
   constructor(private readonly services: Services) {}
@@ -64,10 +68,11 @@ export class TimeTravelPlugin implements Plugin {
   }
 
   /**
-   * Settings given in the startup packet. The client's first statements may reach the statement
-   * hook before this settles: they wait for it there.
+   * Settings given in the startup packet, checked before the client is told the login succeeded:
+   * a moment or user the server or the proxy cannot take ends the login (FATAL), as a bad `-c`
+   * option does. A client's statements pipelined before its ReadyForQuery wait for it.
    */
-  sessionStart(s: SessionInfo): Promise<void> {
+  sessionOpening(s: SessionInfo): Promise<void> {
     const started = this.start(s);
     s.pluginState.set(STARTING, started);
     return started;
@@ -88,9 +93,10 @@ export class TimeTravelPlugin implements Plugin {
     }
     const st: SessionState = {
       asOf: new TxSetting(moment), asUser: new TxSetting(user), status: 'I', ending: null, failed: false, touched: false, prepared: new Map(), cursors: new Map(), roles: new Map(),
+      path: new SessionPath(s),
     };
     await this.ensureRoles(s, st);
-    if (moment !== null) await this.snapshot();
+    if (moment !== null) await this.snapshot(s, st);
     s.pluginState.set(PLUGIN, st);
     this.involve(s, st);
   }
@@ -99,6 +105,7 @@ export class TimeTravelPlugin implements Plugin {
     const st = s.pluginState.get(PLUGIN) as SessionState | undefined;
     if (st === undefined) return;
     st.status = status;
+    st.path.readyForQuery(status);
     if (status === 'E') st.failed = true;
     if (status !== 'I') {
       this.each(st, (x) => x.begin());
@@ -160,11 +167,16 @@ export class TimeTravelPlugin implements Plugin {
     }
     if (moment === null) {
       if (stmt.kind === 'parse') st.prepared.delete(stmt.name);
+      st.path.statements(reading);
       return { action: 'pass' };
     }
+    if (reading.length > 1 && reading.some(changesNaming)) {
+      return deny(SqlState.FeatureNotSupported, 'in a session that reads as of a moment, a statement that changes the search_path or the role must be sent on its own');
+    }
     await this.ensureRoles(s, st);
-    const planned = await planRead(stmt.text, this.readContext(s, moment));
+    const planned = await planRead(stmt.text, await this.readContext(s, st, moment));
     if (planned instanceof PgError) return { action: 'deny', error: planned };
+    st.path.statements(reading);
     if (stmt.kind === 'parse') st.prepared.set(stmt.name, moment.at);
     return planned === stmt.text ? { action: 'pass' } : { action: 'rewrite', text: planned };
   }
@@ -183,15 +195,16 @@ export class TimeTravelPlugin implements Plugin {
       return deny(SqlState.FeatureNotSupported, `prepared statement "${stmt.statement}" reads as of ${prepared}, and this session no longer does: prepare it again`);
     }
     const text = stmt.text;
-    const planned = text === undefined ? null : await planRead(text, this.readContext(s, moment));
+    const planned = text === undefined ? null : await planRead(text, await this.readContext(s, st, moment));
     if (planned === text) return { action: 'pass' };
     if (planned instanceof PgError && prepared === undefined) return { action: 'deny', error: planned };
     return deny(SqlState.FeatureNotSupported,
       `prepared statement "${stmt.statement}" was prepared ${prepared === undefined ? 'before provenance.as_of was set' : `to read as of ${prepared}`}: prepare it again to read as of ${moment.at}`);
   }
 
-  private readContext(s: SessionInfo, moment: Moment): ReadContext {
-    return { sql: this.services.sql, catalog: this.catalog, store: this.store(), moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user };
+  private async readContext(s: SessionInfo, st: SessionState, moment: Moment): Promise<ReadContext> {
+    const store = this.store();
+    return { sql: this.services.sql, catalog: this.catalog, store, moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user, naming: await st.path.naming(store) };
   }
 
   /** A cursor runs the query it was declared with: one declared for another moment reads the wrong one. */
@@ -223,7 +236,7 @@ export class TimeTravelPlugin implements Plugin {
     const moment = c.name === AS_OF ? (value === 'default' ? st.asOf.initial : value as Moment) : st.asOf.value;
     const user = c.name === AS_USER ? (value === 'default' ? st.asUser.initial : value as string) : st.asUser.value;
     await this.ensureRoles(s, st, moment, user ?? s.user);
-    if (c.name === AS_OF && value !== 'default') await this.snapshot();
+    if (c.name === AS_OF && value !== 'default') await this.snapshot(s, st);
     return {
       tag: 'SET',
       run: () => {
@@ -293,11 +306,14 @@ export class TimeTravelPlugin implements Plugin {
 
   /**
    * The embedded database cannot be asked while the session's own transaction holds it: what its
-   * statements may name is read beforehand, when the session starts reading the past.
+   * statements may name is read beforehand, when the session starts reading the past, with the
+   * search_path the session started with.
    */
-  private async snapshot(): Promise<void> {
+  private async snapshot(s: SessionInfo, st: SessionState): Promise<void> {
     const store = this.services.embedded === null ? null : this.store();
-    if (store !== null) await this.catalog.snapshot(store);
+    if (store === null) return;
+    await this.catalog.snapshot(store, s.user);
+    await st.path.naming(store);
   }
 
   private async resolve(s: SessionInfo, input: string): Promise<Moment> {

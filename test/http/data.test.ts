@@ -128,6 +128,10 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(pair.json()).toMatchObject({ row: { a: 1, b: 'x', v: 'one-x' } });
       const csv = await call(t, `/data/${pairs}/2,x`, { ...as(reader), accept: 'text/csv' });
       expect(csv.text).toBe('a,b,v\n2,x,two-x\n');
+      // A value holding a comma: each value URL-encoded, joined by a literal comma.
+      const comma = await call(t, `/data/${pairs}/1,${encodeURIComponent('y,z')}`, as(reader));
+      expect(comma.json()).toMatchObject({ row: { a: 1, b: 'y,z', v: 'one-yz' } });
+      expect((await call(t, `/data/${pairs}/1,y%2`, as(reader))).json()).toMatchObject({ code: '22023' });
     });
 
     it('pages with limit and offset, 1000 rows by default, in slices of the portal', async () => {
@@ -157,6 +161,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
         [`/lineage/${table}?format=png`, 400, '22023'],
         [`/executions/not-a-uuid`, 400, '22P02'],
         [`/nowhere`, 404, '42704'],
+        [`/data/${table}%2`, 400, '22023'],
       ];
       for (const [path, status, code] of cases) {
         const r = await call(t, path, as(reader));

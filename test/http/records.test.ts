@@ -105,14 +105,14 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect((await call(t, `/executions/${id}`)).status).toBe(401);
     });
 
-    it('keeps replay to provenance_admin members, and says it needs time travel', async () => {
+    it('keeps replay to provenance_admin members (see replay.test.ts)', async () => {
       const id = '00000000-0000-7000-8000-000000000000';
       const refused = await call(t, `/results/${id}/replay`, { ...as(reader), method: 'POST' });
       expect(refused.status).toBe(403);
       expect(refused.json()).toMatchObject({ code: '42501' });
       const admitted = await call(t, `/results/${id}/replay`, { ...as(auditor), method: 'POST' });
-      expect(admitted.status).toBe(501);
-      expect(admitted.json()).toMatchObject({ code: '0A000' });
+      expect(admitted.status).toBe(404);
+      expect(admitted.json()).toMatchObject({ code: '02000' });
     });
 
     it('answers /healthz and /metrics without credentials', async () => {

@@ -12,6 +12,7 @@ import { parseConfig } from '../../proxy/config.js';
 import { freePort, selfSignedCertificate } from '../support/pg-cluster.js';
 import { startTarget } from '../support/proxy-matrix.js';
 import { startCli } from '../support/cli-process.js';
+import { eventually } from '../support/eventually.js';
 import { call } from './http-client.js';
 
 describe('--http', () => {
@@ -70,6 +71,39 @@ describe('--http', () => {
       proxy.child.kill('SIGTERM');
       await proxy.exited;
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('HTTP while the provenance store cannot be reached', () => {
+  it('answers /healthz 503 naming the store, and /metrics counts the records spooled meanwhile', async () => {
+    const closed = await freePort();
+    const t = await startTarget('embedded', [], {
+      provenanceStore: `postgres://postgres:x@127.0.0.1:${closed}/postgres?sslmode=disable&connect_timeout=1`,
+      http: { host: '127.0.0.1', port: 0 },
+    });
+    try {
+      await t.proxy.registryLoaded;
+      const health = await call(t, '/healthz');
+      expect(health.status).toBe(503);
+      expect(health.json()).toMatchObject({ code: '57P03' });
+      expect(health.json<{ message: string }>().message).toMatch(/provenance store/);
+      const c = await t.pg();
+      try {
+        await c.query('CREATE TABLE spooled (id int PRIMARY KEY, v text)');
+        await c.query("INSERT INTO spooled VALUES (1, 'x')");
+        await c.query("SELECT provenance.register_transform('up', 'public.spooled', ARRAY['v'], '(v) => v.toUpperCase()')");
+        await eventually(async () => (await c.query('SELECT v FROM spooled')).rows[0]?.v, (v) => v === 'X');
+      } finally {
+        await c.end();
+      }
+      const spooled = await eventually(
+        async () => Number(/^provenance_proxy_provenance_spool (\d+)$/m.exec((await call(t, '/metrics')).text)?.[1] ?? 0),
+        (n) => n >= 1,
+      );
+      expect(spooled).toBeGreaterThanOrEqual(1);
+    } finally {
+      await t.proxy.stop(1_000);
     }
   });
 });

@@ -84,7 +84,7 @@ it('gives the replay context: as_user\'s roles as recorded by then, else their m
     await direct.query(`REVOKE ${role} FROM ${user}`);
 
     const s = session();
-    await part.plugin.sessionStart!(s);
+    await part.plugin.sessionOpening!(s);
     expect(part.service.asOf(s)).toBeNull();
     await run(s, `SET provenance.as_of = '${afterRecord}'`);
     expect(part.service.asOf(s)).toMatchObject({ user: 'postgres' });
@@ -111,7 +111,7 @@ it('maps a history table\'s columns back to the tracked table\'s, as RowDescript
   await direct.query('SELECT provenance.track($1)', [table]);
   const at = await now();
   const s = session();
-  await part.plugin.sessionStart!(s);
+  await part.plugin.sessionOpening!(s);
   await run(s, `SET provenance.as_of = '${at}'`);
   const d = await run(s, `SELECT v, id FROM ${table}`);
   expect(d.action).toBe('rewrite');

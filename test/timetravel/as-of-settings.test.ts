@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import pg from 'pg';
-import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
+import { eachUpstream, runPsql, uniqueName } from '../support/proxy-matrix.js';
 import { moment, refusal } from './as-of-support.js';
 
 /** A psql login with these startup settings running SELECT 1: rejects with the SQLSTATE of its error. */
@@ -35,21 +35,14 @@ eachUpstream('as-of settings', (t) => {
   }
 
   /**
-   * The code of the FATAL that ends a login: the proxy reads the startup settings once the server
-   * let the session in, so the error may come at the connect or right after it.
+   * How a login with these startup options ends: the code of the error that failed the connect
+   * itself (no ReadyForQuery came before it), or 'connected'.
    */
-  async function loginError(options: string): Promise<string | undefined> {
-    const c = new pg.Client({ connectionString: t().url(), options });
+  async function loginError(options: string, url = t().url()): Promise<string> {
+    const c = new pg.Client({ connectionString: url, options });
+    c.on('error', () => undefined);
     try {
-      return await new Promise<string | undefined>((resolve) => {
-        c.on('error', (e: Error & { code?: string }) => resolve(e.code));
-        c.connect().then(
-          () => c.query('SELECT pg_catalog.pg_sleep(30)').then(() => resolve(undefined), (e: Error & { code?: string }) => {
-            if (e.code !== undefined) resolve(e.code);
-          }),
-          (e: Error & { code?: string }) => resolve(e.code),
-        );
-      });
+      return await c.connect().then(() => 'connected', (e: Error & { code?: string }) => e.code ?? e.message);
     } finally {
       await c.end().catch(() => undefined);
     }
@@ -58,6 +51,11 @@ eachUpstream('as-of settings', (t) => {
   it('SET, SET TO, SHOW in ISO 8601, RESET, SET TO DEFAULT, RESET ALL, DISCARD ALL and an empty value', async () => {
     const c = await client();
     try {
+      expect(await show(c)).toBe('');
+      // Keywords and names in any mix of cases are the same statement to the server.
+      await c.query("Set Provenance.As_Of = '2026-10-27 11:00:00+00'");
+      expect(await show(c, 'PROVENANCE.as_of')).toBe('2026-10-27T11:00:00Z');
+      await c.query('Reset Provenance.As_Of');
       expect(await show(c)).toBe('');
       await c.query("SET provenance.as_of = '2026-10-27 10:00:00.5+00'");
       expect(await show(c)).toBe('2026-10-27T10:00:00.5Z');
@@ -173,11 +171,15 @@ eachUpstream('as-of settings', (t) => {
     } finally {
       await c.end();
     }
-    // A moment the server does not read ends the login with its error: its code reaches a driver;
-    // psql prints the message (with its code only once the login completed, so not here).
+    // A moment the server does not read ends the login before it completes, as the server's own
+    // FATAL for a bad -c option does: the connect fails, with the server's code.
     expect(await loginError('-c provenance.as_of=garbage')).toBe('22007');
+    expect(await loginError('-c provenance.as_user=no_such_role_here')).toBe('42704');
+    expect(await loginError('-c TimeZone=garbage', t().cluster.url())).toBe('22023');
     const bad = await refusal(psqlLogin(t().psql.bind(null), 'provenance.as_of=garbage'));
-    expect(bad.message).toMatch(/FATAL:.*invalid input syntax for type timestamp with time zone: "garbage"/);
+    expect(bad.message).toMatch(/connection to server .* failed: FATAL:\s+invalid input syntax for type timestamp with time zone: "garbage"/);
+    const server = await refusal(psqlLogin((args, input) => runPsql(['-X', '-h', '127.0.0.1', '-p', String(t().cluster.port), '-U', t().cluster.superuser, '-d', 'postgres', ...args], t().cluster.password, input), 'TimeZone=garbage'));
+    expect(server.message).toMatch(/connection to server .* failed: FATAL:\s+invalid value for parameter "TimeZone"/);
     const sql = t().sql({ connection: { options: '-c provenance.as_of=2026-10-27T11:00:00Z' } });
     try {
       const [row] = await sql.unsafe('SHOW provenance.as_of');

@@ -1,0 +1,73 @@
+/**
+ * The exact statement behind a result, recorded so that a recorded read can be replayed (README,
+ * "HTTP": `POST /results/{id}/replay`): its text as the upstream got it and, for an Execute, the
+ * parameters of its Bind with their formats and the types its Parse declared. Unlike the
+ * normalised text every record carries, this keeps literals, so it is recorded only with
+ * `--record-statements on`, in a table only provenance_admin reads.
+ *
+ * A statement that cannot be replayed as recorded is recorded with the reason instead: a text or
+ * parameters over the size limit, a simple Query of several statements (a result is one of
+ * them), a FETCH or EXECUTE (reading a cursor or prepared statement of their session), a chunk
+ * of a portal fetched in chunks (but a first chunk that held the whole result is the statement's
+ * result), a statement whose Parse the proxy did not see.
+ */
+import type { StatementTrace } from '../hooks.js';
+import { decodeBind } from '../../proxy/wire/frontend-messages.js';
+
+export interface ExactStatementOptions {
+  /** Largest text, and largest sum of parameter sizes, recorded (bytes). */
+  readonly limit: number;
+}
+
+/** The fields of an execution record that hold it (shared by the executions of a result). */
+export interface ExactStatementFields {
+  readonly exact_text: string | null;
+  readonly exact_types: readonly number[] | null;
+  readonly exact_formats: readonly number[] | null;
+  /** Each value as bytea input (`\x` and hex); null for SQL NULL. */
+  readonly exact_values: readonly (string | null)[] | null;
+  /** Why the statement cannot be replayed; null when it can. */
+  readonly exact_refusal: string | null;
+}
+
+/** Statements whose rows depend on what their session did before: a cursor, a prepared statement. */
+const SESSION_BOUND = new Set(['FETCH', 'MOVE', 'EXECUTE']);
+
+function refused(reason: string): ExactStatementFields {
+  return { exact_text: null, exact_types: null, exact_formats: null, exact_values: null, exact_refusal: reason };
+}
+
+/**
+ * What is recorded of the statement `trace`; its shape says how many statements its text holds (a
+ * simple Query may hold several) and its operation, `rows` how many rows its result had.
+ */
+export function exactStatementOf(
+  trace: StatementTrace, shape: { readonly statements: number; readonly operation: string | null }, rows: number, opts: ExactStatementOptions,
+): ExactStatementFields {
+  const textBytes = Buffer.byteLength(trace.text);
+  if (trace.text === '') return refused('the statement\'s text was not seen by the proxy');
+  if (textBytes > opts.limit) return refused(`its statement (${textBytes} bytes) is over the recording limit of ${opts.limit} bytes`);
+  if (shape.statements > 1) return refused(`its statement is one of ${shape.statements} in one simple Query`);
+  if (shape.operation !== null && SESSION_BOUND.has(shape.operation)) {
+    return refused(`its statement (${shape.operation}) reads what its session prepared or declared before`);
+  }
+  const b = trace.binding;
+  if (!b) return { exact_text: trace.text, exact_types: [], exact_formats: [], exact_values: [], exact_refusal: null };
+  // A first chunk with fewer rows than the limit ended the portal: it is the whole result.
+  if (b.maxRows > 0 && (b.chunk > 0 || rows >= b.maxRows)) return refused('it is a chunk of a portal fetched in chunks (an Execute with a row limit)');
+  let bind;
+  try {
+    bind = decodeBind(b.bind);
+  } catch {
+    return refused('its Bind could not be read');
+  }
+  const paramBytes = bind.params.reduce((n, v) => n + (v?.length ?? 0), 0);
+  if (paramBytes > opts.limit) return refused(`its parameters (${paramBytes} bytes) are over the recording limit of ${opts.limit} bytes`);
+  return {
+    exact_text: trace.text,
+    exact_types: b.paramTypes,
+    exact_formats: bind.paramFormats,
+    exact_values: bind.params.map((v) => (v === null ? null : `\\x${v.toString('hex')}`)),
+    exact_refusal: null,
+  };
+}
