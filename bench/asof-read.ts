@@ -32,7 +32,7 @@ async function proxy(ctx: AsofContext, name: string, extraArgs: readonly string[
   return p;
 }
 
-async function connect(ctx: AsofContext, p: RunningProxy, asOf: string | null): Promise<pg.Client> {
+export async function connect(ctx: AsofContext, p: RunningProxy, asOf: string | null): Promise<pg.Client> {
   const c = new pg.Client({ ...ctx.endpoint, host: p.host, port: p.port, ssl: false, application_name: 'bench-asof-read' });
   await c.connect();
   ctx.cleanup.add('close a client connection', () => c.end().catch(() => undefined));
@@ -41,7 +41,7 @@ async function connect(ctx: AsofContext, p: RunningProxy, asOf: string | null): 
 }
 
 /** Milliseconds of one whole read, checked for its row count. */
-async function timed(ctx: AsofContext, c: pg.Client, sql: string, label: string): Promise<number> {
+export async function timed(ctx: AsofContext, c: pg.Client, sql: string, label: string): Promise<number> {
   ctx.cleanup.checkpoint();
   const t0 = performance.now();
   const r = await c.query({ text: sql, rowMode: 'array' });

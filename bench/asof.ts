@@ -14,6 +14,7 @@ import { benchEnvironment, clusterBinary, defineSuite, finishReport, log, parseN
 import { WRITE_COST } from './asof-write.js';
 import { LOOKUP } from './asof-lookup.js';
 import { READ_REPLAY, READ_VERSIONS } from './asof-read.js';
+import { READ_MATERIALIZED } from './asof-materialized.js';
 
 export interface AsofOptions {
   seconds: number;
@@ -44,12 +45,12 @@ export interface AsofCase {
   run(ctx: AsofContext): Promise<string[]>;
 }
 
-const CASES: readonly AsofCase[] = [WRITE_COST, LOOKUP, READ_REPLAY, READ_VERSIONS];
+const CASES: readonly AsofCase[] = [WRITE_COST, LOOKUP, READ_REPLAY, READ_VERSIONS, READ_MATERIALIZED];
 
 const USAGE = `Usage: npm run bench -- asof [options]
 
 What time travel costs, case by case, each against a baseline measured in the same run:
-${CASES.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n')}
+${CASES.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
 
   --cases LIST  cases to run, comma-separated            (default: all)
   --rows N      rows of each table                       (default 10000)

@@ -10,6 +10,8 @@ import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { migrate, type SqlRunner } from '../plugins/registry/migrate.js';
+import { STORE_SHARED_PARTS } from '../plugins/provenance/execution-insert.js';
+import { CONTEXT_KEY, STATEMENT_KEY, TRANSFORM_KEY } from '../plugins/registry/schema-lineage.js';
 import { mulberry32 } from '../test/support/rng.js';
 import type { Cleanup } from './support/cleanup.js';
 import { benchEnvironment, defineSuite, finishReport, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
@@ -18,7 +20,7 @@ import { fixed, formatTable } from './support/table.js';
 
 const USAGE = `Usage: npm run bench -- provenance-queries [options]
 
-Generates N transform executions in provenance.execution (about 50 transforms, 200 tables, chains
+Generates N transform executions in the provenance record (about 50 transforms, 200 tables, chains
 of 1 to 3 per table, some results joining two tables, 30 days of executed_at) on a private
 PostgreSQL cluster, then times the provenance query functions and the dag_edges view with varied
 realistic arguments against a primary-key lookup, and shows EXPLAIN (ANALYZE, BUFFERS) for each.
@@ -102,36 +104,44 @@ const sqlArray = (values: readonly (number | boolean)[]): string => `ARRAY[${val
  * days. executed_at grows with i over the 30 days, as an append-only record does. A chain's first
  * input is its table's data, which changes every 5000 executions; later inputs are the parent's
  * output; outputs are sha256(i).
+ *
+ * Written as the proxy's writer stores them (plugins/provenance/execution-insert.ts): each shared
+ * part (transform, context, statement) once under its key, and a slim row per execution. Through
+ * the compatibility view `provenance.execution` every row would run its trigger.
  */
 function generateSql(rows: number): string {
   const secondsPerRow = (SPAN_DAYS * 86_400) / rows;
   return `
-INSERT INTO provenance.execution
-  (id, result_id, parent_id, chain_end, transform_name, transform_version, function_hash, table_oid, table_name, columns,
-   input_hash, output_hash, rows_in, rows_out, executed_at, duration_ms, client_addr, client_port, user_name,
-   current_role_name, roles, database, application_name, session_id, statement_fingerprint, statement_text, params,
-   kind, outcome, error, trace_id, span_id, proxy_id, recorded_at)
-SELECT md5('e' || i)::uuid, md5('r' || res)::uuid,
-       CASE WHEN depth > 1 THEN md5('e' || (i - 1))::uuid END, chain_end,
-       'transform_' || lpad(fn::text, 2, '0'), version,
-       encode(sha256(convert_to('transform_' || fn || ':' || version, 'UTF8')), 'hex'),
-       16384 + tbl, 'public.table_' || lpad(tbl::text, 3, '0'),
-       CASE WHEN fn % 5 <> 0 THEN ARRAY['col_' || fn % 7] END,
+WITH r AS MATERIALIZED (
+SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk FROM (
+SELECT md5('e' || i)::uuid AS id, md5('r' || res)::uuid AS result_id,
+       CASE WHEN depth > 1 THEN md5('e' || (i - 1))::uuid END AS parent_id, chain_end,
+       'transform_' || lpad(fn::text, 2, '0') AS transform_name, version::integer AS transform_version,
+       encode(sha256(convert_to('transform_' || fn || ':' || version, 'UTF8')), 'hex') AS function_hash,
+       (16384 + tbl)::oid AS table_oid, 'public.table_' || lpad(tbl::text, 3, '0') AS table_name,
+       CASE WHEN fn % 5 <> 0 THEN ARRAY['col_' || fn % 7] END AS columns,
        CASE WHEN depth = 1 THEN sha256(convert_to('data:' || tbl || ':' || i / 5000, 'UTF8'))
-            ELSE sha256((i - 1)::text::bytea) END,
-       sha256(i::text::bytea),
-       1 + res % 200, CASE WHEN fn % 5 = 0 THEN res % 200 ELSE 1 + res % 200 END,
-       at, 0.05 + (i % 1000) / 500.0,
-       '10.1.' || res % 16 || '.' || res % 251, 32768 + (res % 28000)::int,
-       'app_user_' || res % 40, 'app_user_' || res % 40, ARRAY['app_user_' || res % 40, 'app_readers'],
-       'app', 'service_' || res % 12, to_hex(1735689600 + res / 40) || '.' || to_hex(res % 40),
-       left(md5('q' || res % 300), 16),
-       'SELECT id, name, email, iban FROM public.table_' || lpad(tbl::text, 3, '0') || ' WHERE region = $1 AND created_at > $2',
-       jsonb_build_array('region_' || res % 9, '2025-01-01'),
-       CASE WHEN res % 100 = 0 THEN 'replay' ELSE 'read' END,
-       CASE WHEN i % 1000 = 999 THEN 'error' ELSE 'complete' END,
-       CASE WHEN i % 1000 = 999 THEN 'transform threw: TypeError: Cannot read properties of null' END,
-       md5('trace' || res), left(md5('span' || i), 16), 'proxy-' || res % 3, at + interval '40 ms'
+            ELSE sha256((i - 1)::text::bytea) END AS input_hash,
+       sha256(i::text::bytea) AS output_hash,
+       1 + res % 200 AS rows_in, CASE WHEN fn % 5 = 0 THEN res % 200 ELSE 1 + res % 200 END AS rows_out,
+       at AS executed_at, 0.05 + (i % 1000) / 500.0 AS duration_ms,
+       '10.1.' || res % 16 || '.' || res % 251 AS client_addr, 32768 + (res % 28000)::int AS client_port,
+       'app_user_' || res % 40 AS user_name, 'app_user_' || res % 40 AS current_role_name,
+       ARRAY['app_user_' || res % 40, 'app_readers'] AS roles,
+       'app' AS database, 'service_' || res % 12 AS application_name,
+       to_hex(1735689600 + res / 40) || '.' || to_hex(res % 40) AS session_id,
+       left(md5('q' || res % 300), 16) AS statement_fingerprint,
+       'SELECT id, name, email, iban FROM public.table_' || lpad(tbl::text, 3, '0') || ' WHERE region = $1 AND created_at > $2'
+         AS statement_text,
+       jsonb_build_array('region_' || res % 9, '2025-01-01') AS params,
+       CASE WHEN res % 100 = 0 THEN 'replay' ELSE 'read' END AS kind,
+       CASE WHEN i % 1000 = 999 THEN 'error' ELSE 'complete' END AS outcome,
+       CASE WHEN i % 1000 = 999 THEN 'transform threw: TypeError: Cannot read properties of null' END AS error,
+       md5('trace' || res) AS trace_id, left(md5('span' || i), 16) AS span_id, 'proxy-' || res % 3 AS proxy_id,
+       at + interval '40 ms' AS recorded_at,
+       CASE WHEN res % 100 = 0 THEN at - interval '1 day' END AS as_of,
+       NULL::uuid AS qk, NULL::text AS exact_text, NULL::oid[] AS exact_types, NULL::int2[] AS exact_formats,
+       NULL::bytea[] AS exact_values, NULL::text AS exact_refusal
   FROM generate_series($1::bigint, $2::bigint) AS i
  CROSS JOIN LATERAL (SELECT (i - 1) / ${BLOCK.size} AS block, (i - 1) % ${BLOCK.size} + 1 AS pos) b
  CROSS JOIN LATERAL (
@@ -142,8 +152,19 @@ SELECT md5('e' || i)::uuid, md5('r' || res)::uuid,
           1 + ((i - 1) * ${SPAN_DAYS} / ${rows}) / 10 AS version,
           (${sqlArray(BLOCK.joined)})[b.pos] AS joined) r
  CROSS JOIN LATERAL (SELECT ((r.res * 2654435761) % ${TABLES} + r.joined * 37) % ${TABLES} AS tbl) t
- CROSS JOIN LATERAL (SELECT (t.tbl * 7 + r.depth) % ${TRANSFORMS} AS fn) f`;
+ CROSS JOIN LATERAL (SELECT (t.tbl * 7 + r.depth) % ${TRANSFORMS} AS fn) f
+) r
+), ${STORE_SHARED_PARTS}
+INSERT INTO provenance.execution_log
+  (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
+   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, recorded_at)
+SELECT r.id, r.result_id, r.parent_id, r.chain_end, r.tk, r.ck, r.sk, r.input_hash, r.output_hash, r.rows_in, r.rows_out,
+       r.executed_at, r.duration_ms, r.kind, r.outcome, r.error, r.trace_id, r.span_id, r.as_of, r.recorded_at
+  FROM r`;
 }
+
+/** The tables beneath `provenance.execution` (plugins/registry/schema-lineage.ts). */
+const LINEAGE_TABLES = ['provenance.execution_log', 'provenance.executed_transform', 'provenance.execution_context', 'provenance.statement'];
 
 // --- the queries ---
 
@@ -325,17 +346,18 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const generateMs = performance.now() - genStart;
   log('VACUUM (ANALYZE) and CHECKPOINT');
   const vacuumStart = performance.now();
-  await client.query('VACUUM (ANALYZE) provenance.execution');
+  await client.query(`VACUUM (ANALYZE) ${LINEAGE_TABLES.join(', ')}`);
   const vacuumMs = performance.now() - vacuumStart;
   // Nothing left for the background writer or autovacuum to do while queries are timed.
   await client.query('CHECKPOINT');
 
   const sizes = await client.query<{ name: string; size: string }>(
-    `SELECT 'table (heap and TOAST)' AS name, pg_table_size('provenance.execution') AS size
+    `SELECT 'tables (heap and TOAST)' AS name, sum(pg_table_size(t::regclass)) AS size FROM unnest($1::text[]) AS t
      UNION ALL
      SELECT c.relname, pg_relation_size(c.oid)
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-      WHERE i.indrelid = 'provenance.execution'::regclass`,
+      WHERE i.indrelid = ANY ($1::text[]::regclass[])`,
+    [LINEAGE_TABLES],
   );
   const count = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM provenance.execution')).rows[0]?.n ?? 0);
   if (count !== opts.rows) note(`provenance.execution holds ${count} executions, expected ${opts.rows}`);

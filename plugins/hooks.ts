@@ -38,6 +38,12 @@ export interface SessionInfo {
    * Plugin.wantsStatements): set when result hooks run, so they know what produced the result.
    */
   statement: StatementTrace | null;
+  /**
+   * Sends the client a notice (a NoticeResponse: WARNING, NOTICE…) in its place among the
+   * session's answers: at once when nothing sent before is still unanswered. For a statement hook
+   * that works long before it answers (progress).
+   */
+  notice?: (notice: PgError) => void;
 }
 
 /**
@@ -193,6 +199,11 @@ export interface Plugin {
   sessionStart?(session: SessionInfo): Maybe<void>;
   /** After the client left or the connection broke. */
   sessionEnd?(session: SessionInfo): Maybe<void>;
+  /**
+   * The client sent a CancelRequest for this session (it also goes to the upstream): a statement
+   * hook still at work for it (one the proxy answers itself) should stop. Synchronous.
+   */
+  cancel?(session: SessionInfo): void;
   /**
    * Each simple Query, and each Parse and Bind, before it goes upstream: of sessions that name the
    * plugin in SessionInfo.statementPlugins, and any Query or Parse that holds one of its

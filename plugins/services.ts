@@ -5,8 +5,15 @@
  * roles) is declared here too, and implemented in proxy/.
  */
 import type { SessionInfo } from './hooks.js';
+import type { PgError } from '../proxy/errors.js';
+import type { FieldDescription } from '../proxy/wire/backend-messages.js';
 import type { SqlRunner } from './registry/migrate.js';
 import type { SqlAnalyser } from './sql/analyser.js';
+
+/** SQL in a transaction, and `COPY … FROM STDIN` fed `data`. */
+export interface CopyRunner extends SqlRunner {
+  copyFrom(sql: string, data: string): Promise<void>;
+}
 
 /** A connection to the database that holds the proxy's state. */
 export interface StoreConnection extends SqlRunner {
@@ -14,6 +21,11 @@ export interface StoreConnection extends SqlRunner {
   /** Called once if the connection breaks. */
   onLost(cb: () => void): void;
   close(): Promise<void>;
+  /**
+   * Runs `body` in a transaction, with no other statement of this connection in between, and
+   * commits (rolls back when it throws). Where the connection can COPY (a remote PostgreSQL).
+   */
+  transaction?<T>(body: (tx: CopyRunner) => Promise<T>): Promise<T>;
 }
 
 /** Hears when the state store is attached (at start, and again after each reconnection) and lost. */
@@ -101,8 +113,8 @@ export interface Execution {
 
 /** One result's executions, with the context the transforms ran in. */
 export interface ResultExecutions {
-  /** `read`: served to a client; `replay`: recomputed for a read of the past. */
-  readonly kind: 'read' | 'replay';
+  /** `read`: served to a client; `replay`: recomputed for a read of the past; `materialized`: served from a materialisation. */
+  readonly kind: 'read' | 'replay' | 'materialized';
   readonly executions: readonly Execution[];
   readonly outcome: 'complete' | 'error';
   readonly error: string | null;
@@ -110,6 +122,10 @@ export interface ResultExecutions {
   readonly roles: readonly string[];
   /** A replay's moment (AsOfMoment.at) and the user whose reads it repeats; absent for a read. */
   readonly asOf?: { readonly at: string; readonly user: string };
+  /** The materialisation a read of kind `materialized` was served from. */
+  readonly materialization?: number;
+  /** A replay's tables (names) whose every batch came from the replay cache. */
+  readonly cached?: readonly string[];
 }
 
 /** A replayed execution whose output differs from that of the recorded read it replays. */
@@ -138,12 +154,51 @@ export interface ProvenanceService {
   records?(): SqlRunner | null;
 }
 
+/** A transform of a table's chain at a moment, as a materialisation names it. */
+export interface ChainLink {
+  readonly name: string;
+  readonly version: number;
+  readonly function_hash: string;
+  readonly params: unknown;
+  /** The attnums of a column transform's columns; null for a row transform. */
+  readonly columns: readonly number[] | null;
+}
+
+/** What a chain's batches read besides their rows, as the sandbox noted it. */
+export interface ChainReads {
+  readonly ctx: ReadonlySet<string>;
+  readonly clock: boolean;
+  readonly random: boolean;
+}
+
+/** One run of a table's chain of a moment over rows given batch by batch (see transforms/table-run.ts). */
+export interface TableRun {
+  /** Transforms one batch of rows (each a value per field, text format); returns the rows served. */
+  batch(rows: readonly (readonly (Buffer | null)[])[]): Promise<(Buffer | null)[][]>;
+  /** Ends the run: its executions are recorded as replays; says what they read, and the chain's input and output hashes. */
+  end(outcome: 'complete' | 'error'): Promise<{ reads: ChainReads; inputHash: string | null; outputHash: string | null }>;
+}
+
 /** Offered by transforms. */
 export interface TransformsService {
   /** Whether any transform is registered (without one there is nothing to record). */
   active(): boolean;
   /** How the cache of replayed results did since the start. */
   replayCache(): { readonly hits: number; readonly misses: number; readonly bytes: number };
+  /** The replay cache's hits and misses per table (oid) since the last call. */
+  takeReplayCacheCounts?(): ReadonlyMap<number, { readonly hits: number; readonly misses: number }>;
+  /**
+   * The chain of table `oid` in force at a moment (epoch microseconds), in order; null while the
+   * versions are not loaded, a PgError when a version of it cannot be replayed by this sandbox.
+   */
+  chainAt?(oid: number, atMicros: bigint): readonly ChainLink[] | PgError | null;
+  /** The context a replay as of the moment runs in, for this session (what `ctx` holds). */
+  replayContext?(s: SessionInfo, moment: AsOfMoment): Readonly<Record<string, unknown>>;
+  /**
+   * Starts a run of table `oid`'s chain as of the moment over rows with these fields (the table's
+   * columns, text format), recorded as replays of session `s`'s statement.
+   */
+  runTable?(s: SessionInfo, oid: number, moment: AsOfMoment, fields: readonly FieldDescription[]): TableRun;
 }
 
 /** The moment an as-of session reads, and the context its replays run in. */
@@ -168,6 +223,32 @@ export interface TimeTravelService {
    * or a history column that is not one of the table's (validity, a dropped column).
    */
   sourceOf(relationOid: number, attnum: number): { readonly oid: number; readonly attnum: number } | null;
+  /**
+   * The moment a text names, read as a SET of provenance.as_of reads it (in the session's
+   * TimeZone), with the context a replay at it runs in as `user`.
+   */
+  momentOf?(s: SessionInfo, input: string, user: string): Promise<AsOfMoment>;
+}
+
+/** A tracked table an as-of statement reads, as the time-travel plugin resolved the reference. */
+export interface AsOfTable {
+  /** Where the reference stands in the statement's text (bytes). */
+  readonly location: number;
+  readonly oid: number;
+  /** Schema-qualified. */
+  readonly name: string;
+  /** The table's columns now. */
+  readonly columns: readonly { readonly name: string; readonly attnum: number }[];
+  readonly rowSecurity: boolean;
+}
+
+/** Offered by materialize: which reads of the past are served from materialised versions. */
+export interface MaterializeService {
+  /**
+   * Of the tracked tables an as-of statement reads, those served from a materialisation (by their
+   * location): exactly what a replay would give them, else they replay.
+   */
+  serving(s: SessionInfo, text: string, tables: readonly AsOfTable[]): Promise<ReadonlyMap<number, number>>;
 }
 
 /** Every service, as the entry wires them; a plugin's own service is set once its factory ran. */
@@ -175,4 +256,5 @@ export interface Services extends ProxyServices {
   provenance?: ProvenanceService;
   transforms?: TransformsService;
   timetravel?: TimeTravelService;
+  materialize?: MaterializeService;
 }

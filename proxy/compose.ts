@@ -14,7 +14,9 @@ import { SANDBOX_RUNTIME_VERSION } from '../sandbox/index.js';
 import { createTransformsPlugin } from '../plugins/transforms/index.js';
 import { createProvenancePlugin } from '../plugins/provenance/index.js';
 import { createTimeTravelPlugin } from '../plugins/timetravel/index.js';
+import { createMaterialization, createMaterializePlugin } from '../plugins/materialize/index.js';
 import { createHttpPart, type HttpPart, type RunningHttp } from '../plugins/http/index.js';
+import { createMaterializePolicyPart } from '../plugins/materialize-policy/index.js';
 import { parseUpstreamUrl } from './upstream/remote.js';
 
 export interface RunningProxy extends RunningServer {
@@ -73,11 +75,21 @@ export async function startProxy(config: ProxyConfig, opts: StartOptions = {}): 
         env: opts.env ?? process.env,
         recordStatements: config.recordStatements === false ? null : { limit: config.recordStatementLimit ?? DEFAULT_RECORD_STATEMENT_LIMIT },
       });
-      services.provenance = http ? http.tap(provenance.service) : provenance.service;
+      const materialize = createMaterializePlugin(services);
+      services.materialize = materialize.service;
+      const database = (config.upstream ? parseUpstreamUrl(config.upstream).database : undefined) ?? process.env['PGDATABASE'] ?? 'postgres';
+      const policies = createMaterializePolicyPart(services, (req) => {
+        const store = services.state.current();
+        const transforms = services.transforms;
+        if (store === null || transforms === undefined) throw new Error('the proxy\'s own connection to the database is not available');
+        return createMaterialization({ store, transforms }, req);
+      }, () => database);
+      services.provenance = policies.tap(materialize.tap(http ? http.tap(provenance.service) : provenance.service));
       if (opts.timetravel) services.timetravel = opts.timetravel(services);
       return {
-        plugins: [timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
+        plugins: [materialize.plugin, timetravel.plugin, transforms.guards, transforms.plugin, provenance.plugin, ...(opts.plugins ?? []), ...(http ? [http.plugin] : [])],
         async close() {
+          await policies.close();
           // Every record still in memory is written (or spooled) before the database goes away.
           await provenance.close();
           await transforms.close();

@@ -13,6 +13,7 @@ import { decodeCancel, decodeStartup } from './wire/frontend-messages.js';
 import { Session, type SessionRegistry } from './session.js';
 import type { Upstream } from './upstream/link.js';
 import type { PluginHost } from '../plugins/host.js';
+import { cancelRequested } from '../plugins/cancel.js';
 import { UnixSocketListener } from './unix-socket.js';
 import type { OwnConnections } from './own-connections.js';
 
@@ -181,7 +182,11 @@ export class Listener implements SessionRegistry {
     }
     if (code === StartupCode.CancelRequest) {
       const key = decodeCancel(raw);
-      if (key) this.byKey.get(`${key.pid}:${key.secret}`)?.cancel();
+      const session = key ? this.byKey.get(`${key.pid}:${key.secret}`) : undefined;
+      if (session) {
+        session.cancel();
+        cancelRequested(this.plugins, session.info, this.opts.log);
+      }
       on.drop();
       return;
     }

@@ -5,8 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import type { ConnectionOptions } from 'node:tls';
 import type { SqlRunner } from '../plugins/registry/migrate.js';
+import type { CopyRunner } from '../plugins/services.js';
 import type { RemoteTarget } from './upstream/remote.js';
 
 export interface StateStore extends SqlRunner {
@@ -15,6 +17,8 @@ export interface StateStore extends SqlRunner {
   /** Called once if the connection breaks (a remote store); a closed store is never reused. */
   onLost(cb: () => void): void;
   close(): Promise<void>;
+  /** Runs `body` in a transaction, with COPY FROM STDIN at hand (a remote store). */
+  transaction?<T>(body: (tx: CopyRunner) => Promise<T>): Promise<T>;
 }
 
 function sslOptions(target: RemoteTarget): ConnectionOptions | false {
@@ -80,6 +84,44 @@ class RemoteStore implements StateStore {
 
   async exec(sql: string): Promise<void> {
     await this.serial(() => this.client.query(sql));
+  }
+
+  /**
+   * Runs `body` in a transaction, with no other caller's statement in between, and commits (rolls
+   * back when it throws). Its runner can COPY FROM STDIN, which pg's own query cannot (it answers
+   * the server's CopyInResponse with a CopyFail, "no source stream"): that needs a query object
+   * that feeds CopyData, which pg-copy-streams is.
+   */
+  transaction<T>(body: (tx: CopyRunner) => Promise<T>): Promise<T> {
+    const client = this.client;
+    const tx: CopyRunner = {
+      async query(sql, params = [], prepare) {
+        const r = await client.query<Record<string, unknown>>(
+          prepare === undefined ? { text: sql, values: [...params] } : { name: prepare, text: sql, values: [...params] },
+        );
+        return { rows: r.rows };
+      },
+      async exec(sql) {
+        await client.query(sql);
+      },
+      copyFrom: (sql, data) => new Promise<void>((resolve, reject) => {
+        const stream = client.query(copyFromStdin(sql));
+        stream.on('error', reject);
+        stream.on('finish', resolve);
+        stream.end(data);
+      }),
+    };
+    return this.serial(async () => {
+      await client.query('BEGIN');
+      try {
+        const out = await body(tx);
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
   }
 
   async listen(channel: string, cb: (payload: string) => void): Promise<void> {

@@ -72,6 +72,7 @@ export class StatementPath {
     private readonly session: SessionUnits,
   ) {
     this.steps = new StatementSteps(plugins, info, texts);
+    info.notice = (notice) => session.pushLocal(() => [errorResponse(notice, true)], false);
   }
 
   /** Whether an extended unit is held here (it counts as a request in flight). */

@@ -38,6 +38,7 @@ export { MAX_OUTPUT_DEPTH, FUNCTION_CACHE_SIZE } from './runtime.js';
 export { MAX_SOURCE_CHARS } from './batch.js';
 export { UNCHANGED } from './types.js';
 export type {
+  BatchReads,
   BatchResult,
   ColumnResult,
   TextColumn,

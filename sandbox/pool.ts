@@ -264,7 +264,10 @@ export class SandboxPool {
       if (outcome.compiled) this.#stats.compiled++;
       if (outcome.cacheHit) this.#stats.cacheHits++;
       if (!outcome.ok && 'needSeed' in outcome) return this.#runSeeded(job);
-      if (outcome.ok) job.resolve('text' in outcome ? { text: outcome.text } : { items: outcome.items });
+      if (outcome.ok) {
+        const reads = job.batch.reportReads === true ? { reads: outcome.reads } : {};
+        job.resolve('text' in outcome ? { text: outcome.text, ...reads } : { items: outcome.items, ...reads });
+      }
       else job.reject(new SandboxError(outcome.kind, job.fn.name, outcome.message, outcome.index));
       // An allocation failure the transform surfaced as a RangeError still leaves a heap near its
       // limit: start the next batch on a fresh isolate.

@@ -21,6 +21,9 @@ export const RUNTIME_HARDEN = String.raw`(function () {
   const ownKeys = Reflect.ownKeys;
   const apply = Reflect.apply;
   const construct = Reflect.construct;
+  const reflectGet = Reflect.get;
+  const reflectHas = Reflect.has;
+  const ProxyCtor = Proxy;
   const isArray = Array.isArray;
   const FunctionCtor = Function;
   const StringCtor = String;
@@ -54,6 +57,13 @@ export const RUNTIME_HARDEN = String.raw`(function () {
 
   // ---- Determinism: one clock and one random sequence per batch.
   let clock = 0;
+  // Whether the batch read the clock or drew a random number (reported with its result).
+  let clockRead = false;
+  let randomDrawn = false;
+  function now() {
+    clockRead = true;
+    return clock;
+  }
   let r0 = 0, r1 = 0, r2 = 0, r3 = 0;
   // A batch may come without a seed (hashing its input costs the host more than most transforms
   // do): the first Math.random call then stops it, and the host runs it again with the seed. The
@@ -84,15 +94,18 @@ export const RUNTIME_HARDEN = String.raw`(function () {
   }
   // Method definitions, like built-in methods, have no prototype and cannot be constructed.
   const replacements = {
-    random() { return nextRandom(); },
-    now() { return clock; },
+    random() {
+      randomDrawn = true;
+      return nextRandom();
+    },
+    now() { return now(); },
     noop() {},
   };
   defineProperty(Math, 'random', { value: replacements.random });
 
   const SafeDate = function Date(...args) {
-    if (new.target === undefined) return apply(dateToString, new RealDate(clock), []);
-    return construct(RealDate, args.length === 0 ? [clock] : args, new.target);
+    if (new.target === undefined) return apply(dateToString, new RealDate(now()), []);
+    return construct(RealDate, args.length === 0 ? [now()] : args, new.target);
   };
   defineProperty(SafeDate, 'length', { value: 7 });
   defineProperty(SafeDate, 'prototype', { value: RealDate.prototype, writable: false });
@@ -111,12 +124,12 @@ export const RUNTIME_HARDEN = String.raw`(function () {
     defineProperty(DateTimeFormatPrototype, 'format', {
       get: function format() {
         const bound = apply(realFormat, this, []);
-        return (date) => bound(date === undefined ? clock : date);
+        return (date) => bound(date === undefined ? now() : date);
       },
     });
     defineProperty(DateTimeFormatPrototype, 'formatToParts', {
       value: function formatToParts(date) {
-        return apply(realFormatToParts, this, [date === undefined ? clock : date]);
+        return apply(realFormatToParts, this, [date === undefined ? now() : date]);
       },
     });
   }

@@ -228,6 +228,49 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     return value;
   }
 
+  // ---- The context a transform reads: which of its fields it read is noted here, where the
+  // transform cannot reach, and reported with the batch's result. Every way to a field's value
+  // (a property read, in, a descriptor, the list of keys) goes through a trap of this proxy over
+  // the frozen context; only the context's own fields are noted.
+  let ctxTarget = null;
+  let ctxReadKeys = [];
+  function noteCtx(key) {
+    if (typeof key !== 'string' || !hasOwn(ctxTarget, key)) return;
+    for (let i = 0; i < ctxReadKeys.length; i++) if (ctxReadKeys[i] === key) return;
+    ctxReadKeys[ctxReadKeys.length] = key;
+  }
+  const ctxTraps = freeze({
+    __proto__: null,
+    get(target, key, receiver) {
+      noteCtx(key);
+      return reflectGet(target, key, receiver);
+    },
+    has(target, key) {
+      noteCtx(key);
+      return reflectHas(target, key);
+    },
+    getOwnPropertyDescriptor(target, key) {
+      noteCtx(key);
+      return getOwnPropertyDescriptor(target, key);
+    },
+    ownKeys(target) {
+      const keys = ownKeys(target);
+      for (let i = 0; i < keys.length; i++) noteCtx(keys[i]);
+      return keys;
+    },
+  });
+  function watchedContext(ctx) {
+    ctxReadKeys = [];
+    ctxTarget = ctx;
+    if (ctx === null || typeof ctx !== 'object') return ctx;
+    return new ProxyCtor(ctx, ctxTraps);
+  }
+  function batchReads() {
+    const ctx = [];
+    for (let i = 0; i < ctxReadKeys.length; i++) ctx[i] = ctxReadKeys[i];
+    return { __proto__: null, ctx, clock: clockRead, random: randomDrawn };
+  }
+
   function failure(kind, message, index, compiled, cacheHit) {
     return { __proto__: null, ok: false, kind, message, index, compiled, cacheHit };
   }
@@ -249,7 +292,9 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     seedRandom(payload.seed);
     budget = budgetLimit = payload.maxOutputBytes;
     const params = deepFreeze(payload.params, 0);
-    const ctx = deepFreeze(payload.ctx, 0);
+    clockRead = false;
+    randomDrawn = false;
+    const ctx = watchedContext(deepFreeze(payload.ctx, 0));
 
     let factory = lookup(payload.hash);
     const cacheHit = factory !== undefined;
@@ -305,7 +350,7 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
       if (allText && out[i] !== null && typeof out[i] !== 'string') allText = false;
     }
     if (allText) return joinText(items, out, compiled, cacheHit);
-    return { __proto__: null, ok: true, items: out, compiled, cacheHit };
+    return { __proto__: null, ok: true, items: out, compiled, cacheHit, reads: batchReads() };
   }
 
 `;

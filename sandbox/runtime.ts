@@ -63,7 +63,7 @@ const RUNTIME_TEXT_COLUMNS = String.raw`  // ---- Text columns (see TextColumn i
         text += v;
       }
     }
-    return { __proto__: null, ok: true, text, lengths, compiled, cacheHit };
+    return { __proto__: null, ok: true, text, lengths, compiled, cacheHit, reads: batchReads() };
   }
 })()
 `;

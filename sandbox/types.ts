@@ -65,6 +65,8 @@ export interface RunBatch {
    * objects `{ col: value }`.
    */
   readonly items: readonly SandboxValue[] | TextColumn;
+  /** Whether the result reports what the batch read besides its items (see BatchReads). */
+  readonly reportReads?: boolean;
 }
 
 /**
@@ -82,16 +84,28 @@ export interface TextColumn {
 /** The marker in a TextColumn result's lengths for an item that came back as it went in. */
 export const UNCHANGED = -2;
 
+/**
+ * What a batch's output may depend on besides its items and parameters, noted inside the isolate
+ * where the transform cannot reach: the context fields it read, whether it read the clock
+ * (`Date`), and whether it drew a random number (whose sequence depends on the whole batch).
+ */
+export interface BatchReads {
+  readonly ctx: readonly string[];
+  readonly clock: boolean;
+  readonly random: boolean;
+}
+
 export interface BatchResult {
   /** One entry per input item, in order. Row transform: `null` means "drop this row". */
   readonly items: SandboxValue[];
+  readonly reads?: BatchReads;
 }
 
 /**
  * What a column transform given a TextColumn returned: a TextColumn of the values it changed
  * (lengths UNCHANGED for the others) when every result was a string or null, else every result.
  */
-export type ColumnResult = BatchResult | { readonly text: TextColumn };
+export type ColumnResult = BatchResult | { readonly text: TextColumn; readonly reads?: BatchReads };
 
 export interface SandboxStats {
   readonly isolatesCreated: number;

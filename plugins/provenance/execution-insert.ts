@@ -40,7 +40,7 @@ export interface ExecutionRecord {
   readonly statement_fingerprint: string;
   readonly statement_text: string;
   readonly params: unknown;
-  readonly kind: 'read' | 'replay';
+  readonly kind: 'read' | 'replay' | 'materialized';
   readonly outcome: 'complete' | 'error';
   readonly error: string | null;
   readonly trace_id: string;
@@ -50,6 +50,8 @@ export interface ExecutionRecord {
   readonly as_of?: string | null;
   readonly replay_of?: string | null;
   readonly verified?: boolean | null;
+  /** The materialisation a read of kind `materialized` was served from. */
+  readonly materialization_id?: number | null;
   /** When the statement went upstream; with the exact statement, when statements are recorded (see exact-statement.ts). */
   readonly statement_at?: string;
   readonly exact_text?: ExactStatementFields['exact_text'];
@@ -60,28 +62,11 @@ export interface ExecutionRecord {
 }
 
 /**
- * Records a batch of executions in one statement, with the parameters insertExecutionsParams
- * makes: $1 a JSON array of each execution's own fields, each naming (`c`) an entry of $2, a JSON
- * array of the fields executions share (transform, context, statement), once per distinct set. A
- * batch is mostly a few sessions running the same statements, so the server parses a third of
- * the JSON it would for whole records, and stores each shared part once (plugins/registry/
- * schema-lineage.ts): the parts a batch names are added unless present, and each execution's
- * row holds their keys. Ids already recorded are skipped (ON CONFLICT DO NOTHING), so replaying a
- * batch is harmless and the command tag's row count says how many were new.
- *
- * One statement of JSON rather than COPY: COPY would need a row-format encoder and a second
- * statement for the shared parts, and rows already recorded would abort it, where a retried batch
- * must be skipped; the JSON is parsed once per batch, whose cost is the rows' index entries.
+ * Common table expressions that store the shared parts of the rows of a CTE `r` (the parts'
+ * columns, and their keys as tk, ck, sk and qk, the exact statement's, null when none) that are
+ * not stored yet.
  */
-export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
-  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk, ${EXACT_KEY} AS qk
-    FROM pg_catalog.json_to_recordset($2::json) AS r(
-         c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
-         columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
-         database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
-         params jsonb, kind text, proxy_id text, as_of timestamptz, exact_text text, exact_types oid[], exact_formats int2[],
-         exact_values bytea[], exact_refusal text)
-), t AS (
+export const STORE_SHARED_PARTS = `t AS (
   INSERT INTO provenance.executed_transform
   SELECT DISTINCT ON (r.tk) r.tk, r.transform_name, r.transform_version, r.function_hash, r.table_oid, r.table_name, r.columns,
          r.params FROM r
@@ -100,19 +85,52 @@ export const INSERT_EXECUTIONS_SQL = `WITH r AS MATERIALIZED (
   SELECT DISTINCT ON (r.qk) r.qk, r.exact_text, r.exact_types, r.exact_formats, r.exact_values, r.exact_refusal FROM r
    WHERE r.qk IS NOT NULL
   ON CONFLICT (key) DO NOTHING
-)
+)`;
+
+/**
+ * Records a batch of executions in one statement, with the parameters insertExecutionsParams
+ * makes: $1 a JSON array of each execution's own fields, each naming (`c`) an entry of $2, a JSON
+ * array of the fields executions share (transform, context, statement, exact statement), once per
+ * distinct set. A batch is mostly a few sessions running the same statements, so the server parses a third of
+ * the JSON it would for whole records, and stores each shared part once (plugins/registry/
+ * schema-lineage.ts): the parts a batch names are added unless present, and each execution's
+ * row holds their keys. Ids already recorded are skipped (ON CONFLICT DO NOTHING), so replaying a
+ * batch is harmless and the command tag's row count says how many were new.
+ *
+ * The embedded database's way, and a remote one's for batches too small for COPY to pay off
+ * (execution-writer.ts): one statement per batch, prepared once.
+ */
+export const INSERT_EXECUTIONS_SQL = `${storeSharedSets('$2')}
 INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
-   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, exact_key, statement_at)
+   executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, exact_key, statement_at,
+   materialization_id)
 SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
        pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
-       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified, r.qk, e.statement_at
+       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified, r.qk, e.statement_at, e.materialization_id
   FROM pg_catalog.json_to_recordset($1::json) AS e(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, replay_of uuid, verified boolean, statement_at timestamptz, c integer)
+       error text, trace_id text, span_id text, replay_of uuid, verified boolean, statement_at timestamptz, materialization_id bigint,
+       c integer)
   JOIN r USING (c)
 ON CONFLICT (id) DO NOTHING`;
+
+/**
+ * The start of a statement: the shared sets of the JSON array parameter `param` as a CTE `r`
+ * (with their keys tk, ck, sk and qk), and the parts they name stored unless present.
+ */
+export function storeSharedSets(param: string): string {
+  return `WITH r AS MATERIALIZED (
+  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk, ${EXACT_KEY} AS qk
+    FROM pg_catalog.json_to_recordset(${param}::json) AS r(
+         c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
+         columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
+         database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
+         params jsonb, kind text, proxy_id text, as_of timestamptz, exact_text text, exact_types oid[], exact_formats int2[],
+         exact_values bytea[], exact_refusal text)
+), ${STORE_SHARED_PARTS}`;
+}
 
 /** The fields of a record that many executions share, in INSERT_EXECUTIONS_SQL's $2. */
 const SHARED_FIELDS = [
@@ -129,13 +147,24 @@ function sameField(a: unknown, b: unknown): boolean {
   return typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** A batch of records split: each distinct set of shared fields once, numbered `c`, and each record's own fields naming its set. */
+export interface SplitRecords {
+  readonly shared: readonly Record<string, unknown>[];
+  readonly own: readonly Record<string, unknown>[];
+}
+
 /** INSERT_EXECUTIONS_SQL's two parameters for a batch of records. */
 export function insertExecutionsParams(records: readonly ExecutionRecord[]): [string, string] {
+  const { own, shared } = splitRecords(records);
+  return [JSON.stringify(own), JSON.stringify(shared)];
+}
+
+export function splitRecords(records: readonly ExecutionRecord[]): SplitRecords {
   // Candidates by a few fields that tell most sets apart; the full comparison decides. (A JSON key
   // of all the shared fields cost more per record than the rest of this function.)
   const candidates = new Map<string, { readonly c: number; readonly record: ExecutionRecord }[]>();
   const shared: Record<string, unknown>[] = [];
-  const own: unknown[] = [];
+  const own: Record<string, unknown>[] = [];
   for (const r of records) {
     const probe = `${r.session_id}\u0000${r.transform_name}\u0000${r.transform_version}\u0000${r.statement_fingerprint}`;
     let list = candidates.get(probe);
@@ -153,8 +182,9 @@ export function insertExecutionsParams(records: readonly ExecutionRecord[]): [st
       output_hash: r.output_hash, rows_in: r.rows_in, rows_out: r.rows_out, executed_at: r.executed_at,
       duration_ms: r.duration_ms, outcome: r.outcome, error: r.error, trace_id: r.trace_id, span_id: r.span_id,
       ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}),
+      ...(r.materialization_id ? { materialization_id: r.materialization_id } : {}),
       ...(r.statement_at !== undefined ? { statement_at: r.statement_at } : {}), c,
     });
   }
-  return [JSON.stringify(own), JSON.stringify(shared)];
+  return { own, shared };
 }

@@ -11,7 +11,8 @@ import { ProvenancePlugin, type Durability } from './plugin.js';
 import { Recorder } from './recorder.js';
 import { Spool } from './spool.js';
 import { StoreLink } from './store-link.js';
-import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, type ExecutionRecord } from './execution-insert.js';
+import type { ExecutionRecord } from './execution-insert.js';
+import { writeExecutions } from './execution-writer.js';
 import { tracingFromEnv } from './tracing.js';
 import type { ExactStatementOptions } from './exact-statement.js';
 
@@ -61,10 +62,8 @@ export async function createProvenancePlugin(services: Services, config: Provena
     recorder = new Recorder({
       spool,
       store: current,
-      insertSql: INSERT_EXECUTIONS_SQL,
-      insertName: 'provenance_insert_executions',
       // The recorder holds what ProvenancePlugin gave it (or the spool kept): ExecutionRecords.
-      insertParams: (rows) => insertExecutionsParams(rows as readonly ExecutionRecord[]),
+      write: (db, rows) => writeExecutions(db, rows as readonly ExecutionRecord[]),
       log,
     });
     recorder.start();

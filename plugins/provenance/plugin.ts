@@ -232,6 +232,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         'provenance.kind': r.kind,
         ...(r.asOf !== undefined ? { 'provenance.as_of': r.asOf.at } : {}),
         ...(read ? { 'provenance.replay_of': read.id, 'provenance.verified': verified === true } : {}),
+        ...(r.materialization !== undefined ? { 'provenance.materialization': r.materialization } : {}),
       }, e.startedAt, e.startedAt + e.durationMs);
       rows.push({
         id,
@@ -268,6 +269,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
         span_id: child.spanId,
         proxy_id: this.opts.proxyId,
         ...(r.kind === 'replay' ? { as_of: r.asOf?.at ?? null, replay_of: read?.id ?? null, verified } : {}),
+        ...(r.kind === 'materialized' ? { as_of: r.asOf?.at ?? null, materialization_id: r.materialization ?? null } : {}),
         ...exact,
       });
     }

@@ -1,6 +1,6 @@
 /**
  * Writes execution records to the provenance database off the client's path: a bounded queue,
- * written in batches by an idempotent insert (each record carries its own id). While the database
+ * written in batches by an idempotent write (each record carries its own id). While the database
  * cannot take them, batches go to the spool file instead; once it is back, the spool is written
  * first, in order, and only then new records, so the table receives everything once and in the
  * order it happened.
@@ -17,12 +17,8 @@ export interface RecorderOptions {
   readonly spool: Spool;
   /** The connection to the provenance database now; null while it is down. */
   readonly store: () => SqlRunner | null;
-  /** Inserts a batch of records; must ignore records already present (by id). */
-  readonly insertSql: string;
-  /** A name to prepare insertSql under, where the database supports it (it runs for every batch). */
-  readonly insertName?: string;
-  /** The insert's parameters for a batch of records. */
-  readonly insertParams: (rows: readonly unknown[]) => unknown[];
+  /** Writes a batch of records to the database; must skip records already there (by id). */
+  readonly write: (db: SqlRunner, rows: readonly unknown[]) => Promise<void>;
   readonly batchSize?: number;
   readonly flushMs?: number;
   /** Queued records beyond which the queue is spilled to the spool rather than held in memory. */
@@ -159,7 +155,7 @@ export class Recorder {
     const db = this.opts.store();
     if (!spill && spool.count === 0 && db) {
       try {
-        await db.query(this.opts.insertSql, this.opts.insertParams(rows), this.opts.insertName);
+        await this.opts.write(db, rows);
         this.written += rows.length;
         return;
       } catch (err) {
@@ -204,7 +200,7 @@ export class Recorder {
         const { records, end } = await spool.head(this.batchSize * 10);
         if (records.length === 0) break;
         for (let i = 0; i < records.length; i += this.batchSize) {
-          await db.query(this.opts.insertSql, this.opts.insertParams(records.slice(i, i + this.batchSize)), this.opts.insertName);
+          await this.opts.write(db, records.slice(i, i + this.batchSize));
         }
         await spool.consume(end, records.length);
         this.written += records.length;

@@ -14,6 +14,8 @@ import { readsMigration } from './schema-reads.js';
 import { REPLAY_MIGRATION } from './schema-replay.js';
 import { HISTORY_COMPILED_MIGRATION } from './history-compiled.js';
 import { LINEAGE_ROWS_MIGRATION } from './schema-lineage.js';
+import { MATERIALIZE_MIGRATION } from './schema-materialize.js';
+import { MATERIALIZE_POLICY_MIGRATION } from './schema-materialize-policy.js';
 import { EXACT_STATEMENT_MIGRATION } from './schema-exact.js';
 
 export interface Migration {
@@ -179,5 +181,7 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   REPLAY_MIGRATION,
   HISTORY_COMPILED_MIGRATION,
   LINEAGE_ROWS_MIGRATION,
+  MATERIALIZE_MIGRATION,
+  MATERIALIZE_POLICY_MIGRATION,
   EXACT_STATEMENT_MIGRATION,
 ];

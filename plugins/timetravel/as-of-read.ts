@@ -14,6 +14,8 @@ import { statementRefs, type RelationRef, type StatementRefs } from '../sql/rela
 import type { HistoryCatalog, RelationInfo } from './history-catalog.js';
 import { fromMicros, type Moment } from './moment.js';
 import { quoteIdent, rewriteText, type Replacement } from './rewrite.js';
+import { servedFromMaterializations } from './materialized-reads.js';
+import type { AsOfTable } from '../services.js';
 import { searchOrder, type Naming } from './session-path.js';
 
 /** Schemas read as they are now. */
@@ -30,6 +32,8 @@ export interface ReadContext {
   readonly user: string;
   /** How the session resolves unqualified names now. */
   readonly naming: Naming;
+  /** Which tables are served from a materialised version (see MaterializeService). */
+  readonly serving?: ((text: string, tables: readonly AsOfTable[]) => Promise<ReadonlyMap<number, number>>) | undefined;
 }
 
 const PRIVILEGE_SQL = `
@@ -201,6 +205,7 @@ async function planOnce(text: string, c: ReadContext, expandViews: boolean): Pro
     const denied = replacements.find((r) => rows.some((x) => Number(x['oid']) === r.table.oid));
     if (denied !== undefined) return new PgError(SqlState.InsufficientPrivilege, `permission denied for table ${denied.table.name}`);
   }
+  if (!views && c.serving !== undefined) replacements = await servedFromMaterializations(text, replacements, c.serving);
   const tokens = c.sql.tokens(text);
   const rewritten = tokens === null ? null : rewriteText(text, tokens, replacements, c.moment);
   return rewritten === null ? notSupported('the proxy could not rewrite this statement to read as of a moment') : { text: rewritten, views };

@@ -19,6 +19,7 @@ export function createTimeTravelPlugin(services: Services): TimeTravelPart {
     service: {
       asOf: (session) => plugin.asOf(session),
       sourceOf: (relationOid, attnum) => plugin.catalog.sourceOf(relationOid, attnum),
+      momentOf: (s, input, user) => plugin.momentOf(s, input, user),
     },
   };
 }

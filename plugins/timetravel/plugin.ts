@@ -61,6 +61,12 @@ export class TimeTravelPlugin implements Plugin {
     return { at: m.at, atMicros: m.micros, user, roles: st.roles.get(rolesKey(user, m)) ?? [] };
   }
 
+  /** A moment read as a SET of provenance.as_of reads it, and the context of a replay at it as `user`. */
+  async momentOf(s: SessionInfo, input: string, user: string): Promise<AsOfMoment> {
+    const m = await this.resolve(s, input);
+    return { at: m.at, atMicros: m.micros, user, roles: await rolesAt(this.store(), user, m, (u) => this.services.roles(u)) };
+  }
+
   /** The proxy's connection when a query on it cannot wait on this session (the embedded database's single backend). */
   private store(): SqlRunner | null {
     if (this.services.embedded?.busy()) return null;
@@ -204,7 +210,11 @@ export class TimeTravelPlugin implements Plugin {
 
   private async readContext(s: SessionInfo, st: SessionState, moment: Moment): Promise<ReadContext> {
     const store = this.store();
-    return { sql: this.services.sql, catalog: this.catalog, store, moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user, naming: await st.path.naming(store) };
+    const serve = this.services.materialize;
+    return {
+      sql: this.services.sql, catalog: this.catalog, store, moment, nowMicros: BigInt(Date.now()) * 1000n, user: s.user, naming: await st.path.naming(store),
+      serving: serve && ((text, tables) => serve.serving(s, text, tables)),
+    };
   }
 
   /** A cursor runs the query it was declared with: one declared for another moment reads the wrong one. */

@@ -10,12 +10,15 @@ import type { SqlToken } from '../sql/analyser.js';
 import type { RelationRef } from '../sql/relation-refs.js';
 import type { RelationInfo } from './history-catalog.js';
 import { momentLiteral, type Moment } from './moment.js';
+import { materializedSubquery } from './materialized-reads.js';
 
 export interface Replacement {
   readonly ref: RelationRef;
   readonly table: RelationInfo;
   /** A view's query stands in its place (its own references are rewritten in a next pass). */
   readonly view?: boolean;
+  /** Read from this materialised version rather than the history (see materialized-reads.ts). */
+  readonly materialization?: number;
 }
 
 export function quoteIdent(s: string): string {
@@ -63,12 +66,12 @@ export function rewriteText(text: string, tokens: readonly SqlToken[], replaceme
   const parts: Buffer[] = [];
   let at = 0;
   const sorted = [...replacements].sort((a, b) => a.ref.location - b.ref.location);
-  for (const { ref, table, view } of sorted) {
+  for (const { ref, table, view, materialization } of sorted) {
     const span = nameSpan(tokens, ref.location);
     if (span === null || span.start < at) return null;
     const alias = ref.aliased ? '' : ` AS ${quoteIdent(ref.name)}`;
     const select = span.table ? ' SELECT * FROM' : '';
-    const body = view === true ? `(${table.definition})` : historySubquery(table, moment);
+    const body = view === true ? `(${table.definition})` : materialization !== undefined ? materializedSubquery(table, materialization) : historySubquery(table, moment);
     parts.push(bytes.subarray(at, span.start), Buffer.from(`${select} ${body}${alias} `, 'utf8'));
     at = span.end;
   }

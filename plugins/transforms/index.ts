@@ -15,6 +15,8 @@ import { loadVersionHistory, type VersionHistory } from './version-history.js';
 import { ReplayCache } from './replay-cache.js';
 import { GuardsPlugin } from './guards/plugin.js';
 import { loadHistoryColumns, type HistoryColumns } from './history-columns.js';
+import { momentClock, replayContext } from './replay-plan.js';
+import { chainAt, startTableRun } from './table-run.js';
 
 /** Registry reloads start at least this far apart, however many NOTIFYs ask for them. */
 const REGISTRY_RELOAD_INTERVAL_MS = 100;
@@ -108,11 +110,19 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     versions: () => versions,
     replayCache,
     historyColumns: () => historyColumns,
-  });
+  }, (s) => guards.initialPath(s));
   return {
     plugin,
     guards,
-    service: { active: () => registry !== null && registry.tables.size > 0, replayCache: () => replayCache.stats() },
+    service: {
+      active: () => registry !== null && registry.tables.size > 0,
+      replayCache: () => replayCache.stats(),
+      takeReplayCacheCounts: () => replayCache.takeTableCounts(),
+      chainAt: (oid, atMicros) => chainAt(versions, oid, atMicros),
+      replayContext: (s, moment) => replayContext(s, moment, momentClock(moment)) as Readonly<Record<string, unknown>>,
+      runTable: (s, oid, moment, fields) => startTableRun(
+        { pool, sql: services.sql, registry: () => registry, versions: () => versions, provenance: () => services.provenance }, s, oid, moment, fields),
+    },
     loaded,
     close: () => pool.close(),
   };

@@ -33,7 +33,7 @@ import type { HistoryColumns } from './history-columns.js';
 import { presentOrigins } from './history-binding.js';
 
 export interface TransformsOptions {
-  readonly pool: SandboxPool;
+  readonly pool: Pick<SandboxPool, 'run'>;
   /** PostgreSQL's parser, loaded: decides which COPY … TO STDOUT is refused (see copy-out.ts). */
   readonly sql: SqlAnalyser;
   /**
@@ -93,16 +93,16 @@ export class TransformsPlugin implements Plugin {
   private readonly plans = new WeakMap<ResultId, ResultPlan>();
   /** Statements reading a table with a row transform fetch the columns it reads (see row-reads/). */
   private readonly reads: RowReadsStatements;
-  /** Brings the Binds of statements rewritten for row transforms to the statement hook. */
-  readonly statementWords = [EXTRA_PREFIX];
+  /** Brings the Binds of statements rewritten for row transforms, and as-of statements (see row-reads/), to the statement hook. */
+  readonly statementWords = [EXTRA_PREFIX, 'provenance.history_'];
 
-  constructor(private readonly opts: TransformsOptions) {
-    this.reads = new RowReadsStatements(PLUGIN, opts.sql, opts.registry, sessionRoles);
+  constructor(private readonly opts: TransformsOptions, initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>) {
+    this.reads = new RowReadsStatements(PLUGIN, opts, sessionRoles, initialPath);
   }
 
-  statement(s: SessionInfo, stmt: Statement): StatementDecision {
-    return this.reads.statement(s, stmt);
-  }
+  /** Statements reading a table with a row transform, and the search_path they resolve through (row-reads/). */
+  readonly statement = (s: SessionInfo, stmt: Statement): StatementDecision | Promise<StatementDecision> => this.reads.statement(s, stmt);
+  readonly readyForQuery = (s: SessionInfo, status: 'I' | 'T' | 'E'): void => this.reads.readyForQuery(s, status);
 
   /** The registry was read again. */
   registryChanged(): void {
@@ -214,7 +214,7 @@ export class TransformsPlugin implements Plugin {
     if (bound.size === 0 && keep === null) return { action: 'pass' };
     const recording = this.opts.provenance?.()?.recording ?? false;
     const tables: TablePlan[] = [...bound].map(([table, fields]) => (
-      { table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields) }
+      { table, fields, executions: recording ? portions(table, fields, result.fields) : new Map(), stages: stages(table, fields), misses: 0 }
     ));
     this.plans.set(result.id, { fields: result.fields, tables, clock, dropped: 0, batches: 0, reported: false, replay, keep });
     return keep === null ? { action: 'watch' } : { action: 'rewrite', fields: keep.map((i) => result.fields[i]!), watch: true };
@@ -309,17 +309,17 @@ export class TransformsPlugin implements Plugin {
     if (executions.length === 0) return [];
     const replay = plan.replay;
     const recorded = await provenance.record(s, replay
-      ? { kind: 'replay', executions, outcome, error, roles: replay.moment.roles, asOf: { at: replay.moment.at, user: replay.moment.user } }
+      ? { kind: 'replay', executions, outcome, error, roles: replay.moment.roles, asOf: { at: replay.moment.at, user: replay.moment.user }, cached: plan.tables.filter((tp) => tp.misses === 0).map((tp) => tp.table.name) }
       : { kind: 'read', executions, outcome, error, roles: sessionRoles(s) });
     return recorded ?? [];
   }
 
   /** A batch through the sandbox; a replayed one through the replay cache. */
-  private run(plan: ResultPlan, batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
-  private run(plan: ResultPlan, batch: RunBatch, input: () => string): Promise<ColumnResult>;
-  private run(plan: ResultPlan, batch: RunBatch, input: () => string): Promise<ColumnResult> {
+  private run(plan: ResultPlan, tp: TablePlan, batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
+  private run(plan: ResultPlan, tp: TablePlan, batch: RunBatch, input: () => string): Promise<ColumnResult>;
+  private run(plan: ResultPlan, tp: TablePlan, batch: RunBatch, input: () => string): Promise<ColumnResult> {
     const cache = this.opts.replayCache;
-    return plan.replay && cache ? cache.run(batch, input) : this.opts.pool.run(batch);
+    return plan.replay && cache ? cache.run(batch, input, tp) : this.opts.pool.run(batch);
   }
 
   private context(s: SessionInfo, clock: Date): SandboxValue {
@@ -348,7 +348,7 @@ export class TransformsPlugin implements Plugin {
         const given = column === null ? raws() : null;
         const inputs = given === null ? null : given.map((b) => decodeValue(b, type));
         const seed = (): string => batchSeed(t.fn.hash, given ?? raws());
-        const res = await this.run(plan, {
+        const res = await this.run(plan, tp, {
           fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: column ?? (inputs as SandboxValue[]),
         }, () => `${type.oid}/${type.typmod}/${type.format}:${seed()}`);
         if ('text' in res) {
@@ -380,7 +380,7 @@ export class TransformsPlugin implements Plugin {
       const inputs = Array.from({ length: rows.rows }, (_, r) => Object.fromEntries(cols.map((c) => [c.name, decodeValue(rows.field(r, c.index), c.type)])));
       const raws = (): (Buffer | null)[] => Array.from({ length: rows.rows }, (_, r) => cols.map((c) => rows.field(r, c.index))).flat();
       const seed = (): string => batchSeed(t.fn.hash, raws());
-      const res = await this.run(plan, { fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: inputs as SandboxValue[] },
+      const res = await this.run(plan, tp, { fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: inputs as SandboxValue[] },
         () => `${JSON.stringify(cols.map((c) => [c.name, c.type.oid, c.type.typmod, c.type.format]))}:${seed()}`);
       res.items.forEach((item, r) => {
         if (item === null) {
@@ -391,7 +391,7 @@ export class TransformsPlugin implements Plugin {
           throw new CodecError(`a row transform must return an object or null, got ${Array.isArray(item) ? 'an array' : typeof item}`);
         }
         const keys = Object.keys(item);
-        if (keys.length !== cols.length || cols.some((c) => !(c.name in item))) {
+        if (keys.length !== new Set(cols.map((c) => c.name)).size || cols.some((c) => !(c.name in item))) {
           throw new CodecError(`a row transform may not add or remove columns (expected ${cols.map((c) => c.name).join(', ')}; got ${keys.join(', ')})`);
         }
         for (const c of cols) {

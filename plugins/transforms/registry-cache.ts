@@ -5,6 +5,7 @@
 import type { SqlRunner } from '../registry/migrate.js';
 import { sandboxFunction, type SandboxFunction, type SandboxValue } from '../../sandbox/index.js';
 import { GUARD_LEVELS, type GuardLevel } from '../registry/schema-column-guards.js';
+import { loadRelationNames, type RelationNames } from './row-reads/relation-names.js';
 
 export interface BoundTransform {
   readonly name: string;
@@ -56,6 +57,8 @@ export interface Registry {
   readonly refused: ReadonlyMap<number, RefusedTable>;
   /** Names of the database's aggregate and window functions, read while some row transform is registered. */
   readonly aggregates?: ReadonlySet<string>;
+  /** Every relation named as a table with a row transform or a view over one, read while some row transform is registered. */
+  readonly relationNames?: RelationNames;
 }
 
 /** Members of this role may read a refused table, to decide what to do with it. */
@@ -137,5 +140,6 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
   // as aggregates wherever they come from (see row-reads/select-forms.ts).
   const rowTransforms = [...tables.values()].some((t) => t.chain.some((b) => b.columns === null));
   const aggregates = rowTransforms ? new Set((await db.query(AGGREGATES_SQL)).rows.map((r) => String(r['name']))) : new Set<string>();
-  return { tables, refused, aggregates };
+  const rowTables = [...tables.values()].filter((t) => t.chain.some((b) => b.columns === null)).map((t) => t.oid);
+  return { tables, refused, aggregates, relationNames: await loadRelationNames(db, rowTables) };
 }

@@ -31,13 +31,26 @@ function resultBytes(r: ColumnResult): number {
   return r.items.reduce<number>((n, x) => n + approxBytes(x), 64);
 }
 
+/** Hits and misses of one table's batches not yet handed to takeTableCounts(). */
+export interface TableCounts {
+  hits: number;
+  misses: number;
+}
+
+/** A result's count of one table's batches the cache did not hold, and that table. */
+export interface Tally {
+  misses: number;
+  readonly table: { readonly oid: number };
+}
+
 export class ReplayCache {
   private readonly lru: LRUCache<string, ColumnResult> | null;
   private hits = 0;
   private misses = 0;
+  private tables = new Map<number, TableCounts>();
 
   /** maxBytes 0: nothing is kept (every replayed batch runs in the sandbox). */
-  constructor(private readonly pool: SandboxPool, maxBytes: number) {
+  constructor(private readonly pool: Pick<SandboxPool, 'run'>, maxBytes: number) {
     this.lru = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes, sizeCalculation: (r) => Math.max(1, resultBytes(r)) }) : null;
   }
 
@@ -45,15 +58,35 @@ export class ReplayCache {
     return { hits: this.hits, misses: this.misses, bytes: this.lru?.calculatedSize ?? 0 };
   }
 
+  /** Each table's hits and misses since the last call (for the store's per-table statistics). */
+  takeTableCounts(): ReadonlyMap<number, TableCounts> {
+    const taken = this.tables;
+    this.tables = new Map();
+    return taken;
+  }
+
+  private count(tally: Tally | undefined, hit: boolean): void {
+    if (hit) this.hits++;
+    else this.misses++;
+    if (tally === undefined) return;
+    if (!hit) tally.misses++;
+    let c = this.tables.get(tally.table.oid);
+    if (!c) this.tables.set(tally.table.oid, (c = { hits: 0, misses: 0 }));
+    if (hit) c.hits++;
+    else c.misses++;
+  }
+
   /**
    * Runs a replayed batch, or returns what the same batch returned before. `input` describes the
-   * batch's input exactly (its types, names and bytes), computed only when the cache is in use.
+   * batch's input exactly (its types, names and bytes), computed only when the cache is in use;
+   * `tally` counts the batches that were not in it, and names the table whose chain the batch is
+   * part of, for its counts.
    */
-  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string): Promise<BatchResult>;
-  run(batch: RunBatch, input: () => string): Promise<ColumnResult>;
-  async run(batch: RunBatch, input: () => string): Promise<ColumnResult> {
+  run(batch: RunBatch & { readonly items: readonly SandboxValue[] }, input: () => string, tally?: Tally): Promise<BatchResult>;
+  run(batch: RunBatch, input: () => string, tally?: Tally): Promise<ColumnResult>;
+  async run(batch: RunBatch, input: () => string, tally?: Tally): Promise<ColumnResult> {
     if (this.lru === null) {
-      this.misses++;
+      this.count(tally, false);
       return this.pool.run(batch);
     }
     const key = createHash('sha256')
@@ -63,10 +96,10 @@ export class ReplayCache {
       .digest('hex');
     const cached = this.lru.get(key);
     if (cached !== undefined) {
-      this.hits++;
+      this.count(tally, true);
       return cached;
     }
-    this.misses++;
+    this.count(tally, false);
     const out = await this.pool.run(batch);
     this.lru.set(key, out);
     return out;

@@ -12,6 +12,7 @@ import type { AsOfMoment, TimeTravelService } from '../services.js';
 import type { SandboxValue } from '../../sandbox/index.js';
 import type { TableTransforms } from './registry-cache.js';
 import type { VersionHistory } from './version-history.js';
+import { isExtra } from './row-reads/extra-columns.js';
 
 /** The tables a result reads through transforms: table → (result field index → attnum). */
 export interface BoundResult {
@@ -40,6 +41,8 @@ export function bindAsOf(
     }
     let m = byTable.get(source.oid);
     if (!m) byTable.set(source.oid, (m = new Map()));
+    // A column added for a row transform that the client selected too: its own field serves.
+    if (isExtra(f) && [...m.values()].includes(source.attnum)) continue;
     m.set(i, source.attnum);
   }
   const tables = new Map<TableTransforms, ReadonlyMap<number, number>>();
@@ -63,11 +66,10 @@ export function bindAsOf(
 }
 
 /**
- * A row transform of then needs every column it reads in its row objects. A session reading now
- * gets them fetched alongside (row-reads/), but a read as of a moment reaches the history through
- * the time-travel plugin's subquery, which that rewrite does not look into: without them the
- * transform would decide on missing values and serve rows it hides. Refused instead, whatever its
- * guard, until the columns are selected.
+ * A row transform of then needs every column it reads in its row objects. They are fetched through
+ * the time-travel plugin's history subqueries (row-reads/as-of-tables.ts); a result that still
+ * lacks them (the statement could not be rewritten) would have the transform decide on missing
+ * values and serve rows it hides: refused instead, whatever its guard.
  */
 function unreadAsOf(table: TableTransforms, selected: ReadonlySet<number>, moment: AsOfMoment): PgError | null {
   for (const t of table.chain) {
@@ -76,7 +78,7 @@ function unreadAsOf(table: TableTransforms, selected: ReadonlySet<number>, momen
     if (missing.length === 0) continue;
     const names = missing.map((a) => table.columnNames.get(a) ?? `#${a}`).join(', ');
     return new PgError(SqlState.FeatureNotSupported,
-      `row transform "${t.name}" on ${table.name}, in force at ${moment.at}, reads columns the statement does not select (${names}): as of a moment they are not fetched for it`, 'ERROR', {
+      `row transform "${t.name}" on ${table.name}, in force at ${moment.at}, reads columns the result does not carry (${names}), which the proxy could not fetch for it`, 'ERROR', {
         hint: `Select ${names} from ${table.name} as well.`,
       });
   }

@@ -49,6 +49,8 @@ export interface TablePlan {
    * so the outcome is the chain order's).
    */
   readonly stages: readonly (readonly BoundTransform[])[];
+  /** Replayed batches of this table that the replay cache did not hold. */
+  misses: number;
 }
 
 /** An execution with the result fields its hashes cover. */

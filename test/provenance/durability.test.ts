@@ -2,6 +2,7 @@
  * Nothing lost, nothing twice: execution records under faults, with the real PostgreSQL cluster.
  * - The provenance database stops while clients read: records are spooled, then written once
  *   it is back; the table holds exactly one record per result served.
+ * - The store's connection dies in the middle of a write: that batch is written again, once.
  * - sync durability, the proxy killed with SIGKILL under load: every result a client received
  *   has its record after the restart, none twice.
  * - async durability: the loss window the README states (records of the last 50 ms) holds.
@@ -135,6 +136,41 @@ for (const kind of ['embedded', 'postgres'] as const satisfies readonly Upstream
       expect(settled).toMatchObject({ spooled: '0', queued: '0' });
       const counts = await recorded(store.url(), app);
       expect(counts).toEqual({ total: served, distinct: served });
+    }, 120_000);
+
+    it('writes every record once when the store connection dies in the middle of a write', async () => {
+      const table = await maskedTable(t);
+      const app = uniqueName('pp-write-cut');
+      const load = readers(t, table, app, 4);
+      await eventually(async () => load.received(), (n) => n > 20, 20_000);
+      // The store has its schema and takes records.
+      await eventually(() => recorded(store.url(), app).catch(() => ({ total: 0 })), (r) => r.total > 0, 20_000);
+      // The log locked: the next batch waits for it, in the middle of its transaction.
+      const admin = new pg.Client({ connectionString: store.url() });
+      await admin.connect();
+      try {
+        await admin.query('BEGIN');
+        await admin.query('LOCK TABLE provenance.execution_log IN EXCLUSIVE MODE');
+        const held = await eventually(
+          // Activity is read afresh: in a transaction it is a snapshot taken at the first read.
+          async () => (await admin.query('SELECT pg_stat_clear_snapshot()'), await admin.query<{ pid: number; query: string }>(
+            `SELECT pid, query FROM pg_stat_activity
+              WHERE application_name = 'provenance-proxy' AND state = 'active' AND wait_event_type = 'Lock'`,
+          )).rows,
+          (r) => r.length > 0, 20_000,
+        );
+        // The insert of small batches, or the COPY of large ones (plugins/provenance/execution-writer.ts).
+        expect(held[0]!.query).toMatch(/^(WITH r AS MATERIALIZED|COPY provenance\.execution_log)/);
+        await admin.query('SELECT pg_terminate_backend($1)', [held[0]!.pid]);
+        await admin.query('COMMIT');
+      } finally {
+        await admin.end();
+      }
+      const after = load.received();
+      await eventually(async () => load.received(), (n) => n > after + 20, 20_000);
+      const served = await load.stop();
+      await eventually(() => status(t), (s) => s['spooled'] === '0' && s['queued'] === '0', 30_000);
+      expect(await recorded(store.url(), app)).toEqual({ total: served, distinct: served });
     }, 120_000);
   });
 

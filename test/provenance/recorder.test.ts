@@ -52,7 +52,7 @@ async function recorderOn(file: string, db: FakeStore, extra: Partial<Constructo
   const spool = new Spool(file);
   await spool.open();
   const r = new Recorder({
-    spool, store: () => (db.up ? db : null), insertSql: 'INSERT', insertParams: (rows) => [JSON.stringify(rows)], flushMs: 5, retryMs: 20, log: () => undefined, ...extra,
+    spool, store: () => (db.up ? db : null), write: async (store, rows) => void (await store.query('INSERT', [JSON.stringify(rows)])), flushMs: 5, retryMs: 20, log: () => undefined, ...extra,
   });
   r.start();
   return r;

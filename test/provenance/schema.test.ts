@@ -12,7 +12,7 @@ const LINEAGE_COLUMNS = [
   'result_id', 'parent_id', 'chain_end', 'table_oid', 'client_port', 'current_role_name', 'statement_text',
   'outcome', 'error', 'proxy_id', 'recorded_at',
 ];
-const EXECUTIONS_COLUMNS = [...LINEAGE_COLUMNS, 'as_of', 'replay_of', 'verified'];
+const EXECUTIONS_COLUMNS = [...LINEAGE_COLUMNS, 'as_of', 'replay_of', 'verified', 'materialization_id'];
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
@@ -167,7 +167,7 @@ eachUpstream('provenance DAG schema', (t) => {
       expect(view.fields.map((f) => f.name)).toEqual(EXECUTIONS_COLUMNS);
       const { executed_at: executedAt, recorded_at: recordedAt, ...rest } = view.rows[0]!;
       const { executed_at: sentAt, ...sent } = dag.e2;
-      expect(rest).toEqual({ ...sent, rows_in: '10', rows_out: '10', table_oid: 16_384, as_of: null, replay_of: null, verified: null });
+      expect(rest).toEqual({ ...sent, rows_in: '10', rows_out: '10', table_oid: 16_384, as_of: null, replay_of: null, verified: null, materialization_id: null });
       expect(executedAt).toEqual(new Date(sentAt));
       expect(recordedAt).toBeInstanceOf(Date);
       // The table keeps the hashes as 32 raw bytes; the view shows lowercase hex.

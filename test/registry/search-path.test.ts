@@ -18,6 +18,7 @@ import { sharedCluster, startTarget, uniqueName } from '../support/proxy-matrix.
 import { eventually } from '../support/eventually.js';
 import { MIGRATIONS } from '../../plugins/registry/schema.js';
 import { INSERT_EXECUTIONS_SQL } from '../../plugins/provenance/execution-insert.js';
+import { STORE_PARTS_SQL } from '../../plugins/provenance/execution-copy.js';
 
 /** The shadow the issue shows: a format(text, name, name) that makes its caller's login superuser. */
 const FORMAT_SHADOW = (victim: string): string => `
@@ -99,8 +100,10 @@ for (const kind of ['embedded', 'postgres'] as const) {
             // In front of PostgreSQL the proxy (a superuser here) also creates the auth query's lookup,
             // which reads pg_authid as its owner and which no one else may run.
             const definers = [
-              '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'history_ddl', 'prune_history',
-              'register_transform', 'set_retention', 'track', 'untrack', ...(kind === 'postgres' ? ['user_lookup'] : []),
+              '_history_versions', '_new_version', 'adopt_table', 'capture_history', 'drop_materialization', 'history_ddl',
+              'materialized_rows', 'prune_history', 'register_transform', 'set_materialize_policy', 'set_retention', 'storage_report',
+              'track', 'untrack',
+              ...(kind === 'postgres' ? ['user_lookup'] : []),
             ].sort();
             // Each tracked table has its own capture function, generated from its columns.
             const captures = (await admin.query<{ name: string }>(
@@ -258,7 +261,7 @@ describe('the proxy\'s own SQL against every name it uses, shadowed in public [p
 
   it('runs none of an attacker\'s functions or operators, whatever the search path puts first', async () => {
     // The names, from a clean database.
-    const texts = [...await exercise(await peopleDatabase(), null), ...MIGRATIONS.map((m) => m.sql), INSERT_EXECUTIONS_SQL];
+    const texts = [...await exercise(await peopleDatabase(), null), ...MIGRATIONS.map((m) => m.sql), INSERT_EXECUTIONS_SQL, STORE_PARTS_SQL];
     expect(texts.length).toBeGreaterThan(MIGRATIONS.length + 5);
     const { functions, operators } = namesIn(texts);
 

@@ -1,7 +1,7 @@
 /**
  * Statements a row transform cannot be applied to faithfully (an aggregate, DISTINCT,
- * LIMIT/OFFSET, a window function, a set operation, an outer join, or a result without the columns
- * it reads): refused with 42501 when its guard is `values` or `strict` (not for exempt roles),
+ * LIMIT/OFFSET, a window function, a set operation, an outer join, a SELECT whose rows do not reach
+ * the result): refused with 42501 when its guard is `values` or `strict` (not for exempt roles),
  * served as before under `off`. Statements that name no table with a row transform never reach
  * the parser.
  */
@@ -32,9 +32,10 @@ const UNFAITHFUL = (table: string, names: string): [string, string][] => [
   [`SELECT id FROM ${table} UNION ALL SELECT id FROM ${names}`, 'set operation'],
   [`SELECT n.name, o.id FROM ${names} n LEFT JOIN ${table} o USING (id)`, 'outer join'],
   [`SELECT count(*) FROM (SELECT * FROM ${table}) s`, 'aggregate'],
-  [`SELECT s.id FROM (SELECT id FROM ${table}) s`, 'nested SELECT'],
+  [`SELECT s.id FROM (SELECT id FROM ${table} LIMIT 3) s`, 'LIMIT/OFFSET'],
   [`SELECT name FROM ${names} WHERE id IN (SELECT id FROM ${table})`, 'nested SELECT'],
-  [`WITH o AS (SELECT * FROM ${table}) SELECT id FROM o`, 'nested SELECT'],
+  [`WITH o AS (SELECT DISTINCT customer FROM ${table}) SELECT customer FROM o`, 'DISTINCT'],
+  [`SELECT (SELECT o.customer FROM ${table} o WHERE o.id = n.id) FROM ${names} n`, 'nested SELECT'],
   [`CREATE TEMP TABLE copied AS SELECT * FROM ${table}`, 'nested SELECT'],
   [`UPDATE ${table} SET customer = 'zed' WHERE id = 2 RETURNING id`, 'RETURNING'],
 ];

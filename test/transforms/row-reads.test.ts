@@ -7,9 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { useTarget, uniqueName, type Target } from '../support/proxy-matrix.js';
-import { RawClient, type RawMessage } from '../support/raw-client.js';
-import { rowValues } from '../support/raw-unit.js';
+import { useTarget, uniqueName } from '../support/proxy-matrix.js';
+import { describedUnit, raw, summary } from '../support/row-reads-wire.js';
 
 const HIDE_LOW = '(row, p) => row.amount < p.min ? null : row';
 
@@ -31,35 +30,6 @@ async function orders(c: pg.Client, reads: string | null = "ARRAY['amount']"): P
 /** A RowDescription field as the client gets it, every attribute. */
 function fieldsOf(r: pg.QueryResult): unknown[] {
   return r.fields.map((f) => ({ ...f }));
-}
-
-/** Messages of a raw unit, DataRows decoded, tags and descriptions as sent. */
-function summary(msgs: readonly RawMessage[]): unknown[] {
-  return msgs.map((m) => {
-    if (m.code === 'D') return { D: rowValues(m) };
-    if (m.code === 'C') return { C: m.body.subarray(0, m.body.length - 1).toString() };
-    if (m.code === 'T' || m.code === 't') return { [m.code]: m.body.toString('hex') };
-    return m.code;
-  });
-}
-
-async function raw(t: Target): Promise<RawClient> {
-  return t.kind === 'postgres' ? RawClient.connect(t.port, 'trustuser', t.database) : RawClient.connect(t.port, t.user, t.database);
-}
-
-/** Bind with one result format per column (as JDBC does), then Describe the portal and Execute. */
-function bindEach(statement: string, formats: readonly number[]): Buffer {
-  const body = Buffer.alloc(2 + statement.length + 1 + 2 + 2 + 2 + 2 * formats.length);
-  let off = 1; // empty portal name
-  off += body.write(`${statement}\0`, off, 'latin1');
-  off = body.writeInt16BE(0, off);
-  off = body.writeInt16BE(0, off);
-  off = body.writeInt16BE(formats.length, off);
-  for (const f of formats) off = body.writeInt16BE(f, off);
-  const head = Buffer.alloc(5);
-  head.write('B', 0, 'latin1');
-  head.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([head, body]);
 }
 
 for (const kind of ['embedded', 'postgres'] as const) {
@@ -218,17 +188,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
       const w = await raw(t);
       try {
         const o = await orders(c);
-        const unit = async (query: string): Promise<unknown[]> => {
-          w.write(Buffer.concat([
-            serialize.parse({ name: 's1', text: query }),
-            serialize.describe({ type: 'S', name: 's1' }),
-            bindEach('s1', [1, 0]),
-            serialize.execute(),
-            serialize.close({ type: 'S', name: 's1' }),
-            serialize.sync(),
-          ]));
-          return summary(await w.untilReady());
-        };
+        const unit = (query: string): Promise<unknown[]> => describedUnit(w, query);
         const got = await unit(`SELECT id, customer FROM ${o.table} ORDER BY id`);
         const want = await unit(`SELECT id, customer FROM ${o.table} WHERE amount >= 100 ORDER BY id`);
         expect(got).toEqual(want);

@@ -185,7 +185,8 @@ export class GuardsPlugin implements Plugin {
     this.sessions.set(s, { names, roles, prepared: new PreparedStatements() });
   }
 
-  private initialPath(s: SessionInfo): Promise<readonly string[] | null> {
+  /** The search_path a session starts with (see initial-path.ts), read once per user and database. */
+  initialPath(s: SessionInfo): Promise<readonly string[] | null> {
     const given = startupPath(s.startupParams);
     if (given !== undefined || s.serverParams.has('search_path')) return Promise.resolve(given ?? null);
     const key = JSON.stringify([s.user, s.database]);

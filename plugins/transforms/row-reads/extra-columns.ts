@@ -14,13 +14,24 @@ export function extraName(n: number): string {
   return `${EXTRA_PREFIX}${n}`;
 }
 
+/** A column added to a nested SELECT (a subquery, a CTE) to carry a read column out to the statement's own list. */
+export function nestedName(n: number): string {
+  return `${EXTRA_PREFIX}v${n}`;
+}
+
 export function isExtra(f: FieldDescription): boolean {
   return f.name.startsWith(EXTRA_PREFIX);
 }
 
-/** How many of a text's output columns are the proxy's (the highest number its markers carry). */
+/**
+ * How many columns a text adds to its output list (each named once there; nested ones are not
+ * counted). Stars over a rewritten subquery output its added columns too: the rewrite knows
+ * those (see statements.ts).
+ */
 export function extrasIn(text: string): number {
   let count = 0;
-  for (let at = text.indexOf(EXTRA_PREFIX); at >= 0; at = text.indexOf(EXTRA_PREFIX, at + 1)) count++;
+  for (let at = text.indexOf(EXTRA_PREFIX); at >= 0; at = text.indexOf(EXTRA_PREFIX, at + 1)) {
+    if (/[0-9]/.test(text[at + EXTRA_PREFIX.length] ?? '')) count++;
+  }
   return count;
 }

@@ -1,9 +1,10 @@
 /**
  * The tables whose row transforms read columns a statement may not select, as the rewrite needs
- * them: by name (the parser's names are compared, so quoting and case are the server's), with the
- * columns their chain's row transforms read.
+ * them: by OID, with the columns their chain's row transforms read, and the relations a name of a
+ * statement may mean (relation-names.ts).
  */
 import type { Registry, TableTransforms } from '../registry-cache.js';
+import { resolveName, type NamePath, type NamedRelation, type RelationNames } from './relation-names.js';
 
 export interface ReadTable {
   readonly table: TableTransforms;
@@ -13,34 +14,80 @@ export interface ReadTable {
   readonly transforms: readonly string[];
 }
 
-/** Per table name, the tables of that name with a row transform (one per schema). */
-export type ReadTables = ReadonlyMap<string, readonly ReadTable[]>;
+export interface ReadTables {
+  /** The tables with a row transform, by OID. */
+  readonly byOid: ReadonlyMap<number, ReadTable>;
+  /** Every relation named as one of them, or as a view over one. */
+  readonly names: RelationNames;
+}
 
 const cache = new WeakMap<Registry, ReadTables>();
+
+/** A table's row transforms and the columns they read, or null when its chain has none. */
+export function readTable(table: TableTransforms): ReadTable | null {
+  const rows = table.chain.filter((t) => t.columns === null);
+  if (rows.length === 0) return null;
+  const attnums = new Set<number>();
+  for (const t of rows) for (const a of t.reads ?? table.columnNames.keys()) attnums.add(a);
+  const reads = [...attnums].sort((a, b) => a - b).map((a) => table.columnNames.get(a)!).filter((n) => n !== undefined);
+  return { table, reads, transforms: rows.map((t) => t.name) };
+}
 
 export function readTables(registry: Registry): ReadTables {
   const hit = cache.get(registry);
   if (hit) return hit;
-  const out = new Map<string, ReadTable[]>();
+  const byOid = new Map<number, ReadTable>();
+  const names = new Map<string, NamedRelation[]>();
   for (const table of registry.tables.values()) {
-    const rows = table.chain.filter((t) => t.columns === null);
-    if (rows.length === 0 || table.relname === null || table.relname === undefined) continue;
-    const attnums = new Set<number>();
-    for (const t of rows) for (const a of t.reads ?? table.columnNames.keys()) attnums.add(a);
-    const reads = [...attnums].sort((a, b) => a - b).map((a) => table.columnNames.get(a)!).filter((n) => n !== undefined);
-    const list = out.get(table.relname) ?? [];
-    list.push({ table, reads, transforms: rows.map((t) => t.name) });
-    out.set(table.relname, list);
+    const read = readTable(table);
+    if (read === null) continue;
+    byOid.set(table.oid, read);
+    // Without the catalog's list (a registry built by hand), the table's own name, shared if it may be.
+    if (registry.relationNames === undefined && table.relname !== null && table.relname !== undefined) {
+      const list = names.get(table.relname) ?? [];
+      list.push({ oid: table.oid, schema: table.schema ?? '', viewOf: [] });
+      if (table.sharedName !== false) list.push({ oid: 0, schema: '', viewOf: [] });
+      names.set(table.relname, list);
+    }
   }
+  const out = { byOid, names: registry.relationNames ?? names };
   cache.set(registry, out);
   return out;
 }
 
-/** Whether a text may name one of these tables: its name in any case, a cheap check before parsing. */
+/** What a statement's reference to a relation means for row transforms. */
+export type TableRef =
+  | { readonly kind: 'table'; readonly table: ReadTable }
+  /** A view whose query reads these tables: their columns cannot be fetched through it. */
+  | { readonly kind: 'view'; readonly tables: readonly ReadTable[]; readonly name: string }
+  /** A bare name the server may resolve to one of these tables (or views over them). */
+  | { readonly kind: 'unsure'; readonly tables: readonly ReadTable[]; readonly name: string }
+  | null;
+
+function tablesOf(tables: ReadTables, r: NamedRelation): ReadTable[] {
+  const direct = tables.byOid.get(r.oid);
+  return direct !== undefined ? [direct] : r.viewOf.map((o) => tables.byOid.get(o)).filter((t): t is ReadTable => t !== undefined);
+}
+
+/** A RangeVar's (schema, name) resolved against the tables with row transforms. */
+export function tableRef(tables: ReadTables, schema: string | undefined, name: string, path: NamePath): TableRef {
+  const r = resolveName(schema, name, tables.names, path);
+  if (r === null) return null;
+  if (r.kind === 'unsure') {
+    const all = [...new Set(r.candidates.flatMap((c) => tablesOf(tables, c)))];
+    return all.length === 0 ? null : { kind: 'unsure', tables: all, name };
+  }
+  const direct = tables.byOid.get(r.relation.oid);
+  if (direct !== undefined) return { kind: 'table', table: direct };
+  const via = tablesOf(tables, r.relation);
+  return via.length === 0 ? null : { kind: 'view', tables: via, name: `${r.relation.schema}.${name}` };
+}
+
+/** Whether a text may name one of these relations: its name in any case, a cheap check before parsing. */
 export function mayName(text: string, tables: ReadTables): boolean {
-  if (tables.size === 0) return false;
+  if (tables.byOid.size === 0) return false;
   const lower = text.toLowerCase();
-  for (const name of tables.keys()) if (lower.includes(name.toLowerCase())) return true;
+  for (const name of tables.names.keys()) if (lower.includes(name.toLowerCase())) return true;
   // A U& identifier can spell a name in escapes: such a text is read to be sure.
   return lower.includes('u&');
 }

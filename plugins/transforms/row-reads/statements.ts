@@ -1,9 +1,11 @@
 /**
  * The statement side of row transforms' reads: while some row transform is registered, sessions
  * hand their statements to the transforms plugin, which rewrites those reading such a table (see
- * rewrite.ts), refuses those it cannot apply a guarded row transform to faithfully, and gives the
- * Binds of rewritten statements a result format for each added column. Sessions and statements
- * that touch no such table keep the fast path.
+ * rewrite.ts), refuses those it cannot apply a row transform to faithfully (every statement whose
+ * rows reach the client without the columns it reads; under a guard, the other forms too), and
+ * gives the Binds of rewritten statements a result format for each added column. Sessions and
+ * statements that touch no such table keep the fast path; the session's search_path is followed
+ * (session-paths.ts) to resolve bare names as the server does.
  */
 import { LRUCache } from 'lru-cache';
 import { PgError, SqlState } from '../../../proxy/errors.js';
@@ -12,6 +14,10 @@ import type { SqlAnalyser } from '../../sql/analyser.js';
 import type { BoundTransform, Registry, TableTransforms } from '../registry-cache.js';
 import { extrasIn } from './extra-columns.js';
 import { mayName, readTables } from './read-tables.js';
+import { SessionPaths } from './session-paths.js';
+import type { NamePath } from './relation-names.js';
+import { asOfReadTables, historyTable, readsHistory } from './as-of-tables.js';
+import type { TransformsOptions } from '../plugin.js';
 import { rewriteForReads, type ReadsRewrite, type Unfaithful } from './rewrite.js';
 import type { RowForm } from './select-forms.js';
 
@@ -21,35 +27,56 @@ const PASS: StatementDecision = { action: 'pass' };
 export class RowReadsStatements {
   private readonly sessions = new Set<SessionInfo>();
   private readonly rewrites = new LRUCache<string, ReadsRewrite>({ max: CACHE_ENTRIES });
+  /** Rewritten text → how many added columns its result holds (stars over rewritten subqueries included). */
+  private readonly added = new LRUCache<string, number>({ max: CACHE_ENTRIES });
+  private readonly paths: SessionPaths;
   private rewritesOf: Registry | null = null;
   /** Set once some statement was rewritten: from then on results are looked at for added columns to strip. */
   rewrote = false;
 
+  private readonly sql: SqlAnalyser;
+  private readonly registry: () => Registry | null;
+
   constructor(
     private readonly plugin: string,
-    private readonly sql: SqlAnalyser,
-    private readonly registry: () => Registry | null,
+    private readonly opts: Pick<TransformsOptions, 'sql' | 'registry' | 'timetravel' | 'versions'>,
     private readonly roles: (s: SessionInfo) => readonly string[],
-  ) {}
+    initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>,
+  ) {
+    this.sql = opts.sql;
+    this.registry = opts.registry;
+    this.paths = new SessionPaths(initialPath);
+  }
 
   sessionStart(s: SessionInfo): void {
     this.sessions.add(s);
-    this.follow(s, this.active());
+    const active = this.active();
+    this.follow(s, active);
+    this.paths.start(s, active);
   }
 
   sessionEnd(s: SessionInfo): void {
     this.sessions.delete(s);
+    this.paths.end(s);
+  }
+
+  readyForQuery(s: SessionInfo, status: 'I' | 'T' | 'E'): void {
+    this.paths.readyForQuery(s, status);
   }
 
   /** The registry was read again: sessions follow statements while some row transform is registered. */
   registryChanged(): void {
     const active = this.active();
-    for (const s of this.sessions) this.follow(s, active);
+    for (const s of this.sessions) {
+      // A session followed only from now on may have set its search_path unseen.
+      if (active && !s.statementPlugins.has(this.plugin)) this.paths.start(s, false);
+      this.follow(s, active);
+    }
   }
 
   private active(): boolean {
     const r = this.registry();
-    return r !== null && readTables(r).size > 0;
+    return r !== null && readTables(r).byOid.size > 0;
   }
 
   private follow(s: SessionInfo, on: boolean): void {
@@ -57,25 +84,39 @@ export class RowReadsStatements {
     else s.statementPlugins.delete(this.plugin);
   }
 
-  statement(s: SessionInfo, stmt: Statement): StatementDecision {
+  statement(s: SessionInfo, stmt: Statement): StatementDecision | Promise<StatementDecision> {
     if (stmt.kind === 'bind') return this.bind(stmt);
+    // While the session's starting path is read, only texts that may need or change it wait for it.
+    const registry = this.registry();
+    if (!this.paths.settled(s, stmt.text) && !readsHistory(stmt.text) && (registry === null || !mayName(stmt.text, readTables(registry)))) return PASS;
+    const path = this.paths.statement(s, stmt.text, this.sql);
+    return path instanceof Promise ? path.then((p) => this.decide(s, stmt, p)) : this.decide(s, stmt, path);
+  }
+
+  private decide(s: SessionInfo, stmt: Exclude<Statement, { kind: 'bind' }>, path: NamePath): StatementDecision {
     const registry = this.registry();
     if (registry === null) return PASS;
-    const tables = readTables(registry);
-    if (!mayName(stmt.text, tables)) return PASS;
+    const moment = this.opts.timetravel?.()?.asOf(s) ?? null;
+    const history = moment === null ? null : this.opts.versions?.() ?? null;
+    // As of a moment, the row transforms of then, through the history subqueries the time-travel plugin put in.
+    const tables = history === null || moment === null ? readTables(registry) : asOfReadTables(history, moment.atMicros);
+    if (moment === null ? !mayName(stmt.text, tables) : !readsHistory(stmt.text)) return PASS;
     if (this.rewritesOf !== registry) {
       this.rewrites.clear();
       this.rewritesOf = registry;
     }
-    let r = this.rewrites.get(stmt.text);
+    // Bare names resolve through the path: the same text may mean other tables in another session.
+    const key = `${JSON.stringify([path.searchPath, path.user, moment?.atMicros.toString() ?? null])}\0${stmt.text}`;
+    let r = this.rewrites.get(key);
     if (r === undefined) {
-      r = rewriteForReads(stmt.text, this.sql, tables, registry.aggregates ?? new Set());
-      this.rewrites.set(stmt.text, r);
+      r = rewriteForReads(stmt.text, this.sql, tables, registry.aggregates ?? new Set(), path, moment === null ? undefined : historyTable(tables));
+      this.rewrites.set(key, r);
     }
     const refused = guardRefusal(r.unfaithful, this.roles(s));
     if (refused) return { action: 'deny', error: refused };
     if (r.added === 0) return PASS;
     this.rewrote = true;
+    this.added.set(r.text, r.added);
     return { action: 'rewrite', text: r.text };
   }
 
@@ -85,25 +126,35 @@ export class RowReadsStatements {
    */
   private bind(stmt: Extract<Statement, { kind: 'bind' }>): StatementDecision {
     if (stmt.text === undefined || stmt.resultFormats.length <= 1) return PASS;
-    const added = extrasIn(stmt.text);
+    const added = this.added.get(stmt.text) ?? extrasIn(stmt.text);
     if (added === 0) return PASS;
     return { action: 'rewrite', params: stmt.params, resultFormats: [...stmt.resultFormats, ...new Array<number>(added).fill(0)] };
   }
 }
 
 /**
- * The refusal of a statement under which a row transform whose guard is `values` or `strict`
- * cannot be applied faithfully (its rows are not the table's rows one by one), unless the
- * session's user is a member of a role the transform exempts.
+ * The refusal of a statement under which a row transform cannot be applied faithfully: whatever
+ * its guard when the table's rows reach the client without the columns it reads (it would decide
+ * on missing values); under `values` or `strict` also when its rows are not the table's rows one
+ * by one, unless the session's user is a member of a role the transform exempts.
  */
 export function guardRefusal(unfaithful: readonly Unfaithful[], roles: readonly string[]): PgError | null {
   for (const u of unfaithful) {
     for (const t of u.table.table.chain) {
-      const refused = t.columns === null ? refusal(t, u.table.table, u.form, roles) : null;
+      if (t.columns !== null) continue;
+      const refused = refusal(t, u.table.table, u.form, roles) ?? (u.form === 'unread columns' ? unfetched(t, u.table.table, u.why) : null);
       if (refused) return refused;
     }
   }
   return null;
+}
+
+/** Columns a row transform reads that the proxy cannot fetch: refused under every guard (fail closed). */
+function unfetched(t: BoundTransform, table: TableTransforms, why: string | undefined): PgError {
+  return new PgError(SqlState.FeatureNotSupported,
+    `row transform "${t.name}" on ${table.name} cannot see the columns it reads in this statement${why === undefined ? '' : `: ${why}`}`, 'ERROR', {
+      hint: `Read ${table.name} by its schema-qualified name directly in the FROM of the SELECT (or of a subquery or CTE there).`,
+    });
 }
 
 /**
