@@ -19,17 +19,21 @@ import {
   type PgbenchOutcome,
   type QueryMode,
 } from './support/pgbench.js';
-import { runCommand, type Service } from './support/processes.js';
+import { freePort, runCommand, type Service } from './support/processes.js';
+import { processCpuMs } from './support/process-cpu.js';
 import { startProxy } from './support/proxy.js';
 import { startNodeRelay } from './support/node-relay.js';
 import { describeOutcome, ratio, summarize, summaryCells, type Summary } from './support/pgbench-summary.js';
+import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
 
 const USAGE = `Usage: npm run bench -- passthrough [options]
 
 Compares pgbench through provenance-proxy with PostgreSQL directly, with PgBouncer
 (pool_mode=session) and with a bare Node TCP relay (what the runtime itself costs), for the
-select-only (-S) and TPC-B-like scripts in -M simple and -M extended.
+select-only (-S) and TPC-B-like scripts in -M simple and -M extended. The proxy runs twice: with
+--http off, and as shipped (HTTP API on, whose metrics count every statement). Besides
+throughput, the CPU time each Node process spent per transaction (from /proc).
 
   --seconds N   length of each pgbench run          (default 10; 3 with BENCH_QUICK=1)
   --runs R      runs per configuration; medians     (default 3; 1 with BENCH_QUICK=1)
@@ -56,7 +60,9 @@ function parseOptions(args: readonly string[]): Options | 'help' {
 
 const SCRIPTS: readonly BuiltinScript[] = ['select-only', 'tpcb-like'];
 const MODES: readonly QueryMode[] = ['simple', 'extended'];
-const TARGET_NAMES = ['direct', 'proxy', 'pgbouncer', 'node-relay'] as const;
+const TARGET_NAMES = ['direct', 'proxy', 'proxy-http', 'pgbouncer', 'node-relay'] as const;
+/** The Node processes whose CPU time per transaction is reported. */
+const CPU_TARGETS = ['proxy', 'proxy-http', 'node-relay'] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
 
 interface Target {
@@ -109,6 +115,15 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   });
   cleanup.add('stop provenance-proxy', () => proxy.service.stop());
   cleanup.checkpoint();
+  log('starting provenance-proxy with its HTTP API (the default configuration)');
+  const proxyHttp = await startProxy({
+    upstream: `postgres://${cluster.host}:${cluster.port}/postgres?sslmode=disable`,
+    dataDir: join(root, 'proxy-http-data'),
+    login: { user: cluster.superuser, password: cluster.password },
+    extraArgs: ['--http', `127.0.0.1:${await freePort()}`],
+  });
+  cleanup.add('stop provenance-proxy (HTTP on)', () => proxyHttp.service.stop());
+  cleanup.checkpoint();
 
   log('starting pgbouncer');
   const bouncer = await startPgbouncer({
@@ -135,6 +150,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const targets: Target[] = [
     { name: 'direct', endpoint: direct, service: null, broken: null },
     { name: 'proxy', endpoint: { ...direct, host: proxy.host, port: proxy.port }, service: proxy.service, broken: null },
+    { name: 'proxy-http', endpoint: { ...direct, host: proxyHttp.host, port: proxyHttp.port }, service: proxyHttp.service, broken: null },
     { name: 'pgbouncer', endpoint: { ...direct, host: bouncer.host, port: bouncer.port }, service: bouncer.service, broken: null },
     { name: 'node-relay', endpoint: { ...direct, host: relay.host, port: relay.port }, service: relay.service, broken: null },
   ];
@@ -153,6 +169,8 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const threads = Math.min(2, opts.clients);
 
   const results = new Map<Key, PgbenchOutcome[]>();
+  /** CPU microseconds per transaction of each run of a Node target. */
+  const cpu = new Map<Key, number[]>();
   const configs = SCRIPTS.length * MODES.length * targets.length;
   log(
     `${configs} configurations x ${opts.runs} run(s) x ${opts.seconds} s ` +
@@ -175,15 +193,20 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
             continue;
           }
           cleanup.checkpoint();
+          const cpuBefore = t.service ? processCpuMs(t.service.pid) : null;
           const outcome = await runPgbench(
             pgbench,
             t.endpoint,
             { script, mode, clients: opts.clients, threads, seconds: opts.seconds },
             join(root, 'pgbench-logs'),
           );
+          const cpuAfter = t.service ? processCpuMs(t.service.pid) : null;
           // A run cut short by Ctrl-C is no result, and its errors are ours, not the target's.
           cleanup.checkpoint();
           list.push(outcome);
+          if (outcome.ok && outcome.transactions > 0 && cpuBefore !== null && cpuAfter !== null) {
+            cpu.set(k, [...(cpu.get(k) ?? []), ((cpuAfter - cpuBefore) * 1000) / outcome.transactions]);
+          }
           log(`${where}: ${describeOutcome(outcome)}`);
           if (!outcome.ok) log(outcome.error);
           const died = t.service?.exitStatus();
@@ -245,18 +268,39 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
         fixed(ratio(tps('proxy'), tps('direct')), 3),
         fixed(ratio(tps('proxy'), tps('pgbouncer')), 3),
         fixed(ratio(tps('proxy'), tps('node-relay')), 3),
+        fixed(ratio(tps('proxy-http'), tps('node-relay')), 3),
         fixed(ratio(tps('node-relay'), tps('pgbouncer')), 3),
       ]);
     }
   }
   out.push(
     formatTable(
-      ['script', 'mode', 'proxy/direct TPS', 'proxy/pgbouncer TPS', 'proxy/node-relay TPS', 'node-relay/pgbouncer TPS'],
+      ['script', 'mode', 'proxy/direct TPS', 'proxy/pgbouncer TPS', 'proxy/node-relay TPS', 'proxy-http/node-relay TPS', 'node-relay/pgbouncer TPS'],
       ratioRows,
-      ['left', 'left', 'right', 'right', 'right', 'right'],
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
   out.push('  node-relay: a Node TCP relay that parses nothing (socket.pipe both ways), the floor of any Node.js proxy here');
+  out.push('  proxy: --http off; proxy-http: as shipped, with the HTTP API (its metrics count every statement)');
+  out.push('');
+
+  // CPU per transaction: what each Node process spent (user + system, all threads), medians of the runs.
+  const cpuOf = (script: BuiltinScript, mode: QueryMode, t: TargetName): number | undefined => median(cpu.get(key(script, mode, t)) ?? []);
+  const cpuRows: string[][] = [];
+  for (const script of SCRIPTS) {
+    for (const mode of MODES) {
+      const [p, h, r] = CPU_TARGETS.map((t) => cpuOf(script, mode, t));
+      cpuRows.push([script, mode, fixed(p, 1), fixed(h, 1), fixed(r, 1), fixed(ratio(r, p), 3), fixed(ratio(r, h), 3)]);
+    }
+  }
+  out.push(
+    formatTable(
+      ['script', 'mode', 'proxy CPU µs/tx', 'proxy-http CPU µs/tx', 'node-relay CPU µs/tx', 'node-relay/proxy CPU', 'node-relay/proxy-http CPU'],
+      cpuRows,
+      ['left', 'left', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  out.push('  CPU time of the Node process per transaction (/proc, 10 ms ticks), as a ratio comparable to the TPS ratios (higher is better)');
   out.push('');
 
   for (const mode of MODES) {
@@ -272,7 +316,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     for (const [error, n] of seen) problems.push(`${k.replaceAll('|', ' ')} (${n}x): ${error}`);
   }
   for (const t of targets) if (t.broken) problems.push(`${t.name}: ${t.broken}`);
-  return finishReport(out, problems, [proxy]);
+  return finishReport(out, problems, [proxy, proxyHttp]);
 }
 
 export const suite = defineSuite('passthrough', USAGE, parseOptions, benchmark);

@@ -3,9 +3,7 @@
  * ErrorResponse for that statement (XX000 naming the plugin), never a crashed proxy.
  */
 import { PgError, SqlState } from '../proxy/errors.js';
-import { decodeParse, decodeQuery } from '../proxy/wire/frontend-messages.js';
-import { Frontend } from '../proxy/wire/codes.js';
-import { ByteWords, holdsWordAnyCase } from './words.js';
+import { MessageWords } from './message-words.js';
 import type { FieldDescription } from '../proxy/wire/backend-messages.js';
 import type {
   CompleteDecision, LocalResult, Plugin, ResultId, ResultInfo, RowBatch, SessionInfo, Statement, StatementTrace,
@@ -57,13 +55,9 @@ export class PluginHost {
   private readonly readyPlugins: readonly Plugin[];
   private readonly copyOutPlugins: readonly Plugin[];
   private readonly commandPlugins: readonly Plugin[];
-  /** Words whose presence in a Query or Parse marks its unit (see Plugin.unitWords). */
-  private readonly unitWords: ByteWords;
-  private readonly unitPlugins: readonly { readonly plugin: Plugin; readonly words: ByteWords }[];
   private readonly statementPlugins: readonly Plugin[];
-  /** Words that bring a Query or Parse to some plugin's statement hook (see Plugin.statementWords). */
-  private readonly statementWords: ByteWords;
-  private readonly wordsOf = new Map<Plugin, ByteWords>();
+  /** The words plugins watch for in a Query or Parse, found in one scan (statementWords, unitWords, COPY). */
+  private readonly words: MessageWords;
   /** Lower-case first keywords of locally answered Queries; null: any Query may be. */
   private readonly localKeywords: readonly Buffer[] | null;
 
@@ -71,16 +65,13 @@ export class PluginHost {
     // Array.prototype.sort is stable: plugins of the same order keep the order given.
     plugins = this.plugins = [...plugins].sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
     this.statementPlugins = plugins.filter((p) => p.statement);
-    for (const p of this.statementPlugins) if (p.statementWords) this.wordsOf.set(p, new ByteWords(p.statementWords));
-    this.statementWords = new ByteWords(this.statementPlugins.flatMap((p) => p.statementWords ?? []));
-    this.unitPlugins = plugins.filter((p) => p.unitWords).map((plugin) => ({ plugin, words: new ByteWords(plugin.unitWords!) }));
+    this.words = new MessageWords(plugins, log);
     this.resultPlugins = plugins.filter((p) => p.rowDescription || p.commandComplete);
     this.tracePlugins = plugins.filter((p) => p.statementStart || p.statementEnd);
     this.readyPlugins = plugins.filter((p) => p.readyForQuery);
     this.copyOutPlugins = plugins.filter((p) => p.copyOut);
     this.commandPlugins = plugins.filter((p) => p.localCommand);
     this.localCommands = this.commandPlugins.length > 0;
-    this.unitWords = new ByteWords(plugins.flatMap((p) => p.unitWords ?? []));
     const keywords = this.commandPlugins.map((p) => p.localCommandKeywords);
     this.localKeywords = keywords.some((k) => k === undefined)
       ? null
@@ -124,13 +115,11 @@ export class PluginHost {
 
   /**
    * Whether a Query or Parse message must be decoded for copyOut: some plugin checks COPY now
-   * (asked as for result hooks, see Plugin.wantsResults) and the bytes hold the word COPY in any case.
-   * COPY is a keyword, and no escape, quoting or comment can spell a keyword: a text the server
-   * reads as COPY holds these four ASCII letters (in every client encoding the server accepts,
-   * ASCII is ASCII), so nothing that can copy is missed.
+   * (asked as for result hooks, see Plugin.wantsResults) and the bytes hold the word COPY in any
+   * case (see MessageWords.holdsCopy: nothing that can copy is missed).
    */
   mayCopyOut(raw: Buffer): boolean {
-    return this.checksCopyOut && holdsWordAnyCase(raw, 'copy');
+    return this.checksCopyOut && this.words.holdsCopy(raw);
   }
 
   /** Whether some plugin checks COPY now (asked as for result hooks, see Plugin.wantsResults). */
@@ -145,12 +134,12 @@ export class PluginHost {
    * transform registered in between applies).
    */
   mayHoldCopy(raw: Buffer): boolean {
-    return this.copyOutPlugins.length > 0 && holdsWordAnyCase(raw, 'copy');
+    return this.copyOutPlugins.length > 0 && this.words.holdsCopy(raw);
   }
 
   /** Whether a message holding COPY holds STDOUT too: only then can it send the client CopyData. */
   mayCopyToStdout(raw: Buffer): boolean {
-    return holdsWordAnyCase(raw, 'stdout');
+    return this.words.holdsStdout(raw);
   }
 
   /** The first plugin's refusal of a statement holding COPY, or null; a plugin that fails refuses. */
@@ -164,25 +153,12 @@ export class PluginHost {
    * waited for, and the registry's NOTIFY applies its change moments later.
    */
   mentionsUnitWord(raw: Buffer): boolean {
-    if (this.unitWords.empty || !this.unitWords.inMessage(raw)) return false;
-    let text: string | null = null;
-    for (const { plugin, words } of this.unitPlugins) {
-      if (!words.inMessage(raw)) continue;
-      if (!plugin.marksUnit) return true;
-      text ??= raw[0] === Frontend.Parse ? decodeParse(raw).text : decodeQuery(raw);
-      try {
-        if (plugin.marksUnit(text)) return true;
-      } catch (err) {
-        this.log(`plugin ${plugin.name}: marksUnit failed: ${err instanceof Error ? err.message : String(err)}`);
-        return true;
-      }
-    }
-    return false;
+    return this.words.marksUnit(raw);
   }
 
   /** Whether a Query or Parse holds a word that brings it to some plugin's statement hook. */
   mentionsStatementWord(raw: Buffer): boolean {
-    return !this.statementWords.empty && this.statementWords.inMessage(raw);
+    return this.words.bringStatement(raw);
   }
 
   /** A marked unit is complete; never throws (a failure is logged, the client still gets its answer). */
@@ -288,10 +264,7 @@ export class PluginHost {
   async statement(s: SessionInfo, stmt: Statement): Promise<StatementOutcome> {
     let current = stmt;
     for (const p of this.statementPlugins) {
-      if (!s.statementPlugins.has(p.name)) {
-        const words = this.wordsOf.get(p);
-        if (!words || !words.inText(current.text ?? '')) continue;
-      }
+      if (!s.statementPlugins.has(p.name) && !this.words.bringsTo(p, current.text ?? '')) continue;
       let d;
       try {
         d = await guard(p, 'statement', this.log, () => p.statement!(s, current));

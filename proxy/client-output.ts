@@ -1,7 +1,8 @@
 /**
  * Output to the client. It is gathered during one turn of the event loop and written once:
  * adjacent pieces of the same upstream chunk become one write again, so a pass-through answer
- * costs one syscall.
+ * costs one syscall. What an upstream chunk makes is written as soon as the chunk is handled
+ * (gather … gathered); other output at the end of the turn, from a microtask.
  */
 import type { Socket } from 'node:net';
 
@@ -26,6 +27,10 @@ export class ClientOutput {
   private queued = false;
   /** A result hook is being awaited: small output waits for what it adds (see HOLD_OUTPUT_BYTES). */
   hold = false;
+  /** An upstream chunk is being handled: its output leaves when it is done, without a microtask. */
+  private gathering = false;
+  /** Output came while gathering that would have been flushed at the end of the turn. */
+  private flushDue = false;
 
   constructor(
     private readonly socket: Socket,
@@ -38,7 +43,22 @@ export class ClientOutput {
     this.bytes += b.length;
     // While a result hook works, what it wrote waits for it to finish: then it leaves together with
     // what follows in the same upstream chunk (a CommandComplete with its ReadyForQuery).
-    if (!this.queued && !this.owner.serverBusy) this.queueFlush();
+    if (this.queued || this.owner.serverBusy) return;
+    if (this.gathering) this.flushDue = true;
+    else this.queueFlush();
+  }
+
+  /** An upstream chunk is handled from now on: what it writes waits for gathered(). */
+  gather(): void {
+    this.gathering = true;
+  }
+
+  /** The chunk is handled: its output leaves now, as it would have at the end of the turn (see write). */
+  gathered(): void {
+    this.gathering = false;
+    if (!this.flushDue) return;
+    this.flushDue = false;
+    if (!this.queued) this.flush();
   }
 
   /** A result hook finished: what waited for it leaves at the end of this turn. */

@@ -85,7 +85,9 @@ export class ServerRelay {
       if (this.backlogBytes > MAX_SERVER_BACKLOG) this.owner.link?.pause();
       return;
     }
+    this.s.output.gather();
     this.runGuarded(pieces);
+    this.s.output.gathered();
   }
 
   /** A message the session must decode and cannot ends the session, never the process. */

@@ -18,7 +18,7 @@ import { clientInputError } from './client-input-error.js';
 import { FRONTEND_CODES, Frontend } from './wire/codes.js';
 import { Framer } from './wire/framer.js';
 import { errorResponse, type TxStatus } from './wire/backend-messages.js';
-import { decodeQuery, encodeSimple, type StartupMessage } from './wire/frontend-messages.js';
+import { checkQuery, decodeQuery, encodeSimple, type StartupMessage } from './wire/frontend-messages.js';
 import type { ClientEndpoint, Upstream, UpstreamLink } from './upstream/link.js';
 import type { PluginHost } from '../plugins/host.js';
 import { ClientChannel } from './auth/client-channel.js';
@@ -234,12 +234,12 @@ export class Session implements SessionParts {
         if (this.plugins.mentionsUnitWord(f.raw)) this.requests.openMarked = true;
         const local = this.plugins.mayAnswerLocally(f.raw);
         const copy = this.plugins.mayCopyOut(f.raw);
-        if (tracking || local || copy) {
+        if (local || copy) {
           const text = decodeQuery(f.raw);
-          if (local && this.answeredLocally(text)) continue;
-          if (copy && this.refusedCopyOut(text)) continue;
-          if (tracking) this.traces.begin(text, 'simple');
+          if ((local && this.answeredLocally(text)) || (copy && this.refusedCopyOut(text))) continue;
         }
+        // The text is decoded when a plugin reads it; a frame it would fail on ends the session here.
+        if (tracking) this.traces.begin(checkQuery(f.raw), 'simple');
       }
       this.extendedFrame(f.code, f.raw, send, tracking);
       this.trackUnit(f.code);

@@ -7,7 +7,7 @@ import type { PluginHost } from '../plugins/host.js';
 import type { SessionInfo, StatementBinding, StatementTrace } from '../plugins/hooks.js';
 import { SqlState } from './errors.js';
 import { Frontend } from './wire/codes.js';
-import { decodeBindHead, decodeExecute, decodeParse, decodeTarget } from './wire/frontend-messages.js';
+import { decodeBindHead, decodeExecute, decodeParse, decodeQuery, decodeTarget } from './wire/frontend-messages.js';
 import type { Unit } from './session-parts.js';
 
 export class StatementTraces {
@@ -39,8 +39,9 @@ export class StatementTraces {
     return open;
   }
 
-  begin(text: string, protocol: 'simple' | 'extended', binding?: StatementBinding): void {
-    const trace = newTrace(text, protocol, binding);
+  /** `text`: the statement's text, or a Query message whose text checkQuery found whole (decoded when read). */
+  begin(text: string | Buffer, protocol: 'simple' | 'extended', binding?: StatementBinding): void {
+    const trace = new Trace(text, protocol, binding);
     this.open.push(trace);
     this.live++;
     this.plugins.statementStart(this.info, trace);
@@ -58,7 +59,7 @@ export class StatementTraces {
    * wrapped so that it does.
    */
   local(text: string, make: () => Buffer[], errorCode: string | null, protocol: 'simple' | 'extended'): () => Buffer[] {
-    const trace = newTrace(text, protocol);
+    const trace = new Trace(text, protocol);
     this.plugins.statementStart(this.info, trace);
     return () => {
       const out = make();
@@ -154,8 +155,31 @@ interface BoundPortal {
   executes: number;
 }
 
-/** A client statement starting now. */
-function newTrace(text: string, protocol: 'simple' | 'extended', binding?: StatementBinding): StatementTrace {
-  const trace = { text, protocol, startedAt: performance.timeOrigin + performance.now(), errorCode: null, ended: false, pluginState: new Map() };
-  return binding ? { ...trace, binding } : trace;
+/**
+ * A client statement starting now. Plugins that only count statements (metrics) read neither its
+ * text nor its state, so a Query's text is decoded, and the state made, when first read.
+ */
+class Trace implements StatementTrace {
+  readonly startedAt = performance.timeOrigin + performance.now();
+  errorCode: string | null = null;
+  ended = false;
+  readonly binding?: StatementBinding;
+  private state: Map<string, unknown> | undefined;
+
+  constructor(
+    private source: string | Buffer,
+    readonly protocol: 'simple' | 'extended',
+    binding?: StatementBinding,
+  ) {
+    if (binding) this.binding = binding;
+  }
+
+  get text(): string {
+    if (typeof this.source !== 'string') this.source = decodeQuery(this.source);
+    return this.source;
+  }
+
+  get pluginState(): Map<string, unknown> {
+    return (this.state ??= new Map());
+  }
 }

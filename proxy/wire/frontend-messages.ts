@@ -60,6 +60,15 @@ export function decodeQuery(raw: Buffer): string {
   return new BodyReader(raw, 5).cstring();
 }
 
+/**
+ * The Query message itself, once it is known that decodeQuery cannot fail on it (its text ends
+ * with a zero byte): so its text can be decoded later, outside the code that reads client input.
+ */
+export function checkQuery(raw: Buffer): Buffer {
+  if (raw.indexOf(0, 5) < 0) throw new PgError(SqlState.ProtocolViolation, 'invalid string in message', 'FATAL');
+  return raw;
+}
+
 export function encodeQuery(text: string): Buffer {
   return new MessageWriter().begin(Frontend.Query).cstring(text).end().flush();
 }

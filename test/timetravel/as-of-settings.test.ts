@@ -85,6 +85,23 @@ eachUpstream('as-of settings', (t) => {
     }
   });
 
+  it('takes the setting spelt in any mix of cases, as the server takes names, in both protocols', async () => {
+    const c = await client();
+    try {
+      await c.query("SET Provenance.As_Of = '2026-10-27 10:00+00'");
+      expect(await show(c)).toBe('2026-10-27T10:00:00Z');
+      expect(await show(c, 'PROVENANCE.AS_OF')).toBe('2026-10-27T10:00:00Z');
+      await c.query('Reset Provenance.As_Of');
+      expect(await show(c)).toBe('');
+      await c.query({ name: 'mixed-case-set', text: "set provenance.AS_of = '2026-10-27 11:00+00'" });
+      expect(await show(c)).toBe('2026-10-27T11:00:00Z');
+      await c.query('Discard All');
+      expect(await show(c)).toBe('');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('resolves the moment in the session\'s TimeZone and DateStyle', async () => {
     const c = await client();
     try {
