@@ -2,9 +2,11 @@
  * sandbox: what one batch costs in the transform sandbox, small batches above all. A column mask
  * over 1, 10 and 10,000 values (a TextColumn, as the proxy sends text) goes through a SandboxPool
  * from one caller and from eight concurrent callers; in the same run, interleaved, the same batches
- * go through three baselines: the function in plain Node, and one bare isolated-vm call of the same
+ * go through four baselines: the function in plain Node, one bare isolated-vm call of the same
  * function over the same values, synchronous and asynchronous (no runtime, no limits besides the
- * timeout, no checks). Wall time and CPU time (every thread of the process) per batch, medians.
+ * timeout, no checks), and the same synchronous call made by a worker thread that gets the values
+ * in a message (see sandbox-worker.ts). Wall time and CPU time (every thread of the process) per
+ * batch, medians.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -14,12 +16,14 @@ import type { Cleanup } from './support/cleanup.js';
 import { defineSuite, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
+import { startWorkerCall } from './sandbox-worker.js';
 
 const USAGE = `Usage: npm run bench -- sandbox [options]
 
 Time per batch of a column mask over 1, 10 and 10000 values through a SandboxPool (one caller, and
-eight concurrent callers), against the same function in plain Node and in one bare isolated-vm call
-(synchronous and asynchronous), interleaved in one run; medians of wall and CPU microseconds per batch.
+eight concurrent callers), against the same function in plain Node, in one bare isolated-vm call
+(synchronous and asynchronous), and in a synchronous call made by a worker thread that gets the
+values in a message, interleaved in one run; medians of wall and CPU microseconds per batch.
 
   --runs R      timed runs of every case; medians   (default 7; 3 with BENCH_QUICK=1)
   --batches B   small batches per case and run       (default 4000; 1000 with BENCH_QUICK=1)
@@ -46,7 +50,7 @@ const CONCURRENT = 8;
 /** A 10,000-value batch costs about what 300 small ones do: fewer of them keep each case's time alike. */
 const BIG_SHARE = 100;
 
-type Runner = 'pool' | 'plain' | 'ivm-sync' | 'ivm-async';
+type Runner = 'pool' | 'plain' | 'ivm-sync' | 'ivm-async' | 'worker';
 interface Case {
   readonly runner: Runner;
   readonly size: number;
@@ -58,7 +62,7 @@ const key = (c: Case): string => `${c.runner}/${c.size}/${c.callers}`;
 function cases(): Case[] {
   const out: Case[] = [];
   for (const size of SIZES) {
-    for (const runner of ['plain', 'ivm-sync', 'ivm-async', 'pool'] as const) out.push({ runner, size, callers: 1 });
+    for (const runner of ['plain', 'ivm-sync', 'ivm-async', 'worker', 'pool'] as const) out.push({ runner, size, callers: 1 });
     if (size < 1000) out.push({ runner: 'pool', size, callers: CONCURRENT });
   }
   return out;
@@ -119,6 +123,8 @@ async function makeRunners(cleanup: Cleanup): Promise<Runners> {
     reference: true,
   })) as ivm.Reference<(values: string[]) => (string | null)[]>;
   const call = { timeout: DEFAULT_LIMITS.timeoutMs, result: { copy: true } } as const;
+  const worker = await startWorkerCall(MASK_SOURCE, DEFAULT_LIMITS.memoryMb, DEFAULT_LIMITS.timeoutMs);
+  cleanup.add('stop the bare worker', () => worker.close());
   const args = (data: Input): [ivm.Copy<string[]>] => [new ivm.ExternalCopy(data.values).copyInto({ release: true })];
 
   const viaPool = (data: Input): BatchFn => async (i) => {
@@ -134,6 +140,8 @@ async function makeRunners(cleanup: Cleanup): Promise<Runners> {
         return () => Promise.resolve(bare.applySync(undefined, args(data), call));
       case 'ivm-async':
         return () => bare.apply(undefined, args(data), call);
+      case 'worker':
+        return () => worker.call(data.values);
       case 'pool':
         return viaPool(data);
     }
@@ -154,6 +162,19 @@ function fromText(result: TextColumn, before: readonly string[]): (string | null
     }
   });
   return out;
+}
+
+function label(c: Case): string {
+  switch (c.runner) {
+    case 'pool':
+      return `SandboxPool, ${c.callers} caller${c.callers > 1 ? 's' : ''}`;
+    case 'plain':
+      return 'plain Node';
+    case 'worker':
+      return 'worker thread, sync call inside';
+    default:
+      return `bare isolated-vm ${c.runner === 'ivm-sync' ? 'sync' : 'async'} call`;
+  }
 }
 
 interface Sample {
@@ -226,7 +247,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     const plain = { runner: 'plain', size: c.size, callers: 1 } as const;
     return [
       String(c.size),
-      c.runner === 'pool' ? `SandboxPool, ${c.callers} caller${c.callers > 1 ? 's' : ''}` : c.runner === 'plain' ? 'plain Node' : `bare isolated-vm ${c.runner === 'ivm-sync' ? 'sync' : 'async'} call`,
+      label(c),
       fixed(med(c, 'wallUs'), 1),
       spread(c),
       fixed(med(c, 'cpuUs'), 1),
@@ -259,6 +280,11 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const async1 = { runner: 'ivm-async', size: 1, callers: 1 } as const;
   out.push('');
   out.push(`1-value batch, SandboxPool vs a bare async isolated-vm call: ${ratio(med(pool1, 'wallUs'), med(async1, 'wallUs'))} wall, ${ratio(med(pool1, 'cpuUs'), med(async1, 'cpuUs'))} cpu`);
+  for (const size of SIZES) {
+    const w = { runner: 'worker', size, callers: 1 } as const;
+    const a = { runner: 'ivm-async', size, callers: 1 } as const;
+    out.push(`${size}-value batch, worker thread (message + sync call) vs a bare async isolated-vm call: ${ratio(med(w, 'wallUs'), med(a, 'wallUs'))} wall, ${ratio(med(w, 'cpuUs'), med(a, 'cpuUs'))} cpu`);
+  }
   out.push(`1-value batch, ${CONCURRENT} callers vs 1 (per batch): ${ratio(med(pool8, 'wallUs'), med(pool1, 'wallUs'))} wall, ${ratio(med(pool8, 'cpuUs'), med(pool1, 'cpuUs'))} cpu`);
   out.push(`pool stats: ${JSON.stringify(runners.pool.stats)}`);
   if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
