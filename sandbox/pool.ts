@@ -4,9 +4,7 @@
  * A call into an isolate crosses to isolated-vm's thread and back, which costs the process far more
  * than a small batch's work (tens of microseconds against a few). So batches are not sent as they
  * come: those that arrive in one turn of the event loop (from every session whose rows came in that
- * turn) leave together at its end, the small ones in one call (see SandboxIsolate.runMany). Small
- * ones that come while a call of small ones runs wait for it, briefly, rather than take another
- * isolate (see SMALL_HOLD_MS).
+ * turn) leave together at its end, the small ones in one call (see SandboxIsolate.runMany).
  *
  * Isolates are created on demand, reused across batches and transforms, and replaced after a memory
  * failure. A batch runs on isolated-vm's threads: the event loop only serializes the batch in and
@@ -42,14 +40,6 @@ interface Job extends PreparedBatch {
 /** Batches of at most this many items share calls into an isolate, up to MAX_GROUP in one call. */
 const SMALL_BATCH_ITEMS = 64;
 const MAX_GROUP = 32;
-/**
- * While a call of small batches is in flight, small batches wait for it to end (at most this long
- * after it began) rather than take another isolate: they then leave together in one call. Each
- * crossing costs the process more than a small batch's work, and after the short pauses between
- * point lookups more still (the threads have gone to sleep), so fewer crossings are worth a wait of
- * about one call; a call that runs long (a slow transform) holds nobody up for longer than this.
- */
-const SMALL_HOLD_MS = 2;
 
 function groupable(job: Job): boolean {
   return !job.solo && job.itemCount <= SMALL_BATCH_ITEMS;
@@ -70,11 +60,6 @@ export class SandboxPool {
   /** A dispatch is set for the end of this turn of the event loop. */
   #dispatching = false;
   readonly #stats = { isolatesCreated: 0, isolatesDisposed: 0, isolatesLost: 0, compiled: 0, cacheHits: 0, calls: 0 };
-  /** Calls of small batches in flight, and when the latest began (performance.now()). */
-  #smallCalls = 0;
-  #smallSince = 0;
-  /** Set while small batches are held: pumps once the hold is over, should no call end before. */
-  #holdTimer: NodeJS.Timeout | undefined;
   /** Hashes of functions seen drawing random numbers: their batches are seeded before they run. */
   readonly #drawsRandom = new Set<string>();
 
@@ -135,7 +120,6 @@ export class SandboxPool {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
-    clearTimeout(this.#holdTimer);
     for (const job of this.#queue.splice(0)) {
       job.payload.release();
       job.reject(new Error('SandboxPool was closed before the batch ran'));
@@ -157,12 +141,7 @@ export class SandboxPool {
         break;
       }
       this.#stats.calls++;
-      const small = groupable(group[0]);
-      if (small) {
-        this.#smallCalls++;
-        this.#smallSince = performance.now();
-      }
-      this.#track(group.length === 1 ? this.#execute(isolate, group[0], small) : this.#executeGroup(isolate, group, small));
+      this.#track(group.length === 1 ? this.#execute(isolate, group[0]) : this.#executeGroup(isolate, group));
     }
     const wanted = Math.min(this.#queue.length, this.#size - this.#isolates.size - this.#creating);
     for (let i = 0; i < wanted; i++) this.#track(this.#spawn());
@@ -173,7 +152,6 @@ export class SandboxPool {
    * waiting (a large batch between them does not hold them back: it gets an isolate of its own).
    */
   #nextCall(): Job[] {
-    if (!this.#largeFirst()) return [];
     const first = this.#queue.shift();
     if (first === undefined) return [];
     if (!groupable(first)) return [first];
@@ -186,29 +164,6 @@ export class SandboxPool {
       } else i++;
     }
     return group;
-  }
-
-  /**
-   * While small batches are held (see SMALL_HOLD_MS), puts the oldest large batch first, or, when
-   * there is none, says there is nothing to send now and makes sure the pool looks again once the
-   * hold is over.
-   */
-  #largeFirst(): boolean {
-    const held = this.#smallCalls > 0 ? SMALL_HOLD_MS - (performance.now() - this.#smallSince) : 0;
-    if (held <= 0) return true;
-    const large = this.#queue.findIndex((j) => !groupable(j));
-    if (large >= 0) {
-      this.#queue.unshift(...this.#queue.splice(large, 1));
-      return true;
-    }
-    if (this.#queue.length > 0 && this.#holdTimer === undefined) {
-      this.#holdTimer = setTimeout(() => {
-        this.#holdTimer = undefined;
-        this.#pump();
-      }, Math.ceil(held));
-      this.#holdTimer.unref();
-    }
-    return false;
   }
 
   #track(work: Promise<void>): void {
@@ -243,14 +198,14 @@ export class SandboxPool {
     this.#pump();
   }
 
-  async #execute(isolate: SandboxIsolate, job: Job, small: boolean): Promise<void> {
+  async #execute(isolate: SandboxIsolate, job: Job): Promise<void> {
     let outcome: RuntimeResult | IsolateFailure;
     try {
       outcome = parseRuntimeResult(await isolate.run(job.payload, this.#limits.timeoutMs), job.itemCount);
     } catch (err) {
       outcome = asFailure(err);
     }
-    this.#release(isolate, this.#settle(job, outcome), small);
+    this.#release(isolate, this.#settle(job, outcome));
   }
 
   /**
@@ -258,7 +213,7 @@ export class SandboxPool {
    * (a timeout, a memory breach, a lost isolate), which batch caused it is unknown: each runs again
    * alone, so only the culprit fails, with its own full limits.
    */
-  async #executeGroup(isolate: SandboxIsolate, jobs: Job[], small: boolean): Promise<void> {
+  async #executeGroup(isolate: SandboxIsolate, jobs: Job[]): Promise<void> {
     let outcomes: (RuntimeResult | IsolateFailure)[] | IsolateFailure;
     try {
       const raw = await isolate.runMany(jobs.map((j) => j.payload), this.#limits.timeoutMs);
@@ -289,12 +244,11 @@ export class SandboxPool {
         retire = this.#settle(j, outcomes[i]!) || retire;
       });
     }
-    this.#release(isolate, retire, small);
+    this.#release(isolate, retire);
   }
 
   /** An isolate's call is over: it serves the next batch, unless it must not. */
-  #release(isolate: SandboxIsolate, retire: boolean, small: boolean): void {
-    if (small) this.#smallCalls--;
+  #release(isolate: SandboxIsolate, retire: boolean): void {
     if (retire || this.#closed || isolate.lost) this.#retire(isolate);
     else this.#idle.push(isolate);
     this.#pump();

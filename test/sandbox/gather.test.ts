@@ -84,38 +84,6 @@ describe('batches of one turn', () => {
   });
 });
 
-describe('small batches of later turns', () => {
-  const SPIN = '(v) => { let i = 0; while (i < 3e7) i++; return v; }';
-  const turn = (): Promise<void> => new Promise(setImmediate);
-
-  it('wait for the small call in flight, briefly, and leave together on another isolate rather than one by one', async () => {
-    await withPool({ isolates: 2 }, async (p) => {
-      // Both isolates up and the functions compiled: large batches take an isolate each.
-      const big = Array.from({ length: 100 }, (_, i) => i);
-      await Promise.all([p.run(column(DOUBLE, big, { ctx: { k: 0 } })), p.run(column(DOUBLE, big, { ctx: { k: 1 } }))]);
-      // The first isolate may have run both before the second was up.
-      for (let i = 0; i < 500 && p.stats.isolatesCreated < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(p.stats.isolatesCreated).toBe(2);
-      const before = p.stats.calls;
-      const order: string[] = [];
-      const began = performance.now();
-      const slow = p.run(column(SPIN, [0])).then((r) => (order.push('slow'), r));
-      await turn();
-      const first = p.run(column(DOUBLE, [1], { ctx: { k: 0 } })).then((r) => (order.push('first'), r));
-      await turn();
-      const second = p.run(column(DOUBLE, [2], { ctx: { k: 0 } })).then((r) => (order.push('second'), r));
-      // Two turns take microseconds; a machine that stalled this process for the whole hold (2 ms)
-      // rightly sent the first batch on its own.
-      const withinHold = performance.now() - began < 1.5;
-      expect((await Promise.all([slow, first, second])).map((r) => r.items)).toEqual([[0], [2], [4]]);
-      // The slow call, then the two later batches in one call of their own: a call that runs long
-      // holds the small batches of later turns for a moment only.
-      if (withinHold) expect(p.stats.calls - before).toBe(2);
-      expect(order).toEqual(['first', 'second', 'slow']);
-    });
-  });
-});
-
 describe('failures in a shared call', () => {
   it('fail only the batch that threw, returned bad output or did not compile', async () => {
     const settled = await Promise.allSettled([
