@@ -7,12 +7,17 @@
  *
  * A statement that cannot be replayed as recorded is recorded with the reason instead: a text or
  * parameters over the size limit, a simple Query of several statements (a result is one of
- * them), a FETCH or EXECUTE (reading a cursor or prepared statement of their session), a chunk
- * of a portal fetched in chunks (but a first chunk that held the whole result is the statement's
- * result), a statement whose Parse the proxy did not see.
+ * them), a FETCH or EXECUTE (reading a cursor or prepared statement of their session), a
+ * statement whose Parse the proxy did not see.
+ *
+ * A chunk of a portal fetched in chunks (an Execute with a row limit) is recorded with its place
+ * in the portal (see portal-chunks.ts), unless a chunk before it went unrecorded: then where it
+ * starts is not known, and it is refused. A first chunk that held the whole result is the
+ * statement's result, recorded as such.
  */
 import type { StatementTrace } from '../hooks.js';
 import { decodeBind } from '../../proxy/wire/frontend-messages.js';
+import { NO_CHUNK, chunkOf, type ChunkFields } from './portal-chunks.js';
 
 export interface ExactStatementOptions {
   /** Largest text, and largest sum of parameter sizes, recorded (bytes). */
@@ -20,7 +25,7 @@ export interface ExactStatementOptions {
 }
 
 /** The fields of an execution record that hold it (shared by the executions of a result). */
-export interface ExactStatementFields {
+export interface ExactStatementFields extends ChunkFields {
   readonly exact_text: string | null;
   readonly exact_types: readonly number[] | null;
   readonly exact_formats: readonly number[] | null;
@@ -34,7 +39,7 @@ export interface ExactStatementFields {
 const SESSION_BOUND = new Set(['FETCH', 'MOVE', 'EXECUTE']);
 
 function refused(reason: string): ExactStatementFields {
-  return { exact_text: null, exact_types: null, exact_formats: null, exact_values: null, exact_refusal: reason };
+  return { exact_text: null, exact_types: null, exact_formats: null, exact_values: null, exact_refusal: reason, ...NO_CHUNK };
 }
 
 /**
@@ -52,9 +57,9 @@ export function exactStatementOf(
     return refused(`its statement (${shape.operation}) reads what its session prepared or declared before`);
   }
   const b = trace.binding;
-  if (!b) return { exact_text: trace.text, exact_types: [], exact_formats: [], exact_values: [], exact_refusal: null };
-  // A first chunk with fewer rows than the limit ended the portal: it is the whole result.
-  if (b.maxRows > 0 && (b.chunk > 0 || rows >= b.maxRows)) return refused('it is a chunk of a portal fetched in chunks (an Execute with a row limit)');
+  if (!b) return { exact_text: trace.text, exact_types: [], exact_formats: [], exact_values: [], exact_refusal: null, ...NO_CHUNK };
+  const chunk = chunkOf(trace, b, rows);
+  if (chunk === null) return refused('it is a chunk of a portal fetched in chunks, and a chunk before it was not recorded: where it starts is not known');
   let bind;
   try {
     bind = decodeBind(b.bind);
@@ -69,5 +74,6 @@ export function exactStatementOf(
     exact_formats: bind.paramFormats,
     exact_values: bind.params.map((v) => (v === null ? null : `\\x${v.toString('hex')}`)),
     exact_refusal: null,
+    ...chunk,
   };
 }

@@ -6,20 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { uniqueName, useTarget, type Target } from '../support/proxy-matrix.js';
+import { uniqueName, useTarget } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
 import { call, httpBase } from './http-client.js';
-
-const PASSWORD = 'http-pw';
-
-interface Replay {
-  result_id: string;
-  as_of: string;
-  user: string;
-  columns: { name: string; type: string }[];
-  rows: Record<string, unknown>[];
-  executions: { id: string; transform: string; replay_of: string | null; verified: boolean | null }[];
-}
+import { PASSWORD, replay, replayUsers, type Replay } from './replay-support.js';
 
 /** The result id of the latest read of `table` by `user`, once it is recorded. */
 async function lastResult(admin: pg.Client, table: string, user: string, after: number): Promise<string> {
@@ -34,10 +24,6 @@ async function lastResult(admin: pg.Client, table: string, user: string, after: 
   return rows[0]!.result_id;
 }
 
-function replay(t: Target, id: string, user: string): ReturnType<typeof call> {
-  return call(t, `/results/${id}/replay`, { user, password: PASSWORD, method: 'POST' });
-}
-
 for (const kind of ['embedded', 'postgres'] as const) {
   describe(`HTTP replay of a recorded result [${kind}]`, () => {
     const t = useTarget(kind, [], () => ({ http: { host: '127.0.0.1', port: 0 }, recordStatementLimit: 300 }));
@@ -49,10 +35,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
     let client: pg.Client;
 
     beforeAll(async () => {
-      await t.proxy.registryLoaded;
-      admin = await t.pg();
-      for (const r of [reader, auditor]) await admin.query(`CREATE ROLE ${r} LOGIN PASSWORD '${PASSWORD}'`);
-      await admin.query(`GRANT provenance_admin TO ${auditor}`);
+      admin = await replayUsers(t, reader, auditor);
       await admin.query(`CREATE TABLE ${table} (id int PRIMARY KEY, email text, balance int)`);
       await admin.query(`INSERT INTO ${table} VALUES (1, 'ann@example.com', 10), (2, 'bob@example.com', 20), (3, 'cy@example.com', 30)`);
       await admin.query(`GRANT SELECT ON ${table} TO ${reader}, ${auditor}`);
