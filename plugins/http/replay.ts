@@ -25,7 +25,7 @@ SELECT e.kind, e.exact_key IS NOT NULL AS recorded, x.user_name,
        pg_catalog.array_to_json(q.param_formats)::text AS formats,
        (SELECT pg_catalog.json_agg(pg_catalog.encode(u.v, 'hex') ORDER BY u.i)
           FROM pg_catalog.unnest(q.param_values) WITH ORDINALITY u(v, i))::text AS params,
-       q.chunk, q.chunk_offset::text AS chunk_offset, x.session_id,
+       q.chunk, q.chunk_offset::text AS chunk_offset, x.session_id, q.query_statement, q.query_statements,
        pg_catalog.to_char(q.portal_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS portal_at,
        (SELECT pg_catalog.max(r.rows_in) FROM provenance.execution_log r WHERE r.result_id = e.result_id)::text AS rows
   FROM provenance.execution_log e
@@ -53,6 +53,8 @@ export interface ReplayAnswer {
   readonly rows: Record<string, JsonValue>[];
   /** For a chunk of a portal: which Execute of it, and the rows before it. */
   readonly chunk?: { readonly index: number; readonly offset: number };
+  /** For a statement of a simple Query of several (`statement` is its own text): which, of how many. */
+  readonly query_statement?: { readonly index: number; readonly of: number };
   readonly executions: {
     id: string; transform: string; version: number; table: string; replay_of: string | null; verified: boolean | null;
   }[];
@@ -63,6 +65,7 @@ interface Recorded {
   readonly at: string;
   readonly user: string;
   readonly chunk: RecordedChunk | null;
+  readonly inQuery: { readonly index: number; readonly of: number } | null;
 }
 
 /** The statement behind a recorded result, or the HTTP error saying why it cannot be replayed. */
@@ -91,6 +94,8 @@ async function recordedStatement(store: SqlRunner, id: string): Promise<Recorded
     at: chunk?.portalAt ?? String(row['at']),
     user: String(row['user_name']),
     chunk,
+    inQuery: row['query_statement'] === null || row['query_statement'] === undefined ? null
+      : { index: Number(row['query_statement']), of: Number(row['query_statements']) },
   };
 }
 
@@ -143,6 +148,7 @@ export async function replayResult(ctx: HttpContext, who: Credentials, behalf: O
       user: recorded.user,
       statement: recorded.statement.text,
       ...(recorded.chunk ? { chunk: { index: recorded.chunk.index, offset: recorded.chunk.offset } } : {}),
+      ...(recorded.inQuery ? { query_statement: recorded.inQuery } : {}),
       columns: result.names.map((name, i) => ({ name, type: types[i] ?? 'unknown' })),
       rows: result.rows.map((row) => {
         const o: Record<string, JsonValue> = {};

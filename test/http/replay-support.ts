@@ -9,7 +9,9 @@ export interface Replay {
   result_id: string;
   as_of: string;
   user: string;
+  statement: string;
   chunk?: { index: number; offset: number };
+  query_statement?: { index: number; of: number };
   columns: { name: string; type: string }[];
   rows: Record<string, unknown>[];
   executions: { id: string; transform: string; replay_of: string | null; verified: boolean | null }[];
