@@ -146,6 +146,15 @@ for (const kind of ['embedded', 'postgres'] as const) {
       }
     });
 
+    it('keeps the key of an exact statement recorded before migration 15: one without a place is stored once', async () => {
+      const same = await admin.query(
+        `SELECT provenance.exact_key('SELECT 1', '{23}', '{1}', '{"\\\\x01"}', NULL)
+              = provenance.exact_key('SELECT 1', '{23}', '{1}', '{"\\\\x01"}', NULL, NULL, NULL, NULL, NULL, NULL) AS same,
+                provenance.exact_key('SELECT 1', '{}', '{}', '{}', NULL, 1, 4, now(), NULL, NULL)
+              = provenance.exact_key('SELECT 1', '{}', '{}', '{}', NULL, 2, 4, now(), NULL, NULL) AS chunks_same`);
+      expect(same.rows).toEqual([{ same: true, chunks_same: false }]);
+    });
+
     it('replays a slice of the HTTP API\'s own read of more than one slice', async () => {
       const before = Date.now();
       const read = await call(t, `/data/${table}?limit=1100&offset=50`, { user: reader, password: PASSWORD });
