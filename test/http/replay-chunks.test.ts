@@ -1,6 +1,6 @@
 /**
  * `POST /results/{id}/replay` of results read in chunks of a portal, on both upstreams: pg-cursor,
- * hand-built Executes with row limits (a limit that changes, and one without a limit for the
+ * a postgres.js cursor, hand-built Executes with row limits (a limit that changes, and one without a limit for the
  * rest), the HTTP API's own reads of more than one slice. A chunk replays with its own rows, its
  * place in the portal, and its executions verified, also after its rows changed.
  */
@@ -109,6 +109,27 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(first).toHaveLength(3);
       const now = await client.query(`SELECT email FROM public.${table} WHERE id = 25`);
       expect(now.rows).toEqual([{ email: 'changed***' }]);
+    });
+
+    it('replays a chunk of a postgres.js cursor', async () => {
+      const sql = t.sql({ user: reader, password: PASSWORD });
+      try {
+        const before = Date.now();
+        const chunks: Record<string, unknown>[][] = [];
+        for await (const rows of sql.unsafe(`SELECT id, email FROM public.${table} WHERE id BETWEEN 61 AND 67 ORDER BY id`).cursor(3)) {
+          chunks.push([...rows]);
+        }
+        expect(chunks.map((c) => c.length)).toEqual([3, 3, 1]);
+        const ids = await resultsSince(admin, table, reader, before, 3);
+        const r = await replay(t, ids[1]!, auditor);
+        expect(r.status, r.text).toBe(200);
+        const body = r.json<Replay>();
+        expect(body.chunk).toEqual({ index: 1, offset: 3 });
+        expect(body.rows).toEqual(chunks[1]);
+        expect(body.executions.map((e) => e.verified)).toEqual([true]);
+      } finally {
+        await sql.end();
+      }
     });
 
     it('replays chunks of hand-built Executes with row limits that change, and one without a limit', async () => {
