@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SANDBOX_RUNTIME_VERSION, functionHash, sandboxFunction } from '../../sandbox/index.js';
+import { SANDBOX_BEHAVIOUR } from '../../sandbox/runtime-identity.js';
 
 describe('function hashes', () => {
-  it('name the isolated-vm release, the Node.js release and the runtime', () => {
-    expect(SANDBOX_RUNTIME_VERSION).toMatch(/^isolated-vm@5\.0\.4;node@[^;]+;runtime@[0-9a-f]{12}$/);
-    expect(SANDBOX_RUNTIME_VERSION).toContain(`;node@${process.versions.node};`);
+  it('name the runtime by its behaviour version and the V8 line, nothing that changes without changing behaviour', () => {
+    expect(SANDBOX_RUNTIME_VERSION).toBe(`sandbox@${SANDBOX_BEHAVIOUR};v8@${process.versions.v8.split('.').slice(0, 2).join('.')}`);
+    expect(SANDBOX_RUNTIME_VERSION).not.toContain(process.versions.node);
   });
 
   it('are the lowercase hex SHA-256 of source, NUL, runtime version', () => {
