@@ -56,6 +56,9 @@ const EARLIER_BOOTSTRAPS: ReadonlyMap<string, number> = new Map([
   ['a8ed740f26ac', 1], ['7f19465654a2', 1], ['f6967796a6df', 1], ['bd629e3570b7', 1],
 ]);
 const EARLIER_ISOLATED_VM = new Set(['5.0.4']);
+
+/** The bootstrap digests and isolated-vm releases earlier identities may name, for finding a recorded version's. */
+export const EARLIER_RUNTIMES = { bootstraps: [...EARLIER_BOOTSTRAPS.keys()], isolatedVm: [...EARLIER_ISOLATED_VM] } as const;
 /** The V8 line each Node.js major ships with, for the identities that named Node.js instead. */
 const NODE_V8_LINES: ReadonlyMap<number, string> = new Map([[20, '11.3'], [22, '12.4'], [24, '13.6']]);
 const EARLIER_FORM = /^isolated-vm@([^;]+);node@(\d+)\.\d+\.\d+;runtime@([0-9a-f]{12})$/;

@@ -1,7 +1,7 @@
 /**
  * Migration 16 records the sandbox runtime identity of every version: rows from before get the
- * identity of the runtime that ran the schema last where their hash was computed with it (not
- * recorded otherwise), versions registered afterwards get the current runtime's, and a change to
+ * identity of the runtime that ran the schema last where their hash was computed with it, or the
+ * earlier release's runtime name their hash matches (not recorded otherwise), versions registered afterwards get the current runtime's, and a change to
  * a version of an earlier runtime is registered under the current one (it was refused before).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { SANDBOX_RUNTIME_VERSION } from '../../sandbox/index.js';
 import { sharedCluster, uniqueName } from '../support/proxy-matrix.js';
 
 const EARLIEST = 'isolated-vm@5.0.4;node@20.11.0;runtime@a8ed740f26ac';
+const UNKNOWN = 'isolated-vm@4.0.0;node@20.1.0;runtime@000000000000';
 const PREVIOUS = `isolated-vm@5.0.4;node@${process.versions.node};runtime@bd629e3570b7`;
 const SOURCE = '(v) => v === null ? null : v.slice(0, 2) + "***"';
 const hashUnder = (identity: string): string => createHash('sha256').update(`${SOURCE}\0${identity}`).digest('hex');
@@ -71,6 +72,8 @@ describe('migration 16: the runtime identity of each version', () => {
         await db.exec(`CREATE TABLE public.people (id int, email text);
           INSERT INTO provenance.settings (key, value) VALUES ('sandbox_runtime_version', '${EARLIEST}')`);
         await db.query("SELECT provenance.register_transform('old_mask', 'public.people', ARRAY['email'], $1)", [SOURCE]);
+        await db.query("UPDATE provenance.settings SET value = $1 WHERE key = 'sandbox_runtime_version'", [UNKNOWN]);
+        await db.query("SELECT provenance.register_transform('lost_mask', 'public.people', ARRAY['id'], $1)", [SOURCE]);
         await db.query("UPDATE provenance.settings SET value = $1 WHERE key = 'sandbox_runtime_version'", [PREVIOUS]);
         await db.query("SELECT provenance.register_transform('mask', 'public.people', ARRAY['email'], $1)", [SOURCE]);
         await db.query("SELECT provenance.set_transform_params('mask', '{\"keep\": 2}')");
@@ -82,16 +85,19 @@ describe('migration 16: the runtime identity of each version', () => {
         const versions = async (): Promise<unknown[]> => (await db.query(
           'SELECT name, version, function_hash, runtime_identity FROM provenance.transform_versions ORDER BY name, version')).rows;
         expect(await versions()).toEqual([
+          { name: 'lost_mask', version: 1, function_hash: hashUnder(UNKNOWN), runtime_identity: null },
           { name: 'mask', version: 1, function_hash: hashUnder(PREVIOUS), runtime_identity: PREVIOUS },
           { name: 'mask', version: 2, function_hash: hashUnder(PREVIOUS), runtime_identity: PREVIOUS },
-          { name: 'old_mask', version: 1, function_hash: hashUnder(EARLIEST), runtime_identity: null },
+          { name: 'old_mask', version: 1, function_hash: hashUnder(EARLIEST), runtime_identity: EARLIEST },
         ]);
 
-        // As of then: the previous runtime's version replays here; the earlier one, unrecorded, does not.
+        // As of then: the earlier releases' versions replay here under their hashes; the unrecorded one does not.
         const history = await loadVersionHistory(db);
         const [chain] = [...history.chainsAt(before).values()];
-        expect(chain!.table.chain.map((t) => [t.name, t.fn.hash])).toEqual([['old_mask', hashUnder(EARLIEST)], ['mask', hashUnder(PREVIOUS)]]);
-        expect(chain!.stale).toEqual([{ name: 'old_mask', version: 1, columns: new Set([2]), runtimeIdentity: null }]);
+        expect(chain!.table.chain.map((t) => [t.name, t.fn.hash])).toEqual([
+          ['old_mask', hashUnder(EARLIEST)], ['lost_mask', hashUnder(UNKNOWN)], ['mask', hashUnder(PREVIOUS)],
+        ]);
+        expect(chain!.stale).toEqual([{ name: 'lost_mask', version: 1, columns: new Set([1]), runtimeIdentity: null }]);
 
         // Changes from now on: under the current runtime, hashed again; nothing else is accepted.
         await db.query("SELECT provenance.set_transform_params('old_mask', '{\"keep\": 3}')");
