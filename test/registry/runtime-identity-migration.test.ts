@@ -14,7 +14,8 @@ import { loadVersionHistory } from '../../plugins/transforms/version-history.js'
 import { SANDBOX_RUNTIME_VERSION } from '../../sandbox/index.js';
 import { sharedCluster, uniqueName } from '../support/proxy-matrix.js';
 
-const EARLIEST = 'isolated-vm@5.0.4;node@20.11.0;runtime@a8ed740f26ac';
+/** The first release's runtime, on an earlier Node.js of this major. */
+const EARLIEST = `isolated-vm@5.0.4;node@${process.versions.node.split('.')[0]}.1.0;runtime@a8ed740f26ac`;
 const UNKNOWN = 'isolated-vm@4.0.0;node@20.1.0;runtime@000000000000';
 const PREVIOUS = `isolated-vm@5.0.4;node@${process.versions.node};runtime@bd629e3570b7`;
 const SOURCE = '(v) => v === null ? null : v.slice(0, 2) + "***"';
