@@ -21,6 +21,10 @@ interface Fixture {
   readonly viewOfView: string;
   readonly rowsOf: string;
   readonly countOf: string;
+  /** Its history table (`provenance.history_<oid>`), which keeps every row. */
+  readonly history: string;
+  /** A moment after the rows were written, to read as of. */
+  readonly moment: string;
 }
 
 eachUpstream('guarded row transforms', (t) => {
@@ -30,7 +34,7 @@ eachUpstream('guarded row transforms', (t) => {
     await t().proxy.registryLoaded;
     const admin = await t().pg();
     try {
-      const x: Fixture = {
+      const x = {
         orders: uniqueName('orders'), hide: uniqueName('hide_low'), reader: uniqueName('reader'), sink: uniqueName('sink'),
         view: uniqueName('orders_v'), viewOfView: uniqueName('orders_vv'), rowsOf: uniqueName('rows_of'), countOf: uniqueName('count_of'),
       };
@@ -50,7 +54,9 @@ eachUpstream('guarded row transforms', (t) => {
         GRANT CREATE ON SCHEMA public TO ${x.reader};`);
       await admin.query(`SELECT provenance.register_transform($1, $2, NULL, $3, '{"min": 100}', reads => ARRAY['amount'])`, [x.hide, x.orders, HIDE_LOW]);
       await admin.query("SELECT provenance.set_transform_guard($1, 'values', $2)", [x.hide, SHARED_EXEMPT]);
-      f = x;
+      const history = (await admin.query<{ h: string }>('SELECT history::text AS h FROM provenance.history_table WHERE target_oid = $1::regclass', [x.orders])).rows[0]!.h;
+      const moment = (await admin.query<{ m: string }>('SELECT clock_timestamp()::text AS m')).rows[0]!.m;
+      f = { ...x, history, moment };
     } finally {
       await admin.end();
     }
@@ -77,6 +83,7 @@ eachUpstream('guarded row transforms', (t) => {
   }
 
   describe('refused under values, in both protocols', () => {
+    const historyRefusal = (x: Fixture): RegExp => new RegExp(`rows of public\\.${x.orders} are filtered by transform "${x.hide}" .*its history keeps every row`);
     const unsure = (x: Fixture, what: string): RegExp =>
       new RegExp(`cannot tell whether this statement reads around the guards on .*the rows of public\\.${x.orders} \\(transform "${x.hide}"\\).*: .*${what}`);
     const forms: [string, (x: Fixture) => string, ((x: Fixture) => RegExp)?, string?][] = [
@@ -98,6 +105,8 @@ eachUpstream('guarded row transforms', (t) => {
       ['DELETE … USING', (x) => `DELETE FROM ${x.sink} USING ${x.orders} o WHERE o.id = ${x.sink}.v`],
       ['EXPLAIN ANALYZE', (x) => `EXPLAIN ANALYZE SELECT id FROM ${x.orders} WHERE amount < 100`],
       ['RETURNING of a write', (x) => `UPDATE ${x.orders} SET customer = customer WHERE id = 1 RETURNING id, customer`],
+      ['an expression over its history', (x) => `SELECT amount + 0 AS a FROM ${x.history}`, historyRefusal],
+      ['a predicate on its history', (x) => `SELECT count(*) FROM ${x.history} WHERE amount < 100`, historyRefusal],
     ];
     for (const [name, sql, message, code] of forms) {
       it(name, async () => {
@@ -157,6 +166,19 @@ eachUpstream('guarded row transforms', (t) => {
       expect((await c.query(`SELECT v FROM ${f.sink} ORDER BY v`)).rows).toEqual([{ v: 1 }, { v: 2 }]);
     } finally {
       await sql.end();
+      await c.end();
+    }
+  });
+
+  it('serves reads as of a moment filtered, through the history time travel reads in the table\'s place', async () => {
+    const c = await reader();
+    try {
+      await c.query(`SET provenance.as_of = '${f.moment}'`);
+      const text = `SELECT id FROM ${f.orders} WHERE id > $1 ORDER BY id`;
+      expect((await c.query(text.replace('$1', '0'))).rows).toEqual([{ id: 2 }, { id: 3 }]);
+      expect((await c.query(text, [0])).rows).toEqual([{ id: 2 }, { id: 3 }]);
+      expect((await c.query({ name: `${f.orders}_asof`, text, values: [0] })).rows).toEqual([{ id: 2 }, { id: 3 }]);
+    } finally {
       await c.end();
     }
   });

@@ -31,7 +31,7 @@ import { anyGuard, guardedColumns, guardedRows, type GuardedColumns, type Guarde
 import { SessionNames } from './session-names.js';
 import { PreparedStatements } from './prepared.js';
 import { verdict } from './verdict.js';
-import { withHistory } from './history-guards.js';
+import { rowHistories, withHistory, type GuardedHistories } from './history-guards.js';
 import type { HistoryColumns } from '../history-columns.js';
 
 const PLUGIN = 'guards';
@@ -135,6 +135,7 @@ export class GuardsPlugin implements Plugin {
     const roles = await session.roles;
     const columns = withHistory(guardedColumns(registry, roles), this.opts.historyColumns?.() ?? null);
     const rows = guardedRows(registry, roles);
+    const histories = rowHistories(rows, this.opts.historyColumns?.() ?? null);
     const guarded = columns.size > 0 || rows.length > 0;
     if (stmt.kind === 'bind') {
       if (!guarded) return PASS;
@@ -142,7 +143,9 @@ export class GuardsPlugin implements Plugin {
       const p = session.prepared.bound(stmt.statement, stmt.text);
       if (p === null) return deny(unseen(`prepared statement "${stmt.statement}"`));
       const sources = await this.check(p.text, p.naming);
-      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, columns, rows, session.prepared);
+      // An as-of statement time travel rewrote reads the history in the table's place, for the row transforms of then.
+      const read: GuardedHistories = p.rewritten === true ? new Map() : histories;
+      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, { columns, rows, histories: read }, session.prepared);
     }
     const names = await session.names;
     const parsed = this.opts.sql.analyse(stmt.text);
@@ -158,7 +161,7 @@ export class GuardsPlugin implements Plugin {
       const naming: Naming = { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) };
       const sources = await this.check(stmt.text, naming);
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
-      const refused = judge(sources, columns, rows, session.prepared);
+      const refused = judge(sources, { columns, rows, histories }, session.prepared);
       if (refused.action !== 'pass') return refused;
       if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
       session.prepared.remember(sources[0] ?? []);
@@ -228,12 +231,18 @@ export class GuardsPlugin implements Plugin {
 }
 
 /** Every statement of every reading, and what an EXECUTE or FETCH among them runs. */
-function judge(readings: readonly (readonly StatementSources[])[], columns: GuardedColumns, rows: readonly GuardedRows[], prepared: PreparedStatements): StatementDecision {
+interface Guarded {
+  readonly columns: GuardedColumns;
+  readonly rows: readonly GuardedRows[];
+  readonly histories: GuardedHistories;
+}
+
+function judge(readings: readonly (readonly StatementSources[])[], g: Guarded, prepared: PreparedStatements): StatementDecision {
   for (const reading of readings) {
     for (const statement of reading) {
       const deferred = prepared.deferred(statement);
       if (typeof deferred === 'string') return deny(unseen(deferred));
-      const refused = verdict(statement, columns, rows) ?? (deferred === undefined ? null : verdict(deferred, columns, rows));
+      const refused = verdict(statement, g.columns, g.rows, g.histories) ?? (deferred === undefined ? null : verdict(deferred, g.columns, g.rows, g.histories));
       if (refused !== null) return deny(refused);
     }
   }

@@ -25,6 +25,7 @@ export const columnKey = (oid: number, attnum: number): string => `${oid}.${attn
 
 /** A table whose rows a guarded row transform filters. */
 export interface GuardedRows {
+  readonly oid: number;
   /** `schema.table`, for messages. */
   readonly label: string;
   readonly transform: string;
@@ -43,7 +44,7 @@ export function guardedRows(registry: Registry, roles: readonly string[]): reado
   for (const table of registry.tables.values()) {
     for (const t of table.chain) {
       if (t.columns !== null || t.guard === 'off' || t.exempt.some((r) => roles.includes(r))) continue;
-      out.push({ label: table.name, transform: t.name, guard: t.guard });
+      out.push({ oid: table.oid, label: table.name, transform: t.name, guard: t.guard });
     }
   }
   return out;
