@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { eachUpstream, runPsql, uniqueName } from '../support/proxy-matrix.js';
-import { bothProtocols, refusingSession, until } from '../support/guard-sessions.js';
+import { bothProtocols, eachOwnRegistry, refusingSession, until } from '../support/guard-sessions.js';
 
 const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
 const MASKED = ['al***', 'bo***'];
@@ -332,7 +332,8 @@ eachUpstream('guarded columns: what off leaves open, and the analysis cache', (t
   });
 });
 
-eachUpstream('guarded columns: sessions open before the guard', (t) => {
+// Its sessions must start while no guard exists: a registry of its own.
+eachOwnRegistry('guarded columns: sessions open before the guard', (t) => {
   it('refuses what they prepared or declared unseen, and their statements until they set the search_path', async () => {
     await t().proxy.registryLoaded;
     const admin = await t().pg();

@@ -3,10 +3,11 @@
  * (the test cluster is shared by every suite), so suites exempt the superuser and registry admins
  * and make their refused reads as a role of their own, once the proxy applies the guard.
  */
-import { expect } from 'vitest';
+import { beforeAll, describe, expect } from 'vitest';
 import type pg from 'pg';
-import type { Target } from './proxy-matrix.js';
+import { useTarget, type Target } from './proxy-matrix.js';
 import { eventually } from './eventually.js';
+import { ownDatabases } from './history.js';
 
 /** Reads until the state shows, and fails if it never does. */
 export async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
@@ -36,4 +37,28 @@ export async function bothProtocols(c: pg.Client, sql: string): Promise<(pg.Quer
   const simple = await c.query(sql).catch((e: pg.DatabaseError) => e);
   const extended = await c.query({ name: `both_${statements++}`, text: sql }).catch((e: pg.DatabaseError) => e);
   return [simple, extended];
+}
+
+/**
+ * `describe` once per upstream with a registry no other suite shares: on PostgreSQL a database of
+ * its own, so that guards other suites set meanwhile do not rule over its sessions from their start.
+ */
+export function eachOwnRegistry(name: string, body: (t: () => Target) => void): void {
+  for (const kind of ['embedded', 'postgres'] as const) {
+    describe(`${name} [${kind}]`, () => {
+      const own = kind === 'postgres' ? ownDatabases() : null;
+      let database = 'postgres';
+      beforeAll(async () => {
+        if (own !== null) database = await own.create('guards');
+      });
+      const target = useTarget(kind, [], () => (own === null ? {} : { upstream: own.upstream(database) }));
+      body(() => ({
+        kind, database, proxy: target.proxy, port: target.port, user: target.user, password: target.password, cluster: target.cluster,
+        url: () => target.url().replace(/\/postgres$/, `/${database}`),
+        pg: (opts = {}) => target.pg({ database, ...opts }),
+        sql: (opts = {}) => target.sql({ database, ...opts }),
+        psql: (args, input) => target.psql(['-d', database, ...args], input),
+      }));
+    });
+  }
 }
