@@ -103,6 +103,7 @@ eachUpstream('guarded row transforms', (t) => {
       ['INSERT … SELECT', (x) => `INSERT INTO ${x.sink} SELECT id FROM ${x.orders}`],
       ['UPDATE … FROM', (x) => `UPDATE ${x.sink} SET v = o.amount FROM ${x.orders} o WHERE o.id = ${x.sink}.v`],
       ['DELETE … USING', (x) => `DELETE FROM ${x.sink} USING ${x.orders} o WHERE o.id = ${x.sink}.v`],
+      ['MERGE … USING', (x) => `MERGE INTO ${x.sink} s USING ${x.orders} o ON s.v = o.id WHEN MATCHED THEN UPDATE SET v = o.amount`],
       ['EXPLAIN ANALYZE', (x) => `EXPLAIN ANALYZE SELECT id FROM ${x.orders} WHERE amount < 100`],
       ['RETURNING of a write', (x) => `UPDATE ${x.orders} SET customer = customer WHERE id = 1 RETURNING id, customer`],
       ['an expression over its history', (x) => `SELECT amount + 0 AS a FROM ${x.history}`, historyRefusal],
