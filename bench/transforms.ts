@@ -276,6 +276,22 @@ async function waitUntilApplied(client: pg.Client, cfg: Config, timeoutMs: numbe
   }
 }
 
+/**
+ * The proxy's CPU milliseconds once it has stopped using any (two readings 30 ms apart agree, or
+ * after a second): a read's cost includes what it leaves behind, such as its execution records
+ * written after the answer, and excludes what an earlier read left.
+ */
+async function settledCpuMs(pid: number): Promise<number | null> {
+  let last = processCpuMs(pid);
+  for (let i = 0; i < 33 && last !== null; i++) {
+    await sleep(30);
+    const now = processCpuMs(pid);
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 // --- sandbox throughput ---
 
 interface ThroughputReport {
@@ -461,7 +477,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
         verified.add(cfg.name);
         for (const n of SIZES) {
           cleanup.checkpoint();
-          const cpu0 = processCpuMs(proxy.service.pid);
+          const cpu0 = await settledCpuMs(proxy.service.pid);
           const t0 = performance.now();
           let res: pg.QueryResult<Row>;
           try {
@@ -474,7 +490,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
             continue;
           }
           const ms = performance.now() - t0;
-          const cpu1 = processCpuMs(proxy.service.pid);
+          const cpu1 = await settledCpuMs(proxy.service.pid);
           if (cfg.transforms !== null && cpu0 !== null && cpu1 !== null) {
             const c = cpu.get(key(cfg, n)) ?? { ms: 0, reads: 0 };
             cpu.set(key(cfg, n), { ms: c.ms + cpu1 - cpu0, reads: c.reads + 1 });
@@ -530,7 +546,8 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   out.push('');
 
   // CPU time hardly depends on the machine's other load, unlike latency; /proc counts it in 10 ms
-  // ticks, so it is the mean over every timed read of a configuration and size.
+  // ticks, so it is the mean over every timed read of a configuration and size, each counted from
+  // an idle proxy until it is idle again (its execution records written).
   const cpuPerRead = (cfg: Config, n: number): string => {
     const c = cpu.get(key(cfg, n));
     if (c === undefined || c.reads === 0) return 'n/a';
