@@ -35,8 +35,6 @@ interface Job extends PreparedBatch {
   readonly reject: (err: Error) => void;
   /** Runs alone: a group it was in failed as a whole. */
   solo: boolean;
-  /** The batches given to one runTogether call share this mark: they leave in one call. */
-  readonly together: object | null;
 }
 
 /** Batches of at most this many items share calls into an isolate, up to MAX_GROUP in one call. */
@@ -92,22 +90,6 @@ export class SandboxPool {
   run(batch: RunBatch & { readonly items: readonly SandboxValue[] }): Promise<BatchResult>;
   run(batch: RunBatch): Promise<ColumnResult>;
   run(batch: RunBatch): Promise<ColumnResult> {
-    return this.#enqueue(batch, null);
-  }
-
-  /**
-   * Runs several batches (of different transforms, say, over different columns of the same rows)
-   * in one call into an isolate, whatever their size: each call costs the event loop a fixed
-   * price of the order of a small batch's whole work. Each batch settles on its own as run()'s
-   * would. They share one batch's time limit; if the call fails as a whole (that limit, memory),
-   * each runs again alone with its own, as the batches of a group of small ones do.
-   */
-  runTogether(batches: readonly RunBatch[]): Promise<ColumnResult>[] {
-    const together = {};
-    return batches.map((batch) => this.#enqueue(batch, together));
-  }
-
-  #enqueue(batch: RunBatch, together: object | null): Promise<ColumnResult> {
     if (this.#closed) return Promise.reject(new Error('SandboxPool is closed'));
     let prepared: PreparedBatch;
     try {
@@ -116,7 +98,7 @@ export class SandboxPool {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return new Promise<ColumnResult>((resolve, reject) => {
-      this.#queue.push({ ...prepared, batch, resolve, reject, solo: false, together });
+      this.#queue.push({ ...prepared, batch, resolve, reject, solo: false });
       this.#dispatchAtTurnEnd();
     });
   }
@@ -166,19 +148,17 @@ export class SandboxPool {
   }
 
   /**
-   * The batches of the next call: the oldest one, and the others of its runTogether, or when it is
-   * small, the other small ones waiting (a large batch between them does not hold them back: it
-   * gets an isolate of its own).
+   * The batches of the next call: the oldest one, and when it is small, the other small ones
+   * waiting (a large batch between them does not hold them back: it gets an isolate of its own).
    */
   #nextCall(): Job[] {
     const first = this.#queue.shift();
     if (first === undefined) return [];
-    const joins = first.together !== null && !first.solo ? (job: Job) => job.together === first.together && !job.solo : groupable(first) ? groupable : null;
-    if (joins === null) return [first];
+    if (!groupable(first)) return [first];
     const group = [first];
     for (let i = 0; i < this.#queue.length && group.length < MAX_GROUP; ) {
       const job = this.#queue[i]!;
-      if (joins(job)) {
+      if (groupable(job)) {
         group.push(job);
         this.#queue.splice(i, 1);
       } else i++;

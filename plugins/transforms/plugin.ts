@@ -14,7 +14,7 @@ import type { CompleteDecision, DescriptionDecision, Plugin, ResultId, ResultInf
 import { type BatchResult, type ColumnResult, type RunBatch, type SandboxPool, type SandboxValue } from '../../sandbox/index.js';
 import { CodecError, decodeValue, encodeValue, type JsValue } from '../shared/codecs/codecs.js';
 import { batchSeed } from './batch-seed.js';
-import { columnCalls, runCalls, type CallRunner } from './column-calls.js';
+import { crossesAsText, fromTextColumn, toTextColumn } from './text-column.js';
 import { copyOutRefusal, mayCopyToStdout } from './copy-out.js';
 import { mayChangeRegistry } from './registry-change.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
@@ -33,7 +33,7 @@ import type { HistoryColumns } from './history-columns.js';
 import { presentOrigins } from './history-binding.js';
 
 export interface TransformsOptions {
-  readonly pool: Pick<SandboxPool, 'run'> & Partial<Pick<SandboxPool, 'runTogether'>>;
+  readonly pool: Pick<SandboxPool, 'run'>;
   /** PostgreSQL's parser, loaded: decides which COPY … TO STDOUT is refused (see copy-out.ts). */
   readonly sql: SqlAnalyser;
   /**
@@ -237,22 +237,15 @@ export class TransformsPlugin implements Plugin {
           this.noteOutput(tp, t, rows, began, order);
           continue;
         }
-        const began = stage.map((t) => this.noteInput(tp, t, rows, order));
-        const calls = stage.map((t) => {
-          try {
-            return columnCalls(t, tp.fields, fields, rows, ctx, plan.clock);
-          } catch (err) {
-            return sandboxError(err, t);
-          }
+        const runs = stage.map(async (t) => {
+          const began = this.noteInput(tp, t, rows, order);
+          await this.runColumnTransform(t, tp, fields, rows, ctx, plan);
+          return began;
         });
-        const sent = runCalls(this.callRunner(plan, tp), calls.map((c) => (c instanceof PgError ? [] : c)));
-        const settled = await Promise.allSettled(sent.map((p, i) => {
-          const failed = calls[i];
-          return failed instanceof PgError ? Promise.reject(failed) : p.catch((err: unknown) => Promise.reject(sandboxError(err, stage[i]!)));
-        }));
+        const settled = await Promise.allSettled(runs);
         // The first failure in chain order is the one reported, as if they had run one by one.
         for (const r of settled) if (r.status === 'rejected') throw r.reason;
-        stage.forEach((t, i) => this.noteOutput(tp, t, rows, began[i]!, order));
+        settled.forEach((r, i) => this.noteOutput(tp, stage[i]!, rows, (r as PromiseFulfilledResult<number>).value, order));
       }
     }
     return { action: 'rewrite', rows: plan.keep === null ? rows : rows.pick(plan.keep) };
@@ -342,13 +335,36 @@ export class TransformsPlugin implements Plugin {
     };
   }
 
-  /** Where a stage's column calls go: a replayed batch through the replay cache, one by one; else together. */
-  private callRunner(plan: ResultPlan, tp: TablePlan): CallRunner {
-    const pool = this.opts.pool;
-    return {
-      one: (call) => this.run(plan, tp, call.batch, call.input),
-      together: plan.replay && this.opts.replayCache ? undefined : pool.runTogether?.bind(pool),
-    };
+  private async runColumnTransform(
+    t: BoundTransform, tp: TablePlan, fields: readonly FieldDescription[], rows: RowBatch, ctx: SandboxValue, plan: ResultPlan,
+  ): Promise<void> {
+    for (const [index, attnum] of tp.fields) {
+      if (!t.columns!.has(attnum)) continue;
+      const type = columnType(fields[index]!);
+      // The values as Buffers only when they are decoded one by one, or a seed is wanted.
+      const raws = (): (Buffer | null)[] => Array.from({ length: rows.rows }, (_, r) => rows.field(r, index));
+      try {
+        const column = crossesAsText(type) ? toTextColumn(rows, index) : null;
+        const given = column === null ? raws() : null;
+        const inputs = given === null ? null : given.map((b) => decodeValue(b, type));
+        const seed = (): string => batchSeed(t.fn.hash, given ?? raws());
+        const res = await this.run(plan, tp, {
+          fn: t.fn, params: t.params, ctx, clock: plan.clock, seed, items: column ?? (inputs as SandboxValue[]),
+        }, () => `${type.oid}/${type.typmod}/${type.format}:${seed()}`);
+        if ('text' in res) {
+          fromTextColumn(res.text, rows, index, type);
+          continue;
+        }
+        // Items: given them, or some result of a text column was not a string or null.
+        const before = given ?? raws();
+        const values = inputs ?? before.map((b) => decodeValue(b, type));
+        res.items.forEach((v, r) => {
+          if (!same(v, values[r])) rows.set(r, index, encodeValue(v as JsValue, type));
+        });
+      } catch (err) {
+        throw sandboxError(err, t);
+      }
+    }
   }
 
   private async runRowTransform(

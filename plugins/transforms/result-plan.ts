@@ -45,8 +45,8 @@ export interface TablePlan {
   readonly executions: Map<BoundTransform, ExecutionPortion>;
   /**
    * The chain in stages: a row transform alone, or column transforms on disjoint columns of this
-   * result, which leave for the sandbox together, in one call (neither sees the other's values,
-   * so the outcome is the chain order's; see column-calls.ts).
+   * result, which run at the same time on different isolates (neither sees the other's values,
+   * so the outcome is the chain order's).
    */
   readonly stages: readonly (readonly BoundTransform[])[];
   /** Replayed batches of this table that the replay cache did not hold. */

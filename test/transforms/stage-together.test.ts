@@ -1,9 +1,8 @@
 /**
- * Column transforms of one stage of a chain (on different columns) leave for the sandbox together,
- * in one call: each execution is still recorded once, with the input and output hashes of its own
- * portion as it was before and after it ran (computed here from the values alone);
- * and when some of them fail, the client is told of the first in chain order, as before, and the
- * session goes on.
+ * Column transforms of one stage of a chain (on different columns, sent to the sandbox at the same
+ * time): each execution is recorded once, with the input and output hashes of its own portion as
+ * it was before and after it ran (computed here from the values alone); and when some of them
+ * fail, the client is told of the first in chain order, and the session goes on.
  */
 import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
