@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cleanEnv, freePort, startService, type Service } from './processes.js';
-import { NODE_FLAGS } from '../../proxy/node-flags.js';
+import { NODE_FLAGS, withAllocatorEnv } from '../../proxy/node-flags.js';
 
 export interface RunningProxy {
   readonly host: string;
@@ -61,7 +61,7 @@ export async function startProxy(opts: {
         '--http', 'off',
         ...(opts.extraArgs ?? []),
       ],
-      { env: { ...proxyEnv(), ...(opts.login ? { PGUSER: opts.login.user, PGPASSWORD: opts.login.password } : {}), ...opts.env } },
+      { env: { ...withAllocatorEnv(proxyEnv()), ...(opts.login ? { PGUSER: opts.login.user, PGPASSWORD: opts.login.password } : {}), ...opts.env } },
     );
     try {
       await service.waitForOutput(READY, 30_000);
