@@ -64,6 +64,11 @@ export interface StatementTrace {
   readonly pluginState: Map<string, unknown>;
   /** An Execute's parameters as the upstream got them (absent for a simple Query). */
   readonly binding?: StatementBinding;
+  /**
+   * A simple Query's statements answered so far (each ends with CommandComplete or
+   * EmptyQueryResponse): while a result of it is handled, the index of the statement it belongs to.
+   */
+  readonly answered?: number;
 }
 
 /** What an Execute ran with, kept raw: decoded only by a plugin that records it. */

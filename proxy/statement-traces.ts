@@ -86,6 +86,7 @@ export class StatementTraces {
     if (!t) return;
     if (errorCode !== null) t.errorCode ??= errorCode;
     if (t.protocol === 'extended') this.end(t);
+    else if (t instanceof Trace) t.answered++;
   }
 
   /** ReadyForQuery: whatever of the unit did not end ran into an earlier error and was skipped. */
@@ -163,6 +164,7 @@ class Trace implements StatementTrace {
   readonly startedAt = performance.timeOrigin + performance.now();
   errorCode: string | null = null;
   ended = false;
+  answered = 0;
   readonly binding?: StatementBinding;
   private state: Map<string, unknown> | undefined;
 

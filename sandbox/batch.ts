@@ -1,7 +1,7 @@
 /** Checking a RunBatch on the host and copying it out of the host heap for the isolate. */
 import ivm from 'isolated-vm';
 import { SandboxError } from './errors.js';
-import { functionHash } from './hash.js';
+import { hashNamesSource } from './hash.js';
 import { textFits, type RuntimePayload } from './protocol.js';
 import { seedWords } from './seed.js';
 import type { RunBatch, SandboxFunction, SandboxLimits, TextColumn } from './types.js';
@@ -34,7 +34,7 @@ const checked = new WeakMap<SandboxFunction, { readonly source: string; readonly
 function hashChecked(fn: SandboxFunction): boolean {
   const seen = checked.get(fn);
   if (seen !== undefined && seen.source === fn.source && seen.hash === fn.hash) return true;
-  if (fn.hash !== functionHash(fn.source)) return false;
+  if (!hashNamesSource(fn.source, fn.hash)) return false;
   checked.set(fn, { source: fn.source, hash: fn.hash });
   return true;
 }
@@ -53,7 +53,7 @@ export function prepareBatch(batch: RunBatch, limits: SandboxLimits, seedNow: bo
     throw new SandboxError('compile', fn.name, `source is longer than ${MAX_SOURCE_CHARS} characters`);
   }
   // Compiled functions are cached under the hash: a hash naming another source would run that one.
-  if (!hashChecked(fn)) throw new SandboxError('compile', fn.name, 'hash does not match functionHash(source) for this sandbox runtime');
+  if (!hashChecked(fn)) throw new SandboxError('compile', fn.name, 'hash does not match functionHash(source) for this sandbox runtime or one it behaves as');
   if (!(batch.clock instanceof Date) || !Number.isFinite(batch.clock.getTime())) throw new TypeError('batch.clock must be a valid Date');
   const { seed } = batch;
   if (typeof seed !== 'string' && typeof seed !== 'function') throw new TypeError('batch.seed must be a string or a function');

@@ -1,33 +1,45 @@
 /** Function hashes: what identifies a transform, and the runtime that gives its source a meaning. */
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { RUNTIME_SOURCE } from './runtime.js';
+import { SANDBOX_RUNTIME_IDENTITY, behavesAs } from './runtime-identity.js';
 import type { SandboxFunction, TransformKind } from './types.js';
 
 function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-function isolatedVmVersion(): string {
-  const pkg: unknown = createRequire(import.meta.url)('isolated-vm/package.json');
-  if (typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string') return pkg.version;
-  throw new Error('cannot read the version of isolated-vm');
-}
-
 /**
- * The engine a transform's output depends on: the isolated-vm release; the Node.js release, which
- * fixes the V8 that runs the code and the ICU data behind Intl, localeCompare and time zones; and
- * the bootstrap itself, named by a digest of its source so that any edit to it changes every
- * function hash without anyone having to remember to bump a number.
+ * The runtime a transform's output depends on, as far as a transform can observe it (see
+ * `runtime-identity.ts`): the registry records it with every version it registers.
  */
-export const SANDBOX_RUNTIME_VERSION = `isolated-vm@${isolatedVmVersion()};node@${process.versions.node};runtime@${sha256Hex(RUNTIME_SOURCE).slice(0, 12)}`;
+export const SANDBOX_RUNTIME_VERSION = SANDBOX_RUNTIME_IDENTITY;
 
-/** Lowercase hex SHA-256 of `source + '\0' + SANDBOX_RUNTIME_VERSION`. */
-export function functionHash(source: string): string {
-  return sha256Hex(`${source}\0${SANDBOX_RUNTIME_VERSION}`);
+/** Lowercase hex SHA-256 of `source + '\0' + identity` (this runtime's unless another is named). */
+export function functionHash(source: string, identity: string = SANDBOX_RUNTIME_VERSION): string {
+  return sha256Hex(`${source}\0${identity}`);
 }
 
 /** A transform with its hash filled in. */
 export function sandboxFunction(name: string, kind: TransformKind, source: string): SandboxFunction {
   return { name, kind, source, hash: functionHash(source) };
+}
+
+/** Earlier runtimes this one behaves as whose functions were handed out: their hashes run here too. */
+const accepted = new Set<string>();
+
+/**
+ * A version registered under `identity`, with the function hash it was registered with (so that
+ * its executions, seeds and cached results are those of its records), or null when this runtime
+ * does not behave as that one (or the identity was not recorded).
+ */
+export function registeredFunction(name: string, kind: TransformKind, source: string, identity: string | null): SandboxFunction | null {
+  if (identity === null || !behavesAs(identity)) return null;
+  if (identity !== SANDBOX_RUNTIME_VERSION) accepted.add(identity);
+  return { name, kind, source, hash: functionHash(source, identity) };
+}
+
+/** Whether `hash` names `source` under this runtime or one it behaves as. */
+export function hashNamesSource(source: string, hash: string): boolean {
+  if (hash === functionHash(source)) return true;
+  for (const identity of accepted) if (hash === functionHash(source, identity)) return true;
+  return false;
 }

@@ -4,6 +4,12 @@
  * row, Sync. node-postgres's own queries turn parameters into text or binary as it sees fit, so
  * this is a query object of its own (node-postgres's Submittable, as pg-cursor is), whose Bind is
  * written as recorded. Results come in text format, as every HTTP read's do.
+ *
+ * A chunk of a portal is replayed by executing the portal again in the chunks it was read in
+ * (one Execute with each row limit, in one unit): each is a result of its own, as each recorded
+ * chunk was, and the rows kept are the last Execute's. The earlier ones are sent with a Flush and
+ * answered before the last is sent (the portal lives on until Sync), so that what the last one
+ * caused can be told apart (`beforeLast`).
  */
 import type pg from 'pg';
 import { encodeBindHead } from '../../proxy/wire/frontend-messages.js';
@@ -51,9 +57,17 @@ export class ExactQuery implements pg.Submittable {
   private names: string[] = [];
   private types: number[] = [];
   private readonly rows: (string | null)[][] = [];
+  /** Executes answered so far (each ends with CommandComplete or PortalSuspended). */
+  private answered = 0;
+  private synced = false;
   private settle!: { resolve: (r: ExactResult) => void; reject: (err: Error) => void };
 
-  constructor(private readonly statement: RecordedStatement) {
+  /** `limits`: the row limit of each Execute, in order (0: every row left); `beforeLast` runs once the others are answered. */
+  constructor(
+    private readonly statement: RecordedStatement,
+    private readonly limits: readonly number[] = [0],
+    private readonly beforeLast: () => Promise<void> = () => Promise.resolve(),
+  ) {
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
   }
 
@@ -62,8 +76,29 @@ export class ExactQuery implements pg.Submittable {
     connection.parse({ text: s.text, types: [...s.paramTypes] } as unknown as pg.QueryParse, true);
     connection.stream.write(encodeBindHead({ portal: '', statement: '', rest: bindRest(s) }));
     connection.describe({ type: 'P', name: '' }, true);
-    connection.execute({ portal: '', rows: 0 } as unknown as pg.ExecuteConfig, true);
+    if (this.limits.length === 1) return this.sendLast(connection);
+    for (const rows of this.limits.slice(0, -1)) this.execute(connection, rows);
+    connection.flush();
+  }
+
+  private execute(connection: pg.Connection, rows: number): void {
+    connection.execute({ portal: '', rows } as unknown as pg.ExecuteConfig, true);
+  }
+
+  private sendLast(connection: pg.Connection): void {
+    this.execute(connection, this.limits[this.limits.length - 1] ?? 0);
+    this.synced = true;
     connection.sync();
+  }
+
+  /** An Execute was answered: after the one before the last, the last goes. */
+  private executeAnswered(connection: pg.Connection): void {
+    if (++this.answered !== this.limits.length - 1 || this.synced) return;
+    this.beforeLast().then(() => this.sendLast(connection), (err: unknown) => {
+      this.synced = true;
+      connection.sync();
+      this.settle.reject(err instanceof Error ? err : new Error(String(err)));
+    });
   }
 
   handleRowDescription(msg: { fields: readonly Field[] }): void {
@@ -72,12 +107,18 @@ export class ExactQuery implements pg.Submittable {
   }
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
-    this.rows.push(msg.fields);
+    if (this.answered === this.limits.length - 1) this.rows.push(msg.fields);
   }
 
-  handleCommandComplete(): void {}
+  handleCommandComplete(_msg: unknown, connection: pg.Connection): void {
+    this.executeAnswered(connection);
+  }
+
   handleEmptyQuery(): void {}
-  handlePortalSuspended(): void {}
+
+  handlePortalSuspended(connection: pg.Connection): void {
+    this.executeAnswered(connection);
+  }
 
   handleCopyInResponse(connection: pg.Connection): void {
     (connection as unknown as { sendCopyFail(msg: string): void }).sendCopyFail('a replay sends no COPY data');
@@ -85,8 +126,15 @@ export class ExactQuery implements pg.Submittable {
 
   handleCopyData(): void {}
 
-  /** node-postgres lets go of a query at its error: its ReadyForQuery goes to nobody. */
-  handleError(err: Error): void {
+  /**
+   * node-postgres lets go of a query at its error: its ReadyForQuery goes to nobody. The server
+   * skips what comes before a Sync, so one is sent if it was not.
+   */
+  handleError(err: Error, connection: pg.Connection): void {
+    if (!this.synced) {
+      this.synced = true;
+      connection.sync();
+    }
     this.settle.reject(err);
   }
 

@@ -5,7 +5,7 @@
  * the statement went upstream, as that user (`SET provenance.as_of`, `provenance.as_user`), so
  * time travel serves the rows of then through the transforms of then and refuses what it cannot
  * serve (a write is 25006); provenance records each replayed execution and checks it against
- * the read it repeats (`verified`).
+ * the read it repeats (`verified`). A chunk of a portal is replayed as replay-chunks.ts says.
  */
 import type { SqlRunner } from '../registry/migrate.js';
 import { CallerSession, type OnBehalfOf } from './caller.js';
@@ -14,6 +14,7 @@ import type { HttpContext } from './context.js';
 import { HttpError, toHttpError } from './errors.js';
 import { ExactQuery, type ExactResult, type RecordedStatement } from './exact-query.js';
 import { jsonValue, type JsonValue } from './values.js';
+import { chunkLimits, nextMillisecond, type RecordedChunk } from './replay-chunks.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -23,7 +24,10 @@ SELECT e.kind, e.exact_key IS NOT NULL AS recorded, x.user_name,
        q.statement_text, q.refusal, pg_catalog.array_to_json(q.param_types)::text AS types,
        pg_catalog.array_to_json(q.param_formats)::text AS formats,
        (SELECT pg_catalog.json_agg(pg_catalog.encode(u.v, 'hex') ORDER BY u.i)
-          FROM pg_catalog.unnest(q.param_values) WITH ORDINALITY u(v, i))::text AS params
+          FROM pg_catalog.unnest(q.param_values) WITH ORDINALITY u(v, i))::text AS params,
+       q.chunk, q.chunk_offset::text AS chunk_offset, x.session_id, q.query_statement, q.query_statements,
+       pg_catalog.to_char(q.portal_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS portal_at,
+       (SELECT pg_catalog.max(r.rows_in) FROM provenance.execution_log r WHERE r.result_id = e.result_id)::text AS rows
   FROM provenance.execution_log e
   JOIN provenance.execution_context x ON x.key = e.context_key
   LEFT JOIN provenance.exact_statement q ON q.key = e.exact_key
@@ -47,6 +51,10 @@ export interface ReplayAnswer {
   readonly statement: string;
   readonly columns: { name: string; type: string }[];
   readonly rows: Record<string, JsonValue>[];
+  /** For a chunk of a portal: which Execute of it, and the rows before it. */
+  readonly chunk?: { readonly index: number; readonly offset: number };
+  /** For a statement of a simple Query of several (`statement` is its own text): which, of how many. */
+  readonly query_statement?: { readonly index: number; readonly of: number };
   readonly executions: {
     id: string; transform: string; version: number; table: string; replay_of: string | null; verified: boolean | null;
   }[];
@@ -56,6 +64,8 @@ interface Recorded {
   readonly statement: RecordedStatement;
   readonly at: string;
   readonly user: string;
+  readonly chunk: RecordedChunk | null;
+  readonly inQuery: { readonly index: number; readonly of: number } | null;
 }
 
 /** The statement behind a recorded result, or the HTTP error saying why it cannot be replayed. */
@@ -69,6 +79,10 @@ async function recordedStatement(store: SqlRunner, id: string): Promise<Recorded
   const refusal = row['refusal'];
   if (typeof refusal === 'string') throw new HttpError(409, '55000', `result ${id} cannot be replayed: ${refusal}`);
   const json = <T>(v: unknown, empty: T): T => (typeof v === 'string' ? (JSON.parse(v) as T) : empty);
+  const chunk = row['chunk'] === null || row['chunk'] === undefined ? null : {
+    index: Number(row['chunk']), offset: Number(row['chunk_offset']), rows: Number(row['rows'] ?? 0),
+    portalAt: String(row['portal_at']), sessionId: String(row['session_id']),
+  };
   return {
     statement: {
       text: String(row['statement_text']),
@@ -76,8 +90,12 @@ async function recordedStatement(store: SqlRunner, id: string): Promise<Recorded
       paramFormats: json<number[]>(row['formats'], []),
       params: json<(string | null)[]>(row['params'], []).map((h) => (h === null ? null : Buffer.from(h, 'hex'))),
     },
-    at: String(row['at']),
+    // Every chunk of a portal reads its snapshot: the one of its first Execute.
+    at: chunk?.portalAt ?? String(row['at']),
     user: String(row['user_name']),
+    chunk,
+    inQuery: row['query_statement'] === null || row['query_statement'] === undefined ? null
+      : { index: Number(row['query_statement']), of: Number(row['query_statements']) },
   };
 }
 
@@ -102,11 +120,19 @@ export async function replayResult(ctx: HttpContext, who: Credentials, behalf: O
       const e = toHttpError(err, 'setup');
       throw e.code === '42704' ? new HttpError(409, '55000', `result ${id} cannot be replayed: its user ${recorded.user} no longer exists`) : e;
     });
-    const startedAt = new Date(Date.now() - 1);
+    const limits = recorded.chunk ? await chunkLimits(store, recorded.chunk, recorded.statement.text).catch((err: unknown) => {
+      throw toHttpError(err, 'setup');
+    }) : [0];
+    let startedAt = new Date(Date.now() - 1);
     ctx.own.begin(behalf.caller);
+    // Earlier chunks replayed on the way are results of their own: the answer is the last one's.
+    const lastChunk = async (): Promise<void> => {
+      startedAt = await nextMillisecond();
+      ctx.own.begin(behalf.caller);
+    };
     let result: ExactResult;
     try {
-      result = await session.submit(new ExactQuery(recorded.statement)).done;
+      result = await session.submit(new ExactQuery(recorded.statement, limits, lastChunk)).done;
     } catch (err) {
       ctx.own.forget(behalf.caller);
       throw toHttpError(err, 'read');
@@ -121,6 +147,8 @@ export async function replayResult(ctx: HttpContext, who: Credentials, behalf: O
       as_of: recorded.at,
       user: recorded.user,
       statement: recorded.statement.text,
+      ...(recorded.chunk ? { chunk: { index: recorded.chunk.index, offset: recorded.chunk.offset } } : {}),
+      ...(recorded.inQuery ? { query_statement: recorded.inQuery } : {}),
       columns: result.names.map((name, i) => ({ name, type: types[i] ?? 'unknown' })),
       rows: result.rows.map((row) => {
         const o: Record<string, JsonValue> = {};

@@ -3,7 +3,7 @@
  * registry's migrations, plugins/registry/schema-dag.ts and schema-lineage.ts).
  */
 import { CONTEXT_KEY, STATEMENT_KEY, TRANSFORM_KEY } from '../registry/schema-lineage.js';
-import { EXACT_KEY } from '../registry/schema-exact.js';
+import { EXACT_KEY } from '../registry/schema-exact-chunks.js';
 import type { ExactStatementFields } from './exact-statement.js';
 
 /**
@@ -59,6 +59,11 @@ export interface ExecutionRecord {
   readonly exact_formats?: ExactStatementFields['exact_formats'];
   readonly exact_values?: ExactStatementFields['exact_values'];
   readonly exact_refusal?: ExactStatementFields['exact_refusal'];
+  readonly exact_chunk?: ExactStatementFields['exact_chunk'];
+  readonly exact_offset?: ExactStatementFields['exact_offset'];
+  readonly exact_portal_at?: ExactStatementFields['exact_portal_at'];
+  readonly exact_query_statement?: ExactStatementFields['exact_query_statement'];
+  readonly exact_query_statements?: ExactStatementFields['exact_query_statements'];
 }
 
 /**
@@ -82,7 +87,8 @@ export const STORE_SHARED_PARTS = `t AS (
   ON CONFLICT (key) DO NOTHING
 ), q AS (
   INSERT INTO provenance.exact_statement
-  SELECT DISTINCT ON (r.qk) r.qk, r.exact_text, r.exact_types, r.exact_formats, r.exact_values, r.exact_refusal FROM r
+  SELECT DISTINCT ON (r.qk) r.qk, r.exact_text, r.exact_types, r.exact_formats, r.exact_values, r.exact_refusal, r.exact_chunk,
+         r.exact_offset, r.exact_portal_at, r.exact_query_statement, r.exact_query_statements FROM r
    WHERE r.qk IS NOT NULL
   ON CONFLICT (key) DO NOTHING
 )`;
@@ -128,7 +134,8 @@ export function storeSharedSets(param: string): string {
          columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
          database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
          params jsonb, kind text, proxy_id text, as_of timestamptz, exact_text text, exact_types oid[], exact_formats int2[],
-         exact_values bytea[], exact_refusal text)
+         exact_values bytea[], exact_refusal text, exact_chunk integer, exact_offset bigint, exact_portal_at timestamptz,
+         exact_query_statement integer, exact_query_statements integer)
 ), ${STORE_SHARED_PARTS}`;
 }
 
@@ -137,7 +144,8 @@ const SHARED_FIELDS = [
   'transform_name', 'transform_version', 'function_hash', 'table_oid', 'table_name', 'columns', 'client_addr',
   'client_port', 'user_name', 'current_role_name', 'roles', 'database', 'application_name', 'session_id',
   'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id', 'as_of', 'exact_text', 'exact_types', 'exact_formats',
-  'exact_values', 'exact_refusal',
+  'exact_values', 'exact_refusal', 'exact_chunk', 'exact_offset', 'exact_portal_at',
+  'exact_query_statement', 'exact_query_statements',
 ] as const satisfies readonly (keyof ExecutionRecord)[];
 
 /** Whether two fields of records hold the same data (arrays and objects compared by content). */

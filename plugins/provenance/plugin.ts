@@ -139,10 +139,12 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
     const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
     const currentRole = state ? state.role.role : null;
     if (r.kind === 'replay') return this.replay(s, trace, span, currentRole, r);
-    if (this.opts.durability === 'sync') return this.write(s, trace, span, currentRole, r);
+    // Which statement of a simple Query the result is of: known now, not once the next one ended.
+    const inQuery = trace?.answered ?? 0;
+    if (this.opts.durability === 'sync') return this.write(s, trace, span, currentRole, r, undefined, inQuery);
     setImmediate(() => {
       try {
-        void this.write(s, trace, span, currentRole, r);
+        void this.write(s, trace, span, currentRole, r, undefined, inQuery);
       } catch (err) {
         this.opts.log(`provenance: recording an execution failed: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -196,13 +198,13 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
 
   private write(
     s: SessionInfo, trace: StatementTrace | null, statementSpan: { span: StatementSpan; own: boolean }, currentRole: string | null, r: ResultExecutions,
-    replayOf: (e: Execution, id: string) => RecordedRead | null = () => null,
+    replayOf: (e: Execution, id: string) => RecordedRead | null = () => null, inQuery = 0,
   ): Promise<void> | void {
     const shape = this.shape(trace?.text ?? '');
     const { span, own: ownSpan } = statementSpan;
     const resultId = uuidv7();
     const exact = this.opts.recordStatements && trace && r.kind === 'read'
-      ? { ...exactStatementOf(trace, shape, Math.max(0, ...r.executions.map((e) => e.rowsIn)), this.opts.recordStatements),
+      ? { ...exactStatementOf(trace, shape, Math.max(0, ...r.executions.map((e) => e.rowsIn)), this.opts.recordStatements, inQuery),
           statement_at: isoMicros(trace.startedAt) }
       : null;
     const ids = new Map<Execution, string>();

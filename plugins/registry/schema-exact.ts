@@ -13,9 +13,6 @@
  */
 import type { Migration } from './schema.js';
 
-/** The key expression, over a row `r` holding the exact_* fields; NULL when nothing was recorded. */
-export const EXACT_KEY = `provenance.exact_key(r.exact_text, r.exact_types, r.exact_formats, r.exact_values, r.exact_refusal)`;
-
 export const EXACT_STATEMENT_MIGRATION: Migration = {
   version: 13,
   description: 'exact statements of recorded reads, for replays',

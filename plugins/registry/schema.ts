@@ -18,6 +18,8 @@ import { MATERIALIZE_MIGRATION } from './schema-materialize.js';
 import { MATERIALIZE_POLICY_MIGRATION } from './schema-materialize-policy.js';
 import { EXACT_STATEMENT_MIGRATION } from './schema-exact.js';
 import { RETENTION_CHECK_MIGRATION } from './schema-retention.js';
+import { EXACT_CHUNKS_MIGRATION } from './schema-exact-chunks.js';
+import { RUNTIME_IDENTITY_MIGRATION } from './schema-runtime-identity.js';
 
 export interface Migration {
   readonly version: number;
@@ -186,4 +188,6 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA provenance TO provenance_admin;
   MATERIALIZE_POLICY_MIGRATION,
   EXACT_STATEMENT_MIGRATION,
   RETENTION_CHECK_MIGRATION,
+  EXACT_CHUNKS_MIGRATION,
+  RUNTIME_IDENTITY_MIGRATION,
 ];

@@ -3,9 +3,10 @@
  * swapped whole on every change, so one statement always sees one consistent registry.
  */
 import type { SqlRunner } from '../registry/migrate.js';
-import { sandboxFunction, type SandboxFunction, type SandboxValue } from '../../sandbox/index.js';
+import type { SandboxFunction, SandboxValue } from '../../sandbox/index.js';
 import { GUARD_LEVELS, type GuardLevel } from '../registry/schema-column-guards.js';
 import { loadRelationNames, type RelationNames } from './row-reads/relation-names.js';
+import { recordedOf, servedFunction } from './version-function.js';
 
 export interface BoundTransform {
   readonly name: string;
@@ -69,7 +70,7 @@ export const REGISTRY_ADMIN_ROLE = 'provenance_admin';
 const LOAD_SQL = `
 SELECT t.name, t.version, t.target_oid::pg_catalog.int8 AS target_oid, t.target_status,
        t.replaced_by::pg_catalog.int8 AS replaced_by, t.target, t.column_attnums, t.reads_attnums, t.source, t.params, t.position,
-       t.guard, t.exempt,
+       t.guard, t.exempt, t.function_hash, t.runtime_identity,
        (SELECT pg_catalog.json_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = t.target_oid AND a.attnum > 0 AND NOT a.attisdropped) AS attnames,
        (SELECT pg_catalog.json_build_array(n.nspname, c.relname,
@@ -127,7 +128,7 @@ export async function loadRegistry(db: SqlRunner): Promise<Registry> {
     table.chain.push({
       name,
       version: Number(r['version']),
-      fn: sandboxFunction(name, columns ? 'column' : 'row', String(r['source'])),
+      fn: servedFunction(recordedOf(name, columns ? 'column' : 'row', String(r['source']), r)),
       params: asJson(r['params']) as SandboxValue,
       position: Number(r['position']),
       columns,

@@ -9,10 +9,11 @@ import { PgError, SqlState } from '../../proxy/errors.js';
 import type { FieldDescription } from '../../proxy/wire/backend-messages.js';
 import type { SessionInfo } from '../hooks.js';
 import type { AsOfMoment, TimeTravelService } from '../services.js';
-import type { SandboxValue } from '../../sandbox/index.js';
+import { SANDBOX_RUNTIME_VERSION, type SandboxValue } from '../../sandbox/index.js';
 import type { TableTransforms } from './registry-cache.js';
 import type { VersionHistory } from './version-history.js';
 import { isExtra } from './row-reads/extra-columns.js';
+import { unreplayableReason } from './version-function.js';
 
 /** The tables a result reads through transforms: table → (result field index → attnum). */
 export interface BoundResult {
@@ -54,8 +55,8 @@ export function bindAsOf(
     const stale = at.stale.find((v) => applies(v.columns));
     if (stale) {
       return new PgError(SqlState.ObjectNotInPrerequisiteState,
-        `transform "${stale.name}" version ${stale.version}, in force at ${moment.at}, cannot be replayed: its function was recorded for another sandbox runtime than this one`, 'ERROR', {
-          hint: 'Its output then cannot be recomputed here; read as of a moment after a version this runtime runs.',
+        `transform "${stale.name}" version ${stale.version}, in force at ${moment.at}, cannot be replayed: ${unreplayableReason(stale.runtimeIdentity, SANDBOX_RUNTIME_VERSION)}`, 'ERROR', {
+          hint: 'Its output then cannot be recomputed here: read as of a moment after a version registered under this runtime (registering the transform again makes one), or with a release that behaves as that runtime.',
         });
     }
     const unread = unreadAsOf(at.table, attnums, moment);

@@ -11,10 +11,11 @@ import { RowBatch } from '../../proxy/wire/row-batch.js';
 import type { ResultId, SessionInfo } from '../hooks.js';
 import type { AsOfMoment, ChainLink, ProvenanceService, ResultExecutions, TableRun, TimeTravelService } from '../services.js';
 import type { SqlAnalyser } from '../sql/analyser.js';
-import type { ColumnResult, RunBatch, SandboxPool } from '../../sandbox/index.js';
+import { SANDBOX_RUNTIME_VERSION, type ColumnResult, type RunBatch, type SandboxPool } from '../../sandbox/index.js';
 import { TransformsPlugin } from './plugin.js';
 import type { Registry } from './registry-cache.js';
 import type { VersionHistory } from './version-history.js';
+import { unreplayableReason } from './version-function.js';
 
 export interface TableRunDeps {
   readonly pool: Pick<SandboxPool, 'run'>;
@@ -100,7 +101,7 @@ export function chainAt(versions: VersionHistory | null, oid: number, atMicros: 
   const stale = at.stale[0];
   if (stale !== undefined) {
     return new PgError(SqlState.ObjectNotInPrerequisiteState,
-      `transform "${stale.name}" version ${stale.version} cannot be replayed: its function was recorded for another sandbox runtime than this one`);
+      `transform "${stale.name}" version ${stale.version} cannot be replayed: ${unreplayableReason(stale.runtimeIdentity, SANDBOX_RUNTIME_VERSION)}`);
   }
   return at.table.chain.map((t) => ({
     name: t.name, version: t.version, function_hash: t.fn.hash, params: t.params, columns: t.columns === null ? null : [...t.columns].sort((a, b) => a - b),

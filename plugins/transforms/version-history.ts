@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import type { SqlRunner } from '../registry/migrate.js';
 import { sandboxFunction, type SandboxValue } from '../../sandbox/index.js';
 import { guardLevel, type BoundTransform, type TableTransforms } from './registry-cache.js';
+import { recordedFunction } from './version-function.js';
 
 /** One row of provenance.transform_versions, as a replay uses it. */
 interface VersionRow {
@@ -22,8 +23,9 @@ interface VersionRow {
   readonly guard: BoundTransform['guard'];
   readonly exempt: readonly string[];
   readonly source: string;
-  /** As recorded when the version was registered. */
+  /** As recorded when the version was registered, with the runtime identity it was computed with (null: not recorded). */
   readonly functionHash: string;
+  readonly runtimeIdentity: string | null;
   readonly params: SandboxValue;
   readonly position: number;
   readonly enabled: boolean;
@@ -38,19 +40,21 @@ export interface StaleVersion {
   readonly name: string;
   readonly version: number;
   readonly columns: ReadonlySet<number> | null;
+  /** The runtime it was registered under (null: not recorded). */
+  readonly runtimeIdentity: string | null;
 }
 
 /** One table's chain at a moment. */
 export interface ChainAt {
   readonly table: TableTransforms;
-  /** Versions of the chain whose recorded function hash is not what their source hashes to now. */
+  /** Versions of the chain registered under a runtime this one does not behave as. */
   readonly stale: readonly StaleVersion[];
 }
 
 // Every name qualified: this runs as the proxy's own login. Moments as epoch microseconds, exact.
 const VERSIONS_SQL = `
 SELECT v.name, v.version, v.target_oid::pg_catalog.int8 AS target_oid, v.target, v.column_attnums, v.source,
-       v.function_hash, v.params, v.position, v.enabled, v.dropped, v.reads_attnums, v.guard, v.exempt,
+       v.function_hash, v.runtime_identity, v.params, v.position, v.enabled, v.dropped, v.reads_attnums, v.guard, v.exempt,
        (EXTRACT(epoch FROM v.valid_from) * 1000000)::pg_catalog.int8::text AS valid_from,
        (EXTRACT(epoch FROM v.valid_to) * 1000000)::pg_catalog.int8::text AS valid_to
   FROM provenance.transform_versions v
@@ -97,12 +101,14 @@ export class VersionHistory {
         built.set(v.targetOid, entry);
       }
       const columns = v.attnums === null ? null : new Set(v.attnums);
-      const fn = sandboxFunction(v.name, columns ? 'column' : 'row', v.source);
-      // The hash names the source and the runtime it ran on: another runtime may compute another
-      // output, so such a version is refused where it would run, never skipped or run anyway.
-      if (fn.hash !== v.functionHash) entry.stale.push({ name: v.name, version: v.version, columns });
+      const kind = columns ? 'column' : 'row';
+      // The hash names the source and the runtime it ran on: a runtime that does not behave as that
+      // one may compute another output, so such a version is refused where it would run, never
+      // skipped or run anyway.
+      const fn = recordedFunction({ ...v, kind });
+      if (fn === null) entry.stale.push({ name: v.name, version: v.version, columns, runtimeIdentity: v.runtimeIdentity });
       entry.table.chain.push({
-        name: v.name, version: v.version, fn: { ...fn, hash: v.functionHash }, params: v.params, position: v.position, columns,
+        name: v.name, version: v.version, fn: fn ?? { ...sandboxFunction(v.name, kind, v.source), hash: v.functionHash }, params: v.params, position: v.position, columns,
         reads: v.reads === null ? null : new Set(v.reads), guard: v.guard, exempt: v.exempt,
       });
     }
@@ -125,6 +131,7 @@ export async function loadVersionHistory(db: SqlRunner): Promise<VersionHistory>
     exempt: (r['exempt'] as string[] | null) ?? [],
     source: String(r['source']),
     functionHash: String(r['function_hash']),
+    runtimeIdentity: typeof r['runtime_identity'] === 'string' ? r['runtime_identity'] : null,
     params: asJson(r['params']) as SandboxValue,
     position: Number(r['position']),
     enabled: r['enabled'] === true,

@@ -6,20 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { uniqueName, useTarget, type Target } from '../support/proxy-matrix.js';
+import { uniqueName, useTarget } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
 import { call, httpBase } from './http-client.js';
-
-const PASSWORD = 'http-pw';
-
-interface Replay {
-  result_id: string;
-  as_of: string;
-  user: string;
-  columns: { name: string; type: string }[];
-  rows: Record<string, unknown>[];
-  executions: { id: string; transform: string; replay_of: string | null; verified: boolean | null }[];
-}
+import { PASSWORD, replay, replayUsers, type Replay } from './replay-support.js';
 
 /** The result id of the latest read of `table` by `user`, once it is recorded. */
 async function lastResult(admin: pg.Client, table: string, user: string, after: number): Promise<string> {
@@ -34,10 +24,6 @@ async function lastResult(admin: pg.Client, table: string, user: string, after: 
   return rows[0]!.result_id;
 }
 
-function replay(t: Target, id: string, user: string): ReturnType<typeof call> {
-  return call(t, `/results/${id}/replay`, { user, password: PASSWORD, method: 'POST' });
-}
-
 for (const kind of ['embedded', 'postgres'] as const) {
   describe(`HTTP replay of a recorded result [${kind}]`, () => {
     const t = useTarget(kind, [], () => ({ http: { host: '127.0.0.1', port: 0 }, recordStatementLimit: 300 }));
@@ -49,10 +35,7 @@ for (const kind of ['embedded', 'postgres'] as const) {
     let client: pg.Client;
 
     beforeAll(async () => {
-      await t.proxy.registryLoaded;
-      admin = await t.pg();
-      for (const r of [reader, auditor]) await admin.query(`CREATE ROLE ${r} LOGIN PASSWORD '${PASSWORD}'`);
-      await admin.query(`GRANT provenance_admin TO ${auditor}`);
+      admin = await replayUsers(t, reader, auditor);
       await admin.query(`CREATE TABLE ${table} (id int PRIMARY KEY, email text, balance int)`);
       await admin.query(`INSERT INTO ${table} VALUES (1, 'ann@example.com', 10), (2, 'bob@example.com', 20), (3, 'cy@example.com', 30)`);
       await admin.query(`GRANT SELECT ON ${table} TO ${reader}, ${auditor}`);
@@ -138,7 +121,35 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect((await call(t, `/results/${id}/replay`, { method: 'POST' })).status).toBe(401);
     });
 
-    it('answers 409 with the reason for a statement over the recording limit, or one of several in a Query', async () => {
+    it('replays a statement of a simple Query of several: its own text, which of them it was, verified', async () => {
+      const before = Date.now();
+      const results = await client.query(
+        `SELECT email FROM public.${table} WHERE id = 3; SET statement_timeout = 0; SELECT count(*) > 0 AS some FROM public.${table};\n  SELECT id, email FROM public.${table} WHERE id = 2`,
+      ) as unknown as pg.QueryResult[];
+      expect(results.map((r) => r.rows)).toEqual([[{ email: 'cy***' }], [], [{ some: true }], [{ id: 2, email: 'bo***' }]]);
+      const ids = await eventually(
+        async () => (await admin.query<{ result_id: string }>(
+          `SELECT result_id::text FROM provenance.executions WHERE table_name = $1 AND user_name = $2 AND kind = 'read'
+              AND executed_at >= to_timestamp($3::float8 / 1000) GROUP BY result_id ORDER BY min(executed_at)`,
+          [`public.${table}`, reader, before],
+        )).rows.map((r) => r.result_id),
+        (r) => r.length === 2,
+      );
+      const first = await replay(t, ids[0]!, auditor);
+      expect(first.status, first.text).toBe(200);
+      expect(first.json<Replay>()).toMatchObject({
+        statement: `SELECT email FROM public.${table} WHERE id = 3`, query_statement: { index: 0, of: 4 }, rows: [{ email: 'cy***' }],
+      });
+      expect(first.json<Replay>().executions.map((e) => e.verified)).toEqual([true]);
+      const last = await replay(t, ids[1]!, auditor);
+      expect(last.status, last.text).toBe(200);
+      expect(last.json<Replay>()).toMatchObject({
+        statement: `SELECT id, email FROM public.${table} WHERE id = 2`, query_statement: { index: 3, of: 4 }, rows: [{ id: 2, email: 'bo***' }],
+      });
+      expect(last.json<Replay>().executions.map((e) => e.verified)).toEqual([true]);
+    });
+
+    it('answers 409 with the reason for a statement over the recording limit, or one reading a cursor', async () => {
       let before = Date.now();
       await client.query(`SELECT email FROM public.${table} WHERE id = 2 /* ${'x'.repeat(400)} */`);
       let id = await lastResult(admin, table, reader, before);
@@ -147,11 +158,11 @@ for (const kind of ['embedded', 'postgres'] as const) {
       expect(r.json()).toMatchObject({ code: '55000' });
       expect(r.json<{ message: string }>().message).toMatch(/over the recording limit of 300 bytes/);
       before = Date.now();
-      await client.query(`SELECT 1; SELECT email FROM public.${table} WHERE id = 3`);
+      await client.query(`SELECT 1; BEGIN; DECLARE q CURSOR FOR SELECT email FROM public.${table} ORDER BY id; FETCH 1 FROM q; COMMIT`);
       id = await lastResult(admin, table, reader, before);
       r = await replay(t, id, auditor);
       expect(r.status, r.text).toBe(409);
-      expect(r.json<{ message: string }>().message).toMatch(/one of 2 in one simple Query/);
+      expect(r.json<{ message: string }>().message).toMatch(/its statement \(FETCH\)/);
       before = Date.now();
       await client.query('BEGIN');
       await client.query(`DECLARE c CURSOR FOR SELECT email FROM public.${table} ORDER BY id`);
