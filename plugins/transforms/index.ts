@@ -110,7 +110,7 @@ export function createTransformsPlugin(services: Services, config: TransformsCon
     versions: () => versions,
     replayCache,
     historyColumns: () => historyColumns,
-  }, (s) => guards.initialPath(s));
+  }, (s) => guards.initialPath(s), (role, schemas) => guards.schemaUsage(role, schemas));
   return {
     plugin,
     guards,

@@ -22,7 +22,7 @@ import type { ProvenanceService, ReplayMismatch, TimeTravelService } from '../se
 import { refusedTable } from './refused-tables.js';
 import type { BoundTransform, Registry, TableTransforms } from './registry-cache.js';
 import { EXTRA_PREFIX, isExtra } from './row-reads/extra-columns.js';
-import { RowReadsStatements, unreadRefusal } from './row-reads/statements.js';
+import { RowReadsStatements, unreadRefusal, type SchemaUsage } from './row-reads/statements.js';
 import { visibleFields } from './row-reads/strip.js';
 import type { VersionHistory } from './version-history.js';
 import type { ReplayCache } from './replay-cache.js';
@@ -96,8 +96,8 @@ export class TransformsPlugin implements Plugin {
   /** Brings the Binds of statements rewritten for row transforms, and as-of statements (see row-reads/), to the statement hook. */
   readonly statementWords = [EXTRA_PREFIX, 'provenance.history_'];
 
-  constructor(private readonly opts: TransformsOptions, initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>) {
-    this.reads = new RowReadsStatements(PLUGIN, opts, sessionRoles, initialPath);
+  constructor(private readonly opts: TransformsOptions, initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>, schemaUsage?: SchemaUsage) {
+    this.reads = new RowReadsStatements(PLUGIN, opts, sessionRoles, initialPath, schemaUsage);
   }
 
   /** Statements reading a table with a row transform, and the search_path they resolve through (row-reads/). */

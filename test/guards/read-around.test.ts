@@ -5,26 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { eachUpstream, runPsql, uniqueName, type Target } from '../support/proxy-matrix.js';
-import { eventually } from '../support/eventually.js';
-
-/** A new session of `role` once `sql` is refused in it (guards apply from the registry's next read on). */
-async function refusingSession(t: Target, role: string, sql: string): Promise<pg.Client> {
-  let c: pg.Client | null = null;
-  await until(async () => {
-    await c?.end();
-    c = await t.pg({ user: role, password: 'pw' });
-    return c.query(sql).then(() => 'served', (e: pg.DatabaseError) => e.code);
-  }, (r) => r === '42501');
-  return c as unknown as pg.Client;
-}
-
-/** Reads until the state shows, and fails if it never does. */
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
-  const v = await eventually(read, ok);
-  expect(ok(v), `last seen: ${JSON.stringify(v)}`).toBe(true);
-  return v;
-}
+import { eachUpstream, runPsql, uniqueName } from '../support/proxy-matrix.js';
+import { bothProtocols, eachOwnRegistry, refusingSession, until } from '../support/guard-sessions.js';
 
 const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
 const MASKED = ['al***', 'bo***'];
@@ -98,15 +80,8 @@ eachUpstream('guarded columns', (t) => {
     return t().pg({ user, password: 'pw' });
   }
 
-  /** Runs a text with the simple protocol, and with the extended one (a named statement, so Parse/Bind/Execute). */
-  async function both(c: pg.Client, sql: string): Promise<(pg.QueryResult | pg.DatabaseError)[]> {
-    const simple = await c.query(sql).catch((e: pg.DatabaseError) => e);
-    const extended = await c.query({ name: `s${statements++}`, text: sql }).catch((e: pg.DatabaseError) => e);
-    return [simple, extended];
-  }
-
   async function expectRefused(c: pg.Client, sql: string, message: RegExp = /guarded by transform/, code = '42501'): Promise<void> {
-    for (const [i, r] of (await both(c, sql)).entries()) {
+    for (const [i, r] of (await bothProtocols(c, sql)).entries()) {
       const protocol = i === 0 ? 'simple' : 'extended';
       expect(r, `${protocol}: ${sql}`).toBeInstanceOf(Error);
       expect((r as pg.DatabaseError).code, `${protocol}: ${sql}: ${(r as Error).message}`).toBe(code);
@@ -357,7 +332,8 @@ eachUpstream('guarded columns: what off leaves open, and the analysis cache', (t
   });
 });
 
-eachUpstream('guarded columns: sessions open before the guard', (t) => {
+// Its sessions must start while no guard exists: a registry of its own.
+eachOwnRegistry('guarded columns: sessions open before the guard', (t) => {
   it('refuses what they prepared or declared unseen, and their statements until they set the search_path', async () => {
     await t().proxy.registryLoaded;
     const admin = await t().pg();

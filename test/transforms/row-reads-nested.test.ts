@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { useTarget, uniqueName } from '../support/proxy-matrix.js';
 import { describedUnit, raw, summary } from '../support/row-reads-wire.js';
+import { SHARED_EXEMPT, refusingSession } from '../support/guard-sessions.js';
 
 const HIDE_LOW = '(row, p) => row.amount < p.min ? null : row';
 
@@ -20,6 +21,7 @@ interface Fixture {
 }
 
 async function fixture(c: pg.Client, guard: 'off' | 'values' = 'off'): Promise<Fixture> {
+  // Guards hold for every session of the database (the cluster is shared): the superuser and registry admins are exempt.
   const table = uniqueName('orders');
   const names = uniqueName('names');
   const hide = uniqueName('hide_low');
@@ -28,7 +30,7 @@ async function fixture(c: pg.Client, guard: 'off' | 'values' = 'off'): Promise<F
   await c.query(`CREATE TABLE ${names} AS SELECT g AS id, 'n' || g AS name FROM generate_series(1, 5) g`);
   await c.query(`GRANT SELECT ON ${table}, ${names} TO PUBLIC`);
   await c.query(`SELECT provenance.register_transform($1, $2, NULL, $3, '{"min": 100}', reads => ARRAY['amount'])`, [hide, table, HIDE_LOW]);
-  if (guard !== 'off') await c.query('SELECT provenance.set_transform_guard($1, $2)', [hide, guard]);
+  if (guard !== 'off') await c.query('SELECT provenance.set_transform_guard($1, $2, $3)', [hide, guard, SHARED_EXEMPT]);
   return { table, names, hide };
 }
 
@@ -123,32 +125,40 @@ for (const kind of ['embedded', 'postgres'] as const) {
     it('refuses views, recursive CTEs and self-joins of the table under every guard (0A000 under off, 42501 under values)', async () => {
       await t.proxy.registryLoaded;
       const c = await t.pg();
-      const sql = t.sql();
       try {
         for (const guard of ['off', 'values'] as const) {
           const o = await fixture(c, guard);
           const view = uniqueName('orders_view');
+          const reader = uniqueName('reader');
           await c.query(`CREATE VIEW ${view} AS SELECT id, customer FROM ${o.table}`);
           await c.query(`GRANT SELECT ON ${view} TO PUBLIC`);
+          await c.query(`CREATE ROLE ${reader} LOGIN PASSWORD 'pw'`);
           const code = guard === 'off' ? '0A000' : '42501';
-          for (const [text, what] of UNREAD(o.table, view)) {
-            const simple = await c.query(text).then(() => null, (e: pg.DatabaseError) => e);
-            expect(simple, text).toMatchObject({ code });
-            expect(simple!.message, text).toContain(o.hide);
-            if (guard === 'off') expect(simple!.message, text).toContain(what);
-            await expect(sql.unsafe(text, [], { prepare: true }), text).rejects.toMatchObject({ code });
-          }
-          // The session goes on; forms documented under off still pass there.
-          expect((await c.query(`SELECT id FROM (SELECT id FROM ${o.table}) s ORDER BY id`)).rows).toEqual([{ id: 2 }, { id: 3 }]);
-          if (guard === 'off') {
-            expect((await c.query(`SELECT count(*)::int AS n FROM (SELECT * FROM ${o.table}) s`)).rows).toEqual([{ n: 4 }]);
-            expect((await c.query(`SELECT count(*)::int AS n FROM ${o.names} WHERE id IN (SELECT id FROM ${o.table})`)).rows).toEqual([{ n: 4 }]);
+          // The guard (exempting the superuser) applies to the reader's sessions from the registry's next read on.
+          const r = guard === 'off' ? await t.pg({ user: reader, password: 'pw' }) : await refusingSession(t, reader, `SELECT id FROM ${view}`);
+          const sql = t.sql({ user: reader, password: 'pw' });
+          try {
+            for (const [text, what] of UNREAD(o.table, view)) {
+              const simple = await r.query(text).then(() => null, (e: pg.DatabaseError) => e);
+              expect(simple, text).toMatchObject({ code });
+              expect(simple!.message, text).toContain(o.hide);
+              if (guard === 'off') expect(simple!.message, text).toContain(what);
+              await expect(sql.unsafe(text, [], { prepare: true }), text).rejects.toMatchObject({ code });
+            }
+            // The session goes on; forms documented under off still pass there.
+            expect((await r.query(`SELECT id FROM (SELECT id FROM ${o.table}) s ORDER BY id`)).rows).toEqual([{ id: 2 }, { id: 3 }]);
+            if (guard === 'off') {
+              expect((await r.query(`SELECT count(*)::int AS n FROM (SELECT * FROM ${o.table}) s`)).rows).toEqual([{ n: 4 }]);
+              expect((await r.query(`SELECT count(*)::int AS n FROM ${o.names} WHERE id IN (SELECT id FROM ${o.table})`)).rows).toEqual([{ n: 4 }]);
+            }
+          } finally {
+            await sql.end();
+            await r.end();
           }
           await c.query(`DROP VIEW ${view}`);
           await c.query('SELECT provenance.drop_transform($1)', [o.hide]);
         }
       } finally {
-        await sql.end();
         await c.end();
       }
     });
@@ -207,6 +217,43 @@ for (const kind of ['embedded', 'postgres'] as const) {
         }
         await c.query('SELECT provenance.drop_transform($1)', [hide]);
         await c.query(`DROP TABLE public.${name}`);
+      } finally {
+        await c.end();
+      }
+    });
+
+    it('skips schemas the session\'s role may not use when resolving a bare name, as the server does', async () => {
+      await t.proxy.registryLoaded;
+      const c = await t.pg();
+      try {
+        const name = uniqueName('usage');
+        const [hidden, open] = [uniqueName('su'), uniqueName('sv')];
+        const hide = uniqueName('hide_low');
+        const reader = uniqueName('reader');
+        await c.query(`CREATE ROLE ${reader} LOGIN PASSWORD 'pw'`);
+        for (const s of [hidden, open]) {
+          await c.query(`CREATE SCHEMA ${s}`);
+          await c.query(`CREATE TABLE ${s}.${name} (id int, amount int)`);
+          await c.query(`GRANT SELECT ON ${s}.${name} TO ${reader}`);
+        }
+        await c.query(`INSERT INTO ${hidden}.${name} VALUES (1, 5), (2, 5), (3, 5)`);
+        await c.query(`INSERT INTO ${open}.${name} VALUES (1, 50), (2, 150)`);
+        // The reader may not use the first schema of its path: the server reads the second one's table, which has the row transform.
+        await c.query(`GRANT USAGE ON SCHEMA ${open} TO ${reader}`);
+        await c.query(`SELECT provenance.register_transform($1, $2, NULL, $3, '{"min": 100}', reads => ARRAY['amount'])`, [hide, `${open}.${name}`, HIDE_LOW]);
+        const r = await t.pg({ user: reader, password: 'pw', options: `-c search_path=${hidden},${open}` } as Partial<pg.ClientConfig>);
+        try {
+          const text = `SELECT id FROM ${name} ORDER BY id`;
+          expect((await r.query(text)).rows).toEqual([{ id: 2 }]);
+          expect((await r.query({ text, values: [] })).rows).toEqual([{ id: 2 }]);
+          expect((await r.query(`SELECT id FROM (SELECT id FROM ${name}) s WHERE id > $1 ORDER BY id`, [0])).rows).toEqual([{ id: 2 }]);
+          // Once it may use the first schema, the name means that schema's table, which has no transform.
+          await c.query(`GRANT USAGE ON SCHEMA ${hidden} TO ${reader}`);
+          expect((await r.query(text)).rows).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+        } finally {
+          await r.end();
+        }
+        await c.query('SELECT provenance.drop_transform($1)', [hide]);
       } finally {
         await c.end();
       }

@@ -1,10 +1,12 @@
 /**
  * Guarded columns: statements that would let a guarded column's value reach a client around its
  * transform are refused (42501) before they go upstream, at the simple Query or at the Parse of
- * the extended protocol (its Binds and Executes run what was checked).
+ * the extended protocol (its Binds and Executes run what was checked). Guarded row transforms:
+ * statements whose reads the analysis cannot tell (a function that may read their table) are
+ * refused likewise; every other way of reading their rows is judged where they are filtered.
  *
- * Only sessions where some guard may apply read their statements: while no column transform has
- * a guard, every session stays on the fast path. The plugin names itself in a session's
+ * Only sessions where some guard may apply read their statements: while no transform has a
+ * guard, every session stays on the fast path. The plugin names itself in a session's
  * statementPlugins from its start once a guard exists, and in every open session when the
  * registry gains one; such a session's earlier SETs were not seen, so its search_path is unknown
  * (unless the server reports it) until it sets it again.
@@ -25,11 +27,11 @@ import type { SessionNames as Naming } from '../../sql/source-model.js';
 import type { StatementSources } from '../../sql/column-sources.js';
 import { GuardCatalog } from './guard-catalog.js';
 import { initialPath, startupPath } from './initial-path.js';
-import { anyGuard, guardedColumns, type GuardedColumns } from './policy.js';
+import { anyGuard, guardedColumns, guardedRows, type GuardedColumns, type GuardedRows } from './policy.js';
 import { SessionNames } from './session-names.js';
 import { PreparedStatements } from './prepared.js';
 import { verdict } from './verdict.js';
-import { withHistory } from './history-guards.js';
+import { rowHistories, withHistory, type GuardedHistories } from './history-guards.js';
 import type { HistoryColumns } from '../history-columns.js';
 
 const PLUGIN = 'guards';
@@ -128,32 +130,38 @@ export class GuardsPlugin implements Plugin {
     const registry = this.opts.registry();
     if (registry === null) {
       return deny(new PgError(SqlState.CannotConnectNow,
-        'the transform registry cannot be read now, so the proxy cannot tell which columns are guarded'));
+        'the transform registry cannot be read now, so the proxy cannot tell which transforms are guarded'));
     }
-    const columns = withHistory(guardedColumns(registry, await session.roles), this.opts.historyColumns?.() ?? null);
+    const roles = await session.roles;
+    const columns = withHistory(guardedColumns(registry, roles), this.opts.historyColumns?.() ?? null);
+    const rows = guardedRows(registry, roles);
+    const histories = rowHistories(rows, this.opts.historyColumns?.() ?? null);
+    const guarded = columns.size > 0 || rows.length > 0;
     if (stmt.kind === 'bind') {
-      if (columns.size === 0) return PASS;
+      if (!guarded) return PASS;
       // Checked again under the guards in force now, as the server resolved it at its Parse.
       const p = session.prepared.bound(stmt.statement, stmt.text);
       if (p === null) return deny(unseen(`prepared statement "${stmt.statement}"`));
       const sources = await this.check(p.text, p.naming);
-      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, columns, session.prepared);
+      // An as-of statement time travel rewrote reads the history in the table's place, for the row transforms of then.
+      const read: GuardedHistories = p.rewritten === true ? new Map() : histories;
+      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, { columns, rows, histories: read }, session.prepared);
     }
     const names = await session.names;
     const parsed = this.opts.sql.analyse(stmt.text);
-    if (columns.size > 0) {
+    if (guarded) {
       if (!parsed.ok) return deny(new PgError(parsed.code, parsed.message, 'ERROR', { position: parsed.position }));
       const reported = s.serverParams.get('search_path');
       const searchPath = reported === undefined ? names.searchPath : parseSearchPath(reported);
       if (searchPath === null && !parsed.readings.every((r) => r.every((n) => NAME_FREE.has(Object.keys(n)[0] ?? '')))) {
         return deny(new PgError(SqlState.InsufficientPrivilege,
-          'the proxy does not know this session\'s search_path, so it cannot tell which tables the statement reads, and some columns are guarded',
+          'the proxy does not know this session\'s search_path, so it cannot tell which tables the statement reads, and some transforms are guarded',
           'ERROR', { hint: 'Set it (SET search_path = …) outside a transaction block; the proxy follows SET and RESET, not set_config() or a SET in a transaction that may have rolled back.' }));
       }
       const naming: Naming = { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) };
       const sources = await this.check(stmt.text, naming);
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
-      const refused = judge(sources, columns, session.prepared);
+      const refused = judge(sources, { columns, rows, histories }, session.prepared);
       if (refused.action !== 'pass') return refused;
       if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
       session.prepared.remember(sources[0] ?? []);
@@ -168,7 +176,7 @@ export class GuardsPlugin implements Plugin {
     try {
       sources = await withTimeout(this.sources.sources(text, naming));
     } catch (err) {
-      return `the proxy could not read the catalog to check the statement against guarded columns: ${err instanceof Error ? err.message : String(err)}`
+      return `the proxy could not read the catalog to check the statement against guarded transforms: ${err instanceof Error ? err.message : String(err)}`
         + ' (on the embedded database the catalog is read between transactions: run the statement once outside a transaction block first)';
     }
     if (!sources.ok) return `${sources.code}: ${sources.message}`;
@@ -183,6 +191,28 @@ export class GuardsPlugin implements Plugin {
     names.catch(() => undefined);
     const roles = this.opts.roles(s.user).catch(() => []);
     this.sessions.set(s, { names, roles, prepared: new PreparedStatements() });
+  }
+
+  /**
+   * Which of these schemas a role may use (USAGE), read with the guards' catalog and kept until
+   * it is forgotten (DDL or grants through the proxy, registry changes); null when that cannot be
+   * read now (row transforms' name resolution then stays unsure).
+   */
+  async schemaUsage(role: string, schemas: readonly string[]): Promise<ReadonlyMap<string, boolean> | null> {
+    try {
+      if (schemas.some((schema) => this.catalog.schemaUsable(schema, role) === undefined)) {
+        await withTimeout(this.catalog.load(schemas.map((schema) => ({ what: 'usage', schema, name: role }))));
+      }
+    } catch {
+      return null;
+    }
+    const out = new Map<string, boolean>();
+    for (const schema of schemas) {
+      const usable = this.catalog.schemaUsable(schema, role);
+      if (usable === undefined || usable === null) return null;
+      out.set(schema, usable);
+    }
+    return out;
   }
 
   /** The search_path a session starts with (see initial-path.ts), read once per user and database. */
@@ -201,12 +231,18 @@ export class GuardsPlugin implements Plugin {
 }
 
 /** Every statement of every reading, and what an EXECUTE or FETCH among them runs. */
-function judge(readings: readonly (readonly StatementSources[])[], columns: GuardedColumns, prepared: PreparedStatements): StatementDecision {
+interface Guarded {
+  readonly columns: GuardedColumns;
+  readonly rows: readonly GuardedRows[];
+  readonly histories: GuardedHistories;
+}
+
+function judge(readings: readonly (readonly StatementSources[])[], g: Guarded, prepared: PreparedStatements): StatementDecision {
   for (const reading of readings) {
     for (const statement of reading) {
       const deferred = prepared.deferred(statement);
       if (typeof deferred === 'string') return deny(unseen(deferred));
-      const refused = verdict(statement, columns) ?? (deferred === undefined ? null : verdict(deferred, columns));
+      const refused = verdict(statement, g.columns, g.rows, g.histories) ?? (deferred === undefined ? null : verdict(deferred, g.columns, g.rows, g.histories));
       if (refused !== null) return deny(refused);
     }
   }
@@ -215,7 +251,7 @@ function judge(readings: readonly (readonly StatementSources[])[], columns: Guar
 
 function unseen(what: string): PgError {
   return new PgError(SqlState.InsufficientPrivilege,
-    `${what} was prepared before the proxy checked this session's statements against guarded columns: it cannot tell what it reads`,
+    `${what} was prepared before the proxy checked this session's statements against guarded transforms: it cannot tell what it reads`,
     'ERROR', { hint: 'Prepare it again (or reconnect).' });
 }
 

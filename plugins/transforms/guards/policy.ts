@@ -1,7 +1,10 @@
 /**
- * Which table columns are guarded for a session: every column of a column transform whose guard
- * is not `off`, unless one of the session's roles is exempt from it. (Row transforms' guards
- * rule over whole statements, not columns, and are not read here.)
+ * What is guarded for a session: every column of a column transform whose guard is not `off`,
+ * and the rows of every table with a row transform whose guard is not `off`, unless one of the
+ * session's roles is exempt from that transform. Row transforms' guards rule over how a statement
+ * reads their table's rows (plugins/transforms/row-reads/); here they only make every statement
+ * of the session read, so that one whose reads cannot be told (a function that may read tables…)
+ * is refused.
  */
 import type { GuardLevel } from '../../registry/schema-column-guards.js';
 import type { Registry } from '../registry-cache.js';
@@ -20,11 +23,31 @@ export type GuardedColumns = ReadonlyMap<string, readonly GuardedColumn[]>;
 
 export const columnKey = (oid: number, attnum: number): string => `${oid}.${attnum}`;
 
-/** Whether any column transform of the registry has a guard: only then are statements read. */
+/** A table whose rows a guarded row transform filters. */
+export interface GuardedRows {
+  readonly oid: number;
+  /** `schema.table`, for messages. */
+  readonly label: string;
+  readonly transform: string;
+  readonly guard: Exclude<GuardLevel, 'off'>;
+}
+
+/** Whether any transform of the registry has a guard: only then are statements read. */
 export function anyGuard(registry: Registry | null): boolean {
   if (registry === null) return false;
-  for (const table of registry.tables.values()) for (const t of table.chain) if (t.columns !== null && t.guard !== 'off') return true;
+  for (const table of registry.tables.values()) for (const t of table.chain) if (t.guard !== 'off') return true;
   return false;
+}
+
+export function guardedRows(registry: Registry, roles: readonly string[]): readonly GuardedRows[] {
+  const out: GuardedRows[] = [];
+  for (const table of registry.tables.values()) {
+    for (const t of table.chain) {
+      if (t.columns !== null || t.guard === 'off' || t.exempt.some((r) => roles.includes(r))) continue;
+      out.push({ oid: table.oid, label: table.name, transform: t.name, guard: t.guard });
+    }
+  }
+  return out;
 }
 
 export function guardedColumns(registry: Registry, roles: readonly string[]): GuardedColumns {

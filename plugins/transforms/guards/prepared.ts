@@ -11,6 +11,8 @@ import type { SessionNames } from '../../sql/source-model.js';
 export interface Prepared {
   readonly text: string;
   readonly naming: SessionNames;
+  /** The text that runs is not the one checked at Parse: a later plugin rewrote it. */
+  readonly rewritten?: true;
 }
 
 export class PreparedStatements {
@@ -31,7 +33,7 @@ export class PreparedStatements {
   bound(name: string, text: string | undefined): Prepared | null {
     const p = this.parsed.get(name);
     if (p === undefined || text === undefined) return null;
-    return p.text === text ? p : { text, naming: p.naming };
+    return p.text === text ? p : { text, naming: p.naming, rewritten: true };
   }
 
   /** The PREPAREs and DECLAREs of a text that was checked and goes upstream. */

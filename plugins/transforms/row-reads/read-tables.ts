@@ -91,3 +91,20 @@ export function mayName(text: string, tables: ReadTables): boolean {
   // A U& identifier can spell a name in escapes: such a text is read to be sure.
   return lower.includes('u&');
 }
+
+/**
+ * The schemas of the search_path that hold a relation of a name a text may hold, where several
+ * schemas hold one: whether the user may use them decides which one a bare name means.
+ */
+export function sharedSchemas(text: string, names: RelationNames, path: NamePath): string[] {
+  if (path.searchPath === null) return [];
+  const lower = text.toLowerCase();
+  const escaped = lower.includes('u&');
+  const onPath = new Set(path.searchPath.map((s) => (s === '$user' ? path.user ?? '' : s)));
+  const out = new Set<string>();
+  for (const [name, list] of names) {
+    if (list.length < 2 || !(escaped || lower.includes(name.toLowerCase()))) continue;
+    for (const r of list) if (onPath.has(r.schema) && r.schema !== 'pg_catalog') out.add(r.schema);
+  }
+  return [...out].sort();
+}

@@ -66,12 +66,17 @@ export interface NamePath {
   /** The session's search_path as written (`$user`, `pg_temp` included); null when not known. */
   readonly searchPath: readonly string[] | null;
   readonly user: string | null;
+  /**
+   * Whether the user may use each schema (USAGE) that holds a relation of a name the statement may
+   * mean; a schema not here is not known, and a bare name found there resolves unsure.
+   */
+  readonly usable?: ReadonlyMap<string, boolean>;
 }
 
 /**
  * Resolves a (schema, name) as the server does: a qualified name in its schema; a bare name
  * through the search_path, with the session's temporary schema first and pg_catalog before the
- * path unless listed. Schemas the user may not use are not left out (the server skips them).
+ * path unless listed, schemas the user may not use skipped (as the server leaves them out).
  */
 export function resolveName(schema: string | undefined, name: string, names: RelationNames, path: NamePath): Resolved {
   const list = names.get(name);
@@ -95,7 +100,10 @@ export function resolveName(schema: string | undefined, name: string, names: Rel
     const wanted = s === '$user' ? path.user : s;
     if (wanted === null) return { kind: 'unsure', candidates: list };
     const hit = list.find((r) => r.schema === wanted);
-    if (hit !== undefined) return { kind: 'relation', relation: hit };
+    if (hit === undefined) continue;
+    const usable = wanted === 'pg_catalog' ? true : path.usable?.get(wanted);
+    if (usable === undefined) return { kind: 'unsure', candidates: list };
+    if (usable) return { kind: 'relation', relation: hit };
   }
   return null;
 }

@@ -23,6 +23,7 @@ import type { NamePath } from './relation-names.js';
 import { tableRef, type ReadTable, type ReadTables } from './read-tables.js';
 import { fromTables, selectBodies, selectForms, type RangeVarBody, type RowForm, type SelectBody } from './select-forms.js';
 import { withoutLocations, type Tokens } from './select-text.js';
+import { otherReads } from './other-reads.js';
 
 /** A table with a row transform read under a form that keeps the transform from being applied faithfully. */
 export interface Unfaithful {
@@ -104,6 +105,7 @@ export function rewriteForReads(
       if (dml?.relation !== undefined && dml.returningClause !== undefined && 'relation' in dml) {
         for (const t of tablesOf(dml.relation, tables, ctes, path)) note(t, 'RETURNING');
       }
+      for (const r of otherReads(stmt)) for (const t of tablesOf(r.rv, tables, ctes, path)) note(t, r.form);
       const env: CarryEnv = {
         tables, path, aggregates,
         tokens: () => (tokens ??= sql.tokens(text)),

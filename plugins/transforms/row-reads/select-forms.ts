@@ -10,7 +10,10 @@ import type { Node } from 'libpg-query';
 export type SelectBody = Extract<Node, { SelectStmt: unknown }>['SelectStmt'];
 export type RangeVarBody = Extract<Node, { RangeVar: unknown }>['RangeVar'];
 
-export type RowForm = 'aggregate' | 'DISTINCT' | 'LIMIT/OFFSET' | 'window function' | 'set operation' | 'outer join' | 'nested SELECT' | 'RETURNING';
+export type RowForm =
+  | 'aggregate' | 'DISTINCT' | 'LIMIT/OFFSET' | 'window function' | 'set operation' | 'outer join' | 'nested SELECT' | 'RETURNING'
+  /** Forms outside any SELECT (other-reads.ts). */
+  | 'write reading it' | 'COPY' | 'EXPLAIN ANALYZE';
 
 /** A table named in a FROM, and whether an outer join may pad it with NULLs. */
 export interface FromTable {

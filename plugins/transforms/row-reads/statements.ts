@@ -13,7 +13,7 @@ import type { SessionInfo, Statement, StatementDecision } from '../../hooks.js';
 import type { SqlAnalyser } from '../../sql/analyser.js';
 import type { BoundTransform, Registry, TableTransforms } from '../registry-cache.js';
 import { extrasIn } from './extra-columns.js';
-import { mayName, readTables } from './read-tables.js';
+import { mayName, readTables, sharedSchemas, type ReadTables } from './read-tables.js';
 import { SessionPaths } from './session-paths.js';
 import type { NamePath } from './relation-names.js';
 import { asOfReadTables, historyTable, readsHistory } from './as-of-tables.js';
@@ -22,6 +22,9 @@ import { rewriteForReads, type ReadsRewrite, type Unfaithful } from './rewrite.j
 import type { RowForm } from './select-forms.js';
 
 const CACHE_ENTRIES = 1024;
+
+/** Which of these schemas a role may use (USAGE); null when that cannot be read now. */
+export type SchemaUsage = (role: string, schemas: readonly string[]) => Promise<ReadonlyMap<string, boolean> | null>;
 const PASS: StatementDecision = { action: 'pass' };
 
 export class RowReadsStatements {
@@ -42,6 +45,7 @@ export class RowReadsStatements {
     private readonly opts: Pick<TransformsOptions, 'sql' | 'registry' | 'timetravel' | 'versions'>,
     private readonly roles: (s: SessionInfo) => readonly string[],
     initialPath?: (s: SessionInfo) => Promise<readonly string[] | null>,
+    private readonly schemaUsage?: SchemaUsage,
   ) {
     this.sql = opts.sql;
     this.registry = opts.registry;
@@ -93,7 +97,7 @@ export class RowReadsStatements {
     return path instanceof Promise ? path.then((p) => this.decide(s, stmt, p)) : this.decide(s, stmt, path);
   }
 
-  private decide(s: SessionInfo, stmt: Exclude<Statement, { kind: 'bind' }>, path: NamePath): StatementDecision {
+  private decide(s: SessionInfo, stmt: Exclude<Statement, { kind: 'bind' }>, path: NamePath): StatementDecision | Promise<StatementDecision> {
     const registry = this.registry();
     if (registry === null) return PASS;
     const moment = this.opts.timetravel?.()?.asOf(s) ?? null;
@@ -101,12 +105,22 @@ export class RowReadsStatements {
     // As of a moment, the row transforms of then, through the history subqueries the time-travel plugin put in.
     const tables = history === null || moment === null ? readTables(registry) : asOfReadTables(history, moment.atMicros);
     if (moment === null ? !mayName(stmt.text, tables) : !readsHistory(stmt.text)) return PASS;
+    // The server leaves schemas the user may not use out of the search_path: asked only when a bare name is shared.
+    const schemas = path.user === null || this.schemaUsage === undefined ? [] : sharedSchemas(stmt.text, tables.names, path);
+    if (path.user === null || schemas.length === 0 || this.schemaUsage === undefined) return this.rewrite(s, stmt, path, registry, tables, moment);
+    return this.schemaUsage(path.user, schemas).then((usable) => this.rewrite(s, stmt, usable === null ? path : { ...path, usable }, registry, tables, moment));
+  }
+
+  private rewrite(
+    s: SessionInfo, stmt: Exclude<Statement, { kind: 'bind' }>, path: NamePath, registry: Registry, tables: ReadTables, moment: { readonly atMicros: bigint } | null,
+  ): StatementDecision {
     if (this.rewritesOf !== registry) {
       this.rewrites.clear();
       this.rewritesOf = registry;
     }
     // Bare names resolve through the path: the same text may mean other tables in another session.
-    const key = `${JSON.stringify([path.searchPath, path.user, moment?.atMicros.toString() ?? null])}\0${stmt.text}`;
+    const usable = path.usable === undefined ? null : [...path.usable].sort((a, b) => a[0].localeCompare(b[0]));
+    const key = `${JSON.stringify([path.searchPath, path.user, usable, moment?.atMicros.toString() ?? null])}\0${stmt.text}`;
     let r = this.rewrites.get(key);
     if (r === undefined) {
       r = rewriteForReads(stmt.text, this.sql, tables, registry.aggregates ?? new Set(), path, moment === null ? undefined : historyTable(tables));
@@ -174,15 +188,21 @@ export function unreadRefusal(table: TableTransforms, fields: ReadonlyMap<number
   return null;
 }
 
+/** Forms whose remedy is to read the table in a plain SELECT. */
+const PLAIN_READ: ReadonlySet<Unfaithful['form']> = new Set(['nested SELECT', 'write reading it', 'COPY', 'EXPLAIN ANALYZE']);
+
 function refusal(t: BoundTransform, table: TableTransforms, form: Unfaithful['form'], roles: readonly string[]): PgError | null {
   if (t.guard === 'off' || t.exempt.some((r) => roles.includes(r))) return null;
   const what = form === 'unread columns' ? 'a result without columns it reads that the proxy could not fetch' : `a statement with ${article(form)}`;
   return new PgError(SqlState.InsufficientPrivilege, `row transform "${t.name}" on ${table.name} cannot be applied faithfully to ${what}`, 'ERROR', {
-    hint: `Its guard is "${t.guard}": read ${table.name} ${form === 'unread columns' ? 'in a plain SELECT of the table' : form === 'nested SELECT' ? 'directly in the FROM of a plain SELECT' : `without the ${form}`}, or ask an admin to exempt your role.`,
+    hint: `Its guard is "${t.guard}": read ${table.name} ${form === 'unread columns' ? 'in a plain SELECT of the table' : PLAIN_READ.has(form) ? 'directly in the FROM of a plain SELECT' : `without the ${form}`}, or ask an admin to exempt your role.`,
   });
 }
 
 function article(form: RowForm): string {
   if (form === 'nested SELECT') return 'a nested SELECT reading it (a subquery, a CTE, INSERT … SELECT, CREATE TABLE AS)';
+  if (form === 'write reading it') return 'a write reading its rows (UPDATE … FROM, DELETE … USING, MERGE … USING)';
+  if (form === 'COPY') return 'a COPY of the table';
+  if (form === 'EXPLAIN ANALYZE') return 'EXPLAIN ANALYZE (its row counts count the rows the transform hides)';
   return form === 'aggregate' || form === 'outer join' ? `an ${form}` : form === 'DISTINCT' || form === 'LIMIT/OFFSET' || form === 'RETURNING' ? form : `a ${form}`;
 }
