@@ -4,7 +4,7 @@
  * a proxy where a column mask applies to the table, and through another where nothing applies;
  * each proxy's resident memory (VmRSS) is sampled during the read.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -29,6 +29,8 @@ of each proxy during the read, and before it.
                what each proxy's RSS was made of at its peak (V8 heaps, each sandbox isolate's
                heap, glibc arenas…), sampled inside it by bench/support/memory-probe.ts, whose
                module hook thread adds about 16 MiB to the RSS measured   (default off)
+  --smaps DIR  copy each proxy's /proc/<pid>/smaps (every mapping: size, resident, permissions)
+               into DIR before the read and at its peak, as <proxy>.before.smaps, <proxy>.peak.smaps
   --help       show this text
 
 Needs PostgreSQL server binaries; starts its own cluster and proxies and removes them afterwards.
@@ -38,10 +40,11 @@ interface Options {
   rows: number;
   pause: number;
   breakdown: boolean;
+  smaps: string | undefined;
 }
 
 function parseOptions(args: readonly string[]): Options | 'help' {
-  const values = parseNamedOptions(args, ['rows', 'pause', 'breakdown'] as const);
+  const values = parseNamedOptions(args, ['rows', 'pause', 'breakdown', 'smaps'] as const);
   if (values === 'help') return 'help';
   if (values.breakdown !== undefined && values.breakdown !== 'on' && values.breakdown !== 'off') {
     throw new UsageError(`--breakdown must be on or off, not ${values.breakdown}`);
@@ -50,6 +53,7 @@ function parseOptions(args: readonly string[]): Options | 'help' {
     rows: positiveInt('rows', values.rows, quickRun() ? 200_000 : 1_000_000),
     pause: positiveInt('pause', values.pause, 20),
     breakdown: values.breakdown === 'on',
+    smaps: values.smaps,
   };
 }
 
@@ -65,12 +69,16 @@ function rssMiB(pid: number): number {
 const READY = Buffer.from([0x5a, 0, 0, 0, 5]);
 
 /** Reads the whole answer slowly; resolves with the peak RSS of `pid` sampled meanwhile, and the bytes read. */
-async function slowRead(port: number, table: string, pause: number, pid: number): Promise<{ peak: number; bytes: number; ms: number }> {
+async function slowRead(port: number, table: string, pause: number, pid: number, onPeak: () => void): Promise<{ peak: number; bytes: number; ms: number }> {
   const c = await RawClient.connect(port, 'trustuser');
   const sock = c.sock;
   sock.removeAllListeners('data');
   let peak = rssMiB(pid);
-  const timer = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
+  const timer = setInterval(() => {
+    const now = rssMiB(pid);
+    if (now > peak) onPeak();
+    peak = Math.max(peak, now);
+  }, 100);
   const started = performance.now();
   let bytes = 0;
   let tail = Buffer.alloc(0);
@@ -158,13 +166,24 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     await new Promise((r) => setTimeout(r, 100));
   }
   check.end();
+  // The other proxy serves a point read too, so that both are measured having served one; then
+  // background work the reads started (compilation, the provenance writer) settles.
+  const other = await RawClient.connect(plain.port, 'trustuser');
+  other.write(serialize.query('SELECT email FROM bench_big_plain WHERE id = 1'));
+  await other.untilReady();
+  other.end();
+  await new Promise((r) => setTimeout(r, 2000));
+  const smaps = (name: string, proxy: RunningProxy, when: string): void => {
+    if (opts.smaps !== undefined) writeFileSync(join(opts.smaps, `${name.replace(' ', '-')}.${when}.smaps`), readFileSync(`/proc/${proxy.service.pid}/smaps`, 'utf8'));
+  };
 
   const rows: string[][] = [];
   const breakdowns: string[][] = [];
   for (const [name, proxy, table] of [['no transform', plain, 'bench_big_plain'], ['column mask', masked, 'bench_big_masked']] as const) {
     const before = rssMiB(proxy.service.pid);
     log(`${name}: reading ${opts.rows} rows slowly`);
-    const r = await slowRead(proxy.port, table, opts.pause, proxy.service.pid);
+    smaps(name, proxy, 'before');
+    const r = await slowRead(proxy.port, table, opts.pause, proxy.service.pid, () => smaps(name, proxy, 'peak'));
     rows.push([name, fixed(before, 0), fixed(r.peak, 0), fixed(r.peak - before, 0), fixed(r.bytes / 2 ** 20, 1), fixed(r.ms / 1000, 1)]);
     const file = probeFiles.get(proxy)!;
     if (existsSync(file)) breakdowns.push([name, ...breakdownCells(JSON.parse(readFileSync(file, 'utf8')) as MemorySample)]);
