@@ -26,5 +26,5 @@ USER node
 EXPOSE 6432 6433
 VOLUME ["/data"]
 # The flags of proxy/node-flags.ts (isolated-vm needs the first; the second is for GC throughput).
-ENTRYPOINT ["node", "--no-node-snapshot", "--max-semi-space-size=32", "dist/proxy/cli.js"]
+ENTRYPOINT ["node", "--no-node-snapshot", "--max-semi-space-size=8", "--liftoff-only", "dist/proxy/cli.js"]
 CMD ["--listen", "0.0.0.0:6432", "--http", "0.0.0.0:6433", "--data-dir", "/data"]

@@ -5,15 +5,21 @@
  * ALLOCATOR_ENV.
  *
  * - `--no-node-snapshot`: isolated-vm crashes under Node's startup snapshot.
- * - `--max-semi-space-size=32` (MiB): rows with transforms are short-lived objects by the
- *   hundred thousand (field bytes, decoded values, re-encoded values) that live across the
- *   sandbox's asynchronous call; with V8's default young generation many of them are promoted and
- *   left to full GCs. With 32 MiB semi-spaces a 3-transform chain over 100k rows cost the proxy
- *   19 % less CPU (median of three interleaved pairs: 780 to 630 ms; V8's GC helper threads fell
- *   from about 45 to about 20 ms each per query) and took 8 % less time. It costs up to a few tens
- *   of MiB of memory under load.
+ * - `--max-semi-space-size=8` (MiB): rows with transforms are short-lived objects by the hundred
+ *   thousand that live across the sandbox's asynchronous call. 32 MiB semi-spaces once saved a
+ *   3-transform chain a fifth of its CPU; measured again since (two alternated rounds of
+ *   `npm run bench -- transforms`, proxy CPU per 100k-row read, mask and chain, loaded machine):
+ *   8 MiB 190/364 and 206/360 ms, 16 MiB 220/336 and 220/406, 32 MiB 168/406 and 188/326, within
+ *   the noise of each other; the young generation of a slow 1M-row transformed read (`npm run
+ *   bench -- memory`) took 53 to 56 MiB at the proxy's peak with 32 MiB semi-spaces.
+ * - `--liftoff-only`: WebAssembly stays on V8's baseline code. The SQL parser (libpg-query) is a
+ *   WebAssembly module whose hot functions V8 otherwise compiles again with its optimising tier
+ *   in the background after a few statements, which leaves 20 to 30 MiB resident for good (its
+ *   code, and the C heap its compiler used); parsing costs the same CPU either way (about 55 µs a
+ *   statement, most of it decoding the parse tree's JSON). Embedded PGlite is WebAssembly too: on
+ *   baseline code it uses about 5 % more CPU and 110 MiB less memory.
  */
-export const NODE_FLAGS: readonly string[] = ['--no-node-snapshot', '--max-semi-space-size=32'];
+export const NODE_FLAGS: readonly string[] = ['--no-node-snapshot', '--max-semi-space-size=8', '--liftoff-only'];
 
 /**
  * Environment the C allocator (glibc) reads when the process starts, set wherever NODE_FLAGS are
@@ -41,7 +47,7 @@ export function withAllocatorEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...ALLOCATOR_ENV, ...env };
 }
 
-/** A flag's name, without its value: `--max-semi-space-size=32` → `--max-semi-space-size`. */
+/** A flag's name, without its value: `--max-semi-space-size=8` → `--max-semi-space-size`. */
 function flagName(flag: string): string {
   const eq = flag.indexOf('=');
   return eq < 0 ? flag : flag.slice(0, eq);

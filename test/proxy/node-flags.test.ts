@@ -34,9 +34,9 @@ describe('missingNodeFlags', () => {
   it('names the flags not given, by name, on the command line or in NODE_OPTIONS', () => {
     expect(missingNodeFlags([], '')).toEqual([...NODE_FLAGS]);
     expect(missingNodeFlags([...NODE_FLAGS], '')).toEqual([]);
-    expect(missingNodeFlags(['--no-node-snapshot', '--max-semi-space-size=64'], '')).toEqual([]);
-    expect(missingNodeFlags([], '--no-node-snapshot  --max-semi-space-size=16')).toEqual([]);
-    expect(missingNodeFlags(['--no-node-snapshot'], '')).toEqual(['--max-semi-space-size=32']);
+    expect(missingNodeFlags(['--no-node-snapshot', '--max-semi-space-size=64', '--liftoff-only'], '')).toEqual([]);
+    expect(missingNodeFlags(['--liftoff-only'], '--no-node-snapshot  --max-semi-space-size=16')).toEqual([]);
+    expect(missingNodeFlags(['--no-node-snapshot'], '')).toEqual(['--max-semi-space-size=8', '--liftoff-only']);
   });
 });
 
