@@ -7,10 +7,10 @@
  * table's chain (none: it read the table's rows, a data node carrying its input hash); the last
  * of each chain feeds the result node (result_id), where the chains of a join meet.
  */
-import { LRUCache } from 'lru-cache';
 import type { LocalResult, Plugin, SessionInfo, StatementTrace } from '../hooks.js';
 import type { Execution, ProvenanceService, ReplayMismatch, ResultExecutions } from '../services.js';
-import { shapeOf, type StatementShape } from './statement-shape.js';
+import type { StatementShape } from './statement-shape.js';
+import { ShapeCache } from './shape-cache.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
@@ -83,10 +83,12 @@ function clientAddress(a: string): string {
 export class ProvenancePlugin implements Plugin, ProvenanceService {
   readonly name = PLUGIN;
   readonly localCommandKeywords = ['show'];
-  /** Statement texts repeat (prepared statements, ORMs): normalise each once. */
-  private readonly shapes = new LRUCache<string, StatementShape>({ max: 2_000 });
+  /** Statement texts repeat, or differ only in their constants: normalise each kind once. */
+  private readonly shapes: ShapeCache;
 
-  constructor(private readonly opts: ProvenanceOptions) {}
+  constructor(private readonly opts: ProvenanceOptions) {
+    this.shapes = new ShapeCache(opts.sql);
+  }
 
   /** Whether results' executions are to be reported at all. */
   get recording(): boolean {
@@ -281,12 +283,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
   }
 
   private shape(text: string): StatementShape {
-    let shape = this.shapes.get(text);
-    if (!shape) {
-      shape = shapeOf(this.opts.sql, text);
-      this.shapes.set(text, shape);
-    }
-    return shape;
+    return this.shapes.get(text);
   }
 
   private startSpan(s: SessionInfo, t: { readonly text: string; readonly startedAt: number }): StatementSpan {
