@@ -137,16 +137,21 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
    */
   record(s: SessionInfo, r: ResultExecutions): Promise<void | readonly ReplayMismatch[]> | void {
     const trace = s.statement;
-    const span = this.statementSpanOf(s, trace, r);
     const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
     const currentRole = state ? state.role.role : null;
-    if (r.kind === 'replay') return this.replay(s, trace, span, currentRole, r);
+    const later = r.kind !== 'replay' && this.opts.durability !== 'sync';
+    // Untraced, a span is only ids: in async mode it (and the statement's shape it needs for a
+    // traceparent) is made with the records, once the client has its answer. Results are
+    // recorded in the order they came, so a statement's later results still share its span.
+    const made = later && !this.opts.tracing.enabled ? null : this.statementSpanOf(s, trace, r);
+    const span = (): { span: StatementSpan; own: boolean } => made ?? this.statementSpanOf(s, trace, r);
+    if (r.kind === 'replay') return this.replay(s, trace, span(), currentRole, r);
     // Which statement of a simple Query the result is of: known now, not once the next one ended.
     const inQuery = trace?.answered ?? 0;
-    if (this.opts.durability === 'sync') return this.write(s, trace, span, currentRole, r, undefined, inQuery);
+    if (!later) return this.write(s, trace, span(), currentRole, r, undefined, inQuery);
     setImmediate(() => {
       try {
-        void this.write(s, trace, span, currentRole, r, undefined, inQuery);
+        void this.write(s, trace, span(), currentRole, r, undefined, inQuery);
       } catch (err) {
         this.opts.log(`provenance: recording an execution failed: ${err instanceof Error ? err.message : String(err)}`);
       }
