@@ -224,7 +224,8 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
       const outputHash = e.output.hex();
       const read = replayOf(e, id);
       const verified = read === null ? null : read.outputHash === outputHash;
-      const child = span.child(`transform ${t.name}`, {
+      // Untraced, a span is only ids: attributes would be dropped unread.
+      const child = span.child(`transform ${t.name}`, !this.opts.tracing.enabled ? {} : {
         'provenance.execution.id': id,
         'provenance.result.id': resultId,
         'provenance.transform.name': t.name,
