@@ -33,6 +33,11 @@ import { PreparedStatements } from './prepared.js';
 import { verdict } from './verdict.js';
 import { rowHistories, withHistory, type GuardedHistories } from './history-guards.js';
 import type { HistoryColumns } from '../history-columns.js';
+import { InheritedTables, type Inherited } from './inherited.js';
+import { childRowsRefusal, mayNameChild, rowChildren, withChildren, type RowChild } from './child-guards.js';
+import { sharedSchemas } from '../row-reads/read-tables.js';
+import type { NamePath } from '../row-reads/relation-names.js';
+import type { SqlAnalysis } from '../../sql/analyser.js';
 
 const PLUGIN = 'guards';
 /** Statements that name nothing the search_path resolves: they run while it is unknown (SET it, say). */
@@ -71,6 +76,7 @@ export class GuardsPlugin implements Plugin {
   private readonly catalog: GuardCatalog;
   private readonly sources: ColumnSourcesCache;
   private readonly initialPaths = new Map<string, Promise<readonly string[] | null>>();
+  private readonly inherited = new InheritedTables();
 
   constructor(private readonly opts: GuardsOptions) {
     const current = (): SqlRunner => {
@@ -95,6 +101,7 @@ export class GuardsPlugin implements Plugin {
   /** The registry was read again: sessions are watched while some guard exists; the catalog may have changed. */
   registryChanged(): void {
     this.catalog.invalidate();
+    this.inherited.invalidate();
     this.initialPaths.clear();
     // While the registry cannot be read, sessions that were watched stay so (and are refused).
     const registry = this.opts.registry();
@@ -116,6 +123,7 @@ export class GuardsPlugin implements Plugin {
 
   unitDone(): void {
     this.catalog.invalidate();
+    this.inherited.invalidate();
     this.initialPaths.clear();
   }
 
@@ -133,10 +141,14 @@ export class GuardsPlugin implements Plugin {
         'the transform registry cannot be read now, so the proxy cannot tell which transforms are guarded'));
     }
     const roles = await session.roles;
-    const columns = withHistory(guardedColumns(registry, roles), this.opts.historyColumns?.() ?? null);
+    const own = guardedColumns(registry, roles);
     const rows = guardedRows(registry, roles);
+    const guarded = own.size > 0 || rows.length > 0;
+    const inherited = guarded ? await this.inheritedOf(registry) : null;
+    if (typeof inherited === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, inherited));
+    const columns = withHistory(inherited === null ? own : withChildren(own, inherited, registry), this.opts.historyColumns?.() ?? null);
+    const children: ReadonlyMap<number, RowChild> = inherited === null ? new Map() : rowChildren(rows, inherited);
     const histories = rowHistories(rows, this.opts.historyColumns?.() ?? null);
-    const guarded = columns.size > 0 || rows.length > 0;
     if (stmt.kind === 'bind') {
       if (!guarded) return PASS;
       // Checked again under the guards in force now, as the server resolved it at its Parse.
@@ -145,7 +157,11 @@ export class GuardsPlugin implements Plugin {
       const sources = await this.check(p.text, p.naming);
       // An as-of statement time travel rewrote reads the history in the table's place, for the row transforms of then.
       const read: GuardedHistories = p.rewritten === true ? new Map() : histories;
-      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, { columns, rows, histories: read }, session.prepared);
+      if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
+      const refused = judge(sources, { columns, rows, histories: read }, session.prepared);
+      if (refused.action !== 'pass' || inherited === null) return refused;
+      const child = await this.childRows(p.text, this.opts.sql.analyse(p.text), p.naming, children, inherited);
+      return child === null ? PASS : deny(child);
     }
     const names = await session.names;
     const parsed = this.opts.sql.analyse(stmt.text);
@@ -163,6 +179,8 @@ export class GuardsPlugin implements Plugin {
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
       const refused = judge(sources, { columns, rows, histories }, session.prepared);
       if (refused.action !== 'pass') return refused;
+      const child = inherited === null ? null : await this.childRows(stmt.text, parsed, naming, children, inherited);
+      if (child !== null) return deny(child);
       if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
       session.prepared.remember(sources[0] ?? []);
     }
@@ -181,6 +199,28 @@ export class GuardsPlugin implements Plugin {
     }
     if (!sources.ok) return `${sources.code}: ${sources.message}`;
     return sources.readings.map((r) => [...r]);
+  }
+
+  /** The partitions and children of guarded tables, or why they could not be read. */
+  private async inheritedOf(registry: Registry): Promise<Inherited | string> {
+    const db = this.opts.store();
+    if (db === null) return 'the proxy\'s connection to the database is down, so it cannot tell which tables are partitions or children of guarded ones';
+    try {
+      return await withTimeout(this.inherited.of(db, registry));
+    } catch (err) {
+      return `the proxy could not read which tables are partitions or children of guarded ones: ${err instanceof Error ? err.message : String(err)}`
+        + ' (on the embedded database the catalog is read between transactions: run the statement once outside a transaction block first)';
+    }
+  }
+
+  /** The refusal of a text that reads rows of a child of a table a guarded row transform filters, or null. */
+  private async childRows(text: string, parsed: SqlAnalysis, naming: Naming, children: ReadonlyMap<number, RowChild>, inherited: Inherited): Promise<PgError | null> {
+    if (children.size === 0 || !mayNameChild(text, inherited)) return null;
+    const path: NamePath = { searchPath: naming.searchPath, user: naming.user ?? null };
+    // The server leaves schemas the user may not use out of the search_path: asked only when a bare name is shared.
+    const schemas = path.user === null ? [] : sharedSchemas(text, inherited.names, path);
+    const usable = path.user === null || schemas.length === 0 ? null : await this.schemaUsage(path.user, schemas);
+    return childRowsRefusal(parsed, children, inherited, usable === null ? path : { ...path, usable });
   }
 
   private watch(s: SessionInfo, fromStart: boolean): void {
