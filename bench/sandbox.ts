@@ -2,9 +2,13 @@
  * sandbox: what one batch costs in the transform sandbox, small batches above all. A column mask
  * over 1, 10 and 10,000 values (a TextColumn, as the proxy sends text) goes through a SandboxPool
  * from one caller and from eight concurrent callers; in the same run, interleaved, the same batches
- * go through three baselines: the function in plain Node, and one bare isolated-vm call of the same
+ * go through four baselines: the function in plain Node, one bare isolated-vm call of the same
  * function over the same values, synchronous and asynchronous (no runtime, no limits besides the
- * timeout, no checks). Wall time and CPU time (every thread of the process) per batch, medians.
+ * timeout, no checks), and the same synchronous call made by a worker thread that gets the values
+ * in a message (see sandbox-worker.ts). A 1-value batch also goes after a 1 ms pause each, as a
+ * proxy's point lookups come (the threads involved have gone to sleep, their caches gone cold), with
+ * plain Node after the same pause measuring the pause's own cost. Wall time and CPU time (every
+ * thread of the process) per batch, medians.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -14,12 +18,15 @@ import type { Cleanup } from './support/cleanup.js';
 import { defineSuite, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
+import { startWorkerCall } from './sandbox-worker.js';
 
 const USAGE = `Usage: npm run bench -- sandbox [options]
 
 Time per batch of a column mask over 1, 10 and 10000 values through a SandboxPool (one caller, and
-eight concurrent callers), against the same function in plain Node and in one bare isolated-vm call
-(synchronous and asynchronous), interleaved in one run; medians of wall and CPU microseconds per batch.
+eight concurrent callers), against the same function in plain Node, in one bare isolated-vm call
+(synchronous and asynchronous), and in a synchronous call made by a worker thread that gets the
+values in a message, interleaved in one run; a 1-value batch also after a 1 ms pause each. Medians
+of wall and CPU microseconds per batch.
 
   --runs R      timed runs of every case; medians   (default 7; 3 with BENCH_QUICK=1)
   --batches B   small batches per case and run       (default 4000; 1000 with BENCH_QUICK=1)
@@ -43,24 +50,32 @@ function parseOptions(args: readonly string[]): Options | 'help' {
 const MASK_SOURCE = "(v) => v === null ? null : v.slice(0, 2) + '***'";
 const SIZES = [1, 10, 10_000] as const;
 const CONCURRENT = 8;
+/** Paused batches take a millisecond each: fewer of them keep each case's time alike. */
+const PAUSED_SHARE = 8;
 /** A 10,000-value batch costs about what 300 small ones do: fewer of them keep each case's time alike. */
 const BIG_SHARE = 100;
 
-type Runner = 'pool' | 'plain' | 'ivm-sync' | 'ivm-async';
+type Runner = 'pool' | 'plain' | 'ivm-sync' | 'ivm-async' | 'worker';
 interface Case {
   readonly runner: Runner;
   readonly size: number;
   readonly callers: number;
+  /** A pause before each batch, as between a proxy's point lookups: the threads involved go to sleep. */
+  readonly pauseMs?: number;
 }
 
-const key = (c: Case): string => `${c.runner}/${c.size}/${c.callers}`;
+const PAUSE_MS = 1;
+
+const key = (c: Case): string => `${c.runner}/${c.size}/${c.callers}${c.pauseMs ? `/pause ${c.pauseMs}` : ''}`;
 
 function cases(): Case[] {
   const out: Case[] = [];
   for (const size of SIZES) {
-    for (const runner of ['plain', 'ivm-sync', 'ivm-async', 'pool'] as const) out.push({ runner, size, callers: 1 });
+    for (const runner of ['plain', 'ivm-sync', 'ivm-async', 'worker', 'pool'] as const) out.push({ runner, size, callers: 1 });
     if (size < 1000) out.push({ runner: 'pool', size, callers: CONCURRENT });
   }
+  // Plain Node after the pause measures the pause's own cost.
+  for (const runner of ['plain', 'ivm-async', 'worker', 'pool'] as const) out.push({ runner, size: 1, callers: 1, pauseMs: PAUSE_MS });
   return out;
 }
 
@@ -119,6 +134,8 @@ async function makeRunners(cleanup: Cleanup): Promise<Runners> {
     reference: true,
   })) as ivm.Reference<(values: string[]) => (string | null)[]>;
   const call = { timeout: DEFAULT_LIMITS.timeoutMs, result: { copy: true } } as const;
+  const worker = await startWorkerCall(MASK_SOURCE, DEFAULT_LIMITS.memoryMb, DEFAULT_LIMITS.timeoutMs);
+  cleanup.add('stop the bare worker', () => worker.close());
   const args = (data: Input): [ivm.Copy<string[]>] => [new ivm.ExternalCopy(data.values).copyInto({ release: true })];
 
   const viaPool = (data: Input): BatchFn => async (i) => {
@@ -134,6 +151,8 @@ async function makeRunners(cleanup: Cleanup): Promise<Runners> {
         return () => Promise.resolve(bare.applySync(undefined, args(data), call));
       case 'ivm-async':
         return () => bare.apply(undefined, args(data), call);
+      case 'worker':
+        return () => worker.call(data.values);
       case 'pool':
         return viaPool(data);
     }
@@ -156,16 +175,36 @@ function fromText(result: TextColumn, before: readonly string[]): (string | null
   return out;
 }
 
+function label(c: Case): string {
+  return runnerLabel(c) + (c.pauseMs ? `, ${c.pauseMs} ms pauses` : '');
+}
+
+function runnerLabel(c: Case): string {
+  switch (c.runner) {
+    case 'pool':
+      return `SandboxPool, ${c.callers} caller${c.callers > 1 ? 's' : ''}`;
+    case 'plain':
+      return 'plain Node';
+    case 'worker':
+      return 'worker thread, sync call inside';
+    default:
+      return `bare isolated-vm ${c.runner === 'ivm-sync' ? 'sync' : 'async'} call`;
+  }
+}
+
 interface Sample {
   readonly wallUs: number;
   readonly cpuUs: number;
 }
 
-/** `count` batches split among `callers` that each wait for one before sending the next. */
-async function measure(run: BatchFn, count: number, callers: number): Promise<Sample> {
+/** `count` batches split among `callers` that each wait for one (and the pause) before sending the next. */
+async function measure(run: BatchFn, count: number, callers: number, pauseMs = 0): Promise<Sample> {
   const each = Math.ceil(count / callers);
   const caller = async (c: number): Promise<void> => {
-    for (let i = 0; i < each; i++) await run(c * each + i);
+    for (let i = 0; i < each; i++) {
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      await run(c * each + i);
+    }
   };
   const cpu = process.cpuUsage();
   const t0 = performance.now();
@@ -183,7 +222,8 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const runners = await makeRunners(cleanup);
   const inputs = new Map(SIZES.map((s) => [s, input(s)] as const));
   const all = cases();
-  const count = (c: Case): number => (c.size >= 1000 ? Math.max(5, Math.round(opts.batches / BIG_SHARE)) : opts.batches);
+  const count = (c: Case): number =>
+    c.size >= 1000 ? Math.max(5, Math.round(opts.batches / BIG_SHARE)) : c.pauseMs ? Math.max(50, Math.round(opts.batches / PAUSED_SHARE)) : opts.batches;
   const fns = new Map(all.map((c) => [key(c), runners.batch(c.runner, inputs.get(c.size as (typeof SIZES)[number])!)] as const));
 
   // Untimed warm-up, checked: creates the isolates, compiles the function, warms the JIT.
@@ -193,7 +233,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     const data = inputs.get(c.size as (typeof SIZES)[number])!;
     const got = await fns.get(key(c))!(0);
     if (!sameValues(got, data.values.map(mask))) problems.push(`${key(c)}: output differs from plain Node`);
-    await measure(fns.get(key(c))!, Math.ceil(count(c) / 4), c.callers);
+    await measure(fns.get(key(c))!, Math.ceil(count(c) / 4), c.callers, c.pauseMs);
   }
 
   const samples = new Map<string, Sample[]>();
@@ -205,7 +245,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     for (let k = 0; k < all.length; k++) {
       const c = all[(k + r) % all.length]!;
       const calls = runners.pool.stats.calls;
-      const s = await measure(fns.get(key(c))!, count(c), c.callers);
+      const s = await measure(fns.get(key(c))!, count(c), c.callers, c.pauseMs);
       samples.set(key(c), [...(samples.get(key(c)) ?? []), s]);
       if (c.runner === 'pool') perCall.set(key(c), [...(perCall.get(key(c)) ?? []), count(c) / (runners.pool.stats.calls - calls)]);
     }
@@ -226,7 +266,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     const plain = { runner: 'plain', size: c.size, callers: 1 } as const;
     return [
       String(c.size),
-      c.runner === 'pool' ? `SandboxPool, ${c.callers} caller${c.callers > 1 ? 's' : ''}` : c.runner === 'plain' ? 'plain Node' : `bare isolated-vm ${c.runner === 'ivm-sync' ? 'sync' : 'async'} call`,
+      label(c),
       fixed(med(c, 'wallUs'), 1),
       spread(c),
       fixed(med(c, 'cpuUs'), 1),
@@ -259,7 +299,23 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const async1 = { runner: 'ivm-async', size: 1, callers: 1 } as const;
   out.push('');
   out.push(`1-value batch, SandboxPool vs a bare async isolated-vm call: ${ratio(med(pool1, 'wallUs'), med(async1, 'wallUs'))} wall, ${ratio(med(pool1, 'cpuUs'), med(async1, 'cpuUs'))} cpu`);
+  for (const size of SIZES) {
+    const w = { runner: 'worker', size, callers: 1 } as const;
+    const a = { runner: 'ivm-async', size, callers: 1 } as const;
+    out.push(`${size}-value batch, worker thread (message + sync call) vs a bare async isolated-vm call: ${ratio(med(w, 'wallUs'), med(a, 'wallUs'))} wall, ${ratio(med(w, 'cpuUs'), med(a, 'cpuUs'))} cpu`);
+  }
   out.push(`1-value batch, ${CONCURRENT} callers vs 1 (per batch): ${ratio(med(pool8, 'wallUs'), med(pool1, 'wallUs'))} wall, ${ratio(med(pool8, 'cpuUs'), med(pool1, 'cpuUs'))} cpu`);
+  // What a batch costs after a pause, less the pause's own (plain Node after the same pause).
+  const pauseCpu = med({ runner: 'plain', size: 1, callers: 1, pauseMs: PAUSE_MS }, 'cpuUs');
+  const afterPause = (runner: Runner): string => {
+    const paused = med({ runner, size: 1, callers: 1, pauseMs: PAUSE_MS }, 'cpuUs');
+    const at = paused === undefined || pauseCpu === undefined ? undefined : paused - pauseCpu;
+    return `${runnerLabel({ runner, size: 1, callers: 1 })} ${fixed(at, 1)} us (${ratio(at, med({ runner, size: 1, callers: 1 }, 'cpuUs'))})`;
+  };
+  out.push(
+    `1-value batch after a ${PAUSE_MS} ms pause, cpu less the pause's own (${fixed(pauseCpu, 1)} us), and its ratio to back to back: ` +
+      (['ivm-async', 'worker', 'pool'] as const).map(afterPause).join('; '),
+  );
   out.push(`pool stats: ${JSON.stringify(runners.pool.stats)}`);
   if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
   process.stdout.write(`${out.join('\n')}\n`);
