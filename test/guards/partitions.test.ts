@@ -143,7 +143,13 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
           CREATE TABLE ${late} (id int, email text, name text);
           INSERT INTO ${late} VALUES (250, 'dan@example.com', 'Dan');
           GRANT SELECT ON ${late} TO ${f.reader}`);
+        // Prepared while it is a table of its own: its Binds are checked again under what it is then.
+        const before = await t().pg({ user: f.reader, password: 'pw' });
+        const prepared = { name: `${late}_q`, text: `SELECT email FROM ${late}` };
+        expect((await before.query(prepared)).rows).toEqual([{ email: 'dan@example.com' }]);
         await admin.query(`ALTER TABLE ${f.cust} ATTACH PARTITION ${late} FOR VALUES FROM (200) TO (300)`);
+        await expect(before.query(prepared)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`a partition of public.${f.cust}`) as unknown });
+        await before.end();
         await admin.query(`CREATE TABLE ${made} PARTITION OF ${f.cust} FOR VALUES FROM (300) TO (400)`);
         await admin.query(`CREATE TABLE ${heir} (id int, email text)`);
         await admin.query(`ALTER TABLE ${heir} INHERIT ${f.people}`);
