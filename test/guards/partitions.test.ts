@@ -32,6 +32,10 @@ interface Fixture {
   readonly ordersA: string;
   readonly ordersView: string;
   readonly hide: string;
+  /** A parent by INHERITS, rows filtered by a row transform, and its child. */
+  readonly ledger: string;
+  readonly ledgerChild: string;
+  readonly hideLedger: string;
 }
 
 function rows(r: pg.QueryResult | pg.DatabaseError): unknown {
@@ -53,6 +57,7 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
         cust, lo: `${cust}_lo`, loA: `${cust}_lo_a`, hi: `${cust}_hi`, mask: uniqueName('mask'),
         people, staff: `${people}_staff`, maskPeople: uniqueName('mask_people'),
         orders, ordersA: `${orders}_a`, ordersView: `${orders}_a_v`, hide: uniqueName('hide_low'),
+        ledger: uniqueName('ledger'), ledgerChild: uniqueName('ledger_child'), hideLedger: uniqueName('hide_ledger'),
       };
       await admin.query(`
         CREATE TABLE ${x.cust} (id int, email text, name text) PARTITION BY RANGE (id);
@@ -68,12 +73,16 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
         CREATE TABLE ${x.ordersA} PARTITION OF ${x.orders} FOR VALUES FROM (0) TO (100);
         INSERT INTO ${x.orders} VALUES (1, 50), (2, 150);
         CREATE VIEW ${x.ordersView} AS SELECT id FROM ${x.ordersA};
+        CREATE TABLE ${x.ledger} (id int, amount int);
+        CREATE TABLE ${x.ledgerChild} () INHERITS (${x.ledger});
+        INSERT INTO ${x.ledgerChild} VALUES (1, 50), (2, 150);
         CREATE ROLE ${x.reader} LOGIN PASSWORD 'pw';
         GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${x.reader};`);
       await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [x.mask, x.cust, MASK]);
       await admin.query("SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)", [x.maskPeople, x.people, MASK]);
       await admin.query(`SELECT provenance.register_transform($1, $2, NULL, $3, '{"min": 100}', reads => ARRAY['amount'])`, [x.hide, x.orders, HIDE_LOW]);
-      for (const name of [x.mask, x.maskPeople, x.hide]) await admin.query("SELECT provenance.set_transform_guard($1, 'values', $2)", [name, SHARED_EXEMPT]);
+      await admin.query(`SELECT provenance.register_transform($1, $2, NULL, $3, '{"min": 100}')`, [x.hideLedger, x.ledger, HIDE_LOW]);
+      for (const name of [x.mask, x.maskPeople, x.hide, x.hideLedger]) await admin.query("SELECT provenance.set_transform_guard($1, 'values', $2)", [name, SHARED_EXEMPT]);
       f = x;
     } finally {
       await admin.end();
@@ -82,7 +91,7 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
 
   afterAll(async () => {
     const admin = await t().pg();
-    for (const name of [f.mask, f.maskPeople, f.hide]) await admin.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
+    for (const name of [f.mask, f.maskPeople, f.hide, f.hideLedger]) await admin.query('SELECT provenance.drop_transform($1)', [name]).catch(() => undefined);
     await admin.end();
   });
 
@@ -170,7 +179,7 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
   });
 
   describe('a guarded row transform', () => {
-    it('refuses any read of a partition, directly or through a view, and filters reads through the parent', async () => {
+    it('refuses any read of a partition or an inheritance child, directly or through a view, and filters reads through the parent', async () => {
       const c = await reader();
       try {
         const parts = [`public.${f.ordersA}`, `a partition of public.${f.orders}`, `"${f.hide}"`];
@@ -181,6 +190,8 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
         await expectRefused(c, `SELECT id FROM ${f.ordersView}`, ...parts);
         await expectRefused(c, `SELECT id FROM ${f.cust} WHERE id IN (SELECT id FROM public.${f.ordersA})`, ...parts);
         await expectServed(c, `SELECT id, amount FROM ${f.orders} ORDER BY id`, [{ id: 2, amount: 150 }]);
+        await expectRefused(c, `SELECT id FROM ${f.ledgerChild}`, `public.${f.ledgerChild}`, `an inheritance child of public.${f.ledger}`, `"${f.hideLedger}"`);
+        await expectServed(c, `SELECT id, amount FROM ${f.ledger} ORDER BY id`, [{ id: 2, amount: 150 }]);
       } finally {
         await c.end();
       }
