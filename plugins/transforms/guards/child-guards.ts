@@ -11,6 +11,7 @@
 import type { Node } from 'libpg-query';
 import { PgError, SqlState } from '../../../proxy/errors.js';
 import type { SqlAnalysis } from '../../sql/analyser.js';
+import type { StatementSources } from '../../sql/column-sources.js';
 import { dotted } from '../../sql/source-model.js';
 import type { Registry } from '../registry-cache.js';
 import { resolveName, type NamePath } from '../row-reads/relation-names.js';
@@ -109,6 +110,18 @@ export function childRowsRefusal(parsed: SqlAnalysis, children: ReadonlyMap<numb
     }
   }
   return null;
+}
+
+/**
+ * Whether a statement may read a table: a column of one anywhere in it, a relation it reads rows
+ * of, or what an EXECUTE or FETCH runs.
+ */
+export function readsTables(readings: readonly (readonly StatementSources[])[], parsed: SqlAnalysis): boolean {
+  const reads = (s: StatementSources): boolean =>
+    s.filters.length > 0 || s.flows.length > 0 || s.execute !== undefined || s.fetch !== undefined
+    || [...s.results, ...(s.cursor === undefined ? [] : [s.cursor.result])].some((r) => r.columns.some((c) => c.kind === 'column' || c.reads.length > 0))
+    || (s.prepare !== undefined && reads(s.prepare.statement));
+  return readings.some((r) => r.some(reads)) || (parsed.ok && parsed.readings.some((r) => r.some((stmt) => readNames(stmt).length > 0)));
 }
 
 /** Whether a text may name one of these relations: a cheap check before resolving its names. */

@@ -34,7 +34,7 @@ import { verdict } from './verdict.js';
 import { rowHistories, withHistory, type GuardedHistories } from './history-guards.js';
 import type { HistoryColumns } from '../history-columns.js';
 import { InheritedTables, type Inherited } from './inherited.js';
-import { childRowsRefusal, mayNameChild, rowChildren, withChildren, type RowChild } from './child-guards.js';
+import { childRowsRefusal, mayNameChild, readsTables, rowChildren, withChildren, type RowChild } from './child-guards.js';
 import { sharedSchemas } from '../row-reads/read-tables.js';
 import type { NamePath } from '../row-reads/relation-names.js';
 import type { SqlAnalysis } from '../../sql/analyser.js';
@@ -143,12 +143,8 @@ export class GuardsPlugin implements Plugin {
     const roles = await session.roles;
     const own = guardedColumns(registry, roles);
     const rows = guardedRows(registry, roles);
-    const guarded = own.size > 0 || rows.length > 0;
-    const inherited = guarded ? await this.inheritedOf(registry) : null;
-    if (typeof inherited === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, inherited));
-    const columns = withHistory(inherited === null ? own : withChildren(own, inherited, registry), this.opts.historyColumns?.() ?? null);
-    const children: ReadonlyMap<number, RowChild> = inherited === null ? new Map() : rowChildren(rows, inherited);
     const histories = rowHistories(rows, this.opts.historyColumns?.() ?? null);
+    const guarded = own.size > 0 || rows.length > 0;
     if (stmt.kind === 'bind') {
       if (!guarded) return PASS;
       // Checked again under the guards in force now, as the server resolved it at its Parse.
@@ -158,10 +154,9 @@ export class GuardsPlugin implements Plugin {
       // An as-of statement time travel rewrote reads the history in the table's place, for the row transforms of then.
       const read: GuardedHistories = p.rewritten === true ? new Map() : histories;
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
-      const refused = judge(sources, { columns, rows, histories: read }, session.prepared);
-      if (refused.action !== 'pass' || inherited === null) return refused;
-      const child = await this.childRows(p.text, this.opts.sql.analyse(p.text), p.naming, children, inherited);
-      return child === null ? PASS : deny(child);
+      const through = await this.throughChildren(registry, own, rows, p.text, this.opts.sql.analyse(p.text), sources, p.naming);
+      const refused = judge(sources, { columns: this.withHistory(through.columns), rows, histories: read }, session.prepared);
+      return refused.action !== 'pass' || through.refusal === null ? refused : deny(through.refusal);
     }
     const names = await session.names;
     const parsed = this.opts.sql.analyse(stmt.text);
@@ -177,10 +172,10 @@ export class GuardsPlugin implements Plugin {
       const naming: Naming = { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) };
       const sources = await this.check(stmt.text, naming);
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
-      const refused = judge(sources, { columns, rows, histories }, session.prepared);
+      const through = await this.throughChildren(registry, own, rows, stmt.text, parsed, sources, naming);
+      const refused = judge(sources, { columns: this.withHistory(through.columns), rows, histories }, session.prepared);
       if (refused.action !== 'pass') return refused;
-      const child = inherited === null ? null : await this.childRows(stmt.text, parsed, naming, children, inherited);
-      if (child !== null) return deny(child);
+      if (through.refusal !== null) return deny(through.refusal);
       if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
       session.prepared.remember(sources[0] ?? []);
     }
@@ -199,6 +194,26 @@ export class GuardsPlugin implements Plugin {
     }
     if (!sources.ok) return `${sources.code}: ${sources.message}`;
     return sources.readings.map((r) => [...r]);
+  }
+
+  private withHistory(columns: GuardedColumns): GuardedColumns {
+    return withHistory(columns, this.opts.historyColumns?.() ?? null);
+  }
+
+  /**
+   * The guarded columns with their tables' partitions' and children's, and the refusal of a text
+   * that reads a child of a table a guarded row transform filters (or could not be checked).
+   * Children are read only for a statement that reads some table: one that reads none (COMMIT,
+   * SET, SELECT 1) never waits for the catalog.
+   */
+  private async throughChildren(
+    registry: Registry, own: GuardedColumns, rows: readonly GuardedRows[], text: string, parsed: SqlAnalysis,
+    sources: readonly (readonly StatementSources[])[], naming: Naming,
+  ): Promise<{ readonly columns: GuardedColumns; readonly refusal: PgError | null }> {
+    if (!readsTables(sources, parsed)) return { columns: own, refusal: null };
+    const inherited = await this.inheritedOf(registry);
+    if (typeof inherited === 'string') return { columns: own, refusal: new PgError(SqlState.ObjectNotInPrerequisiteState, inherited) };
+    return { columns: withChildren(own, inherited, registry), refusal: await this.childRows(text, parsed, naming, rowChildren(rows, inherited), inherited) };
   }
 
   /** The partitions and children of guarded tables, or why they could not be read. */
