@@ -94,6 +94,9 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
   // ---- Output: rebuilt into fresh plain data, or rejected with a reason and a path.
   const INVALID = freeze({ __proto__: null });
   const NO_RESULT = freeze({ __proto__: null });
+  // The arguments of the intrinsic getters normalize applies to every object: one frozen list
+  // rather than a fresh one per call.
+  const NO_ARGS = freeze([]);
   // In a text column result's lengths: the item came back as it went in (UNCHANGED in types.ts).
   const UNCHANGED = ${UNCHANGED};
   let invalidMessage = '';
@@ -155,10 +158,10 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     for (let i = 0; i < depth; i++) {
       if (ancestors[i] === value) invalid('a cycle', depth);
     }
-    const tag = apply(typedArrayTag, value, []);
+    const tag = apply(typedArrayTag, value, NO_ARGS);
     if (tag !== undefined) {
       if (tag !== 'Uint8Array') invalid(article(tag) + ' (of typed arrays only Uint8Array crosses)', depth);
-      const length = apply(typedArrayLength, value, []);
+      const length = apply(typedArrayLength, value, NO_ARGS);
       charge(64 + length, depth);
       const copy = new Uint8ArrayCtor(length);
       apply(typedArraySet, copy, [value]);
@@ -183,7 +186,7 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     if (proto !== ObjectPrototype && proto !== null) {
       let time;
       try {
-        time = apply(dateGetTime, value, []);
+        time = apply(dateGetTime, value, NO_ARGS);
       } catch (_) {
         invalid(instanceName(proto) + ' (only plain objects, arrays, Date and Uint8Array cross)', depth);
       }
@@ -214,7 +217,7 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
   }
   function normalizeRow(value) {
     if (value === null) return null;
-    if (typeof value !== 'object' || isArray(value) || apply(typedArrayTag, value, []) !== undefined) {
+    if (typeof value !== 'object' || isArray(value) || apply(typedArrayTag, value, NO_ARGS) !== undefined) {
       invalid('a row transform must return an object or null, not ' + typeName(value), 0);
     }
     const proto = getPrototypeOf(value);
