@@ -73,7 +73,10 @@ const RUNTIME_TEXT_COLUMNS = String.raw`  // ---- Text columns (see TextColumn i
         return failure(classify(thrown, 'throw'), describe(thrown), i, compiled, cacheHit);
       }
       if (typeof result === 'string') {
+        // Charged before the string is appended: a result near V8's longest string must fail
+        // here, as normalize fails it, not in the concatenation.
         budget -= 16 + result.length;
+        if (budget < 0) return tooLarge(i, compiled, cacheHit);
         if (result === item) outLengths[i] = UNCHANGED;
         else {
           outLengths[i] = result.length;
@@ -81,13 +84,17 @@ const RUNTIME_TEXT_COLUMNS = String.raw`  // ---- Text columns (see TextColumn i
         }
       } else if (result === null) {
         budget -= 8;
+        if (budget < 0) return tooLarge(i, compiled, cacheHit);
         outLengths[i] = -1;
       } else {
         return runItems(fn, splitText(text, lengths), false, false, params, ctx, i, textItems(outText, outLengths, text, lengths, i), result, compiled, cacheHit);
       }
-      if (budget < 0) return failure('invalid-output', clip('output larger than ' + budgetLimit + ' bytes at $'), i, compiled, cacheHit);
     }
     return { __proto__: null, ok: true, text: outText, lengths: outLengths, compiled, cacheHit, reads: batchReads() };
+  }
+  // What charge reports of a result at the top level.
+  function tooLarge(index, compiled, cacheHit) {
+    return failure('invalid-output', clip('output larger than ' + budgetLimit + ' bytes at $'), index, compiled, cacheHit);
   }
   // The first count results of runTextColumn as values, as normalize would have returned them.
   function textItems(outText, outLengths, text, lengths, count) {

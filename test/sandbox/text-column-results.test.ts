@@ -91,6 +91,7 @@ describe('a text column result', () => {
     ['a proxy', "(v) => v === 't' ? new Proxy({ a: 1 }, { getOwnPropertyDescriptor() { throw new Error('trap'); } }) : v"],
     ['a class instance', "(v) => v === 'o' ? new (class Point {})() : v"],
     ['a throw', "(v) => { if (v === 'zz') throw new RangeError('no zz'); return v; }"],
+    ['a string near the longest V8 makes', "(v) => v === 'zz' ? 'x'.repeat(2 ** 29 - 30) : v === null ? v : v + '!'"],
     ['deep nesting', "(v) => { if (v !== 'zz') return v; let o = 1; for (let i = 0; i < 200; i++) o = [o]; return o; }"],
   ])('with %s after strings fails as for items', async (_, source) => {
     const got = await both(source, INPUT);
