@@ -14,6 +14,8 @@ RUN npm ci --no-audit --no-fund \
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# ALLOCATOR_ENV of proxy/node-flags.ts: glibc's allocator keeps less freed memory resident.
+ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -4,14 +4,16 @@
  * a proxy where a column mask applies to the table, and through another where nothing applies;
  * each proxy's resident memory (VmRSS) is sampled during the read.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import { RawClient } from '../test/support/raw-client.js';
 import type { Cleanup } from './support/cleanup.js';
-import { benchEnvironment, defineSuite, finishReport, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
+import { benchEnvironment, defineSuite, UsageError, finishReport, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
 import { startProxy, type RunningProxy } from './support/proxy.js';
+import type { MemorySample } from './support/memory-probe.js';
 import { fixed, formatTable } from './support/table.js';
 
 const USAGE = `Usage: npm run bench -- memory [options]
@@ -23,6 +25,10 @@ of each proxy during the read, and before it.
 
   --rows N     rows of the result                 (default 1000000; 200000 with BENCH_QUICK=1)
   --pause MS   pause after each socket read       (default 20)
+  --breakdown on|off
+               what each proxy's RSS was made of at its peak (V8 heaps, each sandbox isolate's
+               heap, glibc arenas…), sampled inside it by bench/support/memory-probe.ts, whose
+               module hook thread adds about 16 MiB to the RSS measured   (default off)
   --help       show this text
 
 Needs PostgreSQL server binaries; starts its own cluster and proxies and removes them afterwards.
@@ -31,14 +37,19 @@ Needs PostgreSQL server binaries; starts its own cluster and proxies and removes
 interface Options {
   rows: number;
   pause: number;
+  breakdown: boolean;
 }
 
 function parseOptions(args: readonly string[]): Options | 'help' {
-  const values = parseNamedOptions(args, ['rows', 'pause'] as const);
+  const values = parseNamedOptions(args, ['rows', 'pause', 'breakdown'] as const);
   if (values === 'help') return 'help';
+  if (values.breakdown !== undefined && values.breakdown !== 'on' && values.breakdown !== 'off') {
+    throw new UsageError(`--breakdown must be on or off, not ${values.breakdown}`);
+  }
   return {
     rows: positiveInt('rows', values.rows, quickRun() ? 200_000 : 1_000_000),
     pause: positiveInt('pause', values.pause, 20),
+    breakdown: values.breakdown === 'on',
   };
 }
 
@@ -83,11 +94,35 @@ async function slowRead(port: number, table: string, pause: number, pid: number)
   return { peak, bytes, ms: performance.now() - started };
 }
 
+const BREAKDOWN_HEADERS = ['proxy', 'RSS', 'V8 heap', 'new', 'old', 'live', 'external', 'buffers', 'isolates', 'file', 'brk', 'arenas', 'other anon', 'threads'];
+
+function breakdownCells(m: MemorySample): string[] {
+  const f = (v: number): string => fixed(v, 0);
+  return [
+    f(m.rss), f(m.v8Physical), f(m.newSpace), f(m.oldSpace), f(m.heapUsed), f(m.external), f(m.arrayBuffers),
+    m.isolates.length === 0 ? '-' : m.isolates.map(f).join('+'),
+    f(m.fileBacked), f(m.brkHeap), `${m.arenas}: ${f(m.arenaRss)}`, f(m.otherAnon), String(m.threads),
+  ];
+}
+
+function breakdownReport(rows: readonly string[][]): string[] {
+  return [
+    '  what the resident memory was made of at its peak, MiB (sampled in the proxy every 100 ms; see bench/support/memory-probe.ts):',
+    '  V8: the main heap committed (new space = semi-spaces, old space) and live; isolates: each sandbox heap committed;',
+    '  smaps: file-backed (code), brk heap, glibc thread arenas (count: resident), other anonymous (V8 and isolate pages, stacks)',
+    formatTable(BREAKDOWN_HEADERS, rows, BREAKDOWN_HEADERS.map((_, i) => (i === 0 ? 'left' : 'right'))),
+  ];
+}
+
 async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const { problems, root, cluster } = await benchEnvironment(cleanup);
   const proxies: RunningProxy[] = [];
+  const probeFiles = new Map<RunningProxy, string>();
+  const probe = fileURLToPath(new URL('./support/memory-probe.js', import.meta.url));
   const start = async (name: string): Promise<RunningProxy> => {
+    const probeFile = join(root, `${name}-memory.json`);
     const p = await startProxy({
+      ...(opts.breakdown ? { nodeArgs: ['--import', probe], env: { MEMORY_PROBE_FILE: probeFile } } : {}),
       upstream: `postgres://${cluster.host}:${cluster.port}/postgres?sslmode=disable`,
       dataDir: join(root, name),
       login: { user: cluster.superuser, password: cluster.password },
@@ -95,6 +130,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     });
     cleanup.add(`stop proxy ${name}`, () => p.service.stop(5_000));
     proxies.push(p);
+    probeFiles.set(p, probeFile);
     return p;
   };
   const masked = await start('masked');
@@ -114,21 +150,24 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     await admin.end();
   }
   // The registry reaches the proxies by NOTIFY: a read through the masked one shows the mask.
-  const probe = await RawClient.connect(masked.port, 'trustuser');
+  const check = await RawClient.connect(masked.port, 'trustuser');
   for (let i = 0; i < 100; i++) {
-    probe.write(serialize.query('SELECT email FROM bench_big_masked WHERE id = 1'));
-    const answer = await probe.untilReady();
+    check.write(serialize.query('SELECT email FROM bench_big_masked WHERE id = 1'));
+    const answer = await check.untilReady();
     if (answer.some((m) => m.code === 'D' && m.body.includes(Buffer.from('us***')))) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  probe.end();
+  check.end();
 
   const rows: string[][] = [];
+  const breakdowns: string[][] = [];
   for (const [name, proxy, table] of [['no transform', plain, 'bench_big_plain'], ['column mask', masked, 'bench_big_masked']] as const) {
     const before = rssMiB(proxy.service.pid);
     log(`${name}: reading ${opts.rows} rows slowly`);
     const r = await slowRead(proxy.port, table, opts.pause, proxy.service.pid);
     rows.push([name, fixed(before, 0), fixed(r.peak, 0), fixed(r.peak - before, 0), fixed(r.bytes / 2 ** 20, 1), fixed(r.ms / 1000, 1)]);
+    const file = probeFiles.get(proxy)!;
+    if (existsSync(file)) breakdowns.push([name, ...breakdownCells(JSON.parse(readFileSync(file, 'utf8')) as MemorySample)]);
   }
 
   const out: string[] = [];
@@ -137,6 +176,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   out.push(`  VmRSS of each proxy sampled every 100 ms during the read; mask: ${MASK}`);
   out.push('');
   out.push(formatTable(['proxy', 'RSS before MiB', 'peak RSS MiB', 'growth MiB', 'answer MiB', 'read s'], rows, ['left', 'right', 'right', 'right', 'right', 'right']));
+  if (breakdowns.length > 0) out.push('', ...breakdownReport(breakdowns));
   return finishReport(out, problems, proxies);
 }
 

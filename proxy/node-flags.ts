@@ -1,7 +1,8 @@
 /**
  * The Node.js flags the proxy runs with. `npm start`, the Dockerfile's ENTRYPOINT, the tests and
  * the benchmarks all start it with these (a test checks that the first two say the same); the
- * installed binary, started without them, runs itself again with them (relaunch.ts).
+ * installed binary, started without them, runs itself again with them (relaunch.ts), and with
+ * ALLOCATOR_ENV.
  *
  * - `--no-node-snapshot`: isolated-vm crashes under Node's startup snapshot.
  * - `--max-semi-space-size=32` (MiB): rows with transforms are short-lived objects by the
@@ -13,6 +14,32 @@
  *   of MiB of memory under load.
  */
 export const NODE_FLAGS: readonly string[] = ['--no-node-snapshot', '--max-semi-space-size=32'];
+
+/**
+ * Environment the C allocator (glibc) reads when the process starts, set wherever NODE_FLAGS are
+ * (`npm start`, the Dockerfile's ENV, the relaunch, the tests and benchmarks). A large transformed
+ * result churns through buffers of 64 KiB to 1 MiB (socket reads, encoded batches, payloads copied
+ * in and out of isolates) on several threads (the event loop, isolated-vm's, V8's helpers). With
+ * glibc's defaults each thread gets an arena of its own (14 at the peak of a 1M-row read), a
+ * freed buffer stays in the arena that served it, and the threshold above which buffers get pages
+ * of their own (returned at free) climbs to the largest buffer freed so far: freed memory stays
+ * resident. With two arenas, buffers of 64 KiB and more mapped and unmapped, and free memory at
+ * the top of a heap returned past 128 KiB, the proxy's peak RSS during a 1M-row slow read fell
+ * from 290 to 250 MiB (one run each); three alternated runs of `npm run bench -- transforms` with
+ * and without showed no slowdown within their noise (median ratios to pass-through 1.16/1.95/1.46/
+ * 1.89 against 2.56/1.51/1.60/1.77, sandbox throughput 1.21M against 0.77M values/s, on a loaded
+ * machine). Values already in the environment are kept.
+ */
+export const ALLOCATOR_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '65536',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+};
+
+/** ALLOCATOR_ENV under `env`: values `env` has are kept. */
+export function withAllocatorEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...ALLOCATOR_ENV, ...env };
+}
 
 /** A flag's name, without its value: `--max-semi-space-size=32` → `--max-semi-space-size`. */
 function flagName(flag: string): string {

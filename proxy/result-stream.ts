@@ -31,6 +31,12 @@ const BATCHES_IN_FLIGHT = 2;
  */
 const MAX_BATCH_ROWS = 10_000;
 const MAX_BATCH_BYTES = MAX_SERVER_BACKLOG;
+/**
+ * Upstream bytes read ahead, and bytes of one batch, once the client of a result did not take what
+ * it was sent: large batches only pay off while the client keeps up, and otherwise what the proxy
+ * read ahead would wait in its memory (a megabyte and more of rows and their copies, per session).
+ */
+export const SLOW_CLIENT_READ_AHEAD = 64 << 10;
 
 /** Index of the last piece consumed when handled synchronously, or a promise when a hook must be awaited. */
 export type Step = number | { readonly promise: Promise<void> };
@@ -44,6 +50,11 @@ export class ResultStream {
   readonly batchesInFlight: Promise<void>[] = [];
   /** After a result hook denied a result: drop upstream output up to ReadyForQuery. */
   dropUntilReady = false;
+  /**
+   * The client did not take what it was sent since the request unit began: read ahead and batch
+   * by SLOW_CLIENT_READ_AHEAD until its ReadyForQuery.
+   */
+  slowClient = false;
   /** The result a client's Describe of a portal opened, for the portal's next Execute (hooks run once for both). */
   private readonly describedResults = new WeakMap<Portal, WatchedResult>();
   private resultSerial = 0;
@@ -53,6 +64,7 @@ export class ResultStream {
   /** ReadyForQuery: the unit's results are over. */
   unitEnded(): void {
     this.dropUntilReady = false;
+    this.slowClient = false;
     this.watched = null;
   }
 
@@ -172,7 +184,8 @@ export class ResultStream {
     const frames: Buffer[] = [raw];
     let bytes = raw.length;
     let j = index + 1;
-    for (; j < pieces.length && frames.length < MAX_BATCH_ROWS && bytes < MAX_BATCH_BYTES; j++) {
+    const maxBytes = this.slowClient ? SLOW_CLIENT_READ_AHEAD : MAX_BATCH_BYTES;
+    for (; j < pieces.length && frames.length < MAX_BATCH_ROWS && bytes < maxBytes; j++) {
       const q = pieces[j]!;
       if (q.kind !== 'frame' || q.code !== Backend.DataRow) break;
       frames.push(q.raw);

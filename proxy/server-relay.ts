@@ -11,7 +11,7 @@ import type { TxStatus } from './wire/backend-messages.js';
 import {
   decodeBackendKeyData, decodeErrorResponse, decodeParameterStatus, decodeReadyForQuery,
 } from './wire/backend-decoders.js';
-import { MAX_SERVER_BACKLOG, ResultStream, type Step } from './result-stream.js';
+import { MAX_SERVER_BACKLOG, ResultStream, SLOW_CLIENT_READ_AHEAD, type Step } from './result-stream.js';
 import { answeredUnit, type SessionParts } from './session-parts.js';
 
 /** What the server side needs of the session beyond the parts they share. */
@@ -77,12 +77,14 @@ export class ServerRelay {
       this.owner.fail(toPgError(err, 'upstream protocol error'));
       return;
     }
+    if (this.owner.clientNeedsDrain) this.results.slowClient = true;
     if (this.busy) {
       for (const p of pieces) this.backlog.push(p);
       // Keep reading while a hook works (the upstream goes on producing rows, and the rows that
-      // gather become one larger batch), up to a bound; then let TCP push back.
+      // gather become one larger batch), up to a bound; then let TCP push back. Not while the
+      // client does not read: what is read now would only wait in memory for it.
       this.backlogBytes += chunk.length;
-      if (this.backlogBytes > MAX_SERVER_BACKLOG) this.owner.link?.pause();
+      if (this.backlogBytes > this.readAhead() || this.owner.clientNeedsDrain) this.owner.link?.pause();
       return;
     }
     this.s.output.gather();
@@ -126,7 +128,8 @@ export class ServerRelay {
       // An async hook: hold the rest (and new chunks) until it is done.
       this.busy = true;
       this.s.output.hold = true;
-      if (this.backlogBytes > MAX_SERVER_BACKLOG || this.owner.clientNeedsDrain) this.owner.link?.pause();
+      if (this.owner.clientNeedsDrain) results.slowClient = true;
+      if (this.backlogBytes > this.readAhead() || this.owner.clientNeedsDrain) this.owner.link?.pause();
       const rest = pieces.slice(next);
       void pending.promise.then(
         () => this.resume(rest),
@@ -134,6 +137,11 @@ export class ServerRelay {
       );
       return;
     }
+  }
+
+  /** Upstream bytes read while a hook works, before the upstream is paused. */
+  private readAhead(): number {
+    return this.results.slowClient ? SLOW_CLIENT_READ_AHEAD : MAX_SERVER_BACKLOG;
   }
 
   private resume(rest: Piece[]): void {

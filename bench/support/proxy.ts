@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cleanEnv, freePort, startService, type Service } from './processes.js';
-import { NODE_FLAGS } from '../../proxy/node-flags.js';
+import { NODE_FLAGS, withAllocatorEnv } from '../../proxy/node-flags.js';
 
 export interface RunningProxy {
   readonly host: string;
@@ -36,6 +36,9 @@ export async function startProxy(opts: {
   dataDir: string;
   login?: { user: string; password: string };
   extraArgs?: readonly string[];
+  /** Node.js options after NODE_FLAGS (e.g. `--import` of a probe), and environment variables to add. */
+  nodeArgs?: readonly string[];
+  env?: NodeJS.ProcessEnv;
 }): Promise<RunningProxy> {
   const cli = cliPath();
   if (!existsSync(cli)) throw new Error(`${cli} not found: build first (npx tsc -p .)`);
@@ -48,6 +51,7 @@ export async function startProxy(opts: {
       process.execPath,
       [
         ...NODE_FLAGS,
+        ...(opts.nodeArgs ?? []),
         cli,
         '--listen', `${HOST}:${port}`,
         '--upstream', opts.upstream,
@@ -57,7 +61,7 @@ export async function startProxy(opts: {
         '--http', 'off',
         ...(opts.extraArgs ?? []),
       ],
-      { env: { ...proxyEnv(), ...(opts.login ? { PGUSER: opts.login.user, PGPASSWORD: opts.login.password } : {}) } },
+      { env: { ...withAllocatorEnv(proxyEnv()), ...(opts.login ? { PGUSER: opts.login.user, PGPASSWORD: opts.login.password } : {}), ...opts.env } },
     );
     try {
       await service.waitForOutput(READY, 30_000);

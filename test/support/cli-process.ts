@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../../proxy/node-flags.js';
+import { NODE_FLAGS, withAllocatorEnv } from '../../proxy/node-flags.js';
 
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/proxy/cli.js');
 
@@ -23,7 +23,7 @@ export interface CliProcess {
 export async function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, nodeFlags: readonly string[] = NODE_FLAGS): Promise<CliProcess> {
   const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
     // A free port for the HTTP API, unless a test names one: CLI tests run in parallel.
-    env: { ...process.env, PROVENANCE_HTTP: '127.0.0.1:0', ...env },
+    env: withAllocatorEnv({ ...process.env, PROVENANCE_HTTP: '127.0.0.1:0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
