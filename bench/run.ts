@@ -32,6 +32,10 @@ const SUITES: Readonly<Record<string, SuiteEntry>> = {
     summary: 'select-only pgbench on a table with one transform: recording off vs async vs sync (TPS ratios, p50/p99), records checked',
     load: async () => (await import('./provenance.js')).suite,
   },
+  'statement-shape': {
+    summary: 'microseconds to shape point-lookup texts with fresh literal keys: shapeOf each text vs the shape cache',
+    load: async () => (await import('./statement-shape.js')).suite,
+  },
   memory: {
     summary: 'peak RSS of the proxy while a slow client reads a large result, with a column mask and without',
     load: async () => (await import('./memory.js')).suite,

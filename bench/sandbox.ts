@@ -15,10 +15,11 @@ import { performance } from 'node:perf_hooks';
 import ivm from 'isolated-vm';
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, SandboxPool, sandboxFunction, type SandboxValue, type TextColumn } from '../sandbox/index.js';
 import type { Cleanup } from './support/cleanup.js';
-import { defineSuite, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
+import { UsageError, defineSuite, log, parseNamedOptions, positiveInt, quickRun } from './support/suite-runner.js';
 import { median } from './support/stats.js';
 import { fixed, formatTable } from './support/table.js';
 import { startWorkerCall } from './sandbox-worker.js';
+import { valueCosts } from './sandbox-values.js';
 
 const USAGE = `Usage: npm run bench -- sandbox [options]
 
@@ -26,10 +27,12 @@ Time per batch of a column mask over 1, 10 and 10000 values through a SandboxPoo
 eight concurrent callers), against the same function in plain Node, in one bare isolated-vm call
 (synchronous and asynchronous), and in a synchronous call made by a worker thread that gets the
 values in a message, interleaved in one run; a 1-value batch also after a 1 ms pause each. Medians
-of wall and CPU microseconds per batch.
+of wall and CPU microseconds per batch. Then the runtime's own work per value on a 10000-value
+batch (identity and mask): microseconds on the isolate's thread and on the main thread.
 
   --runs R      timed runs of every case; medians   (default 7; 3 with BENCH_QUICK=1)
   --batches B   small batches per case and run       (default 4000; 1000 with BENCH_QUICK=1)
+  --cases C     batches,values or one of them        (default both)
   --help        show this text
 
 Needs nothing but this process; on a shared machine, compare the ratios, not the times.
@@ -38,13 +41,16 @@ Needs nothing but this process; on a shared machine, compare the ratios, not the
 interface Options {
   readonly runs: number;
   readonly batches: number;
+  readonly cases: ReadonlySet<string>;
 }
 
 function parseOptions(args: readonly string[]): Options | 'help' {
-  const values = parseNamedOptions(args, ['runs', 'batches'] as const);
+  const values = parseNamedOptions(args, ['runs', 'batches', 'cases'] as const);
   if (values === 'help') return 'help';
   const quick = quickRun();
-  return { runs: positiveInt('runs', values.runs, quick ? 3 : 7), batches: positiveInt('batches', values.batches, quick ? 1000 : 4000) };
+  const cases = new Set((values.cases ?? 'batches,values').split(','));
+  if ([...cases].some((c) => c !== 'batches' && c !== 'values')) throw new UsageError(`--cases: batches, values or both, not ${values.cases}`);
+  return { runs: positiveInt('runs', values.runs, quick ? 3 : 7), batches: positiveInt('batches', values.batches, quick ? 1000 : 4000), cases };
 }
 
 const MASK_SOURCE = "(v) => v === null ? null : v.slice(0, 2) + '***'";
@@ -218,7 +224,7 @@ function sameValues(a: readonly (string | null)[], b: readonly (string | null)[]
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
+async function batchBenchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   const runners = await makeRunners(cleanup);
   const inputs = new Map(SIZES.map((s) => [s, input(s)] as const));
   const all = cases();
@@ -318,6 +324,21 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   );
   out.push(`pool stats: ${JSON.stringify(runners.pool.stats)}`);
   if (problems.length > 0) out.push('', 'problems:', ...problems.map((p) => `  ${p}`));
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}
+
+async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
+  if (opts.cases.has('batches')) await batchBenchmark(opts, cleanup);
+  if (!opts.cases.has('values')) return 0;
+  const batches = 20;
+  const costs = await valueCosts(opts.runs, batches);
+  const rows = costs.map((c) => [c.name, fixed(c.isolateUs, 3), fixed(c.mainUs, 3), fixed(c.plainUs, 3), `${(c.isolateUs / c.plainUs).toFixed(1)}x`]);
+  const out = [
+    '',
+    `The runtime's own work per value: ${batches} batches of 10000 values (a TextColumn) per run, ${opts.runs} runs, medians`,
+    formatTable(['transform', 'isolate us/value', 'main us/value', 'plain Node us/value', 'isolate vs plain'], rows, ['left', 'right', 'right', 'right', 'right']),
+  ];
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

@@ -4,6 +4,8 @@
  * into fresh plain data (or its rejection with a reason and a path).
  */
 
+import { UNCHANGED } from './types.js';
+
 export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least recently used first.
   const factories = new MapCtor();
   function lookup(hash) {
@@ -91,6 +93,12 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
 
   // ---- Output: rebuilt into fresh plain data, or rejected with a reason and a path.
   const INVALID = freeze({ __proto__: null });
+  const NO_RESULT = freeze({ __proto__: null });
+  // The arguments of the intrinsic getters normalize applies to every object: one frozen list
+  // rather than a fresh one per call.
+  const NO_ARGS = freeze([]);
+  // In a text column result's lengths: the item came back as it went in (UNCHANGED in types.ts).
+  const UNCHANGED = ${UNCHANGED};
   let invalidMessage = '';
   let budget = 0;
   let budgetLimit = 0;
@@ -150,10 +158,10 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     for (let i = 0; i < depth; i++) {
       if (ancestors[i] === value) invalid('a cycle', depth);
     }
-    const tag = apply(typedArrayTag, value, []);
+    const tag = apply(typedArrayTag, value, NO_ARGS);
     if (tag !== undefined) {
       if (tag !== 'Uint8Array') invalid(article(tag) + ' (of typed arrays only Uint8Array crosses)', depth);
-      const length = apply(typedArrayLength, value, []);
+      const length = apply(typedArrayLength, value, NO_ARGS);
       charge(64 + length, depth);
       const copy = new Uint8ArrayCtor(length);
       apply(typedArraySet, copy, [value]);
@@ -178,7 +186,7 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     if (proto !== ObjectPrototype && proto !== null) {
       let time;
       try {
-        time = apply(dateGetTime, value, []);
+        time = apply(dateGetTime, value, NO_ARGS);
       } catch (_) {
         invalid(instanceName(proto) + ' (only plain objects, arrays, Date and Uint8Array cross)', depth);
       }
@@ -209,7 +217,7 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
   }
   function normalizeRow(value) {
     if (value === null) return null;
-    if (typeof value !== 'object' || isArray(value) || apply(typedArrayTag, value, []) !== undefined) {
+    if (typeof value !== 'object' || isArray(value) || apply(typedArrayTag, value, NO_ARGS) !== undefined) {
       invalid('a row transform must return an object or null, not ' + typeName(value), 0);
     }
     const proto = getPrototypeOf(value);
@@ -287,7 +295,6 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     const text = payload.text;
     const lengths = payload.lengths;
     const fromText = text !== null;
-    const items = fromText ? splitText(text, lengths) : payload.items;
     clock = payload.clock;
     seedRandom(payload.seed);
     budget = budgetLimit = payload.maxOutputBytes;
@@ -329,17 +336,26 @@ export const RUNTIME_OUTPUT = String.raw`  // ---- Compiled transforms, least re
     }
 
     const rows = kind === 'row';
-    const out = [];
+    if (fromText && !rows) return runTextColumn(fn, text, lengths, params, ctx, compiled, cacheHit);
+    return runItems(fn, fromText ? splitText(text, lengths) : payload.items, rows, fromText, params, ctx, 0, [], NO_RESULT, compiled, cacheHit);
+  }
+
+  // Items from start on, each result rebuilt by normalize into out (which holds the earlier ones);
+  // pending, unless NO_RESULT, is what the transform already returned for items[start].
+  function runItems(fn, items, rows, fromText, params, ctx, start, out, pending, compiled, cacheHit) {
     const count = items.length;
     // Given a text column, whether every result so far is a string or null: then the results go
     // back as a text column too.
     let allText = fromText;
-    for (let i = 0; i < count; i++) {
-      let result;
-      try {
-        result = fn(items[i], params, ctx);
-      } catch (thrown) {
-        return failure(classify(thrown, 'throw'), describe(thrown), i, compiled, cacheHit);
+    for (let i = start; i < count; i++) {
+      let result = pending;
+      pending = NO_RESULT;
+      if (result === NO_RESULT) {
+        try {
+          result = fn(items[i], params, ctx);
+        } catch (thrown) {
+          return failure(classify(thrown, 'throw'), describe(thrown), i, compiled, cacheHit);
+        }
       }
       try {
         out[i] = rows ? normalizeRow(result) : normalize(result, 0);

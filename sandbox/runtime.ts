@@ -37,6 +37,7 @@ export { FUNCTION_CACHE_SIZE, MAX_MESSAGE_CHARS, MAX_OUTPUT_DEPTH } from './runt
 
 /** The text columns part, and the end of the bootstrap function. */
 const RUNTIME_TEXT_COLUMNS = String.raw`  // ---- Text columns (see TextColumn in types.ts): one string and a length per item (-1: null).
+  // String.prototype is frozen before any transform exists, so text.slice is the intrinsic.
   function splitText(text, lengths) {
     const items = [];
     let at = 0;
@@ -44,9 +45,72 @@ const RUNTIME_TEXT_COLUMNS = String.raw`  // ---- Text columns (see TextColumn i
       const n = lengths[i];
       if (n < 0) items[i] = null;
       else {
-        items[i] = apply(stringSlice, text, [at, at + n]);
+        items[i] = text.slice(at, at + n);
         at += n;
       }
+    }
+    return items;
+  }
+  // A column transform given a text column: while every result is a string or null (one typeof
+  // each), the results are laid end to end as they come, as joinText lays them, with the budget
+  // normalize charges; the first other result hands the batch to runItems, from that item on.
+  function runTextColumn(fn, text, lengths, params, ctx, compiled, cacheHit) {
+    const count = lengths.length;
+    const outLengths = new Int32ArrayCtor(count);
+    let outText = '';
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const n = lengths[i];
+      let item = null;
+      if (n >= 0) {
+        item = text.slice(at, at + n);
+        at += n;
+      }
+      let result;
+      try {
+        result = fn(item, params, ctx);
+      } catch (thrown) {
+        return failure(classify(thrown, 'throw'), describe(thrown), i, compiled, cacheHit);
+      }
+      if (typeof result === 'string') {
+        // Charged before the string is appended: a result near V8's longest string must fail
+        // here, as normalize fails it, not in the concatenation.
+        budget -= 16 + result.length;
+        if (budget < 0) return tooLarge(i, compiled, cacheHit);
+        if (result === item) outLengths[i] = UNCHANGED;
+        else {
+          outLengths[i] = result.length;
+          outText += result;
+        }
+      } else if (result === null) {
+        budget -= 8;
+        if (budget < 0) return tooLarge(i, compiled, cacheHit);
+        outLengths[i] = -1;
+      } else {
+        return runItems(fn, splitText(text, lengths), false, false, params, ctx, i, textItems(outText, outLengths, text, lengths, i), result, compiled, cacheHit);
+      }
+    }
+    return { __proto__: null, ok: true, text: outText, lengths: outLengths, compiled, cacheHit, reads: batchReads() };
+  }
+  // What charge reports of a result at the top level.
+  function tooLarge(index, compiled, cacheHit) {
+    return failure('invalid-output', clip('output larger than ' + budgetLimit + ' bytes at $'), index, compiled, cacheHit);
+  }
+  // The first count results of runTextColumn as values, as normalize would have returned them.
+  function textItems(outText, outLengths, text, lengths, count) {
+    const items = [];
+    let at = 0;
+    let inAt = 0;
+    for (let i = 0; i < count; i++) {
+      const n = outLengths[i];
+      const before = lengths[i];
+      if (n === -1) items[i] = null;
+      else if (n === UNCHANGED) items[i] = text.slice(inAt, inAt + before);
+      else {
+        items[i] = outText.slice(at, at + n);
+        at += n;
+      }
+      if (before > 0) inAt += before;
     }
     return items;
   }
@@ -56,7 +120,7 @@ const RUNTIME_TEXT_COLUMNS = String.raw`  // ---- Text columns (see TextColumn i
     let text = '';
     for (let i = 0; i < out.length; i++) {
       const v = out[i];
-      if (v === items[i]) lengths[i] = v === null ? -1 : -2;
+      if (v === items[i]) lengths[i] = v === null ? -1 : UNCHANGED;
       else if (v === null) lengths[i] = -1;
       else {
         lengths[i] = v.length;

@@ -169,12 +169,14 @@ export function insertExecutionsParams(records: readonly ExecutionRecord[]): [st
 
 export function splitRecords(records: readonly ExecutionRecord[]): SplitRecords {
   // Candidates by a few fields that tell most sets apart; the full comparison decides. (A JSON key
-  // of all the shared fields cost more per record than the rest of this function.)
+  // of all the shared fields cost more per record than the rest of this function.) The exact
+  // statement is among them: with literals or parameters in it, point lookups of one session each
+  // have their own set, and without it every record was compared with all before it.
   const candidates = new Map<string, { readonly c: number; readonly record: ExecutionRecord }[]>();
   const shared: Record<string, unknown>[] = [];
   const own: Record<string, unknown>[] = [];
   for (const r of records) {
-    const probe = `${r.session_id}\u0000${r.transform_name}\u0000${r.transform_version}\u0000${r.statement_fingerprint}`;
+    const probe = `${r.session_id}\u0000${r.transform_name}\u0000${r.transform_version}\u0000${r.statement_fingerprint}\u0000${r.exact_text ?? ''}\u0000${r.exact_values?.join('\u0001') ?? ''}`;
     let list = candidates.get(probe);
     if (list === undefined) candidates.set(probe, (list = []));
     let c = list.find((e) => SHARED_FIELDS.every((f) => sameField(e.record[f], r[f])))?.c;

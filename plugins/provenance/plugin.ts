@@ -7,10 +7,10 @@
  * table's chain (none: it read the table's rows, a data node carrying its input hash); the last
  * of each chain feeds the result node (result_id), where the chains of a join meet.
  */
-import { LRUCache } from 'lru-cache';
 import type { LocalResult, Plugin, SessionInfo, StatementTrace } from '../hooks.js';
 import type { Execution, ProvenanceService, ReplayMismatch, ResultExecutions } from '../services.js';
-import { shapeOf, type StatementShape } from './statement-shape.js';
+import type { StatementShape } from './statement-shape.js';
+import { ShapeCache } from './shape-cache.js';
 import type { Attributes, StatementSpan, Tracing } from './tracing.js';
 import type { Recorder } from './recorder.js';
 import { uuidv7 } from './ids.js';
@@ -83,10 +83,12 @@ function clientAddress(a: string): string {
 export class ProvenancePlugin implements Plugin, ProvenanceService {
   readonly name = PLUGIN;
   readonly localCommandKeywords = ['show'];
-  /** Statement texts repeat (prepared statements, ORMs): normalise each once. */
-  private readonly shapes = new LRUCache<string, StatementShape>({ max: 2_000 });
+  /** Statement texts repeat, or differ only in their constants: normalise each kind once. */
+  private readonly shapes: ShapeCache;
 
-  constructor(private readonly opts: ProvenanceOptions) {}
+  constructor(private readonly opts: ProvenanceOptions) {
+    this.shapes = new ShapeCache(opts.sql);
+  }
 
   /** Whether results' executions are to be reported at all. */
   get recording(): boolean {
@@ -135,16 +137,21 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
    */
   record(s: SessionInfo, r: ResultExecutions): Promise<void | readonly ReplayMismatch[]> | void {
     const trace = s.statement;
-    const span = this.statementSpanOf(s, trace, r);
     const state = s.pluginState.get(PLUGIN) as SessionState | undefined;
     const currentRole = state ? state.role.role : null;
-    if (r.kind === 'replay') return this.replay(s, trace, span, currentRole, r);
+    const later = r.kind !== 'replay' && this.opts.durability !== 'sync';
+    // Untraced, a span is only ids: in async mode it (and the statement's shape it needs for a
+    // traceparent) is made with the records, once the client has its answer. Results are
+    // recorded in the order they came, so a statement's later results still share its span.
+    const made = later && !this.opts.tracing.enabled ? null : this.statementSpanOf(s, trace, r);
+    const span = (): { span: StatementSpan; own: boolean } => made ?? this.statementSpanOf(s, trace, r);
+    if (r.kind === 'replay') return this.replay(s, trace, span(), currentRole, r);
     // Which statement of a simple Query the result is of: known now, not once the next one ended.
     const inQuery = trace?.answered ?? 0;
-    if (this.opts.durability === 'sync') return this.write(s, trace, span, currentRole, r, undefined, inQuery);
+    if (!later) return this.write(s, trace, span(), currentRole, r, undefined, inQuery);
     setImmediate(() => {
       try {
-        void this.write(s, trace, span, currentRole, r, undefined, inQuery);
+        void this.write(s, trace, span(), currentRole, r, undefined, inQuery);
       } catch (err) {
         this.opts.log(`provenance: recording an execution failed: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -217,7 +224,8 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
       const outputHash = e.output.hex();
       const read = replayOf(e, id);
       const verified = read === null ? null : read.outputHash === outputHash;
-      const child = span.child(`transform ${t.name}`, {
+      // Untraced, a span is only ids: attributes would be dropped unread.
+      const child = span.child(`transform ${t.name}`, !this.opts.tracing.enabled ? {} : {
         'provenance.execution.id': id,
         'provenance.result.id': resultId,
         'provenance.transform.name': t.name,
@@ -281,12 +289,7 @@ export class ProvenancePlugin implements Plugin, ProvenanceService {
   }
 
   private shape(text: string): StatementShape {
-    let shape = this.shapes.get(text);
-    if (!shape) {
-      shape = shapeOf(this.opts.sql, text);
-      this.shapes.set(text, shape);
-    }
-    return shape;
+    return this.shapes.get(text);
   }
 
   private startSpan(s: SessionInfo, t: { readonly text: string; readonly startedAt: number }): StatementSpan {

@@ -42,6 +42,63 @@ export function canonicalField(raw: Buffer, type: ColumnType): Buffer {
 }
 
 /**
+ * Integers in text format are the most common fields converted for hashing (a row transform's
+ * portion holds its table's keys). The codecs make two values and a Buffer of each; here the
+ * digits are read where they lie and the binary form written in place, for the values whose
+ * conversion cannot fail: at most 9 digits (15 for int8, exact in a double), an optional minus
+ * sign, within the type's range. Anything else goes through the codecs, which decide (and throw)
+ * as before. Per oid: the width of the binary form and the largest digit count read here.
+ */
+interface IntText {
+  readonly width: number;
+  readonly digits: number;
+  readonly min: number;
+  readonly max: number;
+}
+const INT_TEXT: ReadonlyMap<number, IntText> = new Map([
+  [21, { width: 2, digits: 5, min: -32768, max: 32767 }],
+  [23, { width: 4, digits: 9, min: -999_999_999, max: 999_999_999 }],
+  [26, { width: 4, digits: 9, min: 0, max: 999_999_999 }],
+  [20, { width: 8, digits: 15, min: -999_999_999_999_999, max: 999_999_999_999_999 }],
+]);
+const SCRATCH = Buffer.allocUnsafe(16);
+
+/** How a column's fields are read by intFromText, or null: not a text-format integer column. */
+function intText(type: ColumnType): IntText | null {
+  return type.format === 0 ? (INT_TEXT.get(type.oid) ?? null) : null;
+}
+
+/** The integer a text field holds, or NaN when the codecs must decide (see INT_TEXT). */
+function intFromText(rows: RowBatch, row: number, column: number, spec: IntText): number {
+  const len = rows.length(row, column);
+  if (len < 1 || len > 16) return NaN;
+  rows.copyField(row, column, SCRATCH, 0);
+  const start = SCRATCH[0] === 0x2d ? 1 : 0;
+  if (len === start || len - start > spec.digits) return NaN;
+  let v = 0;
+  for (let i = start; i < len; i++) {
+    const d = SCRATCH[i]! - 0x30;
+    if (d < 0 || d > 9) return NaN;
+    v = v * 10 + d;
+  }
+  if (start === 1 && v !== 0) v = -v;
+  if (v < spec.min || v > spec.max) return NaN;
+  return v;
+}
+
+/** An integer's binary (big-endian two's complement) form of `width` bytes at `off`. */
+function writeInt(out: Buffer, off: number, v: number, width: number): number {
+  if (width === 2) {
+    out[off] = (v >> 8) & 0xff;
+    out[off + 1] = v & 0xff;
+    return off + 2;
+  }
+  if (width === 4) return int32At(out, off, v);
+  const high = Math.floor(v / 0x1_0000_0000);
+  return int32At(out, int32At(out, off, high), v - high * 0x1_0000_0000);
+}
+
+/**
  * Bytes laid out for hashing later at most: beyond it they are hashed at once, so a large result
  * never holds more than this.
  */
@@ -71,6 +128,8 @@ export class PortionHash {
   private chunk: Buffer | null = null;
   private used = 0;
   private asServed: readonly boolean[] | undefined;
+  private allServed: boolean | undefined;
+  private intSpecs: readonly (IntText | null)[] | undefined;
   /** The order number the next add in turn has, and the layouts of adds that came before their turn. */
   private next = 0;
   private readonly early = new Map<number, Buffer[]>();
@@ -126,12 +185,25 @@ export class PortionHash {
     const n = fields.length;
     // Whether a field's bytes are already canonical (most are): then they are copied where they lie.
     const asServed = (this.asServed ??= types.map(servedIsCanonical));
+    if (this.allServed ??= asServed.every(Boolean)) {
+      this.layoutServed(rows, fields);
+      return;
+    }
     const converted: (Buffer | null)[] = new Array<Buffer | null>(n);
+    const intSpecs = (this.intSpecs ??= types.map(intText));
+    // Per field of the row: an integer read from its text (see intFromText), or NaN.
+    const ints = new Float64Array(n);
     for (let r = 0; r < rows.rows; r++) {
       let size = 2 + 4 * n;
       for (let j = 0; j < n; j++) {
         if (asServed[j]) {
           size += Math.max(0, rows.length(r, fields[j]!));
+          continue;
+        }
+        const spec = intSpecs[j]!;
+        const v = (ints[j] = spec === null ? NaN : intFromText(rows, r, fields[j]!, spec));
+        if (v === v) {
+          size += spec!.width;
           continue;
         }
         const raw = rows.field(r, fields[j]!);
@@ -150,6 +222,12 @@ export class PortionHash {
           off = rows.copyField(r, fields[j]!, out, off);
           continue;
         }
+        const v = ints[j]!;
+        if (v === v) {
+          const width = intSpecs[j]!.width;
+          off = writeInt(out, int32At(out, off, width), v, width);
+          continue;
+        }
         const b = converted[j]!;
         off = int32At(out, off, b === null ? -1 : b.length);
         if (b !== null) {
@@ -159,6 +237,31 @@ export class PortionHash {
       }
       this.used = off;
     }
+  }
+
+  /**
+   * The common case, every field as served (a column transform's one text column): the batch is
+   * sized in one pass and laid out in one buffer, each field's length read once.
+   */
+  private layoutServed(rows: RowBatch, fields: readonly number[]): void {
+    const n = fields.length;
+    const count = rows.rows;
+    let size = count * (2 + 4 * n);
+    for (let r = 0; r < count; r++) {
+      for (let j = 0; j < n; j++) size += Math.max(0, rows.length(r, fields[j]!));
+    }
+    const out = this.room(size);
+    let off = this.used;
+    for (let r = 0; r < count; r++) {
+      out[off++] = n >>> 8;
+      out[off++] = n & 0xff;
+      for (let j = 0; j < n; j++) {
+        const f = fields[j]!;
+        off = int32At(out, off, rows.length(r, f));
+        off = rows.copyField(r, f, out, off);
+      }
+    }
+    this.used = off;
   }
 
   /** Lowercase hex; the hash takes no more rows after. */

@@ -33,6 +33,11 @@ import { PreparedStatements } from './prepared.js';
 import { verdict } from './verdict.js';
 import { rowHistories, withHistory, type GuardedHistories } from './history-guards.js';
 import type { HistoryColumns } from '../history-columns.js';
+import { InheritedTables, type Inherited } from './inherited.js';
+import { childRowsRefusal, mayNameChild, readsTables, rowChildren, withChildren, type RowChild } from './child-guards.js';
+import { sharedSchemas } from '../row-reads/read-tables.js';
+import type { NamePath } from '../row-reads/relation-names.js';
+import type { SqlAnalysis } from '../../sql/analyser.js';
 
 const PLUGIN = 'guards';
 /** Statements that name nothing the search_path resolves: they run while it is unknown (SET it, say). */
@@ -71,6 +76,7 @@ export class GuardsPlugin implements Plugin {
   private readonly catalog: GuardCatalog;
   private readonly sources: ColumnSourcesCache;
   private readonly initialPaths = new Map<string, Promise<readonly string[] | null>>();
+  private readonly inherited = new InheritedTables();
 
   constructor(private readonly opts: GuardsOptions) {
     const current = (): SqlRunner => {
@@ -95,6 +101,7 @@ export class GuardsPlugin implements Plugin {
   /** The registry was read again: sessions are watched while some guard exists; the catalog may have changed. */
   registryChanged(): void {
     this.catalog.invalidate();
+    this.inherited.invalidate();
     this.initialPaths.clear();
     // While the registry cannot be read, sessions that were watched stay so (and are refused).
     const registry = this.opts.registry();
@@ -116,6 +123,7 @@ export class GuardsPlugin implements Plugin {
 
   unitDone(): void {
     this.catalog.invalidate();
+    this.inherited.invalidate();
     this.initialPaths.clear();
   }
 
@@ -133,10 +141,10 @@ export class GuardsPlugin implements Plugin {
         'the transform registry cannot be read now, so the proxy cannot tell which transforms are guarded'));
     }
     const roles = await session.roles;
-    const columns = withHistory(guardedColumns(registry, roles), this.opts.historyColumns?.() ?? null);
+    const own = guardedColumns(registry, roles);
     const rows = guardedRows(registry, roles);
     const histories = rowHistories(rows, this.opts.historyColumns?.() ?? null);
-    const guarded = columns.size > 0 || rows.length > 0;
+    const guarded = own.size > 0 || rows.length > 0;
     if (stmt.kind === 'bind') {
       if (!guarded) return PASS;
       // Checked again under the guards in force now, as the server resolved it at its Parse.
@@ -145,7 +153,10 @@ export class GuardsPlugin implements Plugin {
       const sources = await this.check(p.text, p.naming);
       // An as-of statement time travel rewrote reads the history in the table's place, for the row transforms of then.
       const read: GuardedHistories = p.rewritten === true ? new Map() : histories;
-      return typeof sources === 'string' ? deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources)) : judge(sources, { columns, rows, histories: read }, session.prepared);
+      if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
+      const through = await this.throughChildren(registry, own, rows, p.text, this.opts.sql.analyse(p.text), sources, p.naming);
+      const refused = judge(sources, { columns: this.withHistory(through.columns), rows, histories: read }, session.prepared);
+      return refused.action !== 'pass' || through.refusal === null ? refused : deny(through.refusal);
     }
     const names = await session.names;
     const parsed = this.opts.sql.analyse(stmt.text);
@@ -161,8 +172,10 @@ export class GuardsPlugin implements Plugin {
       const naming: Naming = { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) };
       const sources = await this.check(stmt.text, naming);
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
-      const refused = judge(sources, { columns, rows, histories }, session.prepared);
+      const through = await this.throughChildren(registry, own, rows, stmt.text, parsed, sources, naming);
+      const refused = judge(sources, { columns: this.withHistory(through.columns), rows, histories }, session.prepared);
       if (refused.action !== 'pass') return refused;
+      if (through.refusal !== null) return deny(through.refusal);
       if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
       session.prepared.remember(sources[0] ?? []);
     }
@@ -181,6 +194,48 @@ export class GuardsPlugin implements Plugin {
     }
     if (!sources.ok) return `${sources.code}: ${sources.message}`;
     return sources.readings.map((r) => [...r]);
+  }
+
+  private withHistory(columns: GuardedColumns): GuardedColumns {
+    return withHistory(columns, this.opts.historyColumns?.() ?? null);
+  }
+
+  /**
+   * The guarded columns with their tables' partitions' and children's, and the refusal of a text
+   * that reads a child of a table a guarded row transform filters (or could not be checked).
+   * Children are read only for a statement that reads some table: one that reads none (COMMIT,
+   * SET, SELECT 1) never waits for the catalog.
+   */
+  private async throughChildren(
+    registry: Registry, own: GuardedColumns, rows: readonly GuardedRows[], text: string, parsed: SqlAnalysis,
+    sources: readonly (readonly StatementSources[])[], naming: Naming,
+  ): Promise<{ readonly columns: GuardedColumns; readonly refusal: PgError | null }> {
+    if (!readsTables(sources, parsed)) return { columns: own, refusal: null };
+    const inherited = await this.inheritedOf(registry);
+    if (typeof inherited === 'string') return { columns: own, refusal: new PgError(SqlState.ObjectNotInPrerequisiteState, inherited) };
+    return { columns: withChildren(own, inherited, registry), refusal: await this.childRows(text, parsed, naming, rowChildren(rows, inherited), inherited) };
+  }
+
+  /** The partitions and children of guarded tables, or why they could not be read. */
+  private async inheritedOf(registry: Registry): Promise<Inherited | string> {
+    const db = this.opts.store();
+    if (db === null) return 'the proxy\'s connection to the database is down, so it cannot tell which tables are partitions or children of guarded ones';
+    try {
+      return await withTimeout(this.inherited.of(db, registry));
+    } catch (err) {
+      return `the proxy could not read which tables are partitions or children of guarded ones: ${err instanceof Error ? err.message : String(err)}`
+        + ' (on the embedded database the catalog is read between transactions: run the statement once outside a transaction block first)';
+    }
+  }
+
+  /** The refusal of a text that reads rows of a child of a table a guarded row transform filters, or null. */
+  private async childRows(text: string, parsed: SqlAnalysis, naming: Naming, children: ReadonlyMap<number, RowChild>, inherited: Inherited): Promise<PgError | null> {
+    if (children.size === 0 || !mayNameChild(text, inherited)) return null;
+    const path: NamePath = { searchPath: naming.searchPath, user: naming.user ?? null };
+    // The server leaves schemas the user may not use out of the search_path: asked only when a bare name is shared.
+    const schemas = path.user === null ? [] : sharedSchemas(text, inherited.names, path);
+    const usable = path.user === null || schemas.length === 0 ? null : await this.schemaUsage(path.user, schemas);
+    return childRowsRefusal(parsed, children, inherited, usable === null ? path : { ...path, usable });
   }
 
   private watch(s: SessionInfo, fromStart: boolean): void {

@@ -16,6 +16,11 @@ export interface GuardedColumn {
   readonly label: string;
   readonly transform: string;
   readonly guard: Exclude<GuardLevel, 'off'>;
+  /**
+   * For the column of a partition or inheritance child, the guarded table it inherits it from:
+   * the transform does not apply to it even as a plain column.
+   */
+  readonly inherited?: { readonly parent: string; readonly partition: boolean };
 }
 
 /** Guarded columns by `oid.attnum`; the strictest guard first when several transforms guard one. */

@@ -20,6 +20,7 @@ import type { ResultSources, StatementSources, TableColumn } from '../../sql/col
 import type { FilterClause } from '../../sql/source-model.js';
 import { columnKey, type GuardedColumn, type GuardedColumns, type GuardedRows } from './policy.js';
 import type { GuardedHistories } from './history-guards.js';
+import { inheritedFrom } from './child-guards.js';
 
 /** Where `values` lets a guarded column be compared as it is. */
 const COMPARED: ReadonlySet<FilterClause> = new Set(['where', 'join', 'group by', 'having', 'order by', 'distinct on', 'window', 'on conflict', 'merge']);
@@ -28,7 +29,7 @@ const HINT = 'A transform\'s guard is set with provenance.set_transform_guard; m
 
 function refusal(g: GuardedColumn, how: string): PgError {
   return new PgError(SqlState.InsufficientPrivilege,
-    `column ${g.label} is guarded by transform "${g.transform}" (guard ${g.guard}): ${how}`, 'ERROR', { hint: HINT });
+    `column ${g.label}${g.inherited === undefined ? '' : `, of ${inheritedFrom(g.inherited.partition, g.inherited.parent)},`} is guarded by transform "${g.transform}" (guard ${g.guard}): ${how}`, 'ERROR', { hint: HINT });
 }
 
 function guarded(columns: GuardedColumns, c: TableColumn): GuardedColumn | undefined {
@@ -54,7 +55,11 @@ export function verdict(s: StatementSources, columns: GuardedColumns, rows: read
   }
   for (const r of results) {
     for (const [i, src] of r.columns.entries()) {
-      if (src.kind === 'column') continue;
+      if (src.kind === 'column') {
+        const g = guarded(columns, src);
+        if (g?.inherited !== undefined) return refusal(g, `it feeds output column "${r.names[i] ?? '?column?'}" read from the ${g.inherited.partition ? 'partition' : 'child'} directly, where the transform does not apply (it applies when ${g.inherited.parent} is read)`);
+        continue;
+      }
       for (const c of src.reads) {
         const g = guarded(columns, c);
         if (g !== undefined) return refusal(g, `it feeds output column "${r.names[i] ?? '?column?'}" through an expression, not as a plain column the transform applies to (a function, cast, aggregate, whole-row reference, set operation, subquery or view reads around it)`);
