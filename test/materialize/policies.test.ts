@@ -8,6 +8,9 @@ import { expect, it } from 'vitest';
 import type pg from 'pg';
 import { eachUpstream, startTarget, uniqueName } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
+
+/** Policies run on a one-second tick and make versions off the read's path: on a loaded machine that takes a while. */
+const POLICY_WAIT_MS = 30_000;
 import { moment } from '../timetravel/as-of-support.js';
 
 const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
@@ -19,7 +22,7 @@ async function setup(c: pg.Client): Promise<{ table: string; read: () => Promise
   await c.query(`INSERT INTO ${table} SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 20) g`);
   await c.query(`SELECT provenance.register_transform($1, $2, ARRAY['email'], $3)`, [uniqueName('mask'), table, MASK]);
   const read = (): Promise<unknown[][]> => c.query({ text: `SELECT id, email FROM ${table} ORDER BY id`, rowMode: 'array' }).then((r) => r.rows as unknown[][]);
-  await eventually(read, (r) => r[0]?.[1] === 'us***');
+  await eventually(read, (r) => r[0]?.[1] === 'us***', POLICY_WAIT_MS);
   return { table, read };
 }
 
@@ -40,9 +43,9 @@ eachUpstream('materialisation policies at work', (t) => {
       const at = await moment(c);
       await c.query(`SET provenance.as_of = '${at}'`);
       expect(await read()).toEqual(masked);
-      const made = await eventually(() => versions(c, table), (v) => v.length === 1);
+      const made = await eventually(() => versions(c, table), (v) => v.length === 1, POLICY_WAIT_MS);
       expect(made).toMatchObject([{ reason: 'policy:after_replay_ms' }]);
-      const logged = await eventually(() => log(c, table), (l) => l.length === 1);
+      const logged = await eventually(() => log(c, table), (l) => l.length === 1, POLICY_WAIT_MS);
       expect(logged).toMatchObject([{ action: 'created', rule: 'after_replay_ms', id: made[0]!.id }]);
       expect(Number(logged[0]!['bytes'])).toBeGreaterThan(0);
       // Proxies learn which tables have versions within a second; until then the read replays (no new decision).
@@ -50,7 +53,7 @@ eachUpstream('materialisation policies at work', (t) => {
         expect(await read()).toEqual(masked);
         return String((await c.query('SHOW provenance.last_read')).rows[0]!['provenance.last_read']);
       };
-      expect(await eventually(served, (how) => how.endsWith(': materialized'))).toMatch(/: materialized$/);
+      expect(await eventually(served, (how) => how.endsWith(': materialized'), POLICY_WAIT_MS)).toMatch(/: materialized$/);
       // Served from the version: no further replay, no further decision.
       await new Promise((r) => setTimeout(r, 300));
       expect(await versions(c, table)).toHaveLength(1);
@@ -71,8 +74,8 @@ eachUpstream('materialisation policies at work', (t) => {
       await new Promise((r) => setTimeout(r, 500));
       expect(await versions(c, table)).toEqual([]);
       expect(await read()).toEqual(masked);
-      expect(await eventually(() => versions(c, table), (v) => v.length === 1)).toMatchObject([{ reason: 'policy:after_reads' }]);
-      expect(await eventually(() => log(c, table), (l) => l.length === 1)).toMatchObject([{ action: 'created', rule: 'after_reads' }]);
+      expect(await eventually(() => versions(c, table), (v) => v.length === 1, POLICY_WAIT_MS)).toMatchObject([{ reason: 'policy:after_reads' }]);
+      expect(await eventually(() => log(c, table), (l) => l.length === 1, POLICY_WAIT_MS)).toMatchObject([{ action: 'created', rule: 'after_reads' }]);
     } finally {
       await c.end();
     }
@@ -94,18 +97,18 @@ eachUpstream('materialisation policies at work', (t) => {
       const m2 = await moment(c);
       await c.query(`SET provenance.as_of = '${m1}'`);
       expect(await read()).toEqual(masked);
-      const first = await eventually(() => versions(c, table), (v) => v.length === 2);
+      const first = await eventually(() => versions(c, table), (v) => v.length === 2, POLICY_WAIT_MS);
       expect(first.map((v) => v.reason)).toEqual(['manual', 'policy:after_replay_ms']);
       // Over budget already, but the rest is needed: said once.
-      expect(await eventually(() => log(c, table), (l) => l.length === 2)).toMatchObject([
+      expect(await eventually(() => log(c, table), (l) => l.length === 2, POLICY_WAIT_MS)).toMatchObject([
         { action: 'created', rule: 'after_replay_ms' },
         { action: 'skipped', rule: 'budget_bytes' },
       ]);
       await c.query(`SET provenance.as_of = '${m2}'`);
       expect(await read()).toEqual(masked);
-      const second = await eventually(() => versions(c, table), (v) => v.length === 2 && v[1]!.id !== first[1]!.id);
+      const second = await eventually(() => versions(c, table), (v) => v.length === 2 && v[1]!.id !== first[1]!.id, POLICY_WAIT_MS);
       expect(second.map((v) => v.id)).toEqual([manual, expect.any(String)]);
-      const l = await eventually(() => log(c, table), (x) => x.some((e) => e['action'] === 'evicted'));
+      const l = await eventually(() => log(c, table), (x) => x.some((e) => e['action'] === 'evicted'), POLICY_WAIT_MS);
       expect(l.find((e) => e['action'] === 'evicted')).toMatchObject({ rule: 'budget_bytes', id: first[1]!.id });
     } finally {
       await c.end();
@@ -119,14 +122,14 @@ eachUpstream('materialisation policies at work', (t) => {
     try {
       const { table } = await setup(c);
       await c.query('SELECT provenance.set_materialize_policy($1, $2)', [table, { every: '2 seconds' }]);
-      const made = await eventually(() => versions(c, table), (v) => v.length >= 2, 15_000);
+      const made = await eventually(() => versions(c, table), (v) => v.length >= 2, POLICY_WAIT_MS);
       const moments = made.map((v) => Date.parse(v.as_of.replace(' ', 'T').replace(/\+00$/, 'Z')));
       for (const m of moments) expect(m % 2000).toBe(0);
       // One version per boundary, whichever proxy made it.
       expect(new Set(moments).size).toBe(moments.length);
       expect(made.every((v) => v.reason === 'policy:every')).toBe(true);
       // Each logged once its version is made.
-      const created = (await eventually(() => log(c, table), (l) => made.every((v) => l.some((e) => e['id'] === v.id)))).filter((e) => e['action'] === 'created');
+      const created = (await eventually(() => log(c, table), (l) => made.every((v) => l.some((e) => e['id'] === v.id)), POLICY_WAIT_MS)).filter((e) => e['action'] === 'created');
       expect(created.map((e) => e['id']).sort()).toEqual(expect.arrayContaining(made.map((v) => v.id).sort()));
       expect(new Set(created.map((e) => e['as_of'])).size).toBe(created.length);
       await c.query('SELECT provenance.set_materialize_policy($1, NULL)', [table]);
