@@ -61,15 +61,26 @@ export interface Stored {
 /** Reads this recent may still be streaming rows out of the version: it is not evicted under them. */
 export const IN_USE_MS = 60_000;
 
+/** The versions a budget keeps for the rules that made them (see neededBecause). */
+export interface Latest {
+  /** The latest moment an `every` rule stored. */
+  readonly every: number | null;
+  /** The version a read-triggered rule (`after_replay_ms`, `after_reads`) made last. */
+  readonly asked: number | null;
+}
+
 /**
  * Why a version is still needed, or null when a budget may evict it: one made by hand was asked
  * for by someone; the latest version of an `every` rule is what that rule promises; one read a
- * moment ago may be serving a read still; the one a rule has just asked for is what it wants.
+ * moment ago may be serving a read still; the one a rule has just asked for is what it wants, and
+ * it stays what a rule asked for last until a rule asks for another (else the next periodic look
+ * at the budget would take it before it ever served a read).
  */
-export function neededBecause(m: Stored, nowMs: number, latestEvery: number | null, justMade: number | null = null): string | null {
+export function neededBecause(m: Stored, nowMs: number, latest: Latest, justMade: number | null = null): string | null {
   if (!m.reason.startsWith('policy:')) return 'made by hand';
   if (m.id === justMade) return 'just made, for a rule that asked for it';
-  if (m.id === latestEvery) return 'the latest version of the every rule';
+  if (m.id === latest.every) return 'the latest version of the every rule';
+  if (m.id === latest.asked) return 'the latest version a rule asked for after reads';
   if (m.lastRead !== null && nowMs - m.lastRead < IN_USE_MS) return 'read in the last minute';
   return null;
 }
@@ -88,7 +99,9 @@ export interface Eviction {
  */
 export function evictions(stored: readonly Stored[], budget: number, nowMs: number, justMade: number | null = null): Eviction {
   const every = stored.filter((m) => m.reason === 'policy:every').sort((a, b) => b.asOf - a.asOf || b.id - a.id)[0];
-  const latestEvery = every?.id ?? null;
+  const asked = stored.filter((m) => m.reason === 'policy:after_replay_ms' || m.reason === 'policy:after_reads')
+    .sort((a, b) => b.createdAt - a.createdAt || b.id - a.id)[0];
+  const latest: Latest = { every: every?.id ?? null, asked: asked?.id ?? null };
   let total = stored.reduce((n, m) => n + m.bytes, 0);
   if (total <= budget) return { evict: [], over: 0, kept: [] };
   const order = [...stored].sort((a, b) =>
@@ -97,7 +110,7 @@ export function evictions(stored: readonly Stored[], budget: number, nowMs: numb
   const kept: { m: Stored; why: string }[] = [];
   for (const m of order) {
     if (total <= budget) break;
-    const why = neededBecause(m, nowMs, latestEvery, justMade);
+    const why = neededBecause(m, nowMs, latest, justMade);
     if (why !== null) {
       kept.push({ m, why });
       continue;

@@ -49,9 +49,11 @@ describe('materialisation policy decisions', () => {
       stored(5, { readsServed: 1, lastRead: now - 4 * IN_USE_MS, asOf: 0 }),
     ];
     expect(evictions(all, 500, now)).toEqual({ evict: [], over: 0, kept: [] });
-    expect(evictions(all, 350, now).evict.map((m) => m.id)).toEqual([2, 4]);
+    // 4 is the version a read-triggered rule made last: it stays until a rule makes another.
+    expect(evictions(all, 350, now).evict.map((m) => m.id)).toEqual([2, 5]);
     // The every rule's latest version (1, the latest moment) stays; an older one (5) may go.
-    expect(evictions(all, 0, now).evict.map((m) => m.id)).toEqual([2, 4, 5, 3]);
+    expect(evictions(all, 0, now).evict.map((m) => m.id)).toEqual([2, 5, 3]);
+    expect(evictions([...all, stored(6, { reason: 'policy:after_reads' })], 0, now).evict.map((m) => m.id)).toEqual([2, 4, 5, 3]);
   });
 
   it('never evicts what is still needed: made by hand, the every rule\'s latest, read a moment ago', () => {
@@ -61,14 +63,26 @@ describe('materialisation policy decisions', () => {
       stored(2, { asOf: 50 }),
       stored(3, { readsServed: 9, lastRead: now - 1_000, reason: 'policy:after_reads' }),
       stored(4, { readsServed: 1, lastRead: now - 2 * IN_USE_MS, reason: 'policy:after_reads' }),
+      stored(5, { readsServed: 2, lastRead: now - 2 * IN_USE_MS, createdAt: 2, reason: 'policy:after_replay_ms' }),
     ];
     const e = evictions(all, 0, now);
-    expect(e.evict.map((m) => m.id)).toEqual([4]);
-    expect(e.over).toBe(300);
+    expect(e.evict.map((m) => m.id)).toEqual([5]);
+    expect(e.over).toBe(400);
     expect(e.kept.map((k) => [k.m.id, k.why])).toEqual([
-      [1, 'made by hand'], [2, 'the latest version of the every rule'], [3, 'read in the last minute'],
+      [1, 'made by hand'], [2, 'the latest version of the every rule'], [4, 'the latest version a rule asked for after reads'],
+      [3, 'read in the last minute'],
     ]);
     // The version a rule has just asked for is not evicted to make room for itself.
-    expect(evictions(all, 0, now, 4).evict).toEqual([]);
+    expect(evictions(all, 0, now, 5).evict).toEqual([]);
+  });
+
+  it('keeps the version a read-triggered rule made last until a rule makes another, so a periodic look does not take it unread', () => {
+    const now = 10_000_000;
+    const first = stored(7, { createdAt: now - 2_000, reason: 'policy:after_replay_ms' });
+    // Just made and not read yet: the tick a second later (no version just made) keeps it.
+    expect(evictions([stored(1, { reason: 'manual' }), first], 1, now).evict).toEqual([]);
+    // A later version, made by either read-triggered rule, takes its place; the first may go.
+    const next = stored(8, { createdAt: now - 1_000, reason: 'policy:after_reads' });
+    expect(evictions([stored(1, { reason: 'manual' }), first, next], 1, now).evict.map((m) => m.id)).toEqual([7]);
   });
 });
