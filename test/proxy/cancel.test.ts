@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eachUpstream, useTarget } from '../support/proxy-matrix.js';
+import { eventually } from '../support/eventually.js';
 
 describe('cancel and terminate [postgres]', () => {
   const t = useTarget('postgres');
@@ -8,9 +9,13 @@ describe('cancel and terminate [postgres]', () => {
     const sql = t.sql();
     const other = t.sql();
     try {
-      const q = sql`SELECT pg_sleep(30)`;
+      // postgres.js sends a query when it is awaited or executed.
+      const q = sql`SELECT pg_sleep(30)`.execute();
       const started = Date.now();
-      setTimeout(() => q.cancel(), 300);
+      // Cancelled once the server runs it (a loaded machine may take longer than any fixed delay to get there).
+      await eventually(() => other`SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`,
+        (r) => r[0]?.['n'] === 1, 20_000);
+      void q.cancel();
       await expect(q).rejects.toMatchObject({ code: '57014' });
       expect(Date.now() - started).toBeLessThan(20_000);
       // Only that backend was cancelled: another session's work is untouched, and the cancelled one goes on.
@@ -50,10 +55,18 @@ eachUpstream('cancel while queued', (t) => {
     const waiter = t().sql({ fetch_types: false });
     try {
       await holder.query('CREATE TABLE IF NOT EXISTS cancel_lock (a int)');
+      // Connected before the wait starts, so the statement is sent at once.
+      await waiter`SELECT 1`;
       await holder.query('BEGIN');
       await holder.query('LOCK TABLE cancel_lock IN ACCESS EXCLUSIVE MODE');
-      const q = waiter`SELECT count(*) FROM cancel_lock`;
-      setTimeout(() => q.cancel(), 300);
+      const q = waiter`SELECT count(*) FROM cancel_lock`.execute();
+      if (t().kind === 'postgres') {
+        await eventually(() => holder.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c ON c.oid = l.relation
+          WHERE c.relname = 'cancel_lock' AND NOT l.granted`), (r) => r.rows[0]?.n === 1, 20_000);
+      } else {
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      void q.cancel();
       await expect(q).rejects.toMatchObject({ code: '57014' });
       await holder.query('COMMIT');
       const [row] = await waiter`SELECT count(*)::int AS n FROM cancel_lock`;

@@ -139,7 +139,8 @@ describe('hostile transforms through the proxy', () => {
       expect((await other.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
       await c.query('SELECT provenance.drop_transform($1)', [loop]);
       const bomb = uniqueName('bomb');
-      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['v'], '(v) => { const a = []; for (;;) a.push(new Array(1e5).fill(v)); }')", [bomb, table]);
+      // Eight megabytes a step: the 64 MB limit is reached long before the time limit, loaded or not.
+      await c.query("SELECT provenance.register_transform($1, $2, ARRAY['v'], '(v) => { const a = []; for (;;) a.push(new Array(1e6).fill(v)); }')", [bomb, table]);
       const err2 = await eventually(() => c.query(`SELECT v FROM ${table}`).then(() => null, (e: unknown) => e as { code?: string; message?: string }), (e) => e?.code === '53200');
       expect(err2).toMatchObject({ code: '53200' });
       expect(err2?.message).toContain(bomb);
