@@ -20,6 +20,7 @@ import { runCommand } from './support/processes.js';
 import { startProxy, type RunningProxy } from './support/proxy.js';
 import { describeOutcome, ratio, summarize, summaryCells, type Summary } from './support/pgbench-summary.js';
 import { median } from './support/stats.js';
+import { postmasterPid, processCpuMs, serverCpuMs } from './support/process-cpu.js';
 import { fixed, formatTable } from './support/table.js';
 
 const USAGE = `Usage: npm run bench -- provenance [options]
@@ -27,13 +28,16 @@ const USAGE = `Usage: npm run bench -- provenance [options]
 A select-only pgbench workload (one random primary-key lookup per transaction) on a table with one
 column transform, through three provenance-proxy instances on the same cluster that differ only in
 --provenance-durability: off, async and sync. Runs are interleaved; PostgreSQL directly is shown
-for context. Reports TPS, p50/p99 latency and the async/off and sync/off TPS ratios, then checks
-that the async and sync proxies recorded one execution per transaction.
+for context. Reports TPS, p50/p99 latency, the async/off and sync/off TPS ratios, and the CPU per
+transaction of each proxy and of the PostgreSQL server (all its processes, the records' writes
+included: a run is measured until its proxy has written what it held), then checks that the async
+and sync proxies recorded one execution per transaction.
 
   --seconds N   length of each pgbench run                  (default 10; 3 with BENCH_QUICK=1)
   --runs R      runs per configuration and mode; medians    (default 3; 1 with BENCH_QUICK=1)
   --clients C   pgbench clients (-c)                        (default 8)
   --modes LIST  pgbench query modes (-M), comma-separated   (default simple,extended)
+  --cpu-prof DIR  run each proxy with node --cpu-prof, its profile in DIR/<durability>
   --help        show this text
 
 Needs PostgreSQL server binaries (and pgbench); starts its own cluster and proxies and removes them
@@ -45,6 +49,7 @@ interface Options {
   runs: number;
   clients: number;
   modes: QueryMode[];
+  cpuProf: string | null;
 }
 
 const ALL_MODES: readonly QueryMode[] = ['simple', 'extended', 'prepared'];
@@ -61,9 +66,9 @@ function parseModes(v: string | undefined): QueryMode[] {
 }
 
 function parseOptions(args: readonly string[]): Options | 'help' {
-  const values = parseNamedOptions(args, ['seconds', 'runs', 'clients', 'modes'] as const);
+  const values = parseNamedOptions(args, ['seconds', 'runs', 'clients', 'modes', 'cpu-prof'] as const);
   if (values === 'help') return 'help';
-  return { ...pgbenchRunOptions(values), modes: parseModes(values.modes) };
+  return { ...pgbenchRunOptions(values), modes: parseModes(values.modes), cpuProf: values['cpu-prof'] ?? null };
 }
 
 
@@ -299,6 +304,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       upstream: `postgres://${cluster.host}:${cluster.port}/postgres?sslmode=disable`,
       dataDir: join(root, `proxy-${durability}`),
       login: { user: cluster.superuser, password: cluster.password },
+      nodeArgs: opts.cpuProf === null ? [] : ['--cpu-prof', '--cpu-prof-dir', join(opts.cpuProf, durability)],
       extraArgs: [
         '--provenance-durability', durability,
         // An empty directory: a transforms directory where the benchmark is started must not add
@@ -356,6 +362,10 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   }
 
   const results = new Map<Key, PgbenchOutcome[]>();
+  const postmaster = postmasterPid(cluster.dataDir);
+  /** CPU µs per transaction of each timed run: the proxy's, and the server's. */
+  const proxyCpu = new Map<Key, number[]>();
+  const serverCpu = new Map<Key, number[]>();
   const drainMs = new Map<TargetName, number[]>();
   const runs = opts.modes.length * TARGET_NAMES.length * opts.runs;
   log(`${opts.modes.length} mode(s) x ${TARGET_NAMES.length} targets x ${opts.runs} run(s) x ${opts.seconds} s = at least ${Math.ceil((runs * opts.seconds) / 60)} min`);
@@ -373,6 +383,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
           continue;
         }
         cleanup.checkpoint();
+        const cpu0 = { proxy: t.proxy ? processCpuMs(t.proxy.service.pid) : 0, server: serverCpuMs(postmaster) };
         const outcome = await runPgbench(
           pgbench,
           t.endpoint,
@@ -403,6 +414,12 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
             if (cleanup.interrupted) throw err;
             note(`${where}: SHOW provenance.status failed: ${message(err)}`);
           }
+        }
+        const cpu1 = { proxy: t.proxy ? processCpuMs(t.proxy.service.pid) : 0, server: serverCpuMs(postmaster) };
+        if (outcome.ok && outcome.transactions > 0) {
+          const perTx = (a: number | null, b: number | null): number[] => (a === null || b === null ? [] : [((b - a) * 1000) / outcome.transactions]);
+          proxyCpu.set(k, [...(proxyCpu.get(k) ?? []), ...perTx(cpu0.proxy, cpu1.proxy)]);
+          serverCpu.set(k, [...(serverCpu.get(k) ?? []), ...perTx(cpu0.server, cpu1.server)]);
         }
       }
     }
@@ -505,6 +522,16 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
       ['mode', 'async/off TPS', 'sync/off TPS', 'off/direct TPS'],
       opts.modes.map((m) => [m, fixed(ratio(tps(m, 'async'), tps(m, 'off')), 3), fixed(ratio(tps(m, 'sync'), tps(m, 'off')), 3), fixed(ratio(tps(m, 'off'), tps(m, 'direct')), 3)]),
       ['left', 'right', 'right', 'right'],
+    ),
+  );
+  out.push('');
+  const cpuCell = (list: readonly number[] | undefined): string => fixed(median(list ?? []), 0);
+  out.push('CPU µs per transaction, medians of the runs (a run until its proxy had written what it held; the server: all its processes):');
+  out.push(
+    formatTable(
+      ['mode', 'config', 'proxy', 'server'],
+      opts.modes.flatMap((m) => TARGET_NAMES.map((n) => [m, n, n === 'direct' ? '-' : cpuCell(proxyCpu.get(key(m, n))), cpuCell(serverCpu.get(key(m, n)))])),
+      ['left', 'left', 'right', 'right'],
     ),
   );
   out.push('');
