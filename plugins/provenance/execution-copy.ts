@@ -3,7 +3,7 @@
  * remote PostgreSQL). In one transaction:
  *
  *   STORE_PARTS_SQL   the batch's shared parts (transform, context, statement, exact statement),
- *                     each distinct set once, stored unless present; answers each set's keys
+ *                     each distinct part once, stored unless present; answers each part's key
  *   COPY provenance.execution_log FROM STDIN   a slim row per execution, naming its parts' keys
  *
  * A record already stored makes the COPY fail (unique violation): the transaction is rolled back
@@ -11,11 +11,11 @@
  * (its COMMIT's answer lost with the connection, the spool written again after a crash), rare
  * against the batches written once.
  */
-import { storeSharedSets } from './execution-insert.js';
+import { PART_NAMES, storeParts, type PartName } from './execution-parts.js';
 
-/** $1: the batch's shared sets as a JSON array (SplitRecords.shared); answers each one's keys by c. */
-export const STORE_PARTS_SQL = `${storeSharedSets('$1')}
-SELECT r.c, r.tk::text, r.ck::text, r.sk::text, r.qk::text, r.kind, r.as_of::text FROM r`;
+/** $1: the batch's parts as a JSON object (SplitRecords.parts); answers each part's kind, number and key. */
+export const STORE_PARTS_SQL = `${storeParts('$1')}
+${PART_NAMES.map((n) => `SELECT '${n}' AS part, ${n}.i, ${n}.key::text FROM ${n}`).join('\nUNION ALL ')}`;
 
 /** execution_log's columns the COPY fills (recorded_at takes its default). */
 const LOG_FIELDS = [
@@ -41,18 +41,26 @@ function copyField(v: unknown): string {
   return String(v);
 }
 
-/** A set's keys and the fields its executions take from it, as STORE_PARTS_SQL answers them. */
-export type PartKeys = ReadonlyMap<number, Readonly<Record<string, unknown>>>;
+/** Each kind's parts' keys by number, from STORE_PARTS_SQL's answer. */
+export type PartKeys = Readonly<Record<PartName, readonly string[]>>;
 
-/** The COPY input of a batch's executions (SplitRecords.own), with their sets' keys. */
+export function partKeys(rows: readonly Readonly<Record<string, unknown>>[]): PartKeys {
+  const keys: Record<PartName, string[]> = { t: [], x: [], s: [], q: [] };
+  for (const r of rows) keys[r['part'] as PartName][Number(r['i'])] = String(r['key']);
+  return keys;
+}
+
+/** The COPY input of a batch's executions (SplitRecords.own), with their parts' keys. */
 export function copyLogRows(own: readonly Readonly<Record<string, unknown>>[], keys: PartKeys): string {
   let out = '';
   for (const e of own) {
-    const set = keys.get(e['c'] as number);
-    if (set === undefined) throw new Error('an execution names a shared set that was not stored');
+    const key = (n: PartName): string | undefined => (e[n] === null ? undefined : keys[n][e[n] as number]);
+    const [t, x, s, q] = [key('t'), key('x'), key('s'), key('q')];
+    if (t === undefined || x === undefined || s === undefined || (q === undefined && e['q'] !== null)) {
+      throw new Error('an execution names a shared part that was not stored');
+    }
     const row: Record<string, unknown> = {
-      ...e, transform_key: set['tk'], context_key: set['ck'], statement_key: set['sk'], exact_key: set['qk'], kind: set['kind'],
-      as_of: set['as_of'],
+      ...e, transform_key: t, context_key: x, statement_key: s, exact_key: q,
       // bytea's hex input form (its backslash is escaped with the rest)
       input_hash: `\\x${String(e['input_hash'])}`, output_hash: `\\x${String(e['output_hash'])}`,
     };

@@ -2,9 +2,8 @@
  * How the proxy writes execution records to the provenance DAG (its tables are created by the
  * registry's migrations, plugins/registry/schema-dag.ts and schema-lineage.ts).
  */
-import { CONTEXT_KEY, STATEMENT_KEY, TRANSFORM_KEY } from '../registry/schema-lineage.js';
-import { EXACT_KEY } from '../registry/schema-exact-chunks.js';
 import type { ExactStatementFields } from './exact-statement.js';
+import { partsOf, storeParts, type BatchParts } from './execution-parts.js';
 
 /**
  * One execution as the writer hands it to INSERT_EXECUTIONS_SQL: the table's columns, with the
@@ -95,106 +94,77 @@ export const STORE_SHARED_PARTS = `t AS (
 
 /**
  * Records a batch of executions in one statement, with the parameters insertExecutionsParams
- * makes: $1 a JSON array of each execution's own fields, each naming (`c`) an entry of $2, a JSON
- * array of the fields executions share (transform, context, statement, exact statement), once per
- * distinct set. A batch is mostly a few sessions running the same statements, so the server parses a third of
- * the JSON it would for whole records, and stores each shared part once (plugins/registry/
- * schema-lineage.ts): the parts a batch names are added unless present, and each execution's
- * row holds their keys. Ids already recorded are skipped (ON CONFLICT DO NOTHING), so replaying a
- * batch is harmless and the command tag's row count says how many were new.
+ * makes: $1 a JSON array of each execution's own fields, each naming by number its transform (t),
+ * context (x), statement (s) and exact statement (q), entries of $2, a JSON object of the batch's
+ * distinct parts of each kind (execution-parts.ts). A batch is mostly a few sessions running the
+ * same statements, so the server parses a fraction of the JSON it would for whole records, and
+ * stores each part once (plugins/registry/schema-lineage.ts): the parts a batch names are added
+ * unless present, and each execution's row holds their keys. Ids already recorded are skipped (ON
+ * CONFLICT DO NOTHING), so replaying a batch is harmless and the command tag's row count says how
+ * many were new.
  *
- * The embedded database's way, and a remote one's for batches too small for COPY to pay off
- * (execution-writer.ts): one statement per batch, prepared once.
+ * The statement that needs nothing known beforehand (maintenance, tests); the writer
+ * (execution-writer.ts) uses its kin below, which names parts it knows stored by their keys.
  */
-export const INSERT_EXECUTIONS_SQL = `${storeSharedSets('$2')}
-INSERT INTO provenance.execution_log
+export const INSERT_EXECUTIONS_SQL = `${storeParts('$2')}
+${insertLog('t.key, x.key, s.key', 't integer, x integer, s integer', 'JOIN t ON t.i = e.t JOIN x ON x.i = e.x JOIN s ON s.i = e.s')}`;
+
+/**
+ * The embedded database's way, and a remote one's for batches too small for COPY to pay off: one
+ * statement per batch, prepared once, for a batch whose transforms, contexts and statements are
+ * known stored (known-parts.ts):
+ * $1 names them by key (tk, ck, sk), and $2 holds only the exact statements (BatchParts' q), which
+ * each point lookup brings anew. The server computes no key and probes no table for the rest.
+ */
+export const INSERT_NAMED_EXECUTIONS_SQL = `${storeParts('$2', ['q'])}
+${insertLog('e.tk, e.ck, e.sk', 'tk uuid, ck uuid, sk uuid', '')}`;
+
+/** The INSERT of INSERT_EXECUTIONS_SQL and its kin, the transform, context and statement keys from `keys`. */
+function insertLog(keys: string, keyColumns: string, joins: string): string {
+  return `INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
    executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, exact_key, statement_at,
    materialization_id)
-SELECT e.id, e.result_id, e.parent_id, e.chain_end, r.tk, r.ck, r.sk, pg_catalog.decode(e.input_hash, 'hex'),
-       pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, r.kind, e.outcome, e.error,
-       e.trace_id, e.span_id, r.as_of, e.replay_of, e.verified, r.qk, e.statement_at, e.materialization_id
+SELECT e.id, e.result_id, e.parent_id, e.chain_end, ${keys}, pg_catalog.decode(e.input_hash, 'hex'),
+       pg_catalog.decode(e.output_hash, 'hex'), e.rows_in, e.rows_out, e.executed_at, e.duration_ms, e.kind, e.outcome, e.error,
+       e.trace_id, e.span_id, e.as_of, e.replay_of, e.verified, q.key, e.statement_at, e.materialization_id
   FROM pg_catalog.json_to_recordset($1::json) AS e(
        id uuid, result_id uuid, parent_id uuid, chain_end boolean, input_hash text, output_hash text,
-       rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, outcome text,
-       error text, trace_id text, span_id text, replay_of uuid, verified boolean, statement_at timestamptz, materialization_id bigint,
-       c integer)
-  JOIN r USING (c)
+       rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, kind text, outcome text,
+       error text, trace_id text, span_id text, as_of timestamptz, replay_of uuid, verified boolean, statement_at timestamptz,
+       materialization_id bigint, ${keyColumns}, q integer)
+  ${joins} LEFT JOIN q ON q.i = e.q
 ON CONFLICT (id) DO NOTHING`;
-
-/**
- * The start of a statement: the shared sets of the JSON array parameter `param` as a CTE `r`
- * (with their keys tk, ck, sk and qk), and the parts they name stored unless present.
- */
-export function storeSharedSets(param: string): string {
-  return `WITH r AS MATERIALIZED (
-  SELECT r.*, ${TRANSFORM_KEY} AS tk, ${CONTEXT_KEY} AS ck, ${STATEMENT_KEY} AS sk, ${EXACT_KEY} AS qk
-    FROM pg_catalog.json_to_recordset(${param}::json) AS r(
-         c integer, transform_name text, transform_version integer, function_hash text, table_oid oid, table_name text,
-         columns text[], client_addr text, client_port integer, user_name text, current_role_name text, roles text[],
-         database text, application_name text, session_id text, statement_fingerprint text, statement_text text,
-         params jsonb, kind text, proxy_id text, as_of timestamptz, exact_text text, exact_types oid[], exact_formats int2[],
-         exact_values bytea[], exact_refusal text, exact_chunk integer, exact_offset bigint, exact_portal_at timestamptz,
-         exact_query_statement integer, exact_query_statements integer)
-), ${STORE_SHARED_PARTS}`;
 }
 
-/** The fields of a record that many executions share, in INSERT_EXECUTIONS_SQL's $2. */
-const SHARED_FIELDS = [
-  'transform_name', 'transform_version', 'function_hash', 'table_oid', 'table_name', 'columns', 'client_addr',
-  'client_port', 'user_name', 'current_role_name', 'roles', 'database', 'application_name', 'session_id',
-  'statement_fingerprint', 'statement_text', 'params', 'kind', 'proxy_id', 'as_of', 'exact_text', 'exact_types', 'exact_formats',
-  'exact_values', 'exact_refusal', 'exact_chunk', 'exact_offset', 'exact_portal_at',
-  'exact_query_statement', 'exact_query_statements',
-] as const satisfies readonly (keyof ExecutionRecord)[];
-
-/** Whether two fields of records hold the same data (arrays and objects compared by content). */
-function sameField(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => v === b[i]);
-  return typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** A batch of records split: each distinct set of shared fields once, numbered `c`, and each record's own fields naming its set. */
+/** A batch of records split: the distinct parts of each kind once, and each record's own fields naming its parts. */
 export interface SplitRecords {
-  readonly shared: readonly Record<string, unknown>[];
+  readonly parts: BatchParts;
+  /** Fresh objects, the caller's to complete. */
   readonly own: readonly Record<string, unknown>[];
 }
 
 /** INSERT_EXECUTIONS_SQL's two parameters for a batch of records. */
 export function insertExecutionsParams(records: readonly ExecutionRecord[]): [string, string] {
-  const { own, shared } = splitRecords(records);
-  return [JSON.stringify(own), JSON.stringify(shared)];
+  const { own, parts } = splitRecords(records);
+  return [JSON.stringify(own), JSON.stringify(parts)];
 }
 
+/** Splits a batch in time linear in its size (parts are found by a probe of a few fields, see execution-parts.ts). */
 export function splitRecords(records: readonly ExecutionRecord[]): SplitRecords {
-  // Candidates by a few fields that tell most sets apart; the full comparison decides. (A JSON key
-  // of all the shared fields cost more per record than the rest of this function.) The exact
-  // statement is among them: with literals or parameters in it, point lookups of one session each
-  // have their own set, and without it every record was compared with all before it.
-  const candidates = new Map<string, { readonly c: number; readonly record: ExecutionRecord }[]>();
-  const shared: Record<string, unknown>[] = [];
+  const numbering = partsOf();
   const own: Record<string, unknown>[] = [];
   for (const r of records) {
-    const probe = `${r.session_id}\u0000${r.transform_name}\u0000${r.transform_version}\u0000${r.statement_fingerprint}\u0000${r.exact_text ?? ''}\u0000${r.exact_values?.join('\u0001') ?? ''}`;
-    let list = candidates.get(probe);
-    if (list === undefined) candidates.set(probe, (list = []));
-    let c = list.find((e) => SHARED_FIELDS.every((f) => sameField(e.record[f], r[f])))?.c;
-    if (c === undefined) {
-      c = shared.length;
-      list.push({ c, record: r });
-      const entry: Record<string, unknown> = { c };
-      for (const f of SHARED_FIELDS) entry[f] = r[f];
-      shared.push(entry);
-    }
+    const { t, x, s, q } = numbering.numbers(r);
     own.push({
       id: r.id, result_id: r.result_id, parent_id: r.parent_id, chain_end: r.chain_end, input_hash: r.input_hash,
       output_hash: r.output_hash, rows_in: r.rows_in, rows_out: r.rows_out, executed_at: r.executed_at,
-      duration_ms: r.duration_ms, outcome: r.outcome, error: r.error, trace_id: r.trace_id, span_id: r.span_id,
+      duration_ms: r.duration_ms, kind: r.kind, outcome: r.outcome, error: r.error, trace_id: r.trace_id, span_id: r.span_id,
+      ...(r.as_of ? { as_of: r.as_of } : {}),
       ...(r.replay_of ? { replay_of: r.replay_of, verified: r.verified } : {}),
       ...(r.materialization_id ? { materialization_id: r.materialization_id } : {}),
-      ...(r.statement_at !== undefined ? { statement_at: r.statement_at } : {}), c,
+      ...(r.statement_at !== undefined ? { statement_at: r.statement_at } : {}), t, x, s, q,
     });
   }
-  return { own, shared };
+  return { own, parts: numbering.parts() };
 }

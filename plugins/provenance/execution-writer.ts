@@ -4,11 +4,17 @@
  * embedded database, whose COPY would have to go through a file of its virtual file system). A
  * batch holding a record already stored is written by the insert, which skips it, so a batch may
  * be written again.
+ *
+ * The insert names the transforms, contexts and statements it knows stored by their keys
+ * (known-parts.ts); a batch with one it does not know stores the batch's parts first, learning
+ * their keys (a new session's first batch, a new statement's), then inserts the same way.
  */
 import type { SqlRunner } from '../registry/migrate.js';
 import type { StoreConnection } from '../services.js';
-import { COPY_LOG_SQL, copyLogRows, STORE_PARTS_SQL } from './execution-copy.js';
-import { INSERT_EXECUTIONS_SQL, insertExecutionsParams, splitRecords, type ExecutionRecord } from './execution-insert.js';
+import { COPY_LOG_SQL, copyLogRows, partKeys, STORE_PARTS_SQL, type PartKeys } from './execution-copy.js';
+import { INSERT_NAMED_EXECUTIONS_SQL, splitRecords, type ExecutionRecord, type SplitRecords } from './execution-insert.js';
+import { partContent, type PartName } from './execution-parts.js';
+import { knownParts, type KnownParts } from './known-parts.js';
 
 type Store = SqlRunner & Pick<StoreConnection, 'transaction'>;
 
@@ -24,18 +30,58 @@ const UNIQUE_VIOLATION = '23505';
  */
 export const COPY_MIN_RECORDS = 500;
 
+const NAMED: readonly PartName[] = ['t', 'x', 's'];
+
 export async function writeExecutions(db: Store, records: readonly ExecutionRecord[], copyMin = COPY_MIN_RECORDS): Promise<void> {
+  const split = splitRecords(records);
+  const known = knownParts(db);
   if (db.transaction && records.length >= copyMin) {
-    const { shared, own } = splitRecords(records);
     try {
+      let keys: PartKeys | null = null;
       await db.transaction(async (tx) => {
-        const sets = await tx.query(STORE_PARTS_SQL, [JSON.stringify(shared)], 'provenance_store_parts');
-        await tx.copyFrom(COPY_LOG_SQL, copyLogRows(own, new Map(sets.rows.map((r) => [Number(r['c']), r]))));
+        keys = partKeys((await tx.query(STORE_PARTS_SQL, [JSON.stringify(split.parts)], 'provenance_store_parts')).rows);
+        await tx.copyFrom(COPY_LOG_SQL, copyLogRows(split.own, keys));
       });
+      // Only once committed: a rolled-back transaction stored no part.
+      if (keys !== null) learn(known, split, keys);
       return;
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code !== UNIQUE_VIOLATION) throw err;
     }
   }
-  await db.query(INSERT_EXECUTIONS_SQL, insertExecutionsParams(records), 'provenance_insert_executions');
+  let named = namedKeys(known, split);
+  if (named === null) {
+    learn(known, split, partKeys((await db.query(STORE_PARTS_SQL, [JSON.stringify(split.parts)], 'provenance_store_parts')).rows));
+    named = namedKeys(known, split);
+    if (named === null) throw new Error('the provenance database did not answer the keys of a batch\'s parts');
+  }
+  // The rows are this batch's own (splitRecords made them): named in place, without a copy each.
+  for (const e of split.own) {
+    e['tk'] = named.t[e['t'] as number];
+    e['ck'] = named.x[e['x'] as number];
+    e['sk'] = named.s[e['s'] as number];
+  }
+  await db.query(INSERT_NAMED_EXECUTIONS_SQL, [JSON.stringify(split.own), JSON.stringify({ q: split.parts.q })], 'provenance_insert_named_executions');
+}
+
+/** The keys of the batch's transforms, contexts and statements, when all are known stored. */
+function namedKeys(known: KnownParts, split: SplitRecords): Readonly<Record<'t' | 'x' | 's', readonly string[]>> | null {
+  const out: Record<string, string[]> = {};
+  for (const n of NAMED) {
+    const keys: string[] = [];
+    for (const entry of split.parts[n]) {
+      const key = known.get(n, partContent(n, entry));
+      if (key === undefined) return null;
+      keys.push(key);
+    }
+    out[n] = keys;
+  }
+  return out as Record<'t' | 'x' | 's', string[]>;
+}
+
+function learn(known: KnownParts, split: SplitRecords, keys: PartKeys): void {
+  for (const n of NAMED) split.parts[n].forEach((entry, i) => {
+    const key = keys[n][i];
+    if (key !== undefined) known.learn(n, partContent(n, entry), key);
+  });
 }

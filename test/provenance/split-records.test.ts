@@ -1,7 +1,7 @@
 /**
- * A batch of execution records split into the parts executions share and their own fields: point
- * lookups whose exact statements differ (a literal key each) get a set each, in time linear in
- * the batch.
+ * A batch of execution records split into the parts executions share and their own fields: each
+ * kind of part deduplicated on its own (point lookups whose exact statements differ, a literal key
+ * each, share their transform, context and statement), in time linear in the batch.
  */
 import { describe, expect, it } from 'vitest';
 import { splitRecords, type ExecutionRecord } from '../../plugins/provenance/execution-insert.js';
@@ -28,13 +28,22 @@ function reads(records: readonly ExecutionRecord[]): number {
 }
 
 describe('splitting records', () => {
-  it('gives records of one statement text one set per session, and each distinct exact statement its own', () => {
-    expect(splitRecords(lookups(40, () => 'SELECT email FROM people WHERE id = $1')).shared).toHaveLength(8);
-    expect(splitRecords(lookups(40, () => 'SELECT email FROM people WHERE id = $1', (i) => [`\\x0${i % 3}`])).shared).toHaveLength(24);
+  it('stores each distinct part once: one transform and statement, a context per session, each distinct exact statement', () => {
+    const one = splitRecords(lookups(40, () => 'SELECT email FROM people WHERE id = $1'));
+    expect([one.parts.t.length, one.parts.x.length, one.parts.s.length, one.parts.q.length]).toEqual([1, 8, 1, 1]);
+    expect(splitRecords(lookups(40, () => 'SELECT email FROM people WHERE id = $1', (i) => [`\\x0${i % 3}`])).parts.q).toHaveLength(3);
     const split = splitRecords(lookups(40, (i) => `SELECT email FROM people WHERE id = ${i}`));
-    expect(split.shared).toHaveLength(40);
-    expect(split.own.map((o) => o['c'])).toEqual(Array.from({ length: 40 }, (_, i) => i));
-    expect(split.shared.map((s) => s['exact_text'])).toEqual(Array.from({ length: 40 }, (_, i) => `SELECT email FROM people WHERE id = ${i}`));
+    expect([split.parts.t.length, split.parts.x.length, split.parts.s.length, split.parts.q.length]).toEqual([1, 8, 1, 40]);
+    expect(split.own.map((o) => o['q'])).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(split.own.map((o) => o['x'])).toEqual(Array.from({ length: 40 }, (_, i) => i % 8));
+    expect(split.parts.q.map((s) => s['exact_text'])).toEqual(Array.from({ length: 40 }, (_, i) => `SELECT email FROM people WHERE id = ${i}`));
+    expect(split.parts.x.map((s) => s['session_id'])).toEqual(Array.from({ length: 8 }, (_, i) => `s${i}`));
+  });
+
+  it('names no exact statement for a record without one', () => {
+    const split = splitRecords(lookups(4, () => 'x').map((r) => ({ ...r, exact_text: undefined, exact_types: undefined, exact_formats: undefined, exact_values: undefined, exact_refusal: undefined })));
+    expect(split.parts.q).toHaveLength(0);
+    expect(split.own.map((o) => o['q'])).toEqual([null, null, null, null]);
   });
 
   it('reads each record a bounded number of times, however many lookups of one session the batch holds', () => {
