@@ -276,6 +276,7 @@ eachUpstream('guards through the parents of partitions and inheritance children'
         CREATE TABLE ${x.billA} PARTITION OF ${x.bill} FOR VALUES FROM (0) TO (100);
         CREATE TABLE ${x.bill}_b PARTITION OF ${x.bill} FOR VALUES FROM (100) TO (200);
         INSERT INTO ${x.bill} VALUES (1, 50), (2, 150), (101, 10);
+        CREATE VIEW ${x.bill}_v AS SELECT id FROM ${x.bill};
         CREATE TABLE ${x.tally} (id int, amount int);
         CREATE TABLE ${x.kid} () INHERITS (${x.tally});
         INSERT INTO ${x.tally} VALUES (1, 10);
@@ -331,6 +332,8 @@ eachUpstream('guards through the parents of partitions and inheritance children'
       await expectRefused(c, `SELECT * FROM ${f.bill}`, ...parts);
       await expectRefused(c, `SELECT id FROM ${f.bill} WHERE id > 100`, ...parts);
       await expectRefused(c, `SELECT count(*) FROM ${f.bill}`, ...parts);
+      await expectRefused(c, `SELECT id FROM ${f.bill}_v`, `it reads public.${f.bill} through a view`, `"${f.hide}"`);
+      await expectRefused(c, `SELECT s.id FROM (SELECT id FROM ${f.bill}) s`, ...parts);
       await expectRefused(c, `SELECT id FROM ${f.acct} WHERE id IN (SELECT id FROM public.${f.bill})`, ...parts);
       await expectRefused(c, `SELECT id FROM ${f.tally}`, `public.${f.tally}`, `inheritance child public.${f.kid}`, `"${f.hideKid}"`);
       await expectServed(c, `SELECT id, amount FROM ONLY ${f.tally}`, [{ id: 1, amount: 10 }]);
@@ -362,10 +365,13 @@ eachUpstream('guards through the parents of partitions and inheritance children'
       try {
         await expectServed(c, `SELECT email FROM ${box}`, [{ email: 'fay@example.com' }]);
         await c.query(`PREPARE ${box}_q AS SELECT email FROM ${box}`);
+        const parsed = { name: `${box}_parsed`, text: `SELECT email FROM ${box}` };
+        expect((await c.query(parsed)).rows).toEqual([{ email: 'fay@example.com' }]);
         await admin.query(`ALTER TABLE ${box} ATTACH PARTITION ${late} FOR VALUES FROM (100) TO (200)`);
         await expectRefused(c, `SELECT email FROM ${box}`, `public.${box}.email`, `partition public.${late}`, `"${maskLate}"`);
         // A statement prepared over the parent before: refused when it runs.
         await expect(c.query(`EXECUTE ${box}_q`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`partition public.${late}`) as unknown });
+        await expect(c.query(parsed)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`partition public.${late}`) as unknown });
         expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       } finally {
         await c.end();
@@ -413,6 +419,7 @@ eachUpstream('guards through the parents of partitions and inheritance children'
           await expect(c.query(`EXECUTE ${name}`), name).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(part) as unknown });
           expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
         }
+        await expectRefused(c, `SELECT id FROM ${ship}_box`, `public.${ship}_box`, `partition public.${ship}_box_new`, `"${hideNew}"`);
       } finally {
         await c.end();
       }
@@ -440,6 +447,7 @@ eachUpstream('guards through the parents of partitions and inheritance children'
       try {
         await expectServed(c!, `SELECT email FROM ${f.acct} WHERE id < 100`, [{ email: 'alice@example.com' }]);
         await expectServed(c!, `SELECT id FROM ${f.tally} ORDER BY id`, [{ id: 1 }, { id: 2 }, { id: 3 }]);
+        await expectServed(c!, `SELECT id FROM ${f.bill} WHERE id < 100 ORDER BY id`, [{ id: 1 }, { id: 2 }]);
       } finally {
         await c!.end();
       }
