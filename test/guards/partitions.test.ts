@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { eachUpstream, uniqueName } from '../support/proxy-matrix.js';
-import { SHARED_EXEMPT, bothProtocols, refusingSession, until } from '../support/guard-sessions.js';
+import { SHARED_EXEMPT, expectRefused, expectServed, refusingSession, until } from '../support/guard-sessions.js';
 
 const MASK = '(v) => v === null ? null : v.slice(0, 2) + "***"';
 const HIDE_LOW = '(row, p) => row.amount < p.min ? null : row';
@@ -36,10 +36,6 @@ interface Fixture {
   readonly ledger: string;
   readonly ledgerChild: string;
   readonly hideLedger: string;
-}
-
-function rows(r: pg.QueryResult | pg.DatabaseError): unknown {
-  return r instanceof Error ? r.message : r.rows;
 }
 
 eachUpstream('guards through partitions and inheritance children', (t) => {
@@ -96,21 +92,6 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
   });
 
   const reader = (): Promise<pg.Client> => refusingSession(t(), f.reader, `SELECT email FROM ${f.hi}`);
-
-  async function expectRefused(c: pg.Client, sql: string, ...parts: string[]): Promise<void> {
-    for (const [i, r] of (await bothProtocols(c, sql)).entries()) {
-      const protocol = i === 0 ? 'simple' : 'extended';
-      expect(r, `${protocol}: ${sql}`).toBeInstanceOf(Error);
-      expect((r as pg.DatabaseError).code, `${protocol}: ${sql}: ${(r as Error).message}`).toBe('42501');
-      for (const p of parts) expect((r as Error).message, `${protocol}: ${sql}`).toContain(p);
-    }
-    // The session goes on.
-    expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
-  }
-
-  async function expectServed(c: pg.Client, sql: string, want: unknown): Promise<void> {
-    for (const r of await bothProtocols(c, sql)) expect(rows(r), sql).toEqual(want);
-  }
 
   describe('a guarded column', () => {
     it('is refused read from a partition, a sub-partition or an inheritance child, naming the table, the parent and the transform', async () => {

@@ -39,6 +39,29 @@ export async function bothProtocols(c: pg.Client, sql: string): Promise<(pg.Quer
   return [simple, extended];
 }
 
+function rows(r: pg.QueryResult | pg.DatabaseError): unknown {
+  return r instanceof Error ? r.message : r.rows;
+}
+
+/** `sql` is refused (42501) in both protocols, with every part in its message (or its hint), and the session goes on. */
+export async function expectRefused(c: pg.Client, sql: string, ...parts: (string | { readonly hint: string })[]): Promise<void> {
+  for (const [i, r] of (await bothProtocols(c, sql)).entries()) {
+    const protocol = i === 0 ? 'simple' : 'extended';
+    expect(r, `${protocol}: ${sql}`).toBeInstanceOf(Error);
+    expect((r as pg.DatabaseError).code, `${protocol}: ${sql}: ${(r as Error).message}`).toBe('42501');
+    for (const p of parts) {
+      if (typeof p === 'string') expect((r as Error).message, `${protocol}: ${sql}`).toContain(p);
+      else expect((r as pg.DatabaseError).hint, `${protocol}: ${sql}`).toContain(p.hint);
+    }
+  }
+  expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+}
+
+/** `sql` is served these rows in both protocols. */
+export async function expectServed(c: pg.Client, sql: string, want: unknown): Promise<void> {
+  for (const r of await bothProtocols(c, sql)) expect(rows(r), sql).toEqual(want);
+}
+
 /**
  * `describe` once per upstream with a registry no other suite shares: on PostgreSQL a database of
  * its own, so that guards other suites set meanwhile do not rule over its sessions from their start.

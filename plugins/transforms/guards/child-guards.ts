@@ -14,55 +14,68 @@ import type { SqlAnalysis } from '../../sql/analyser.js';
 import type { StatementSources } from '../../sql/column-sources.js';
 import { dotted } from '../../sql/source-model.js';
 import type { Registry } from '../registry-cache.js';
-import { resolveName, type NamePath } from '../row-reads/relation-names.js';
+import { resolveName, type NamedRelation, type NamePath, type Resolved } from '../row-reads/relation-names.js';
 import { otherReads } from '../row-reads/other-reads.js';
 import type { RangeVarBody } from '../row-reads/select-forms.js';
 import type { Inherited, InheritedTable } from './inherited.js';
 import { columnKey, type GuardedColumn, type GuardedColumns, type GuardedRows } from './policy.js';
 
-const HINT = 'A transform\'s guard is set with provenance.set_transform_guard; members of a role it exempts are not refused.';
+export const HINT = 'A transform\'s guard is set with provenance.set_transform_guard; members of a role it exempts are not refused.';
 
 /** `a partition of public.orders`, for messages. */
 export function inheritedFrom(partition: boolean, parent: string): string {
   return `${partition ? 'a partition' : 'an inheritance child'} of ${parent}`;
 }
 
-/** The guarded columns, with the columns of the same names of their tables' partitions and children. */
-export function withChildren(columns: GuardedColumns, inherited: Inherited, registry: Registry): GuardedColumns {
-  if (columns.size === 0 || inherited.byAncestor.size === 0) return columns;
+/** How a column of a partition, child or ancestor is guarded by its relative's transform; null: not. */
+export type Relation = (relative: InheritedTable, table: string) => Pick<GuardedColumn, 'inherited' | 'descendant'> | null;
+
+/**
+ * `columns` with, for each guarded column of `own`, the column of the same name of each table
+ * `relatives` lists for its table, guarded as it (the strictest guard first, own transforms
+ * before a relative's).
+ */
+export function withRelatives(columns: GuardedColumns, own: GuardedColumns, relatives: ReadonlyMap<number, readonly InheritedTable[]>, registry: Registry, how: Relation): GuardedColumns {
+  if (own.size === 0 || relatives.size === 0) return columns;
   const out = new Map<string, readonly GuardedColumn[]>(columns);
-  for (const list of columns.values()) {
+  for (const list of own.values()) {
     const first = list[0];
     const table = first === undefined ? undefined : registry.tables.get(first.oid);
     const name = first === undefined ? undefined : table?.columnNames.get(first.attnum);
     if (table === undefined || name === undefined) continue;
-    for (const child of inherited.byAncestor.get(table.oid) ?? []) {
-      const attnum = child.columns.get(name);
-      if (attnum === undefined) continue;
-      const key = columnKey(child.oid, attnum);
-      const label = `${child.label}.${dotted([name])}`;
-      const mine = list.map((g) => ({ ...g, oid: child.oid, attnum, label, inherited: { parent: table.name, partition: child.partition } }));
+    for (const relative of relatives.get(table.oid) ?? []) {
+      const attnum = relative.columns.get(name);
+      const mark = attnum === undefined ? null : how(relative, table.name);
+      if (attnum === undefined || mark === null) continue;
+      const key = columnKey(relative.oid, attnum);
+      const label = `${relative.label}.${dotted([name])}`;
+      const mine = list.map((g) => ({ ...g, oid: relative.oid, attnum, label, ...mark }));
       out.set(key, [...(out.get(key) ?? []), ...mine].sort((a, b) => (a.guard === b.guard ? 0 : a.guard === 'strict' ? -1 : 1)));
     }
   }
   return out;
 }
 
-/** A child whose rows a guarded row transform of an ancestor would filter. */
-export interface RowChild {
-  readonly child: InheritedTable;
+/** The guarded columns, with the columns of the same names of their tables' partitions and children. */
+export function withChildren(columns: GuardedColumns, inherited: Inherited, registry: Registry): GuardedColumns {
+  return withRelatives(columns, columns, inherited.byAncestor, registry, (child, parent) => ({ inherited: { parent, partition: child.partition } }));
+}
+
+/** A partition, child or ancestor of a table whose rows a guarded row transform filters there only. */
+export interface RowRelative {
+  readonly relative: InheritedTable;
   readonly rows: GuardedRows;
 }
 
-/** Child oid → the guarded row transform of an ancestor it escapes. */
-export function rowChildren(rows: readonly GuardedRows[], inherited: Inherited): ReadonlyMap<number, RowChild> {
-  const out = new Map<number, RowChild>();
-  for (const r of rows) for (const child of inherited.byAncestor.get(r.oid) ?? []) if (!out.has(child.oid)) out.set(child.oid, { child, rows: r });
+/** Relative's oid → the guarded row transform of the table its reads escape. */
+export function rowRelatives(rows: readonly GuardedRows[], relatives: ReadonlyMap<number, readonly InheritedTable[]>): ReadonlyMap<number, RowRelative> {
+  const out = new Map<number, RowRelative>();
+  for (const r of rows) for (const relative of relatives.get(r.oid) ?? []) if (!out.has(relative.oid)) out.set(relative.oid, { relative, rows: r });
   return out;
 }
 
 /** Statements that read rows of the relations they name (others, such as CREATE VIEW or LOCK, only name them). */
-const READS_ROWS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CreateTableAsStmt', 'CopyStmt', 'DeclareCursorStmt', 'PrepareStmt']);
+const READS_ROWS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CreateTableAsStmt', 'CopyStmt', 'DeclareCursorStmt']);
 
 function rangeVars(node: unknown, skip: unknown, out: RangeVarBody[]): void {
   if (Array.isArray(node)) {
@@ -79,6 +92,7 @@ function rangeVars(node: unknown, skip: unknown, out: RangeVarBody[]): void {
 function readNames(stmt: Node): RangeVarBody[] {
   const kind = Object.keys(stmt)[0] ?? '';
   if (kind === 'ExplainStmt') return otherReads(stmt).map((r) => r.rv);
+  if ('PrepareStmt' in stmt) return stmt.PrepareStmt.query === undefined ? [] : readNames(stmt.PrepareStmt.query);
   if (!READS_ROWS.has(kind)) return [];
   const body = Object.values(stmt)[0] as { relation?: RangeVarBody; returningClause?: unknown; is_from?: boolean } | undefined;
   const writesOnly = kind === 'CopyStmt' ? body?.is_from === true : kind !== 'SelectStmt' && body?.returningClause === undefined;
@@ -87,26 +101,44 @@ function readNames(stmt: Node): RangeVarBody[] {
   return out;
 }
 
+/** A name a statement may read rows through, and what it may mean among the relations the guards know of. */
+export interface NamedRead {
+  readonly rv: RangeVarBody;
+  readonly resolved: Exclude<Resolved, null>;
+}
+
+/** Every relation a read may mean: one, or several when the resolution is unsure. */
+export function candidates(r: NamedRead): readonly NamedRelation[] {
+  return r.resolved.kind === 'relation' ? [r.resolved.relation] : r.resolved.candidates;
+}
+
+/** The names of these statements that may read rows of a relation of inherited.names. */
+export function namedReads(statements: readonly Node[], inherited: Inherited, path: NamePath): NamedRead[] {
+  const out: NamedRead[] = [];
+  for (const stmt of statements) {
+    for (const rv of readNames(stmt)) {
+      const resolved = resolveName(rv.schemaname, rv.relname ?? '', inherited.names, path);
+      if (resolved !== null) out.push({ rv, resolved });
+    }
+  }
+  return out;
+}
+
 /**
- * The refusal of a text that reads a child of a table whose rows a guarded row transform filters
+ * The refusal of reads of a child of a table whose rows a guarded row transform filters
  * (directly, through a view, or by a bare name that may mean one), or null.
  */
-export function childRowsRefusal(parsed: SqlAnalysis, children: ReadonlyMap<number, RowChild>, inherited: Inherited, path: NamePath): PgError | null {
-  if (children.size === 0 || !parsed.ok) return null;
-  for (const reading of parsed.readings) {
-    for (const stmt of reading) {
-      for (const rv of readNames(stmt)) {
-        const r = resolveName(rv.schemaname, rv.relname ?? '', inherited.names, path);
-        if (r === null) continue;
-        for (const c of r.kind === 'relation' ? [r.relation] : r.candidates) {
-          const hit = children.get(c.oid) ?? c.viewOf.map((o) => children.get(o)).find((x) => x !== undefined);
-          if (hit === undefined) continue;
-          const how = r.kind === 'unsure' ? `the name ${dotted([rv.relname ?? ''])} may mean ${hit.child.label}` : c.oid === hit.child.oid ? `it reads ${hit.child.label}` : `it reads ${hit.child.label} through a view`;
-          return new PgError(SqlState.InsufficientPrivilege,
-            `${how}, ${inheritedFrom(hit.child.partition, hit.rows.label)}, whose rows transform "${hit.rows.transform}" (guard ${hit.rows.guard}) filters only when ${hit.rows.label} is read: read directly, they are not filtered`,
-            'ERROR', { hint: `Read ${hit.rows.label} instead. ${HINT}` });
-        }
-      }
+export function childRowsRefusal(reads: readonly NamedRead[], children: ReadonlyMap<number, RowRelative>): PgError | null {
+  if (children.size === 0) return null;
+  for (const read of reads) {
+    const { rv, resolved: r } = read;
+    for (const c of candidates(read)) {
+      const hit = children.get(c.oid) ?? c.viewOf.map((o) => children.get(o)).find((x) => x !== undefined);
+      if (hit === undefined) continue;
+      const how = r.kind === 'unsure' ? `the name ${dotted([rv.relname ?? ''])} may mean ${hit.relative.label}` : c.oid === hit.relative.oid ? `it reads ${hit.relative.label}` : `it reads ${hit.relative.label} through a view`;
+      return new PgError(SqlState.InsufficientPrivilege,
+        `${how}, ${inheritedFrom(hit.relative.partition, hit.rows.label)}, whose rows transform "${hit.rows.transform}" (guard ${hit.rows.guard}) filters only when ${hit.rows.label} is read: read directly, they are not filtered`,
+        'ERROR', { hint: `Read ${hit.rows.label} instead. ${HINT}` });
     }
   }
   return null;

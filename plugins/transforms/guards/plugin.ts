@@ -34,10 +34,11 @@ import { verdict } from './verdict.js';
 import { rowHistories, withHistory, type GuardedHistories } from './history-guards.js';
 import type { HistoryColumns } from '../history-columns.js';
 import { InheritedTables, type Inherited } from './inherited.js';
-import { childRowsRefusal, mayNameChild, readsTables, rowChildren, withChildren, type RowChild } from './child-guards.js';
+import { childRowsRefusal, mayNameChild, namedReads, readsTables, rowRelatives, withChildren, type NamedRead } from './child-guards.js';
+import { ancestorRowsRefusal, onlyAncestors, withAncestors } from './ancestor-guards.js';
 import { sharedSchemas } from '../row-reads/read-tables.js';
 import type { NamePath } from '../row-reads/relation-names.js';
-import type { SqlAnalysis } from '../../sql/analyser.js';
+import type { Node, SqlAnalysis } from '../../sql/analyser.js';
 
 const PLUGIN = 'guards';
 /** Statements that name nothing the search_path resolves: they run while it is unknown (SET it, say). */
@@ -154,7 +155,7 @@ export class GuardsPlugin implements Plugin {
       // An as-of statement time travel rewrote reads the history in the table's place, for the row transforms of then.
       const read: GuardedHistories = p.rewritten === true ? new Map() : histories;
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
-      const through = await this.throughChildren(registry, own, rows, p.text, this.opts.sql.analyse(p.text), sources, p.naming);
+      const through = await this.throughChildren(registry, own, rows, p.text, this.opts.sql.analyse(p.text), sources, p.naming, session.prepared);
       const refused = judge(sources, { columns: this.withHistory(through.columns), rows, histories: read }, session.prepared);
       return refused.action !== 'pass' || through.refusal === null ? refused : deny(through.refusal);
     }
@@ -172,12 +173,12 @@ export class GuardsPlugin implements Plugin {
       const naming: Naming = { searchPath: searchPath ?? [], ...(names.currentUser === null ? {} : { user: names.currentUser }) };
       const sources = await this.check(stmt.text, naming);
       if (typeof sources === 'string') return deny(new PgError(SqlState.ObjectNotInPrerequisiteState, sources));
-      const through = await this.throughChildren(registry, own, rows, stmt.text, parsed, sources, naming);
+      const through = await this.throughChildren(registry, own, rows, stmt.text, parsed, sources, naming, session.prepared);
       const refused = judge(sources, { columns: this.withHistory(through.columns), rows, histories }, session.prepared);
       if (refused.action !== 'pass') return refused;
       if (through.refusal !== null) return deny(through.refusal);
       if (stmt.kind === 'parse') session.prepared.parse(stmt.name, stmt.text, naming);
-      session.prepared.remember(sources[0] ?? []);
+      session.prepared.remember(sources[0] ?? [], stmt.text, naming);
     }
     if (parsed.ok) names.statements(parsed.readings[0] ?? []);
     return PASS;
@@ -201,19 +202,33 @@ export class GuardsPlugin implements Plugin {
   }
 
   /**
-   * The guarded columns with their tables' partitions' and children's, and the refusal of a text
-   * that reads a child of a table a guarded row transform filters (or could not be checked).
-   * Children are read only for a statement that reads some table: one that reads none (COMMIT,
-   * SET, SELECT 1) never waits for the catalog.
+   * The guarded columns with their tables' partitions', children's and ancestors', and the refusal
+   * of a text that reads rows a guarded row transform does not filter there: a child's or an
+   * ancestor's of its table (or that could not be checked). The names of the PREPAREs its EXECUTEs
+   * run are read as they were prepared, with what the tables are now. Children are read only for a
+   * statement that reads some table: one that reads none (COMMIT, SET, SELECT 1) never waits for
+   * the catalog.
    */
   private async throughChildren(
     registry: Registry, own: GuardedColumns, rows: readonly GuardedRows[], text: string, parsed: SqlAnalysis,
-    sources: readonly (readonly StatementSources[])[], naming: Naming,
+    sources: readonly (readonly StatementSources[])[], naming: Naming, prepared: PreparedStatements,
   ): Promise<{ readonly columns: GuardedColumns; readonly refusal: PgError | null }> {
     if (!readsTables(sources, parsed)) return { columns: own, refusal: null };
     const inherited = await this.inheritedOf(registry);
     if (typeof inherited === 'string') return { columns: own, refusal: new PgError(SqlState.ObjectNotInPrerequisiteState, inherited) };
-    return { columns: withChildren(own, inherited, registry), refusal: await this.childRows(text, parsed, naming, rowChildren(rows, inherited), inherited) };
+    const reads: NamedRead[] = [];
+    if (inherited.names.size > 0) {
+      reads.push(...await this.namedReads(text, parsed.ok ? parsed.readings.flat() : [], naming, inherited));
+      for (const name of new Set(sources.flat().flatMap((s) => (s.execute === undefined ? [] : [s.execute])))) {
+        const p = prepared.sqlPrepare(name);
+        const analysis = p === undefined ? null : this.opts.sql.analyse(p.text);
+        if (p === undefined || analysis?.ok !== true) continue;
+        const statements = analysis.readings.flat().filter((n) => 'PrepareStmt' in n && n.PrepareStmt.name === name);
+        reads.push(...await this.namedReads(p.text, statements, p.naming, inherited));
+      }
+    }
+    const refusal = childRowsRefusal(reads, rowRelatives(rows, inherited.byAncestor)) ?? ancestorRowsRefusal(reads, rowRelatives(rows, inherited.byDescendant));
+    return { columns: withAncestors(withChildren(own, inherited, registry), own, inherited, registry, onlyAncestors(reads, inherited)), refusal };
   }
 
   /** The partitions and children of guarded tables, or why they could not be read. */
@@ -228,14 +243,14 @@ export class GuardsPlugin implements Plugin {
     }
   }
 
-  /** The refusal of a text that reads rows of a child of a table a guarded row transform filters, or null. */
-  private async childRows(text: string, parsed: SqlAnalysis, naming: Naming, children: ReadonlyMap<number, RowChild>, inherited: Inherited): Promise<PgError | null> {
-    if (children.size === 0 || !mayNameChild(text, inherited)) return null;
+  /** The names of these statements (of `text`) that may mean a partition, child or ancestor of a guarded table, or a view over one. */
+  private async namedReads(text: string, statements: readonly Node[], naming: Naming, inherited: Inherited): Promise<NamedRead[]> {
+    if (statements.length === 0 || !mayNameChild(text, inherited)) return [];
     const path: NamePath = { searchPath: naming.searchPath, user: naming.user ?? null };
     // The server leaves schemas the user may not use out of the search_path: asked only when a bare name is shared.
     const schemas = path.user === null ? [] : sharedSchemas(text, inherited.names, path);
     const usable = path.user === null || schemas.length === 0 ? null : await this.schemaUsage(path.user, schemas);
-    return childRowsRefusal(parsed, children, inherited, usable === null ? path : { ...path, usable });
+    return namedReads(statements, inherited, usable === null ? path : { ...path, usable });
   }
 
   private watch(s: SessionInfo, fromStart: boolean): void {

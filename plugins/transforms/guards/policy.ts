@@ -21,6 +21,12 @@ export interface GuardedColumn {
    * the transform does not apply to it even as a plain column.
    */
   readonly inherited?: { readonly parent: string; readonly partition: boolean };
+  /**
+   * For the column of a parent (grandparent…), the guarded partition or inheritance child whose
+   * column of the same name it holds (`ancestor`: the parent's `schema.table`): the transform does
+   * not apply to it even as a plain column.
+   */
+  readonly descendant?: { readonly label: string; readonly partition: boolean; readonly ancestor: string };
 }
 
 /** Guarded columns by `oid.attnum`; the strictest guard first when several transforms guard one. */

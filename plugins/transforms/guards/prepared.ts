@@ -2,8 +2,10 @@
  * What a session prepared, so that running it later meets the guards in force then: a statement
  * prepared while other guards held (or none, or before the session was watched) must not run
  * unchecked. Kept per session: protocol-level prepared statements (their text and the naming the
- * server resolved them with, at Parse), and SQL-level PREPAREd statements and DECLAREd cursors
- * (their sources). A name the session prepared unseen is unknown: running it is refused.
+ * server resolved them with, at Parse), SQL-level PREPAREd statements (their sources, and the
+ * text and naming of the PREPARE: which relations it names may be partitions, children or parents
+ * of guarded tables by the time it runs) and DECLAREd cursors (their sources). A name the session
+ * prepared unseen is unknown: running it is refused.
  */
 import type { StatementSources } from '../../sql/column-sources.js';
 import type { SessionNames } from '../../sql/source-model.js';
@@ -15,9 +17,16 @@ export interface Prepared {
   readonly rewritten?: true;
 }
 
+/** A SQL-level PREPARE: what it runs, and the text (of every statement sent with it) and naming it was checked with. */
+export interface SqlPrepared {
+  readonly statement: StatementSources;
+  readonly text: string;
+  readonly naming: SessionNames;
+}
+
 export class PreparedStatements {
   private readonly parsed = new Map<string, Prepared>();
-  private readonly sqlPrepared = new Map<string, StatementSources>();
+  private readonly sqlPrepared = new Map<string, SqlPrepared>();
   private readonly cursors = new Map<string, StatementSources>();
 
   /** A Parse that was checked and goes upstream. */
@@ -37,9 +46,9 @@ export class PreparedStatements {
   }
 
   /** The PREPAREs and DECLAREs of a text that was checked and goes upstream. */
-  remember(statements: readonly StatementSources[]): void {
+  remember(statements: readonly StatementSources[], text: string, naming: SessionNames): void {
     for (const s of statements) {
-      if (s.prepare !== undefined) this.sqlPrepared.set(s.prepare.name, s.prepare.statement);
+      if (s.prepare !== undefined) this.sqlPrepared.set(s.prepare.name, { statement: s.prepare.statement, text, naming });
       if (s.cursor !== undefined) this.cursors.set(s.cursor.name, s);
     }
   }
@@ -49,8 +58,13 @@ export class PreparedStatements {
    * statement or the cursor's declaration, or the name when it was prepared unseen.
    */
   deferred(s: StatementSources): StatementSources | string | undefined {
-    if (s.execute !== undefined) return this.sqlPrepared.get(s.execute) ?? `prepared statement "${s.execute}"`;
+    if (s.execute !== undefined) return this.sqlPrepared.get(s.execute)?.statement ?? `prepared statement "${s.execute}"`;
     if (s.fetch !== undefined) return this.cursors.get(s.fetch) ?? `cursor "${s.fetch}"`;
     return undefined;
+  }
+
+  /** The SQL-level PREPARE of this name, if it was seen. */
+  sqlPrepare(name: string): SqlPrepared | undefined {
+    return this.sqlPrepared.get(name);
   }
 }

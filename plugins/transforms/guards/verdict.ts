@@ -21,6 +21,7 @@ import type { FilterClause } from '../../sql/source-model.js';
 import { columnKey, type GuardedColumn, type GuardedColumns, type GuardedRows } from './policy.js';
 import type { GuardedHistories } from './history-guards.js';
 import { inheritedFrom } from './child-guards.js';
+import { descendantName } from './ancestor-guards.js';
 
 /** Where `values` lets a guarded column be compared as it is. */
 const COMPARED: ReadonlySet<FilterClause> = new Set(['where', 'join', 'group by', 'having', 'order by', 'distinct on', 'window', 'on conflict', 'merge']);
@@ -28,8 +29,10 @@ const COMPARED: ReadonlySet<FilterClause> = new Set(['where', 'join', 'group by'
 const HINT = 'A transform\'s guard is set with provenance.set_transform_guard; members of a role it exempts are not refused.';
 
 function refusal(g: GuardedColumn, how: string): PgError {
-  return new PgError(SqlState.InsufficientPrivilege,
-    `column ${g.label}${g.inherited === undefined ? '' : `, of ${inheritedFrom(g.inherited.partition, g.inherited.parent)},`} is guarded by transform "${g.transform}" (guard ${g.guard}): ${how}`, 'ERROR', { hint: HINT });
+  const of = g.inherited !== undefined ? `, of ${inheritedFrom(g.inherited.partition, g.inherited.parent)},`
+    : g.descendant !== undefined ? `, inherited by ${descendantName(g.descendant.partition, g.descendant.label)},` : '';
+  return new PgError(SqlState.InsufficientPrivilege, `column ${g.label}${of} is guarded by transform "${g.transform}" (guard ${g.guard}): ${how}`, 'ERROR',
+    { hint: g.descendant === undefined ? HINT : `Bind the transform to ${g.descendant.ancestor}, the table clients read. ${HINT}` });
 }
 
 function guarded(columns: GuardedColumns, c: TableColumn): GuardedColumn | undefined {
@@ -58,6 +61,7 @@ export function verdict(s: StatementSources, columns: GuardedColumns, rows: read
       if (src.kind === 'column') {
         const g = guarded(columns, src);
         if (g?.inherited !== undefined) return refusal(g, `it feeds output column "${r.names[i] ?? '?column?'}" read from the ${g.inherited.partition ? 'partition' : 'child'} directly, where the transform does not apply (it applies when ${g.inherited.parent} is read)`);
+        if (g?.descendant !== undefined) return refusal(g, `it feeds output column "${r.names[i] ?? '?column?'}" read through ${g.descendant.ancestor}, where the transform does not apply (it applies when ${g.descendant.label} is read)`);
         continue;
       }
       for (const c of src.reads) {
