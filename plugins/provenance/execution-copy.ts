@@ -11,11 +11,11 @@
  * (its COMMIT's answer lost with the connection, the spool written again after a crash), rare
  * against the batches written once.
  */
-import { PART_NAMES, storeParts, type PartName } from './execution-parts.js';
+import { PART_KEYS, storeParts, type PartName } from './execution-parts.js';
 
 /** $1: the batch's parts as a JSON object (SplitRecords.parts); answers each part's kind, number and key. */
 export const STORE_PARTS_SQL = `${storeParts('$1')}
-${PART_NAMES.map((n) => `SELECT '${n}' AS part, ${n}.i, ${n}.key::text FROM ${n}`).join('\nUNION ALL ')}`;
+${PART_KEYS}`;
 
 /** execution_log's columns the COPY fills (recorded_at takes its default). */
 const LOG_FIELDS = [

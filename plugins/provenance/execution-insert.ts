@@ -3,7 +3,7 @@
  * registry's migrations, plugins/registry/schema-dag.ts and schema-lineage.ts).
  */
 import type { ExactStatementFields } from './exact-statement.js';
-import { partsOf, storeParts, type BatchParts } from './execution-parts.js';
+import { PART_KEYS, partsOf, storeParts, type BatchParts } from './execution-parts.js';
 
 /**
  * One execution as the writer hands it to INSERT_EXECUTIONS_SQL: the table's columns, with the
@@ -118,6 +118,16 @@ ${insertLog('t.key, x.key, s.key', 't integer, x integer, s integer', 'JOIN t ON
  */
 export const INSERT_NAMED_EXECUTIONS_SQL = `${storeParts('$2', ['q'])}
 ${insertLog('e.tk, e.ck, e.sk', 'tk uuid, ck uuid, sk uuid', '')}`;
+
+/**
+ * INSERT_EXECUTIONS_SQL that also answers each part's key (STORE_PARTS_SQL's answer): the writer's
+ * statement for a batch naming a part it does not know stored (a new session's first batch), so
+ * that it knows them from then on, in the same one round trip.
+ */
+export const INSERT_EXECUTIONS_LEARNING_SQL = `${storeParts('$2')}, logged AS (
+${insertLog('t.key, x.key, s.key', 't integer, x integer, s integer', 'JOIN t ON t.i = e.t JOIN x ON x.i = e.x JOIN s ON s.i = e.s')}
+)
+${PART_KEYS}`;
 
 /** The INSERT of INSERT_EXECUTIONS_SQL and its kin, the transform, context and statement keys from `keys`. */
 function insertLog(keys: string, keyColumns: string, joins: string): string {

@@ -119,6 +119,9 @@ export function partsOf(): { numbers(r: ExecutionRecord): Record<PartName, numbe
   };
 }
 
+/** The end of a statement begun by storeParts: each part's kind, number and key. */
+export const PART_KEYS = PART_NAMES.map((n) => `SELECT '${n}' AS part, ${n}.i, ${n}.key::text FROM ${n}`).join('\nUNION ALL ');
+
 /** A part's content as a string: equal strings, equal parts (and so equal keys). */
 export function partContent(name: PartName, entry: Readonly<Record<string, unknown>>): string {
   return JSON.stringify(PARTS[name].fields.map((f) => entry[f] ?? null));

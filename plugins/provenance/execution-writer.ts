@@ -6,13 +6,15 @@
  * be written again.
  *
  * The insert names the transforms, contexts and statements it knows stored by their keys
- * (known-parts.ts); a batch with one it does not know stores the batch's parts first, learning
- * their keys (a new session's first batch, a new statement's), then inserts the same way.
+ * (known-parts.ts); a batch with one it does not know stores every part by content, in the same
+ * statement, and learns their keys (a new session's first batch, a new statement's).
  */
 import type { SqlRunner } from '../registry/migrate.js';
 import type { StoreConnection } from '../services.js';
 import { COPY_LOG_SQL, copyLogRows, partKeys, STORE_PARTS_SQL, type PartKeys } from './execution-copy.js';
-import { INSERT_NAMED_EXECUTIONS_SQL, splitRecords, type ExecutionRecord, type SplitRecords } from './execution-insert.js';
+import {
+  INSERT_EXECUTIONS_LEARNING_SQL, INSERT_NAMED_EXECUTIONS_SQL, splitRecords, type ExecutionRecord, type SplitRecords,
+} from './execution-insert.js';
 import { partContent, type PartName } from './execution-parts.js';
 import { knownParts, type KnownParts } from './known-parts.js';
 
@@ -49,11 +51,11 @@ export async function writeExecutions(db: Store, records: readonly ExecutionReco
       if ((err as { code?: unknown } | null)?.code !== UNIQUE_VIOLATION) throw err;
     }
   }
-  let named = namedKeys(known, split);
+  const named = namedKeys(known, split);
   if (named === null) {
-    learn(known, split, partKeys((await db.query(STORE_PARTS_SQL, [JSON.stringify(split.parts)], 'provenance_store_parts')).rows));
-    named = namedKeys(known, split);
-    if (named === null) throw new Error('the provenance database did not answer the keys of a batch\'s parts');
+    const params = [JSON.stringify(split.own), JSON.stringify(split.parts)];
+    learn(known, split, partKeys((await db.query(INSERT_EXECUTIONS_LEARNING_SQL, params, 'provenance_insert_executions_learning')).rows));
+    return;
   }
   // The rows are this batch's own (splitRecords made them): named in place, without a copy each.
   for (const e of split.own) {

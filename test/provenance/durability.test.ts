@@ -160,7 +160,7 @@ for (const kind of ['embedded', 'postgres'] as const satisfies readonly Upstream
           (r) => r.length > 0, 20_000,
         );
         // The insert of small batches, or the COPY of large ones (plugins/provenance/execution-writer.ts).
-        expect(held[0]!.query).toMatch(/^(WITH q AS MATERIALIZED|COPY provenance\.execution_log)/);
+        expect(held[0]!.query).toMatch(/^(WITH [tq] AS MATERIALIZED|COPY provenance\.execution_log)/);
         await admin.query('SELECT pg_terminate_backend($1)', [held[0]!.pid]);
         await admin.query('COMMIT');
       } finally {

@@ -17,7 +17,7 @@ import pg from 'pg';
 import { sharedCluster, startTarget, uniqueName } from '../support/proxy-matrix.js';
 import { eventually } from '../support/eventually.js';
 import { MIGRATIONS } from '../../plugins/registry/schema.js';
-import { INSERT_EXECUTIONS_SQL, INSERT_NAMED_EXECUTIONS_SQL } from '../../plugins/provenance/execution-insert.js';
+import { INSERT_EXECUTIONS_LEARNING_SQL, INSERT_EXECUTIONS_SQL, INSERT_NAMED_EXECUTIONS_SQL } from '../../plugins/provenance/execution-insert.js';
 import { STORE_PARTS_SQL } from '../../plugins/provenance/execution-copy.js';
 
 /** The shadow the issue shows: a format(text, name, name) that makes its caller's login superuser. */
@@ -261,7 +261,7 @@ describe('the proxy\'s own SQL against every name it uses, shadowed in public [p
 
   it('runs none of an attacker\'s functions or operators, whatever the search path puts first', async () => {
     // The names, from a clean database.
-    const texts = [...await exercise(await peopleDatabase(), null), ...MIGRATIONS.map((m) => m.sql), INSERT_EXECUTIONS_SQL, INSERT_NAMED_EXECUTIONS_SQL, STORE_PARTS_SQL];
+    const texts = [...await exercise(await peopleDatabase(), null), ...MIGRATIONS.map((m) => m.sql), INSERT_EXECUTIONS_SQL, INSERT_NAMED_EXECUTIONS_SQL, INSERT_EXECUTIONS_LEARNING_SQL, STORE_PARTS_SQL];
     expect(texts.length).toBeGreaterThan(MIGRATIONS.length + 5);
     const { functions, operators } = namesIn(texts);
 
