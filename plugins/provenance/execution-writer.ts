@@ -35,9 +35,17 @@ export const COPY_MIN_RECORDS = 500;
 const NAMED: readonly PartName[] = ['t', 'x', 's'];
 
 export async function writeExecutions(db: Store, records: readonly ExecutionRecord[], copyMin = COPY_MIN_RECORDS): Promise<void> {
-  const split = splitRecords(records);
   const known = knownParts(db);
-  if (db.transaction && records.length >= copyMin) {
+  try {
+    await write(db, splitRecords(records), records.length >= copyMin, known);
+  } catch (err) {
+    known.forget();
+    throw err;
+  }
+}
+
+async function write(db: Store, split: SplitRecords, copy: boolean, known: KnownParts): Promise<void> {
+  if (db.transaction && copy) {
     try {
       let keys: PartKeys | null = null;
       await db.transaction(async (tx) => {

@@ -4,7 +4,8 @@
  * them by key, and the server neither computes their keys again nor probes their tables. Parts
  * are never deleted (executions are, parts stay), so a key once stored stays valid for as long as
  * the connection that stored it lives; a new connection (a reconnect, a store that was migrated
- * since) starts with nothing known.
+ * since) starts with nothing known, and so does one whose write failed: what failed may be the
+ * schema itself, dropped and made again under a connection that stays.
  *
  * Bounded: beyond `limit` keys the oldest learnt are forgotten (a context is one per session).
  */
@@ -27,6 +28,10 @@ export class KnownParts {
       if (!oldest.done) this.keys.delete(oldest.value);
     }
     this.keys.set(k, key);
+  }
+
+  forget(): void {
+    this.keys.clear();
   }
 
   get size(): number {

@@ -2,7 +2,7 @@
  * The writer names the transforms, contexts and statements it knows stored by their keys
  * (plugins/provenance/known-parts.ts): a session's later batches carry none of them, only their
  * exact statements, and every record reads back as the all-in-one statement stores it. What a
- * connection learnt is not taken for known on another.
+ * connection learnt is not taken for known on another, nor after one of its writes failed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
@@ -125,6 +125,18 @@ describe.each([['postgres', postgresDb], ['embedded', embeddedDb]] as const)('kn
     const counts = (await db.runner.query(`SELECT (SELECT count(*) FROM provenance.executed_transform)::int AS t,
       (SELECT count(*) FROM provenance.execution_context)::int AS x, (SELECT count(*) FROM provenance.statement)::int AS s`)).rows[0];
     expect(counts).toEqual({ t: 1, x: 2, s: 1 });
+  });
+
+  it('takes nothing for known once a write failed (the schema may have been made again)', async () => {
+    await writeExecutions(db.runner, [lookup('s4', 8)], Infinity);
+    await writeExecutions(db.runner, [lookup('s4', 9)], Infinity);
+    expect(Object.keys(partsSent(db.taken().at(-1)!.params))).toEqual(['q']);
+    await expect(writeExecutions(db.runner, [{ ...lookup('s4', 10), outcome: 'bogus' as 'error' }], Infinity)).rejects.toThrow();
+    db.taken();
+    await writeExecutions(db.runner, [lookup('s4', 11)], Infinity);
+    const sent = db.taken().map((s) => partsSent(s.params));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ t: [expect.anything()], x: [expect.anything()], s: [expect.anything()] });
   });
 
   it('takes nothing for known on another connection, and records a batch once however often it is written', async () => {
