@@ -20,7 +20,7 @@ import { runCommand } from './support/processes.js';
 import { startProxy, type RunningProxy } from './support/proxy.js';
 import { describeOutcome, ratio, summarize, summaryCells, type Summary } from './support/pgbench-summary.js';
 import { median } from './support/stats.js';
-import { postmasterPid, processCpuMs, serverCpuMs } from './support/process-cpu.js';
+import { CpuPerTransaction } from './support/cpu-per-transaction.js';
 import { fixed, formatTable } from './support/table.js';
 
 const USAGE = `Usage: npm run bench -- provenance [options]
@@ -362,10 +362,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
   }
 
   const results = new Map<Key, PgbenchOutcome[]>();
-  const postmaster = postmasterPid(cluster.dataDir);
-  /** CPU µs per transaction of each timed run: the proxy's, and the server's. */
-  const proxyCpu = new Map<Key, number[]>();
-  const serverCpu = new Map<Key, number[]>();
+  const cpu = new CpuPerTransaction<Key>(cluster.dataDir);
   const drainMs = new Map<TargetName, number[]>();
   const runs = opts.modes.length * TARGET_NAMES.length * opts.runs;
   log(`${opts.modes.length} mode(s) x ${TARGET_NAMES.length} targets x ${opts.runs} run(s) x ${opts.seconds} s = at least ${Math.ceil((runs * opts.seconds) / 60)} min`);
@@ -383,7 +380,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
           continue;
         }
         cleanup.checkpoint();
-        const cpu0 = { proxy: t.proxy ? processCpuMs(t.proxy.service.pid) : 0, server: serverCpuMs(postmaster) };
+        const cpu0 = cpu.mark(t.proxy?.service.pid ?? null);
         const outcome = await runPgbench(
           pgbench,
           t.endpoint,
@@ -415,12 +412,7 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
             note(`${where}: SHOW provenance.status failed: ${message(err)}`);
           }
         }
-        const cpu1 = { proxy: t.proxy ? processCpuMs(t.proxy.service.pid) : 0, server: serverCpuMs(postmaster) };
-        if (outcome.ok && outcome.transactions > 0) {
-          const perTx = (a: number | null, b: number | null): number[] => (a === null || b === null ? [] : [((b - a) * 1000) / outcome.transactions]);
-          proxyCpu.set(k, [...(proxyCpu.get(k) ?? []), ...perTx(cpu0.proxy, cpu1.proxy)]);
-          serverCpu.set(k, [...(serverCpu.get(k) ?? []), ...perTx(cpu0.server, cpu1.server)]);
-        }
+        if (outcome.ok) cpu.add(k, cpu0, t.proxy?.service.pid ?? null, outcome.transactions);
       }
     }
   }
@@ -525,16 +517,8 @@ async function benchmark(opts: Options, cleanup: Cleanup): Promise<number> {
     ),
   );
   out.push('');
-  const cpuCell = (list: readonly number[] | undefined): string => fixed(median(list ?? []), 0);
   out.push('CPU µs per transaction, medians of the runs (a run until its proxy had written what it held; the server: all its processes):');
-  out.push(
-    formatTable(
-      ['mode', 'config', 'proxy', 'server'],
-      opts.modes.flatMap((m) => TARGET_NAMES.map((n) => [m, n, n === 'direct' ? '-' : cpuCell(proxyCpu.get(key(m, n))), cpuCell(serverCpu.get(key(m, n)))])),
-      ['left', 'left', 'right', 'right'],
-    ),
-  );
-  out.push('');
+  out.push(cpu.table(['mode', 'config'], opts.modes.flatMap((m) => TARGET_NAMES.map((n) => [[m, n], key(m, n)] as const))), '');
   for (const m of opts.modes) {
     const r = ratio(tps(m, 'async'), tps(m, 'off'));
     const verdict = r === undefined ? 'NO RESULT' : r >= 0.9 ? 'MET' : 'NOT MET';
