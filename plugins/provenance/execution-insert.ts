@@ -114,10 +114,20 @@ ${insertLog('t.key, x.key, s.key', 't integer, x integer, s integer', 'JOIN t ON
  * statement per batch, prepared once, for a batch whose transforms, contexts and statements are
  * known stored (known-parts.ts):
  * $1 names them by key (tk, ck, sk), and $2 holds only the exact statements (BatchParts' q), which
- * each point lookup brings anew. The server computes no key and probes no table for the rest.
+ * each point lookup brings anew. The server computes no key for the rest, and probes each distinct
+ * key once ($3, $4, $5: the transforms', contexts' and statements' keys, $6 how many they are):
+ * unless every one is there (a store dropped and made again behind a connection that stayed), no
+ * row is written and the answer's `present` says fewer, so that the writer stores the batch by
+ * content instead. A row naming a part that is not stored would vanish from every audit view.
  */
-export const INSERT_NAMED_EXECUTIONS_SQL = `${storeParts('$2', ['q'])}
-${insertLog('e.tk, e.ck, e.sk', 'tk uuid, ck uuid, sk uuid', '')}`;
+export const INSERT_NAMED_EXECUTIONS_SQL = `${storeParts('$2', ['q'])}, present AS MATERIALIZED (
+  SELECT (SELECT pg_catalog.count(*) FROM provenance.executed_transform p WHERE p.key = ANY ($3::uuid[]))
+       + (SELECT pg_catalog.count(*) FROM provenance.execution_context p WHERE p.key = ANY ($4::uuid[]))
+       + (SELECT pg_catalog.count(*) FROM provenance.statement p WHERE p.key = ANY ($5::uuid[])) AS n
+), logged AS (
+${insertLog('e.tk, e.ck, e.sk', 'tk uuid, ck uuid, sk uuid', '', 'WHERE (SELECT n FROM present) = $6::bigint')}
+)
+SELECT (SELECT n FROM present)::integer AS present`;
 
 /**
  * INSERT_EXECUTIONS_SQL that also answers each part's key (STORE_PARTS_SQL's answer): the writer's
@@ -130,7 +140,7 @@ ${insertLog('t.key, x.key, s.key', 't integer, x integer, s integer', 'JOIN t ON
 ${PART_KEYS}`;
 
 /** The INSERT of INSERT_EXECUTIONS_SQL and its kin, the transform, context and statement keys from `keys`. */
-function insertLog(keys: string, keyColumns: string, joins: string): string {
+function insertLog(keys: string, keyColumns: string, joins: string, where = ''): string {
   return `INSERT INTO provenance.execution_log
   (id, result_id, parent_id, chain_end, transform_key, context_key, statement_key, input_hash, output_hash, rows_in, rows_out,
    executed_at, duration_ms, kind, outcome, error, trace_id, span_id, as_of, replay_of, verified, exact_key, statement_at,
@@ -143,7 +153,7 @@ SELECT e.id, e.result_id, e.parent_id, e.chain_end, ${keys}, pg_catalog.decode(e
        rows_in bigint, rows_out bigint, executed_at timestamptz, duration_ms double precision, kind text, outcome text,
        error text, trace_id text, span_id text, as_of timestamptz, replay_of uuid, verified boolean, statement_at timestamptz,
        materialization_id bigint, ${keyColumns}, q integer)
-  ${joins} LEFT JOIN q ON q.i = e.q
+  ${joins} LEFT JOIN q ON q.i = e.q ${where}
 ON CONFLICT (id) DO NOTHING`;
 }
 

@@ -60,18 +60,23 @@ async function write(db: Store, split: SplitRecords, copy: boolean, known: Known
     }
   }
   const named = namedKeys(known, split);
-  if (named === null) {
-    const params = [JSON.stringify(split.own), JSON.stringify(split.parts)];
-    learn(known, split, partKeys((await db.query(INSERT_EXECUTIONS_LEARNING_SQL, params, 'provenance_insert_executions_learning')).rows));
-    return;
+  if (named !== null) {
+    // The rows are this batch's own (splitRecords made them): named in place, without a copy each.
+    for (const e of split.own) {
+      e['tk'] = named.t[e['t'] as number];
+      e['ck'] = named.x[e['x'] as number];
+      e['sk'] = named.s[e['s'] as number];
+    }
+    const keys = [[...new Set(named.t)], [...new Set(named.x)], [...new Set(named.s)]];
+    const expected = keys.reduce((n, k) => n + k.length, 0);
+    const r = await db.query(INSERT_NAMED_EXECUTIONS_SQL, [JSON.stringify(split.own), JSON.stringify({ q: split.parts.q }), ...keys, expected],
+      'provenance_insert_named_executions');
+    if (Number(r.rows[0]?.['present']) === expected) return;
+    // A part known stored is not there any more: nothing was written, and nothing known is trusted.
+    known.forget();
   }
-  // The rows are this batch's own (splitRecords made them): named in place, without a copy each.
-  for (const e of split.own) {
-    e['tk'] = named.t[e['t'] as number];
-    e['ck'] = named.x[e['x'] as number];
-    e['sk'] = named.s[e['s'] as number];
-  }
-  await db.query(INSERT_NAMED_EXECUTIONS_SQL, [JSON.stringify(split.own), JSON.stringify({ q: split.parts.q })], 'provenance_insert_named_executions');
+  const params = [JSON.stringify(split.own), JSON.stringify(split.parts)];
+  learn(known, split, partKeys((await db.query(INSERT_EXECUTIONS_LEARNING_SQL, params, 'provenance_insert_executions_learning')).rows));
 }
 
 /** The keys of the batch's transforms, contexts and statements, when all are known stored. */

@@ -81,7 +81,8 @@ const READ_BACK = `SELECT e.transform_name, e.transform_version, e.function_hash
 
 /** The parts a statement's parameters name by content: its one parameter that is a JSON object of them. */
 function partsSent(params: readonly unknown[]): Record<string, unknown[]> {
-  const objects = params.map((p) => JSON.parse(String(p)) as unknown).filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
+  const objects = params.filter((p) => typeof p === 'string').map((p) => JSON.parse(p) as unknown)
+    .filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
   expect(objects).toHaveLength(1);
   return objects[0] as Record<string, unknown[]>;
 }
@@ -137,6 +138,23 @@ describe.each([['postgres', postgresDb], ['embedded', embeddedDb]] as const)('kn
     const sent = db.taken().map((s) => partsSent(s.params));
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ t: [expect.anything()], x: [expect.anything()], s: [expect.anything()] });
+  });
+
+  it('stores a batch by content when a part it knew stored is gone (a store made again behind the connection)', async () => {
+    await writeExecutions(db.runner, [lookup('s5', 12)], Infinity);
+    await writeExecutions(db.runner, [lookup('s5', 13)], Infinity);
+    expect(Object.keys(partsSent(db.taken().at(-1)!.params))).toEqual(['q']);
+    await db.runner.query("DELETE FROM provenance.execution_context WHERE session_id = 's5'");
+    db.taken();
+    const after = lookup('s5', 14);
+    await writeExecutions(db.runner, [after], Infinity);
+    // The named write wrote nothing and said so; the batch went again with every part.
+    const sent = db.taken().map((s) => partsSent(s.params));
+    expect(sent.map((p) => Object.keys(p).sort())).toEqual([['q'], ['q', 's', 't', 'x']]);
+    expect((await db.runner.query(READ_BACK, [after.id])).rows).toMatchObject([{ session_id: 's5', exact_text: after.exact_text }]);
+    // Known again from then on.
+    await writeExecutions(db.runner, [lookup('s5', 15)], Infinity);
+    expect(Object.keys(partsSent(db.taken().at(-1)!.params))).toEqual(['q']);
   });
 
   it('takes nothing for known on another connection, and records a batch once however often it is written', async () => {
