@@ -44,9 +44,13 @@ async function rawClient(t: Target): Promise<RawClient> {
   return RawClient.connect(t.port, t.kind === 'postgres' ? 'trustuser' : 'postgres');
 }
 
+/** The DataRows of the answer; an ErrorResponse fails the test with what the proxy said. */
 async function send(raw: RawClient, ...messages: Buffer[]): Promise<number> {
   raw.write(Buffer.concat(messages));
-  return (await raw.untilReady()).filter((m) => m.code === 'D').length;
+  const answer = await raw.untilReady();
+  const error = answer.find((m) => m.code === 'E');
+  if (error !== undefined) throw new Error(`the proxy answered an error: ${error.body.toString('utf8').split('\0').join(' ')}`);
+  return answer.filter((m) => m.code === 'D').length;
 }
 
 for (const kind of ['embedded', 'postgres'] as const) {
