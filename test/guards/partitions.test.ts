@@ -177,6 +177,25 @@ eachUpstream('guards through partitions and inheritance children', (t) => {
         await c.end();
       }
     });
+
+    it('refuses reads of a partition whose quoted name holds a double quote', async () => {
+      const admin = await t().pg();
+      const odd = `"${f.orders}_q""t"`;
+      try {
+        await admin.query(`CREATE TABLE ${odd} PARTITION OF ${f.orders} FOR VALUES FROM (100) TO (200)`);
+        await admin.query(`GRANT SELECT ON ${odd} TO ${f.reader}`);
+        const c = await reader();
+        try {
+          await until(() => c.query(`SELECT id FROM ${odd}`).then(() => 'served', (e: { code?: string }) => e.code), (code) => code === '42501');
+          await expectRefused(c, `SELECT id FROM ${odd}`, `a partition of public.${f.orders}`, `"${f.hide}"`);
+        } finally {
+          await c.end();
+        }
+      } finally {
+        await admin.query(`DROP TABLE IF EXISTS ${odd}`);
+        await admin.end();
+      }
+    });
   });
 
   it('serves exempt roles the children as they are', async () => {

@@ -155,11 +155,3 @@ export function readsTables(readings: readonly (readonly StatementSources[])[], 
     || (s.prepare !== undefined && reads(s.prepare.statement));
   return readings.some((r) => r.some(reads)) || (parsed.ok && parsed.readings.some((r) => r.some((stmt) => readNames(stmt).length > 0)));
 }
-
-/** Whether a text may name one of these relations: a cheap check before resolving its names. */
-export function mayNameChild(text: string, inherited: Inherited): boolean {
-  const lower = text.toLowerCase();
-  if (lower.includes('u&')) return true;
-  for (const name of inherited.names.keys()) if (lower.includes(name.toLowerCase())) return true;
-  return false;
-}

@@ -34,9 +34,9 @@ import { verdict } from './verdict.js';
 import { rowHistories, withHistory, type GuardedHistories } from './history-guards.js';
 import type { HistoryColumns } from '../history-columns.js';
 import { InheritedTables, type Inherited } from './inherited.js';
-import { childRowsRefusal, mayNameChild, namedReads, readsTables, rowRelatives, withChildren, type NamedRead } from './child-guards.js';
+import { childRowsRefusal, namedReads, readsTables, rowRelatives, withChildren, type NamedRead } from './child-guards.js';
 import { ancestorRowsRefusal, onlyAncestors, withAncestors } from './ancestor-guards.js';
-import { sharedSchemas } from '../row-reads/read-tables.js';
+import { mayHoldName, sharedSchemas } from '../row-reads/read-tables.js';
 import type { NamePath } from '../row-reads/relation-names.js';
 import type { Node, SqlAnalysis } from '../../sql/analyser.js';
 
@@ -245,7 +245,7 @@ export class GuardsPlugin implements Plugin {
 
   /** The names of these statements (of `text`) that may mean a partition, child or ancestor of a guarded table, or a view over one. */
   private async namedReads(text: string, statements: readonly Node[], naming: Naming, inherited: Inherited): Promise<NamedRead[]> {
-    if (statements.length === 0 || !mayNameChild(text, inherited)) return [];
+    if (statements.length === 0 || !mayHoldName(text, inherited.names.keys())) return [];
     const path: NamePath = { searchPath: naming.searchPath, user: naming.user ?? null };
     // The server leaves schemas the user may not use out of the search_path: asked only when a bare name is shared.
     const schemas = path.user === null ? [] : sharedSchemas(text, inherited.names, path);

@@ -83,13 +83,26 @@ export function tableRef(tables: ReadTables, schema: string | undefined, name: s
   return via.length === 0 ? null : { kind: 'view', tables: via, name: `${r.relation.schema}.${name}` };
 }
 
-/** Whether a text may name one of these relations: its name in any case, a cheap check before parsing. */
-export function mayName(text: string, tables: ReadTables): boolean {
-  if (tables.byOid.size === 0) return false;
+/** Whether a lower-cased text may hold a relation's name: as it is, or quoted with its quotes doubled. */
+function holdsName(lower: string, name: string): boolean {
+  const n = name.toLowerCase();
+  return lower.includes(n) || (n.includes('"') && lower.includes(n.replaceAll('"', '""')));
+}
+
+/**
+ * Whether a text may name one of these relations, in any case: a cheap check before parsing or
+ * resolving its names. A U& identifier can spell a name in escapes: such a text is read to be sure.
+ */
+export function mayHoldName(text: string, names: Iterable<string>): boolean {
   const lower = text.toLowerCase();
-  for (const name of tables.names.keys()) if (lower.includes(name.toLowerCase())) return true;
-  // A U& identifier can spell a name in escapes: such a text is read to be sure.
-  return lower.includes('u&');
+  if (lower.includes('u&')) return true;
+  for (const name of names) if (holdsName(lower, name)) return true;
+  return false;
+}
+
+/** Whether a text may name one of these relations (mayHoldName). */
+export function mayName(text: string, tables: ReadTables): boolean {
+  return tables.byOid.size > 0 && mayHoldName(text, tables.names.keys());
 }
 
 /**
@@ -103,7 +116,7 @@ export function sharedSchemas(text: string, names: RelationNames, path: NamePath
   const onPath = new Set(path.searchPath.map((s) => (s === '$user' ? path.user ?? '' : s)));
   const out = new Set<string>();
   for (const [name, list] of names) {
-    if (list.length < 2 || !(escaped || lower.includes(name.toLowerCase()))) continue;
+    if (list.length < 2 || !(escaped || holdsName(lower, name))) continue;
     for (const r of list) if (onPath.has(r.schema) && r.schema !== 'pg_catalog') out.add(r.schema);
   }
   return [...out].sort();
